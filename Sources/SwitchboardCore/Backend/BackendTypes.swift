@@ -1,0 +1,133 @@
+/// A task the engine has validated and filled in, ready to be stored as it is.
+public struct NewTask: Sendable, Hashable {
+    /// Status is `pending`, or `scheduled` with `notBefore` as its due time.
+    public var record: TaskRecord
+    public var idempotencyKey: String?
+    /// Until when `idempotencyKey` keeps returning this task.
+    public var idempotencyExpiresAt: Timestamp?
+
+    public init(record: TaskRecord, idempotencyKey: String? = nil, idempotencyExpiresAt: Timestamp? = nil) {
+        self.record = record
+        self.idempotencyKey = idempotencyKey
+        self.idempotencyExpiresAt = idempotencyExpiresAt
+    }
+}
+
+/// The task an enqueue stored, or the one it found under the same id or idempotency key.
+public struct EnqueueOutcome: Sendable, Hashable {
+    public var task: TaskRecord
+    public var created: Bool
+
+    public init(task: TaskRecord, created: Bool) {
+        self.task = task
+        self.created = created
+    }
+}
+
+/// How long a lease lasts: a fixed duration when the leaser asks for one, else the task's own
+/// timeout plus a grace period (so a task that times out is failed by its worker, not reaped).
+public struct LeaseTerms: Sendable, Hashable {
+    public var duration: Duration?
+    public var grace: Duration
+
+    public init(duration: Duration? = nil, grace: Duration) {
+        self.duration = duration
+        self.grace = grace
+    }
+
+    public func duration(for task: TaskRecord) -> Duration {
+        duration ?? .milliseconds(task.timeoutMS) + grace
+    }
+}
+
+/// A leased task and the receipt that proves the lease.
+public struct TaskLease: Sendable, Hashable {
+    /// Unguessable; every complete/fail/heartbeat/release must carry it.
+    public var leaseID: String
+    public var expiresAt: Timestamp
+    public var task: TaskRecord
+    /// When the task last became ready (for the wait-time metric).
+    public var readySince: Timestamp
+
+    public init(leaseID: String, expiresAt: Timestamp, task: TaskRecord, readySince: Timestamp) {
+        self.leaseID = leaseID
+        self.expiresAt = expiresAt
+        self.task = task
+        self.readySince = readySince
+    }
+}
+
+public struct HeartbeatStatus: Sendable, Hashable {
+    public var expiresAt: Timestamp
+    /// Someone asked to cancel the task: the worker should stop its handler.
+    public var cancelRequested: Bool
+
+    public init(expiresAt: Timestamp, cancelRequested: Bool) {
+        self.expiresAt = expiresAt
+        self.cancelRequested = cancelRequested
+    }
+}
+
+/// What becomes of a failed attempt; decided by the engine's retry policy, applied by a backend.
+public enum FailureDecision: Sendable, Hashable {
+    case retry(at: Timestamp)
+    case bury
+}
+
+/// Filters for listing tasks; nil matches anything.
+public struct TaskFilter: Sendable, Hashable {
+    public var queue: String?
+    public var status: TaskStatus?
+    public var type: String?
+    public var runID: String?
+
+    public init(queue: String? = nil, status: TaskStatus? = nil, type: String? = nil, runID: String? = nil) {
+        self.queue = queue
+        self.status = status
+        self.type = type
+        self.runID = runID
+    }
+
+    public func matches(_ task: TaskRecord) -> Bool {
+        (queue == nil || queue == task.queue) && (status == nil || status == task.status)
+            && (type == nil || type == task.type) && (runID == nil || runID == task.runID)
+    }
+}
+
+public struct PageRequest: Sendable, Hashable {
+    public static let maxLimit = 1000
+    public var limit: Int
+    /// Opaque: exactly what the previous page returned as `nextCursor`.
+    public var cursor: String?
+
+    public init(limit: Int = 100, cursor: String? = nil) {
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    /// Nil on the last page.
+    public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}
+
+extension Page: Equatable where Item: Equatable {}
+
+public struct QueueInfo: Sendable, Hashable {
+    public var name: String
+    public var paused: Bool
+    /// Tasks per state; every state is present, zero included.
+    public var depth: [TaskStatus: Int]
+
+    public init(name: String, paused: Bool, depth: [TaskStatus: Int]) {
+        self.name = name
+        self.paused = paused
+        self.depth = depth
+    }
+}

@@ -1,0 +1,274 @@
+import DequeModule
+import HeapModule
+
+/// One stored task with the backend's private bookkeeping. A class, so that every index holds
+/// an 8-byte reference instead of a copy or a second dictionary lookup.
+final class TaskBox {
+    var record: TaskRecord
+    let createdSequence: UInt64
+    /// Position in its queue's ready order; kept across a release so the task gets its place back.
+    var readySequence: UInt64
+    var readySince: Timestamp
+    /// When a scheduled/retrying task is due.
+    var dueAt: Timestamp?
+    var leaseID: String?
+    var cancelRequested = false
+    var deadSequence: UInt64 = 0
+    var removed = false
+
+    init(record: TaskRecord, sequence: UInt64, now: Timestamp) {
+        self.record = record
+        self.createdSequence = sequence
+        self.readySequence = sequence
+        self.readySince = now
+    }
+}
+
+/// Heap entries are never removed from the middle: an entry whose task has moved on is stale and
+/// is skipped when popped. Each kind says when it still holds.
+struct ReadyEntry: Comparable {
+    var priority: UInt8
+    var sequence: UInt64
+    var box: TaskBox
+
+    var isLive: Bool { !box.removed && box.record.status == .pending && box.readySequence == sequence }
+
+    /// The heap's minimum is the next task to lease: highest priority, then oldest.
+    static func < (a: ReadyEntry, b: ReadyEntry) -> Bool {
+        a.priority != b.priority ? a.priority > b.priority : a.sequence < b.sequence
+    }
+
+    static func == (a: ReadyEntry, b: ReadyEntry) -> Bool { a.priority == b.priority && a.sequence == b.sequence }
+}
+
+struct DueEntry: Comparable {
+    var at: Timestamp
+    var box: TaskBox
+
+    var isLive: Bool {
+        !box.removed && (box.record.status == .scheduled || box.record.status == .retrying) && box.dueAt == at
+    }
+
+    static func < (a: DueEntry, b: DueEntry) -> Bool {
+        a.at != b.at ? a.at < b.at : a.box.createdSequence < b.box.createdSequence
+    }
+
+    static func == (a: DueEntry, b: DueEntry) -> Bool { a.at == b.at && a.box === b.box }
+}
+
+struct LeaseEntry: Comparable {
+    var expiresAt: Timestamp
+    var leaseID: String
+    var box: TaskBox
+
+    var isLive: Bool {
+        !box.removed && box.record.status == .running && box.leaseID == leaseID && box.record.leaseExpiresAt == expiresAt
+    }
+
+    static func < (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt < b.expiresAt }
+    static func == (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt == b.expiresAt && a.leaseID == b.leaseID }
+}
+
+struct FinishedEntry {
+    var at: Timestamp
+    var box: TaskBox
+}
+
+struct QueueState {
+    var ready = Heap<ReadyEntry>()
+    var due = Heap<DueEntry>()
+    var paused = false
+    var counts = [Int](repeating: 0, count: TaskStatus.allCases.count)
+
+    func info(name: String) -> QueueInfo {
+        var depth: [TaskStatus: Int] = [:]
+        for status in TaskStatus.allCases { depth[status] = counts[status.index] }
+        return QueueInfo(name: name, paused: paused, depth: depth)
+    }
+}
+
+extension TaskStatus {
+    var index: Int {
+        switch self {
+        case .scheduled: 0
+        case .pending: 1
+        case .running: 2
+        case .retrying: 3
+        case .completed: 4
+        case .dead: 5
+        case .cancelled: 6
+        }
+    }
+}
+
+/// Everything the in-memory backend knows, guarded by one lock: each method of
+/// `MemoryTaskBackend` is one critical section, hence one atomic transition.
+struct MemoryBackendState {
+    var tasks: [String: TaskBox] = [:]
+    var queues: [String: QueueState] = [:]
+    var leases = Heap<LeaseEntry>()
+    /// Completed and cancelled tasks in the order they finished, for retention.
+    var finished = Deque<FinishedEntry>()
+    var idempotencyKeys: [String: (id: String, expiresAt: Timestamp)] = [:]
+    var idempotencyExpiries = Deque<(expiresAt: Timestamp, key: String)>()
+    /// Lock keys of running tasks, and the ready tasks waiting for each key to come free.
+    var runningLockKeys: Set<String> = []
+    var parkedByLockKey: [String: Deque<ReadyEntry>] = [:]
+    var byCreation = SequenceIndex()
+    var byBurial = SequenceIndex()
+    var byRun: [String: SequenceIndex] = [:]
+    var nextSequence: UInt64 = 1
+    var random = RandomBytes()
+    let errorHistoryLimit: Int
+
+    init(errorHistoryLimit: Int) {
+        self.errorHistoryLimit = errorHistoryLimit
+    }
+
+    mutating func takeSequence() -> UInt64 {
+        defer { nextSequence += 1 }
+        return nextSequence
+    }
+
+    // MARK: Status changes, keeping per-queue counts exact
+
+    mutating func setStatus(_ box: TaskBox, _ status: TaskStatus, now: Timestamp) {
+        let old = box.record.status
+        box.record.status = status
+        box.record.updatedAt = now
+        guard old != status else { return }
+        queues[box.record.queue, default: QueueState()].counts[old.index] -= 1
+        queues[box.record.queue, default: QueueState()].counts[status.index] += 1
+    }
+
+    mutating func makeReady(_ box: TaskBox, sequence: UInt64, since: Timestamp, now: Timestamp) {
+        box.readySequence = sequence
+        box.readySince = since
+        box.dueAt = nil
+        setStatus(box, .pending, now: now)
+        queues[box.record.queue, default: QueueState()].ready.insert(
+            ReadyEntry(priority: box.record.priority, sequence: sequence, box: box))
+    }
+
+    mutating func makeDue(_ box: TaskBox, _ status: TaskStatus, at: Timestamp, now: Timestamp) {
+        box.dueAt = at
+        setStatus(box, status, now: now)
+        queues[box.record.queue, default: QueueState()].due.insert(DueEntry(at: at, box: box))
+    }
+
+    mutating func finish(_ box: TaskBox, _ status: TaskStatus, now: Timestamp) {
+        box.record.finishedAt = now
+        setStatus(box, status, now: now)
+        if status == .dead {
+            box.deadSequence = takeSequence()
+            byBurial.append(box.deadSequence, box)
+        } else {
+            finished.append(FinishedEntry(at: now, box: box))
+        }
+    }
+
+    // MARK: Leases
+
+    /// The box of a live lease; `notFound` for an id that never was, `conflict` for a stale one.
+    func leased(_ leaseID: String) throws(SwitchboardError) -> TaskBox {
+        let (taskID, _) = MemoryLeaseID.parse(leaseID)
+        guard let taskID, let box = tasks[taskID] else { throw .notFound("no lease \(leaseID)") }
+        guard box.leaseID == leaseID, box.record.status == .running else {
+            throw .conflict("lease \(leaseID) is no longer held: the task was re-leased, finished or its lease expired")
+        }
+        return box
+    }
+
+    /// Ends the running state's ownership; frees its lock key for the next parked task.
+    /// Returns the queue that gained a ready task, if any.
+    mutating func endLease(_ box: TaskBox) -> String? {
+        box.leaseID = nil
+        box.record.leaseExpiresAt = nil
+        guard let key = box.record.lockKey else { return nil }
+        runningLockKeys.remove(key)
+        while let entry = parkedByLockKey[key]?.popFirst() {
+            if entry.isLive {
+                queues[entry.box.record.queue, default: QueueState()].ready.insert(entry)
+                if parkedByLockKey[key]?.isEmpty == true { parkedByLockKey[key] = nil }
+                return entry.box.record.queue
+            }
+        }
+        parkedByLockKey[key] = nil
+        return nil
+    }
+
+    mutating func recordFailure(_ box: TaskBox, message: String, now: Timestamp) {
+        box.record.error = message
+        box.record.errors.append(
+            TaskErrorEntry(attempt: box.record.attempts, at: now, message: message, workerID: box.record.workerID))
+        if box.record.errors.count > errorHistoryLimit {
+            box.record.errors.removeFirst(box.record.errors.count - errorHistoryLimit)
+        }
+    }
+
+    /// The shared end of a failed attempt (a worker's report or an expired lease).
+    mutating func applyFailure(
+        _ box: TaskBox, message: String, now: Timestamp, decide: (TaskRecord) -> FailureDecision
+    ) {
+        recordFailure(box, message: message, now: now)
+        _ = endLease(box)
+        if box.cancelRequested {
+            finish(box, .cancelled, now: now)
+            return
+        }
+        switch decide(box.record) {
+        case .retry(let at): makeDue(box, .retrying, at: max(at, now), now: now)
+        case .bury: finish(box, .dead, now: now)
+        }
+    }
+
+    // MARK: Promotion and removal
+
+    mutating func promoteDue(queue name: String, now: Timestamp) -> Bool {
+        var promoted = false
+        while let top = queues[name]?.due.min, top.at <= now {
+            _ = queues[name]!.due.popMin()
+            guard top.isLive else { continue }
+            makeReady(top.box, sequence: takeSequence(), since: top.at, now: now)
+            promoted = true
+        }
+        return promoted
+    }
+
+    mutating func remove(_ box: TaskBox) {
+        box.removed = true
+        tasks[box.record.id] = nil
+        queues[box.record.queue, default: QueueState()].counts[box.record.status.index] -= 1
+        byCreation.noteRemoval { !$0.box.removed }
+        if box.record.status == .dead { byBurial.noteRemoval(isLive: Self.isBuried) }
+        if let run = box.record.runID {
+            byRun[run]?.noteRemoval { !$0.box.removed }
+            if byRun[run]?.liveCount == 0 { byRun[run] = nil }
+        }
+    }
+
+    static func isBuried(_ entry: SequenceIndex.Entry) -> Bool {
+        !entry.box.removed && entry.box.record.status == .dead && entry.box.deadSequence == entry.sequence
+    }
+}
+
+/// A memory lease id is 32 random hex digits followed by the task id: the random part makes it
+/// unguessable, the task id lets a stale receipt be told apart (409) from a made-up one (404).
+enum MemoryLeaseID {
+    static func make(taskID: String, random: inout RandomBytes) -> String {
+        let (a, b) = random.next16()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(32 + taskID.utf8.count)
+        Hex.append(a, digits: 16, to: &bytes)
+        Hex.append(b, digits: 16, to: &bytes)
+        bytes.append(contentsOf: taskID.utf8)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func parse(_ leaseID: String) -> (taskID: String?, random: Substring) {
+        let utf8 = leaseID.utf8
+        guard utf8.count > 32 else { return (nil, "") }
+        let split = utf8.index(utf8.startIndex, offsetBy: 32)
+        return (String(leaseID[split...]), leaseID[..<split])
+    }
+}

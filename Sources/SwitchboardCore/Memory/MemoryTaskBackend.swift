@@ -1,0 +1,303 @@
+import DequeModule
+import HeapModule
+import Synchronization
+
+/// The embedded backend: all state in this process, behind one lock.
+///
+/// Per queue, a priority heap of ready tasks ordered by (priority desc, sequence asc) and a heap
+/// of scheduled/retrying tasks by due time; one heap of lease expiries; a deque of finished tasks
+/// for retention. Enqueue and lease are O(log n); nothing per task but its record and a few
+/// heap entries (no timers, no closures).
+public final class MemoryTaskBackend: TaskBackend {
+    private let state: Mutex<MemoryBackendState>
+
+    /// - Parameter errorHistoryLimit: failures kept per task (see `TaskLimits.maxErrorHistory`).
+    public init(errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
+        state = Mutex(MemoryBackendState(errorHistoryLimit: errorHistoryLimit))
+    }
+
+    public func enqueue(_ tasks: [NewTask], now: Timestamp) -> [EnqueueOutcome] {
+        state.withLock { s in
+            tasks.map { new in
+                if let key = new.idempotencyKey, let known = s.idempotencyKeys[key], known.expiresAt > now,
+                    let box = s.tasks[known.id]
+                {
+                    return EnqueueOutcome(task: box.record, created: false)
+                }
+                if let box = s.tasks[new.record.id] {
+                    return EnqueueOutcome(task: box.record, created: false)
+                }
+                let box = TaskBox(record: new.record, sequence: s.takeSequence(), now: now)
+                s.tasks[new.record.id] = box
+                s.byCreation.append(box.createdSequence, box)
+                if let run = new.record.runID { s.byRun[run, default: SequenceIndex()].append(box.createdSequence, box) }
+                if let key = new.idempotencyKey, let expiresAt = new.idempotencyExpiresAt {
+                    s.idempotencyKeys[key] = (new.record.id, expiresAt)
+                    s.idempotencyExpiries.append((expiresAt, key))
+                }
+                let status = new.record.status
+                s.queues[new.record.queue, default: QueueState()].counts[status.index] += 1
+                if status == .scheduled, let due = new.record.notBefore, due > now {
+                    s.makeDue(box, .scheduled, at: due, now: now)
+                } else {
+                    s.makeReady(box, sequence: box.createdSequence, since: now, now: now)
+                }
+                return EnqueueOutcome(task: box.record, created: true)
+            }
+        }
+    }
+
+    public func lease(
+        queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp
+    ) -> [TaskLease] {
+        guard maxTasks > 0 else { return [] }
+        return state.withLock { s in
+            var leased: [TaskLease] = []
+            for queue in queues where leased.count < maxTasks {
+                guard let q = s.queues[queue], !q.paused else { continue }
+                _ = s.promoteDue(queue: queue, now: now)
+                while leased.count < maxTasks, let entry = s.queues[queue]!.ready.popMin() {
+                    guard entry.isLive else { continue }
+                    let box = entry.box
+                    if let key = box.record.lockKey {
+                        guard !s.runningLockKeys.contains(key) else {
+                            s.parkedByLockKey[key, default: Deque()].append(entry)
+                            continue
+                        }
+                        s.runningLockKeys.insert(key)
+                    }
+                    let leaseID = MemoryLeaseID.make(taskID: box.record.id, random: &s.random)
+                    let expiresAt = now + terms.duration(for: box.record)
+                    box.leaseID = leaseID
+                    box.record.attempts += 1
+                    box.record.startedAt = now
+                    box.record.workerID = workerID
+                    box.record.leaseExpiresAt = expiresAt
+                    s.setStatus(box, .running, now: now)
+                    s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
+                    leased.append(TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: box.record, readySince: box.readySince))
+                }
+            }
+            return leased
+        }
+    }
+
+    public func heartbeat(leaseID: String, extendBy: Duration, now: Timestamp) throws -> HeartbeatStatus {
+        try state.withLock { s throws(SwitchboardError) in
+            let box = try s.leased(leaseID)
+            let expiresAt = now + extendBy
+            box.record.leaseExpiresAt = expiresAt
+            box.record.updatedAt = now
+            s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
+            return HeartbeatStatus(expiresAt: expiresAt, cancelRequested: box.cancelRequested)
+        }
+    }
+
+    public func complete(leaseID: String, result: RawJSON?, now: Timestamp) throws -> TaskRecord {
+        try state.withLock { s throws(SwitchboardError) in
+            let box = try s.leased(leaseID)
+            _ = s.endLease(box)
+            box.record.result = result
+            s.finish(box, .completed, now: now)
+            return box.record
+        }
+    }
+
+    public func fail(
+        leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) throws -> TaskRecord {
+        try state.withLock { s throws(SwitchboardError) in
+            let box = try s.leased(leaseID)
+            s.applyFailure(box, message: message, now: now, decide: decide)
+            return box.record
+        }
+    }
+
+    public func release(leaseID: String, now: Timestamp) throws -> TaskRecord {
+        try state.withLock { s throws(SwitchboardError) in
+            let box = try s.leased(leaseID)
+            _ = s.endLease(box)
+            if box.cancelRequested {
+                s.finish(box, .cancelled, now: now)
+            } else {
+                box.record.attempts -= 1
+                box.record.workerID = nil
+                s.makeReady(box, sequence: box.readySequence, since: now, now: now)
+            }
+            return box.record
+        }
+    }
+
+    public func cancel(id: String, now: Timestamp) throws -> TaskRecord {
+        try state.withLock { s throws(SwitchboardError) in
+            guard let box = s.tasks[id] else { throw .notFound("no task \(id)") }
+            switch box.record.status {
+            case .scheduled, .pending, .retrying:
+                box.dueAt = nil
+                s.finish(box, .cancelled, now: now)
+            case .running:
+                box.cancelRequested = true
+                box.record.updatedAt = now
+            case .cancelled:
+                break
+            case .completed, .dead:
+                throw .conflict("task \(id) is already \(box.record.status.rawValue) and cannot be cancelled")
+            }
+            return box.record
+        }
+    }
+
+    public func task(id: String) -> TaskRecord? {
+        state.withLock { $0.tasks[id]?.record }
+    }
+
+    public func list(_ filter: TaskFilter, page: PageRequest) throws -> Page<TaskRecord> {
+        let cursor = try MemoryCursor.parse(page.cursor)
+        let limit = min(max(page.limit, 1), PageRequest.maxLimit)
+        return state.withLock { s in
+            let result: (items: [TaskBox], next: UInt64?)
+            if filter.status == .dead {
+                result = s.byBurial.page(after: cursor, limit: limit) {
+                    MemoryBackendState.isBuried($0) && filter.matches($0.box.record)
+                }
+            } else if let run = filter.runID {
+                result = s.byRun[run]?.page(after: cursor, limit: limit) { !$0.box.removed && filter.matches($0.box.record) }
+                    ?? ([], nil)
+            } else {
+                result = s.byCreation.page(after: cursor, limit: limit) { !$0.box.removed && filter.matches($0.box.record) }
+            }
+            return Page(items: result.items.map(\.record), nextCursor: result.next.map(MemoryCursor.make))
+        }
+    }
+
+    public func requeueDead(id: String, now: Timestamp) throws -> TaskRecord {
+        try state.withLock { s throws(SwitchboardError) in
+            guard let box = s.tasks[id], box.record.status == .dead else {
+                throw .notFound("no task \(id) in the dead-letter queue")
+            }
+            Self.requeue(box, in: &s, now: now)
+            return box.record
+        }
+    }
+
+    public func requeueDead(matching filter: TaskFilter, now: Timestamp) -> Int {
+        state.withLock { s in
+            let boxes = s.byBurial.all { MemoryBackendState.isBuried($0) && filter.matches($0.box.record) }
+            for box in boxes { Self.requeue(box, in: &s, now: now) }
+            return boxes.count
+        }
+    }
+
+    private static func requeue(_ box: TaskBox, in s: inout MemoryBackendState, now: Timestamp) {
+        box.record.attempts = 0
+        box.record.finishedAt = nil
+        box.record.workerID = nil
+        box.cancelRequested = false
+        s.makeReady(box, sequence: s.takeSequence(), since: now, now: now)
+        s.byBurial.noteRemoval(isLive: MemoryBackendState.isBuried)
+    }
+
+    public func deleteDead(id: String) throws {
+        try state.withLock { s throws(SwitchboardError) in
+            guard let box = s.tasks[id], box.record.status == .dead else {
+                throw .notFound("no task \(id) in the dead-letter queue")
+            }
+            s.remove(box)
+        }
+    }
+
+    public func purgeDead(matching filter: TaskFilter) -> Int {
+        state.withLock { s in
+            let boxes = s.byBurial.all { MemoryBackendState.isBuried($0) && filter.matches($0.box.record) }
+            for box in boxes { s.remove(box) }
+            return boxes.count
+        }
+    }
+
+    public func queues() -> [QueueInfo] {
+        state.withLock { s in
+            s.queues.keys.sorted().map { s.queues[$0]!.info(name: $0) }
+        }
+    }
+
+    public func setPaused(_ paused: Bool, queue: String) -> QueueInfo {
+        state.withLock { s in
+            s.queues[queue, default: QueueState()].paused = paused
+            return s.queues[queue]!.info(name: queue)
+        }
+    }
+
+    public func reapExpiredLeases(
+        now: Timestamp, limit: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) -> [TaskRecord] {
+        state.withLock { s in
+            var reaped: [TaskRecord] = []
+            while reaped.count < limit, let top = s.leases.min, top.expiresAt <= now {
+                _ = s.leases.popMin()
+                guard top.isLive else { continue }
+                let worker = top.box.record.workerID ?? "unknown"
+                s.applyFailure(
+                    top.box, message: "lease expired: worker \(worker) stopped heartbeating", now: now, decide: decide)
+                reaped.append(top.box.record)
+            }
+            return reaped
+        }
+    }
+
+    public func promoteDue(now: Timestamp) -> Set<String> {
+        state.withLock { s in
+            var promoted: Set<String> = []
+            for name in Array(s.queues.keys) where s.promoteDue(queue: name, now: now) {
+                promoted.insert(name)
+            }
+            return promoted
+        }
+    }
+
+    public func nextDeadline(queues: [String]?) -> Timestamp? {
+        state.withLock { s in
+            var earliest: Timestamp?
+            func consider(_ t: Timestamp?) {
+                if let t, earliest == nil || t < earliest! { earliest = t }
+            }
+            if let queues {
+                for name in queues { consider(s.queues[name]?.due.min?.at) }
+            } else {
+                for q in s.queues.values { consider(q.due.min?.at) }
+                consider(s.leases.min?.expiresAt)
+            }
+            return earliest
+        }
+    }
+
+    public func trim(finishedBefore: Timestamp, keepAtMost: Int, now: Timestamp) -> Int {
+        state.withLock { s in
+            var dropped = 0
+            while let first = s.finished.first, first.at < finishedBefore || s.finished.count > keepAtMost {
+                s.finished.removeFirst()
+                if !first.box.removed { s.remove(first.box); dropped += 1 }
+            }
+            while let first = s.idempotencyExpiries.first, first.expiresAt <= now {
+                s.idempotencyExpiries.removeFirst()
+                if let known = s.idempotencyKeys[first.key], known.expiresAt <= now { s.idempotencyKeys[first.key] = nil }
+            }
+            return dropped
+        }
+    }
+
+    public func ping() {}
+}
+
+/// Cursors are sequence numbers with a prefix, so a made-up cursor fails loudly instead of
+/// silently starting somewhere.
+enum MemoryCursor {
+    static func make(_ sequence: UInt64) -> String { "m\(sequence)" }
+
+    static func parse(_ cursor: String?) throws(SwitchboardError) -> UInt64? {
+        guard let cursor else { return nil }
+        guard cursor.first == "m", let value = UInt64(cursor.dropFirst()) else {
+            throw .invalid("cursor '\(cursor)' is not one this server returned")
+        }
+        return value
+    }
+}

@@ -1,0 +1,30 @@
+/// Where a task is in its life (DESIGN.md §1).
+///
+/// `scheduled` (delayed, not due) → `pending` (ready) → `running` (leased) → `completed`,
+/// `retrying` (waiting out its backoff, then `pending`) or `dead` (in the DLQ);
+/// `scheduled`, `pending` and `retrying` can become `cancelled`.
+public enum TaskStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case scheduled
+    case pending
+    case running
+    case retrying
+    case completed
+    case dead
+    case cancelled
+
+    /// No transition leaves these except an operator's requeue (dead) or retention (the others).
+    public var isFinished: Bool {
+        switch self {
+        case .completed, .dead, .cancelled: true
+        default: false
+        }
+    }
+
+    /// States that cancel ends at once; a running task can only be asked to cancel.
+    public var isCancellable: Bool {
+        switch self {
+        case .scheduled, .pending, .retrying: true
+        default: false
+        }
+    }
+}
