@@ -20,8 +20,9 @@ public protocol TaskBackend: Sendable {
     /// Each lease starts an attempt.
     func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease]
 
-    /// Moves the lease's expiry to `now + extendBy`. Stale lease: `conflict`; unknown: `notFound`.
-    func heartbeat(leaseID: String, extendBy: Duration, now: Timestamp) async throws -> HeartbeatStatus
+    /// Moves the lease's expiry to `now` plus the extension (`terms` as for a lease).
+    /// Stale lease: `conflict`; unknown: `notFound`.
+    func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) async throws -> HeartbeatStatus
 
     /// Finishes the leased task with its result.
     func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord

@@ -82,10 +82,10 @@ public final class MemoryTaskBackend: TaskBackend {
         }
     }
 
-    public func heartbeat(leaseID: String, extendBy: Duration, now: Timestamp) throws -> HeartbeatStatus {
+    public func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) throws -> HeartbeatStatus {
         try state.withLock { s throws(SwitchboardError) in
             let box = try s.leased(leaseID)
-            let expiresAt = now + extendBy
+            let expiresAt = now + terms.duration(for: box.record)
             box.record.leaseExpiresAt = expiresAt
             box.record.updatedAt = now
             s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))

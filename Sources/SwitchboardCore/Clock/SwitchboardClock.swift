@@ -1,0 +1,114 @@
+import Synchronization
+
+/// Wall-clock time and sleeping, injectable so that tests move time by hand instead of waiting.
+public protocol SwitchboardClock: Sendable {
+    func now() -> Timestamp
+    /// Returns at `deadline` (at once when it has passed); throws `CancellationError` when cancelled.
+    func sleep(until deadline: Timestamp) async throws
+}
+
+extension SwitchboardClock {
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now() + duration)
+    }
+}
+
+/// The real clock: `CLOCK_REALTIME` for timestamps, the task sleep for waiting.
+public struct SystemClock: SwitchboardClock {
+    public init() {}
+
+    public func now() -> Timestamp { .now() }
+
+    public func sleep(until deadline: Timestamp) async throws {
+        let remaining = deadline - now()
+        if remaining > .zero {
+            try await Task.sleep(for: remaining)
+        } else {
+            try Task.checkCancellation()
+        }
+    }
+}
+
+/// A clock that moves only when told to (`advance(by:)`), for tests. Sleepers whose deadline
+/// passes are resumed by the advance; `waitForSleepers` lets a test wait until the code under
+/// test has gone to sleep, so an advance is never lost to a race.
+public final class ManualClock: SwitchboardClock {
+    private struct Sleeper {
+        var deadline: Timestamp
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private struct State {
+        var now: Timestamp
+        var sleepers: [UInt64: Sleeper] = [:]
+        var cancelled: Set<UInt64> = []
+        var nextID: UInt64 = 0
+        var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state: Mutex<State>
+
+    public init(now: Timestamp = Timestamp(milliseconds: 1_795_000_000_000)) {
+        state = Mutex(State(now: now))
+    }
+
+    public func now() -> Timestamp { state.withLock { $0.now } }
+
+    public var sleeperCount: Int { state.withLock { $0.sleepers.count } }
+
+    public func sleep(until deadline: Timestamp) async throws {
+        let id = state.withLock { s in
+            s.nextID += 1
+            return s.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let resume: (() -> Void)? = state.withLock { s in
+                    if s.cancelled.remove(id) != nil { return { continuation.resume(throwing: CancellationError()) } }
+                    if deadline <= s.now { return { continuation.resume() } }
+                    s.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return self.takeSatisfiedWatchers(&s)
+                }
+                resume?()
+            }
+        } onCancel: {
+            let sleeper = state.withLock { s in
+                if let sleeper = s.sleepers.removeValue(forKey: id) { return Optional(sleeper) }
+                s.cancelled.insert(id)
+                return nil
+            }
+            sleeper?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Moves time forward and wakes every sleeper whose deadline is now past.
+    public func advance(by duration: Duration) {
+        let due = state.withLock { s in
+            s.now = s.now + duration
+            let now = s.now
+            let ids = s.sleepers.filter { $0.value.deadline <= now }.map(\.key)
+            return ids.compactMap { s.sleepers.removeValue(forKey: $0) }
+        }
+        for sleeper in due.sorted(by: { $0.deadline < $1.deadline }) { sleeper.continuation.resume() }
+    }
+
+    /// Waits until at least `count` sleepers are asleep.
+    public func waitForSleepers(_ count: Int = 1) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { s in
+                if s.sleepers.count >= count { return true }
+                s.watchers.append((count, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private func takeSatisfiedWatchers(_ s: inout State) -> (() -> Void)? {
+        let count = s.sleepers.count
+        let satisfied = s.watchers.filter { $0.count <= count }
+        guard !satisfied.isEmpty else { return nil }
+        s.watchers.removeAll { $0.count <= count }
+        return { for watcher in satisfied { watcher.continuation.resume() } }
+    }
+}

@@ -1,0 +1,75 @@
+import CoreMetrics
+import Metrics
+
+/// Defaults and limits of the engine. Every value here is the engine's policy; backends see
+/// only the decisions.
+public struct EngineConfiguration: Sendable {
+    public var limits = TaskLimits()
+    public var defaultQueue = "default"
+    public var defaultMaxRetries = 3
+    public var retry = RetryPolicy()
+    public var defaultTimeout: Duration = .seconds(30)
+    /// A default lease lasts the task's timeout plus this, so the worker's own timeout fires first.
+    public var leaseGrace: Duration = .seconds(5)
+    public var minLeaseDuration: Duration = .milliseconds(100)
+    public var maxLeaseDuration: Duration = .seconds(86_400)
+    /// The longest a lease request may wait for work (long-poll).
+    public var maxLeaseWait: Duration = .seconds(60)
+    public var maxTasksPerLease = 1000
+    /// Completed and cancelled tasks stay this long, and at most `maxFinishedTasks` of them.
+    public var finishedRetention: Duration = .seconds(3600)
+    public var maxFinishedTasks = 100_000
+    public var idempotencyTTL: Duration = .seconds(86_400)
+    /// Upper bound between maintenance passes (promotion, reaping, retention).
+    public var maintenanceInterval: Duration = .seconds(1)
+    public var reapBatchSize = 1000
+
+    public init() {}
+}
+
+/// Optional lease parameters of a `lease` call.
+public struct LeaseRequest: Sendable, Hashable {
+    public var workerID: String
+    public var queues: [String]
+    public var maxTasks: Int
+    /// Nil: each task's timeout plus the grace period.
+    public var leaseDuration: Duration?
+    /// How long to wait for work when none is ready (long-poll); zero returns at once.
+    public var wait: Duration
+
+    public init(workerID: String, queues: [String] = ["default"], maxTasks: Int = 1, leaseDuration: Duration? = nil, wait: Duration = .zero) {
+        self.workerID = workerID
+        self.queues = queues
+        self.maxTasks = maxTasks
+        self.leaseDuration = leaseDuration
+        self.wait = wait
+    }
+}
+
+/// A worker's account of a failed attempt.
+public struct TaskFailureReport: Sendable, Hashable {
+    public var message: String
+    /// False buries the task at once, whatever attempts remain.
+    public var retryable: Bool
+    /// The worker's own retry limit and base delay, when it has them; the engine applies them
+    /// with the same policy as its defaults.
+    public var maxRetries: Int?
+    public var retryDelay: Duration?
+
+    public init(message: String, retryable: Bool = true, maxRetries: Int? = nil, retryDelay: Duration? = nil) {
+        self.message = message
+        self.retryable = retryable
+        self.maxRetries = maxRetries
+        self.retryDelay = retryDelay
+    }
+}
+
+/// A run's tasks and a count per state (`GET /v1/runs/{run_id}`).
+public struct RunSummary: Sendable, Hashable {
+    public var runID: String
+    public var counts: [TaskStatus: Int]
+    /// In creation order; at most `RunSummary.maxTasks` of them.
+    public var tasks: [TaskRecord]
+
+    public static let maxTasks = 1000
+}

@@ -1,0 +1,28 @@
+import Logging
+import ServiceLifecycle
+
+/// Runs the engine's maintenance passes for as long as the service group runs. It sleeps until
+/// the next deadline the backend reports (a scheduled task due, a lease expiring), bounded by
+/// `maintenanceInterval`, and stops at graceful shutdown.
+public struct EngineMaintenanceService: Service {
+    let engine: TaskEngine
+
+    public init(engine: TaskEngine) {
+        self.engine = engine
+    }
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                let next: Timestamp
+                do {
+                    next = try await engine.performMaintenance()
+                } catch {
+                    engine.logger.error("maintenance pass failed", metadata: ["error": "\(error)"])
+                    next = engine.clock.now() + engine.configuration.maintenanceInterval
+                }
+                try await engine.clock.sleep(until: next)
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import CoreMetrics
+import Logging
+import Metrics
+import Synchronization
+
+/// The one place for policy (DESIGN.md §1, §5): validation, ids, defaults, the retry decision,
+/// lease reaping, retention and the wake-ups of waiting leasers. It sits above any
+/// `TaskBackend`, so in-process and remote workers, and every backend, behave the same.
+public final class TaskEngine: TaskSource {
+    public let backend: any TaskBackend
+    public let configuration: EngineConfiguration
+    public let clock: any SwitchboardClock
+    let logger: Logger
+    let metrics: EngineMetrics
+    let readySignal = ReadySignal()
+    private let validator: TaskValidator
+    private let random = Mutex(RandomBytes())
+
+    public init(
+        backend: any TaskBackend,
+        configuration: EngineConfiguration = EngineConfiguration(),
+        clock: any SwitchboardClock = SystemClock(),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        logger: Logger = Logger(label: "switchboard.engine")
+    ) {
+        self.backend = backend
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+        self.metrics = EngineMetrics(factory: metricsFactory)
+        self.validator = TaskValidator(configuration: configuration)
+    }
+
+    /// The embedded default: an in-memory backend.
+    public static func memory(
+        configuration: EngineConfiguration = EngineConfiguration(),
+        clock: any SwitchboardClock = SystemClock(),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory
+    ) -> TaskEngine {
+        TaskEngine(
+            backend: MemoryTaskBackend(errorHistoryLimit: configuration.limits.maxErrorHistory),
+            configuration: configuration, clock: clock, metricsFactory: metricsFactory)
+    }
+
+    private func newTaskID(_ now: Timestamp) -> String {
+        UUIDv7.make(at: now, random: random.withLock { $0.next16() })
+    }
+
+    // MARK: Enqueue
+
+    /// Validates and stores one task. `created` is false when the id or idempotency key was known.
+    public func enqueue(_ submission: TaskSubmission) async throws -> EnqueueOutcome {
+        try await enqueue(batch: [submission])[0]
+    }
+
+    /// Validates every task first, then stores them all in one atomic step: all or none.
+    public func enqueue(batch submissions: [TaskSubmission]) async throws -> [EnqueueOutcome] {
+        guard !submissions.isEmpty else { throw SwitchboardError.invalid("a batch needs at least one task") }
+        guard submissions.count <= configuration.limits.maxBatchSize else {
+            throw SwitchboardError.invalid("a batch may hold at most \(configuration.limits.maxBatchSize) tasks")
+        }
+        let now = clock.now()
+        var tasks: [NewTask] = []
+        tasks.reserveCapacity(submissions.count)
+        for (index, submission) in submissions.enumerated() {
+            do {
+                tasks.append(try validator.validate(submission, id: newTaskID(now), now: now))
+            } catch {
+                throw submissions.count == 1 ? error : SwitchboardError(error.kind, "items[\(index)]: \(error.detail)")
+            }
+        }
+        let outcomes = try await backend.enqueue(tasks, now: now)
+        var queues: Set<String> = []
+        for outcome in outcomes where outcome.created {
+            metrics.enqueued(outcome.task)
+            queues.insert(outcome.task.queue)
+        }
+        readySignal.notify(queues: queues)
+        return outcomes
+    }
+
+    // MARK: Leasing (TaskSource)
+
+    /// Leases ready tasks; with `wait`, long-polls: the call sleeps until an enqueue (or a
+    /// promotion, release, requeue, resume) signals one of its queues, or until the earliest
+    /// scheduled task in them is due, and never past `wait`.
+    public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
+        try validator.validate(request)
+        let terms = LeaseTerms(duration: request.leaseDuration, grace: configuration.leaseGrace)
+        let deadline = clock.now() + request.wait
+        while true {
+            let generation = readySignal.generation
+            let now = clock.now()
+            let leases = try await backend.lease(
+                queues: request.queues, maxTasks: request.maxTasks, workerID: request.workerID, terms: terms, now: now)
+            if !leases.isEmpty {
+                for lease in leases { metrics.leased(lease, now: now) }
+                return leases
+            }
+            guard now < deadline, !Task.isCancelled else { return [] }
+            var wakeAt = deadline
+            if let due = try await backend.nextDeadline(queues: request.queues), due < wakeAt { wakeAt = max(due, now) }
+            await waitForWork(queues: request.queues, after: generation, until: wakeAt)
+        }
+    }
+
+    private func waitForWork(queues: [String], after generation: UInt64, until deadline: Timestamp) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.readySignal.wait(queues: queues, after: generation) }
+            group.addTask { try? await self.clock.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    public func heartbeat(leaseID: String, extendBy: Duration?) async throws -> HeartbeatStatus {
+        if let extendBy { try validator.validate(leaseDuration: extendBy, field: "extend_ms") }
+        return try await backend.heartbeat(
+            leaseID: leaseID, extension: LeaseTerms(duration: extendBy, grace: configuration.leaseGrace), now: clock.now())
+    }
+
+    public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        try validator.validate(result: result)
+        let now = clock.now()
+        let task = try await backend.complete(leaseID: leaseID, result: result, now: now)
+        attemptEnded(task, now: now, failed: false)
+        return task
+    }
+
+    public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        let now = clock.now()
+        let policy = configuration.retry
+        let task = try await backend.fail(
+            leaseID: leaseID, message: validator.truncated(message: failure.message), now: now
+        ) { task in
+            policy.decide(
+                task, retryable: failure.retryable, now: now, maxRetries: failure.maxRetries,
+                baseDelay: failure.retryDelay)
+        }
+        attemptEnded(task, now: now, failed: true)
+        return task
+    }
+
+    public func release(leaseID: String) async throws -> TaskRecord {
+        let task = try await backend.release(leaseID: leaseID, now: clock.now())
+        if task.lockKey != nil { readySignal.notifyAll() } else { readySignal.notify(queues: [task.queue]) }
+        return task
+    }
+
+    private func attemptEnded(_ task: TaskRecord, now: Timestamp, failed: Bool) {
+        metrics.attemptEnded(task, now: now, failed: failed)
+        // A freed lock key may have made a parked task of any queue ready.
+        if task.lockKey != nil { readySignal.notifyAll() }
+    }
+
+    // MARK: Inspection and control
+
+    public func task(id: String) async throws -> TaskRecord {
+        guard let task = try await backend.task(id: id) else { throw SwitchboardError.notFound("no task \(id)") }
+        return task
+    }
+
+    public func cancel(id: String) async throws -> TaskRecord {
+        try await backend.cancel(id: id, now: clock.now())
+    }
+
+    public func list(_ filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
+        try validate(page)
+        return try await backend.list(filter, page: page)
+    }
+
+    /// A run's counts per state over all its tasks, and its first `RunSummary.maxTasks` tasks.
+    public func run(_ runID: String) async throws -> RunSummary {
+        var counts: [TaskStatus: Int] = [:]
+        var tasks: [TaskRecord] = []
+        var cursor: String?
+        repeat {
+            let page = try await backend.list(TaskFilter(runID: runID), page: PageRequest(limit: PageRequest.maxLimit, cursor: cursor))
+            for task in page.items {
+                counts[task.status, default: 0] += 1
+                if tasks.count < RunSummary.maxTasks { tasks.append(task) }
+            }
+            cursor = page.nextCursor
+        } while cursor != nil
+        guard !tasks.isEmpty else { throw SwitchboardError.notFound("no tasks in run \(runID)") }
+        return RunSummary(runID: runID, counts: counts, tasks: tasks)
+    }
+
+    public func deadLetters(queue: String? = nil, type: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
+        try validate(page)
+        return try await backend.list(TaskFilter(queue: queue, status: .dead, type: type), page: page)
+    }
+
+    public func requeueDead(id: String) async throws -> TaskRecord {
+        let task = try await backend.requeueDead(id: id, now: clock.now())
+        readySignal.notify(queues: [task.queue])
+        return task
+    }
+
+    public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
+        let count = try await backend.requeueDead(matching: TaskFilter(queue: queue, type: type), now: clock.now())
+        if count > 0 { readySignal.notifyAll() }
+        return count
+    }
+
+    public func deleteDead(id: String) async throws {
+        try await backend.deleteDead(id: id)
+    }
+
+    public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
+        try await backend.purgeDead(matching: TaskFilter(queue: queue, type: type))
+    }
+
+    public func queues() async throws -> [QueueInfo] {
+        try await backend.queues()
+    }
+
+    public func pause(queue: String) async throws -> QueueInfo {
+        try validator.validate(queueName: queue)
+        return try await backend.setPaused(true, queue: queue)
+    }
+
+    public func resume(queue: String) async throws -> QueueInfo {
+        try validator.validate(queueName: queue)
+        let info = try await backend.setPaused(false, queue: queue)
+        readySignal.notify(queues: [queue])
+        return info
+    }
+
+    private func validate(_ page: PageRequest) throws(SwitchboardError) {
+        guard (1...PageRequest.maxLimit).contains(page.limit) else {
+            throw .invalid("limit must be between 1 and \(PageRequest.maxLimit)")
+        }
+    }
+
+    // MARK: Maintenance
+
+    /// One pass of the timed work: makes due tasks ready (and wakes their leasers), reaps
+    /// expired leases as failed attempts, drops finished tasks past retention, and publishes
+    /// queue depths. Returns when the next pass is needed.
+    @discardableResult
+    public func performMaintenance() async throws -> Timestamp {
+        let now = clock.now()
+        let promoted = try await backend.promoteDue(now: now)
+        readySignal.notify(queues: promoted)
+
+        let policy = configuration.retry
+        let reaped = try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
+            policy.decide(task, retryable: true, now: now)
+        }
+        for task in reaped {
+            logger.warning("lease expired", metadata: ["task_id": "\(task.id)", "queue": "\(task.queue)", "status": "\(task.status.rawValue)"])
+            metrics.leaseExpired(queue: task.queue)
+            attemptEnded(task, now: now, failed: true)
+        }
+
+        _ = try await backend.trim(
+            finishedBefore: now - configuration.finishedRetention, keepAtMost: configuration.maxFinishedTasks, now: now)
+        metrics.depth(try await backend.queues())
+
+        if reaped.count == configuration.reapBatchSize { return now }
+        let next = now + configuration.maintenanceInterval
+        guard let deadline = try await backend.nextDeadline(queues: nil) else { return next }
+        return min(max(deadline, now), next)
+    }
+}

@@ -1,0 +1,12 @@
+/// Where a `Worker` gets its tasks and reports back. `TaskEngine` is one (in-process); the
+/// REST client's remote source is another, so the same `Worker` runs in any process.
+public protocol TaskSource: Sendable {
+    /// Leases up to `request.maxTasks`, waiting up to `request.wait` for work.
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease]
+    /// Extends the lease by `extendBy` (nil: the task's own lease length).
+    func heartbeat(leaseID: String, extendBy: Duration?) async throws -> HeartbeatStatus
+    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord
+    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord
+    /// Gives the task back without using up its attempt.
+    func release(leaseID: String) async throws -> TaskRecord
+}
