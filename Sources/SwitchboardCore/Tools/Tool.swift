@@ -1,0 +1,53 @@
+import Synchronization
+
+/// Something an agent can call: JSON in, JSON out.
+public protocol Tool: Sendable {
+    var name: String { get }
+    var description: String { get }
+    /// Runs the tool. Throw `TaskFailure` to choose whether the task is retried; any other
+    /// error is retried. Cooperate with cancellation: timeouts and cancel requests cancel it.
+    func execute(input: RawJSON) async throws -> RawJSON
+}
+
+/// A handler's verdict on a failed attempt.
+public struct TaskFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public var retryable: Bool
+
+    public init(_ message: String, retryable: Bool = true) {
+        self.message = message
+        self.retryable = retryable
+    }
+
+    /// Buries the task now, whatever attempts remain (bad input, unknown tool, …).
+    public static func permanent(_ message: String) -> TaskFailure { TaskFailure(message, retryable: false) }
+
+    public var description: String { message }
+}
+
+/// The tools a worker can run, by name.
+public final class ToolRegistry: Sendable {
+    private let tools = Mutex<[String: any Tool]>([:])
+
+    public init(_ tools: [any Tool] = []) {
+        for tool in tools { register(tool) }
+    }
+
+    /// The built-in tools (`echo`, `sleep`, `fail`) that the server, examples and tests use.
+    public static func builtins(clock: any SwitchboardClock = SystemClock()) -> ToolRegistry {
+        ToolRegistry([EchoTool(), SleepTool(clock: clock), FailTool()])
+    }
+
+    /// Adds a tool, replacing any tool of the same name.
+    public func register(_ tool: any Tool) {
+        tools.withLock { $0[tool.name] = tool }
+    }
+
+    public func tool(named name: String) -> (any Tool)? {
+        tools.withLock { $0[name] }
+    }
+
+    public var names: [String] {
+        tools.withLock { $0.keys.sorted() }
+    }
+}

@@ -1,0 +1,361 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// What a handler gets: the task, and the worker's services.
+public struct TaskContext: Sendable {
+    public var task: TaskRecord
+    public var leaseID: String
+    public var workerID: String
+    public var locks: any LockService
+    public var tools: ToolRegistry
+    public var logger: Logger
+}
+
+/// Runs tasks from a `TaskSource` (the engine in-process, or the REST API remotely) with a fixed
+/// number of slots.
+///
+/// One loop leases as many tasks as there are free slots, waiting up to `pollInterval` for work
+/// (the source wakes it sooner when work arrives). Each task runs its type's handler under a
+/// timeout; one heartbeat loop extends the leases of running tasks and learns of cancel
+/// requests. `stop()` (or SIGTERM through swift-service-lifecycle) stops leasing, lets running
+/// tasks finish within `drainTimeout`, then cancels the rest and releases them without using up
+/// an attempt.
+public final class Worker: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var id: String
+        public var queues: [String]
+        /// Tasks run at once.
+        public var concurrency: Int
+        /// The longest one lease call waits for work: an upper bound on wake-up latency for
+        /// sources that cannot push.
+        public var pollInterval: Duration
+        /// Caps each task's own `timeout_ms` when set.
+        public var taskTimeout: Duration?
+        /// This worker's retry limit and base retry delay, applied by the engine's retry policy
+        /// (nil: the task's `max_retries` and the engine's delay).
+        public var maxRetries: Int?
+        public var retryDelay: Duration?
+        public var drainTimeout: Duration
+        /// Nil: each task's timeout plus the engine's grace.
+        public var leaseDuration: Duration?
+        /// How often the heartbeat loop looks at running tasks.
+        public var heartbeatInterval: Duration
+
+        public init(
+            id: String, queues: [String] = ["default"], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
+            taskTimeout: Duration? = nil, maxRetries: Int? = nil, retryDelay: Duration? = nil,
+            drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1)
+        ) {
+            self.id = id
+            self.queues = queues
+            self.concurrency = concurrency
+            self.pollInterval = pollInterval
+            self.taskTimeout = taskTimeout
+            self.maxRetries = maxRetries
+            self.retryDelay = retryDelay
+            self.drainTimeout = drainTimeout
+            self.leaseDuration = leaseDuration
+            self.heartbeatInterval = heartbeatInterval
+        }
+    }
+
+    public typealias Handler = @Sendable (TaskContext) async throws -> RawJSON?
+
+    /// A task being run, as the heartbeat loop sees it.
+    private struct Execution: Sendable {
+        var leaseID: String
+        var control: ExecutionControl
+        var heartbeatEvery: Duration
+        var lastHeartbeat: Timestamp
+    }
+
+    public let configuration: Configuration
+    private let source: any TaskSource
+    private let locks: any LockService
+    private let tools: ToolRegistry
+    private let clock: any SwitchboardClock
+    private let logger: Logger
+    private let handlers = Mutex<[String: Handler]>([:])
+    private let executions = Mutex<[String: Execution]>([:])
+    private let counters = Mutex(WorkerMetrics())
+    private let slots: Slots
+    private let stopSignal = StopSignal()
+
+    public init(
+        configuration: Configuration,
+        source: any TaskSource,
+        locks: any LockService,
+        tools: ToolRegistry = .builtins(),
+        clock: any SwitchboardClock = SystemClock(),
+        logger: Logger = Logger(label: "switchboard.worker")
+    ) {
+        precondition(configuration.concurrency > 0, "a worker needs at least one slot")
+        self.configuration = configuration
+        self.source = source
+        self.locks = locks
+        self.tools = tools
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "worker_id"] = "\(configuration.id)"
+        self.logger = logger
+        self.slots = Slots(capacity: configuration.concurrency)
+        registerHandler(for: "tool_call", Self.toolCallHandler)
+    }
+
+    /// Runs tasks of `type` with `handler` (replacing any earlier one). Throw `TaskFailure` to
+    /// choose retryable or not; other errors are retryable.
+    public func registerHandler(for type: String, _ handler: @escaping Handler) {
+        handlers.withLock { $0[type] = handler }
+    }
+
+    public var metrics: WorkerMetrics { counters.withLock { $0 } }
+
+    /// Tasks running now.
+    public var busySlots: Int { slots.busy }
+
+    /// Stops leasing and starts the drain; `run()` returns once it is done.
+    public func stop() {
+        stopSignal.fire()
+        slots.stop()
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.heartbeatLoop() }
+                    await self.leaseAndRun()
+                    group.cancelAll()
+                }
+            } onCancel: {
+                self.stop()
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+    }
+
+    // MARK: Leasing
+
+    private func leaseAndRun() async {
+        await withDiscardingTaskGroup { group in
+            while let free = await slots.waitForFree(), !stopSignal.isFired {
+                let request = LeaseRequest(
+                    workerID: configuration.id, queues: configuration.queues, maxTasks: free,
+                    leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval)
+                let leases: [TaskLease]
+                do {
+                    leases = try await leaseUnlessStopped(request)
+                } catch {
+                    logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
+                    await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
+                    continue
+                }
+                slots.take(leases.count)
+                for lease in leases {
+                    group.addTask {
+                        await self.execute(lease)
+                        self.slots.give()
+                    }
+                }
+            }
+            await drain()
+        }
+    }
+
+    /// Leases, or returns nothing as soon as `stop()` is called. Leases granted in that same
+    /// instant are given back at once.
+    private func leaseUnlessStopped(_ request: LeaseRequest) async throws -> [TaskLease] {
+        enum Outcome: Sendable {
+            case leased([TaskLease])
+            case failed(any Error)
+            case stopped
+        }
+        let outcome = await withTaskGroup(of: Outcome.self) { group in
+            group.addTask {
+                do { return .leased(try await self.source.lease(request)) } catch { return .failed(error) }
+            }
+            group.addTask {
+                await self.stopSignal.wait()
+                return .stopped
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            if case .stopped = first {
+                while let late = await group.next() {
+                    if case .leased(let leases) = late {
+                        for lease in leases { _ = try? await source.release(leaseID: lease.leaseID) }
+                    }
+                }
+            }
+            return first
+        }
+        switch outcome {
+        case .leased(let leases): return leases
+        case .failed(let error): throw error
+        case .stopped: return []
+        }
+    }
+
+    /// Runs `operation` until it ends or `stop()` is called, whichever is first.
+    private func untilStopped(_ operation: @escaping @Sendable () async throws -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await operation() }
+            group.addTask { await self.stopSignal.wait() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func drain() async {
+        guard slots.busy > 0 else { return }
+        logger.info("draining", metadata: ["running": "\(slots.busy)", "drain_timeout": "\(configuration.drainTimeout)"])
+        let deadline = clock.now() + configuration.drainTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.slots.waitUntilIdle() }
+            group.addTask { try? await self.clock.sleep(until: deadline) }
+            await group.next()
+            group.cancelAll()
+        }
+        let unfinished = executions.withLock { Array($0.values) }
+        for execution in unfinished { execution.control.interrupt(.draining) }
+    }
+
+    // MARK: Running one task
+
+    private enum Outcome: Sendable {
+        case succeeded(RawJSON?)
+        case threw(any Error)
+        case interrupted(Interruption)
+    }
+
+    private func execute(_ lease: TaskLease) async {
+        let task = lease.task
+        counters.withLock { $0.tasksStarted += 1 }
+        let control = ExecutionControl()
+        let timeout = min(Duration.milliseconds(task.timeoutMS), configuration.taskTimeout ?? .milliseconds(task.timeoutMS))
+        let leaseLength = configuration.leaseDuration ?? timeout
+        executions.withLock {
+            $0[lease.leaseID] = Execution(
+                leaseID: lease.leaseID, control: control, heartbeatEvery: leaseLength / 3, lastHeartbeat: clock.now())
+        }
+        defer { _ = executions.withLock { $0.removeValue(forKey: lease.leaseID) } }
+
+        let handler = handlers.withLock { $0[task.type] }
+        let context = TaskContext(
+            task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools,
+            logger: logger.with(taskID: task.id))
+        let started = ContinuousClock.now
+        let deadline = clock.now() + timeout
+
+        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                guard let handler else {
+                    return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(self.configuration.id)"))
+                }
+                do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
+            }
+            group.addTask { await control.wait().map(Outcome.interrupted) }
+            group.addTask {
+                guard (try? await self.clock.sleep(until: deadline)) != nil else { return nil }
+                control.interrupt(.timedOut(timeout))
+                return nil
+            }
+            var first: Outcome?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first ?? .interrupted(.draining)
+        }
+        let elapsed = ContinuousClock.now - started
+        await report(outcome, for: lease, elapsed: elapsed)
+    }
+
+    private func report(_ outcome: Outcome, for lease: TaskLease, elapsed: Duration) async {
+        let leaseID = lease.leaseID
+        do {
+            switch outcome {
+            case .succeeded(let result):
+                _ = try await source.complete(leaseID: leaseID, result: result)
+                counters.withLock {
+                    $0.tasksCompleted += 1
+                    $0.totalDuration += elapsed
+                }
+            case .threw(let error as TaskFailure):
+                try await fail(leaseID, TaskFailure(error.message, retryable: error.retryable), elapsed: elapsed)
+            case .threw(let error) where error is CancellationError:
+                // Only the worker's own cancellation cancels a handler without an interruption.
+                _ = try await source.release(leaseID: leaseID)
+                counters.withLock { $0.tasksReleased += 1 }
+            case .threw(let error):
+                try await fail(leaseID, TaskFailure(String(describing: error)), elapsed: elapsed)
+            case .interrupted(.timedOut(let timeout)):
+                try await fail(leaseID, TaskFailure("timed out after \(timeout.wholeMilliseconds) ms"), elapsed: elapsed)
+            case .interrupted(.cancelRequested):
+                try await fail(leaseID, .permanent("cancelled on request"), elapsed: elapsed)
+            case .interrupted(.draining):
+                _ = try await source.release(leaseID: leaseID)
+                counters.withLock { $0.tasksReleased += 1 }
+            case .interrupted(.leaseLost):
+                logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(lease.task.id)"])
+            }
+        } catch {
+            // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
+            logger.warning("could not report the outcome", metadata: ["task_id": "\(lease.task.id)", "error": "\(error)"])
+        }
+    }
+
+    private func fail(_ leaseID: String, _ failure: TaskFailure, elapsed: Duration) async throws {
+        let task = try await source.fail(
+            leaseID: leaseID,
+            failure: TaskFailureReport(
+                message: failure.message, retryable: failure.retryable, maxRetries: configuration.maxRetries,
+                retryDelay: configuration.retryDelay))
+        counters.withLock {
+            $0.tasksFailed += 1
+            $0.totalDuration += elapsed
+            if task.status == .retrying { $0.tasksRetried += 1 }
+        }
+    }
+
+    // MARK: Heartbeats
+
+    private func heartbeatLoop() async {
+        while (try? await clock.sleep(for: configuration.heartbeatInterval)) != nil {
+            let now = clock.now()
+            let due = executions.withLock { $0.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
+            for execution in due {
+                do {
+                    let status = try await source.heartbeat(leaseID: execution.leaseID, extendBy: configuration.leaseDuration)
+                    executions.withLock { $0[execution.leaseID]?.lastHeartbeat = now }
+                    if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
+                } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
+                    execution.control.interrupt(.leaseLost)
+                } catch {
+                    logger.warning("heartbeat failed", metadata: ["lease_id": "\(execution.leaseID)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: The built-in tool_call handler
+
+    /// Looks `payload.tool_name` up in the registry and runs it with `payload.input`.
+    @Sendable static func toolCallHandler(_ context: TaskContext) async throws -> RawJSON? {
+        guard let members = context.task.payload.objectMembers(), let name = members["tool_name"]?.stringValue else {
+            throw TaskFailure.permanent("a tool_call payload needs a string tool_name")
+        }
+        guard let tool = context.tools.tool(named: name) else {
+            throw TaskFailure.permanent("unknown tool '\(name)'; this worker has: \(context.tools.names.joined(separator: ", "))")
+        }
+        return try await tool.execute(input: members["input"] ?? .null)
+    }
+}
+
+extension Logger {
+    fileprivate func with(taskID: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "task_id"] = "\(taskID)"
+        return copy
+    }
+}
