@@ -69,9 +69,15 @@ struct LeaseEntry: Comparable {
     static func == (a: LeaseEntry, b: LeaseEntry) -> Bool { a.expiresAt == b.expiresAt && a.leaseID == b.leaseID }
 }
 
-struct FinishedEntry {
+struct FinishedEntry: Comparable {
     var at: Timestamp
     var box: TaskBox
+
+    static func < (a: FinishedEntry, b: FinishedEntry) -> Bool {
+        a.at != b.at ? a.at < b.at : a.box.createdSequence < b.box.createdSequence
+    }
+
+    static func == (a: FinishedEntry, b: FinishedEntry) -> Bool { a.at == b.at && a.box === b.box }
 }
 
 struct QueueState {
@@ -107,8 +113,9 @@ struct MemoryBackendState {
     var tasks: [String: TaskBox] = [:]
     var queues: [String: QueueState] = [:]
     var leases = Heap<LeaseEntry>()
-    /// Completed and cancelled tasks in the order they finished, for retention.
-    var finished = Deque<FinishedEntry>()
+    /// Completed and cancelled tasks by the time they finished, for retention. A heap rather
+    /// than a queue, so a clock that steps back cannot hide older tasks behind newer ones.
+    var finished = Heap<FinishedEntry>()
     var idempotencyKeys: [String: (id: String, expiresAt: Timestamp)] = [:]
     var idempotencyExpiries = Deque<(expiresAt: Timestamp, key: String)>()
     /// Lock keys of running tasks, and the ready tasks waiting for each key to come free.
@@ -163,7 +170,7 @@ struct MemoryBackendState {
             box.deadSequence = takeSequence()
             byBurial.append(box.deadSequence, box)
         } else {
-            finished.append(FinishedEntry(at: now, box: box))
+            finished.insert(FinishedEntry(at: now, box: box))
         }
     }
 

@@ -273,8 +273,8 @@ public final class MemoryTaskBackend: TaskBackend {
     public func trim(finishedBefore: Timestamp, keepAtMost: Int, now: Timestamp) -> Int {
         state.withLock { s in
             var dropped = 0
-            while let first = s.finished.first, first.at < finishedBefore || s.finished.count > keepAtMost {
-                s.finished.removeFirst()
+            while let first = s.finished.min, first.at < finishedBefore || s.finished.count > keepAtMost {
+                _ = s.finished.popMin()
                 if !first.box.removed { s.remove(first.box); dropped += 1 }
             }
             while let first = s.idempotencyExpiries.first, first.expiresAt <= now {
