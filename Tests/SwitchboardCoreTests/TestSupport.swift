@@ -1,0 +1,51 @@
+import MetricsTestKit
+@testable import SwitchboardCore
+import Testing
+
+/// An engine on a manual clock, with its own metrics, so tests run without waiting or sharing.
+struct EngineHarness {
+    let clock = ManualClock()
+    let metrics = TestMetrics()
+    let engine: TaskEngine
+
+    init(_ configure: (inout EngineConfiguration) -> Void = { _ in }) {
+        var configuration = EngineConfiguration()
+        // Pin the jitter to its ceiling so retry times are exact.
+        configuration.retry = RetryPolicy(jitter: { $0 })
+        configure(&configuration)
+        engine = TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics)
+    }
+
+    func counter(_ name: String, queue: String = "default", type: String = "tool_call") -> Int64 {
+        (try? metrics.expectCounter(name, [("queue", queue), ("type", type)]).totalValue) ?? 0
+    }
+
+    /// Waits until `count` leasers are parked on the engine's ready signal.
+    func waitForLeasers(_ count: Int = 1) async {
+        while engine.readySignal.waiterCount < count { await Task.yield() }
+    }
+}
+
+func echo(_ json: String = #"{"x":1}"#) -> TaskSubmission {
+    TaskSubmission.toolCall("echo", input: try! RawJSON(validating: json))
+}
+
+func json(_ text: String) -> RawJSON { try! RawJSON(validating: text) }
+
+/// Expects `body` to throw a `SwitchboardError` of `kind` whose detail mentions `mentioning`.
+func expectError<T>(
+    _ kind: SwitchboardError.Kind, mentioning: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> T
+) async {
+    do {
+        _ = try await body()
+        Issue.record("expected a \(kind) error", sourceLocation: sourceLocation)
+    } catch let error as SwitchboardError {
+        #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
+        if let mentioning {
+            #expect(error.detail.contains(mentioning), "\(error.detail)", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
+    }
+}
