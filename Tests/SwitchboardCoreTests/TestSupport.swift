@@ -1,4 +1,5 @@
 import MetricsTestKit
+import Synchronization
 @testable import SwitchboardCore
 import Testing
 
@@ -48,4 +49,15 @@ func expectError<T>(
     } catch {
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
     }
+}
+
+/// A value many tasks update (Mutex itself cannot be captured by escaping closures).
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+
+    var value: Value { mutex.withLock { $0 } }
 }
