@@ -2,7 +2,7 @@ import MetricsTestKit
 @testable import SwitchboardCore
 import Testing
 
-@Suite("Engine")
+@Suite("Engine", .timeLimit(.minutes(1)))
 struct EngineTests {
     @Test("enqueue fills in defaults and a time-ordered id")
     func defaults() async throws {

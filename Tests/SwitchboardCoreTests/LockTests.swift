@@ -2,7 +2,7 @@ import Synchronization
 @testable import SwitchboardCore
 import Testing
 
-@Suite("Memory locks")
+@Suite("Memory locks", .timeLimit(.minutes(1)))
 struct LockTests {
     let clock = ManualClock()
     var locks: MemoryLockService { MemoryLockService(clock: clock) }

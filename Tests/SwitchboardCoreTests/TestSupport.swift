@@ -61,3 +61,43 @@ final class Shared<Value: Sendable>: Sendable {
 
     var value: Value { mutex.withLock { $0 } }
 }
+
+/// Waits (in real time, yielding) until `condition` holds; fails the test after `seconds`.
+/// Only for waiting on work that other tasks do in response to the test; never for time itself.
+func eventually(
+    _ what: String, seconds: Double = 10, sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    Issue.record("timed out waiting for: \(what)", sourceLocation: sourceLocation)
+    throw CancellationError()
+}
+
+/// A gate that handlers wait at until the test opens it.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func wait() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { s in
+                if s.open { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if open { c.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { s in
+            s.open = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -81,6 +81,8 @@ public final class Worker: Service, Sendable {
     private let counters = Mutex(WorkerMetrics())
     private let slots: Slots
     private let stopSignal = StopSignal()
+    /// The drain timeout counts from the first stop request.
+    private let stoppedAt = Mutex<Timestamp?>(nil)
 
     public init(
         configuration: Configuration,
@@ -116,6 +118,8 @@ public final class Worker: Service, Sendable {
 
     /// Stops leasing and starts the drain; `run()` returns once it is done.
     public func stop() {
+        let now = clock.now()
+        stoppedAt.withLock { $0 = $0 ?? now }
         stopSignal.fire()
         slots.stop()
     }
@@ -151,6 +155,11 @@ public final class Worker: Service, Sendable {
                     logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
                     await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
                     continue
+                }
+                if stopSignal.isFired {
+                    // Leased in the instant of the stop: give them back untouched.
+                    for lease in leases { _ = try? await source.release(leaseID: lease.leaseID) }
+                    break
                 }
                 slots.take(leases.count)
                 for lease in leases {
@@ -211,7 +220,7 @@ public final class Worker: Service, Sendable {
     private func drain() async {
         guard slots.busy > 0 else { return }
         logger.info("draining", metadata: ["running": "\(slots.busy)", "drain_timeout": "\(configuration.drainTimeout)"])
-        let deadline = clock.now() + configuration.drainTimeout
+        let deadline = (stoppedAt.withLock { $0 } ?? clock.now()) + configuration.drainTimeout
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.slots.waitUntilIdle() }
             group.addTask { try? await self.clock.sleep(until: deadline) }

@@ -1,0 +1,253 @@
+import Logging
+import ServiceLifecycle
+@testable import SwitchboardCore
+import Testing
+
+@Suite("Worker", .timeLimit(.minutes(1)))
+struct WorkerTests {
+    let h = EngineHarness()
+
+    func makeWorker(
+        concurrency: Int = 4, drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil,
+        configure: (inout Worker.Configuration) -> Void = { _ in }
+    ) -> Worker {
+        var configuration = Worker.Configuration(
+            id: "worker-1", concurrency: concurrency, pollInterval: .seconds(1), drainTimeout: drainTimeout,
+            leaseDuration: leaseDuration, heartbeatInterval: .seconds(1))
+        configure(&configuration)
+        return Worker(
+            configuration: configuration, source: h.engine, locks: MemoryLockService(clock: h.clock),
+            tools: .builtins(clock: h.clock), clock: h.clock)
+    }
+
+    /// Runs the worker while `body` runs, then stops it and waits for it to finish.
+    func running(_ worker: Worker, _ body: () async throws -> Void) async throws {
+        let run = Task { try await worker.run() }
+        do {
+            try await body()
+        } catch {
+            worker.stop()
+            _ = try? await run.value
+            throw error
+        }
+        worker.stop()
+        try await run.value
+    }
+
+    func status(_ id: String) async throws -> TaskStatus { try await h.engine.task(id: id).status }
+
+    /// Waits until exactly `count` timers sleep on the manual clock, so an advance reaches all
+    /// of them. A worker running one task has: its heartbeat loop, its lease long-poll, the
+    /// task's timeout, and the sleep tool when the task is a sleep.
+    func settled(_ count: Int) async throws {
+        try await eventually("\(count) sleepers") { h.clock.sleeperCount == count }
+    }
+
+    @Test("tool calls run to completion and the metrics add up")
+    func toolCalls() async throws {
+        let worker = makeWorker()
+        let ids = try await h.engine.enqueue(batch: (0..<20).map { echo(#"{"i":\#($0)}"#) }).map(\.task.id)
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 20 }
+        }
+        for (i, id) in ids.enumerated() {
+            let task = try await h.engine.task(id: id)
+            #expect(task.status == .completed)
+            #expect(task.result == json(#"{"i":\#(i)}"#))
+            #expect(task.workerID == "worker-1")
+        }
+        let m = worker.metrics
+        #expect(m.tasksStarted == 20 && m.tasksFailed == 0 && m.tasksRetried == 0 && m.tasksReleased == 0)
+        #expect(m.averageTaskDuration == m.totalDuration / 20)
+        #expect(h.counter("switchboard_tasks_completed_total") == 20)
+    }
+
+    @Test("the concurrency bound is respected")
+    func concurrencyBound() async throws {
+        let worker = makeWorker(concurrency: 3)
+        let gate = Gate()
+        let running = Shared((now: 0, max: 0))
+        worker.registerHandler(for: "block") { _ in
+            running.withLock { $0.now += 1; $0.max = max($0.max, $0.now) }
+            await gate.wait()
+            running.withLock { $0.now -= 1 }
+            return nil
+        }
+        _ = try await h.engine.enqueue(batch: (0..<10).map { _ in TaskSubmission(type: "block", payload: .null) })
+        try await self.running(worker) {
+            try await eventually("three running") { running.value.now == 3 }
+            #expect(worker.busySlots == 3)
+            #expect(try await h.engine.list(TaskFilter(status: .pending)).items.count == 7, "the rest stay queued")
+            gate.open()
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 10 }
+        }
+        #expect(running.value.max == 3)
+    }
+
+    @Test("a task over its timeout fails the attempt and is retried")
+    func timeout() async throws {
+        let worker = makeWorker()
+        var submission = TaskSubmission.toolCall("sleep", input: json(#"{"ms": 60000}"#))
+        submission.timeoutMS = 1000
+        let id = try await h.engine.enqueue(submission).task.id
+        try await running(worker) {
+            try await settled(4)
+            h.clock.advance(by: .seconds(1))
+            try await eventually("failed") { try await status(id) == .retrying }
+        }
+        let task = try await h.engine.task(id: id)
+        #expect(task.error == "timed out after 1000 ms")
+        #expect(worker.metrics.tasksFailed == 1 && worker.metrics.tasksRetried == 1)
+    }
+
+    @Test("the worker's task timeout caps the task's own")
+    func workerTimeoutCap() async throws {
+        let worker = makeWorker { $0.taskTimeout = .milliseconds(500) }
+        let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 60000}"#))).task.id
+        try await running(worker) {
+            try await settled(4)
+            h.clock.advance(by: .milliseconds(500))
+            try await eventually("failed") { try await status(id) == .retrying }
+        }
+        #expect(try await h.engine.task(id: id).error == "timed out after 500 ms")
+    }
+
+    @Test("an unknown tool is a permanent failure with a clear error")
+    func unknownTool() async throws {
+        let worker = makeWorker()
+        let id = try await h.engine.enqueue(TaskSubmission.toolCall("launch_rockets")).task.id
+        try await running(worker) {
+            try await eventually("dead") { try await status(id) == .dead }
+        }
+        let error = try #require(try await h.engine.task(id: id).error)
+        #expect(error.contains("unknown tool 'launch_rockets'") && error.contains("echo"))
+    }
+
+    @Test("the fail tool fails retryably unless told otherwise")
+    func failTool() async throws {
+        let worker = makeWorker()
+        let retryable = try await h.engine.enqueue(TaskSubmission.toolCall("fail", input: json(#"{"message": "flaky"}"#))).task.id
+        let permanent = try await h.engine.enqueue(
+            TaskSubmission.toolCall("fail", input: json(#"{"message": "broken", "retryable": false}"#))).task.id
+        try await running(worker) {
+            try await eventually("both failed") { worker.metrics.tasksFailed == 2 }
+        }
+        #expect(try await h.engine.task(id: retryable).status == .retrying)
+        #expect(try await h.engine.task(id: retryable).error == "flaky")
+        #expect(try await h.engine.task(id: permanent).status == .dead)
+        #expect(worker.metrics.tasksRetried == 1)
+    }
+
+    @Test("a task type without a handler is buried with a clear error")
+    func noHandler() async throws {
+        let worker = makeWorker()
+        let id = try await h.engine.enqueue(TaskSubmission(type: "planning", payload: .emptyObject)).task.id
+        try await running(worker) {
+            try await eventually("dead") { try await status(id) == .dead }
+        }
+        #expect(try await h.engine.task(id: id).error?.contains("no handler for task type 'planning'") == true)
+    }
+
+    @Test("stop drains: no new leases, running tasks finish")
+    func gracefulDrain() async throws {
+        let worker = makeWorker()
+        let gate = Gate()
+        worker.registerHandler(for: "block") { _ in
+            await gate.wait()
+            return json(#""done""#)
+        }
+        let id = try await h.engine.enqueue(TaskSubmission(type: "block", payload: .null)).task.id
+        let run = Task { try await worker.run() }
+        try await eventually("running") { worker.busySlots == 1 }
+        worker.stop()
+        let late = try await h.engine.enqueue(echo()).task.id
+        gate.open()
+        try await run.value
+        #expect(try await h.engine.task(id: id).status == .completed)
+        #expect(try await h.engine.task(id: late).status == .pending, "nothing leased after stop")
+        #expect(worker.metrics.tasksReleased == 0)
+    }
+
+    @Test("past the drain timeout, unfinished tasks are released without using an attempt")
+    func drainTimeoutReleases() async throws {
+        let worker = makeWorker(drainTimeout: .seconds(5))
+        let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 600000}"#))).task.id
+        let run = Task { try await worker.run() }
+        try await settled(4)
+        worker.stop()
+        h.clock.advance(by: .seconds(5))
+        try await run.value
+        let task = try await h.engine.task(id: id)
+        #expect(task.status == .pending)
+        #expect(task.attempts == 0)
+        #expect(worker.metrics.tasksReleased == 1)
+    }
+
+    @Test("a cancel request reaches the handler through the heartbeat")
+    func cancelRequested() async throws {
+        let worker = makeWorker(leaseDuration: .seconds(3))
+        let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 600000}"#))).task.id
+        try await running(worker) {
+            try await settled(4)
+            _ = try await h.engine.cancel(id: id)
+            h.clock.advance(by: .seconds(1))
+            try await eventually("cancelled") { try await status(id) == .cancelled }
+        }
+        #expect(try await h.engine.task(id: id).error == "cancelled on request")
+    }
+
+    @Test("heartbeats keep a long task's lease alive")
+    func heartbeats() async throws {
+        let worker = makeWorker(leaseDuration: .seconds(3))
+        let gate = Gate()
+        worker.registerHandler(for: "block") { _ in
+            await gate.wait()
+            return nil
+        }
+        let id = try await h.engine.enqueue(TaskSubmission(type: "block", payload: .null)).task.id
+        try await running(worker) {
+            for _ in 0..<10 {
+                try await settled(3)
+                let before = try await h.engine.task(id: id).leaseExpiresAt!
+                h.clock.advance(by: .seconds(1))
+                try await eventually("extended") { try await h.engine.task(id: id).leaseExpiresAt! > before }
+                try await h.engine.performMaintenance()
+                #expect(try await status(id) == .running)
+            }
+            gate.open()
+            try await eventually("completed") { try await status(id) == .completed }
+        }
+        #expect(try await h.engine.task(id: id).attempts == 1, "never reaped")
+    }
+
+    @Test("tasks sharing a lock key never run at once")
+    func lockKeySerialisation() async throws {
+        let worker = makeWorker(concurrency: 8)
+        let active = Shared((now: 0, max: 0))
+        worker.registerHandler(for: "guarded") { _ in
+            active.withLock { $0.now += 1; $0.max = max($0.max, $0.now) }
+            for _ in 0..<5 { await Task.yield() }
+            active.withLock { $0.now -= 1 }
+            return nil
+        }
+        _ = try await h.engine.enqueue(batch: (0..<12).map { _ in
+            TaskSubmission(type: "guarded", payload: .null, lockKey: "repo-1")
+        })
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 12 }
+        }
+        #expect(active.value.max == 1)
+    }
+
+    @Test("graceful shutdown of a service group stops the worker")
+    func serviceLifecycle() async throws {
+        let worker = makeWorker()
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [.init(service: worker)], logger: Logger(label: "test")))
+        let run = Task { try await group.run() }
+        _ = try await h.engine.enqueue(echo())
+        try await eventually("completed one") { worker.metrics.tasksCompleted == 1 }
+        await group.triggerGracefulShutdown()
+        try await run.value
+    }
+}
