@@ -19,13 +19,27 @@ public enum JSONValue: Sendable, Hashable {
         case (.string(let a), .string(let b)): a == b
         case (.array(let a), .array(let b)): a == b
         case (.object(let a), .object(let b)):
-            a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+            // JSON objects are unordered: equal members in any order are equal.
+            a.count == b.count && a.allSatisfy { member in b.contains { $0.0 == member.0 && $0.1 == member.1 } }
         default: false
         }
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(jsonBytes())
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .int(let i): hasher.combine(Double(i))
+        case .double(let d): hasher.combine(d)
+        case .string(let s): hasher.combine(s)
+        case .array(let elements): hasher.combine(elements)
+        case .object(let members):
+            hasher.combine(members.count)
+            for (key, value) in members.sorted(by: { $0.0 < $1.0 }) {
+                hasher.combine(key)
+                hasher.combine(value)
+            }
+        }
     }
 
     public subscript(key: String) -> JSONValue? {

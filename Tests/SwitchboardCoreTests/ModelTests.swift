@@ -1,0 +1,299 @@
+import Foundation
+@testable import SwitchboardCore
+import Testing
+
+@Suite("Times and ids")
+struct TimeAndIDTests {
+    @Test("RFC 3339 formatting is UTC with milliseconds", arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (1_795_000_000_123, "2026-11-18T11:06:40.123Z"),
+        (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),
+    ])
+    func format(_ ms: Int64, _ text: String) {
+        #expect(Timestamp(milliseconds: ms).rfc3339 == text)
+        #expect(Timestamp(rfc3339: text)?.milliseconds == ms)
+    }
+
+    @Test("RFC 3339 parsing accepts offsets and any fraction length")
+    func parseVariants() {
+        #expect(Timestamp(rfc3339: "2026-11-27T10:00:00Z")?.rfc3339 == "2026-11-27T10:00:00.000Z")
+        #expect(Timestamp(rfc3339: "2026-11-27t10:00:00.5z")?.rfc3339 == "2026-11-27T10:00:00.500Z")
+        #expect(Timestamp(rfc3339: "2026-11-27T12:30:00.123456+02:30")?.rfc3339 == "2026-11-27T10:00:00.123Z")
+        #expect(Timestamp(rfc3339: "2026-11-27T00:00:00-01:00")?.rfc3339 == "2026-11-27T01:00:00.000Z")
+    }
+
+    @Test("malformed times are refused", arguments: [
+        "", "2026-11-27", "2026-11-27T10:00:00", "2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z",
+        "2026-11-27T24:00:00Z", "2026-11-27T10:00:00.Z", "2026-11-27T10:00:00Zjunk", "26-11-27T10:00:00Z",
+        "2026-11-27T10:00:00+2:00",
+    ])
+    func malformed(_ text: String) {
+        #expect(Timestamp(rfc3339: text) == nil)
+    }
+
+    @Test("round trip over many instants")
+    func roundTrip() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: -10_000_000_000_000...250_000_000_000_000, using: &rng)
+            #expect(Timestamp(rfc3339: Timestamp(milliseconds: ms).rfc3339)?.milliseconds == ms)
+        }
+    }
+
+    @Test("UUIDv7 ids carry their time, version and variant, and are unique")
+    func uuidV7() {
+        var random = RandomBytes()
+        let now = Timestamp(milliseconds: 1_795_000_000_123)
+        let ids = (0..<1000).map { _ in UUIDv7.make(at: now, random: random.next16()) }
+        #expect(Set(ids).count == 1000)
+        for id in ids {
+            #expect(id.count == 36)
+            #expect(UUIDv7.timestamp(of: id) == now)
+            let chars = Array(id)
+            #expect(chars[14] == "7")
+            #expect("89ab".contains(chars[19]))
+            #expect(UUID(uuidString: id) != nil)
+        }
+        let later = UUIDv7.make(at: now + .milliseconds(1), random: random.next16())
+        #expect(ids.allSatisfy { $0 < later }, "time-ordered")
+    }
+}
+
+@Suite("JSON")
+struct JSONTests {
+    @Test("valid documents", arguments: [
+        "{}", "[]", "0", "-0.5e+10", "\"\"", "true", "null", " {\"a\" : [1, {\"b\": null}], \"c\": \"\\u00e9\\n\"} ",
+        "\"\\ud83d\\ude00\"", "\"ü€😀\"", "[1e5, 1E-5, -0, 12.25]",
+    ])
+    func valid(_ text: String) throws {
+        _ = try JSONScanner.validate(Array(text.utf8))
+    }
+
+    @Test("invalid documents", arguments: [
+        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", ".5", "+1", "NaN", "[1 2]", "{\"a\" 1}", "{1:2}", "tru", "nul",
+        "\"\\x\"", "\"a\u{01}b\"", "\"\\ud800\"", "\"\\udc00\"", "\"abc", "{} {}", "[\"\\u12\"]", "'a'",
+    ])
+    func invalid(_ text: String) {
+        #expect(throws: JSONSyntaxError.self) { try JSONScanner.validate(Array(text.utf8)) }
+    }
+
+    @Test("invalid UTF-8 is refused", arguments: [[0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xFF, 0x22], [0x22, 0xE2, 0x82, 0x22]])
+    func invalidUTF8(_ bytes: [UInt8]) {
+        #expect(throws: JSONSyntaxError.self) { try JSONScanner.validate(bytes) }
+    }
+
+    @Test("nesting is limited")
+    func depth() throws {
+        let deep = String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(throws: JSONSyntaxError.self) { try JSONScanner.validate(Array(deep.utf8)) }
+        let ok = String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        _ = try JSONScanner.validate(Array(ok.utf8))
+    }
+
+    @Test("members are read with keys unescaped and values as spans")
+    func members() throws {
+        let bytes = Array(#"{"a\"b": [1, 2], "é": "x\ty", "n": null}"#.utf8)
+        let members = try JSONScanner.members(ofObject: bytes)
+        #expect(members.map(\.key) == ["a\"b", "é", "n"])
+        #expect(members.map(\.kind) == [.array, .string, .null])
+        #expect(String(decoding: bytes[members[0].range], as: UTF8.self) == "[1, 2]")
+        #expect(JSONScanner.string(in: bytes, range: members[1].range) == "x\ty")
+    }
+
+    @Test("the scanner agrees with Foundation on mutated documents, and never crashes")
+    func fuzzAgainstFoundation() {
+        var rng = SystemRandomNumberGenerator()
+        let seeds = [#"{"a": [1, 2.5, "x\u00e9", true, null], "b": {"c": -1e3}}"#, #"["\ud83d\ude00", {}, [], ""]"#]
+        let alphabet = Array(#"{}[]":,\ ".0123456789eE+-tfnulrsa\u{00}"#.utf8) + [0xC3, 0xA9, 0xFF, 0x0A]
+        var disagreements: [String] = []
+        for i in 0..<4000 {
+            var bytes = Array(seeds[i % seeds.count].utf8)
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let at = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[at] = alphabet.randomElement(using: &rng)!
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
+                }
+                if bytes.isEmpty { bytes = [0x30] }
+            }
+            let ours = (try? JSONScanner.validate(bytes)) != nil
+            let theirs = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
+            if ours != theirs { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
+        }
+        // Foundation on Linux is laxer in a few corners (e.g. it accepts some invalid escapes);
+        // we only allow disagreements where we are the stricter one.
+        for text in disagreements {
+            #expect((try? JSONScanner.validate(Array(text.utf8))) == nil, "we accept what Foundation refuses: \(text)")
+        }
+        var random = [UInt8](repeating: 0, count: 64)
+        for _ in 0..<2000 {
+            for j in random.indices { random[j] = UInt8.random(in: 0...255, using: &rng) }
+            _ = try? JSONScanner.validate(random)
+            _ = try? JSONScanner.members(ofObject: random)
+        }
+    }
+
+    @Test("raw JSON keeps its bytes and trims outer white space")
+    func rawJSON() throws {
+        let raw = try RawJSON(validating: "  {\"b\":1,  \"a\": [ 1.50 ]}\n")
+        #expect(raw.description == "{\"b\":1,  \"a\": [ 1.50 ]}")
+        #expect(raw.objectMembers()?["a"]?.description == "[ 1.50 ]")
+        #expect(try RawJSON(validating: "\"h\\u00e9\"").stringValue == "hé")
+        #expect(try RawJSON(validating: "12").integerValue == 12)
+        #expect(try RawJSON(validating: "1.5").integerValue == nil)
+        #expect(try RawJSON(validating: "false").boolValue == false)
+    }
+
+    @Test("the writer escapes strings as JSON requires")
+    func writerEscapes() throws {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("s"); w.string("quote\" back\\ nl\n tab\t ctl\u{01} é")
+        w.key("n"); w.double(2.5)
+        w.key("i"); w.double(3)
+        w.endObject()
+        let parsed = try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any]
+        #expect(parsed?["s"] as? String == "quote\" back\\ nl\n tab\t ctl\u{01} é")
+        #expect(String(decoding: w.bytes, as: UTF8.self).contains("\"i\":3"))
+    }
+}
+
+@Suite("Task JSON")
+struct TaskJSONTests {
+    static let sample = TaskRecord(
+        id: "0193c1f0-0000-7000-8000-000000000001", queue: "default", type: "tool_call", runID: "run-123", priority: 5,
+        metadata: ["user_id": "user-123", "b": "é\"x"],
+        payload: json(#"{"tool_name": "read_file", "input": {"path": "/etc/hosts"}, "reason": "gathering info"}"#),
+        status: .running, attempts: 1, maxRetries: 3, timeoutMS: 30000, lockKey: nil, notBefore: nil,
+        createdAt: Timestamp(milliseconds: 1_795_000_000_000), updatedAt: Timestamp(milliseconds: 1_795_000_000_500),
+        startedAt: Timestamp(milliseconds: 1_795_000_000_400), workerID: "worker-1",
+        leaseExpiresAt: Timestamp(milliseconds: 1_795_000_035_400), result: json("[1, 2.50]"), error: "boom",
+        errors: [TaskErrorEntry(attempt: 1, at: Timestamp(milliseconds: 1_795_000_000_300), message: "boom", workerID: "w0")])
+
+    @Test("the fast writer produces the DESIGN.md shape, payload bytes verbatim")
+    func shape() throws {
+        let bytes = Self.sample.jsonBytes()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains(#""payload":{"tool_name": "read_file", "input": {"path": "/etc/hosts"}, "reason": "gathering info"}"#))
+        #expect(text.contains(#""result":[1, 2.50]"#))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        let expectedKeys: Set<String> = [
+            "id", "queue", "type", "run_id", "priority", "metadata", "payload", "status", "attempts", "max_retries",
+            "timeout_ms", "lock_key", "not_before", "created_at", "updated_at", "started_at", "finished_at",
+            "worker_id", "lease_expires_at", "result", "error", "errors",
+        ]
+        #expect(Set(object.keys) == expectedKeys)
+        #expect(object["created_at"] as? String == "2026-11-18T11:06:40.000Z")
+        #expect(object["lock_key"] is NSNull)
+        let errors = try #require(object["errors"] as? [[String: Any]])
+        #expect(errors.first?["worker_id"] as? String == "w0")
+    }
+
+    @Test("Codable decodes what the writer wrote, and round-trips")
+    func codable() throws {
+        let decoded = try JSONDecoder().decode(TaskRecord.self, from: Data(Self.sample.jsonBytes()))
+        // Codable goes through a tree, so raw values come back equal in meaning, not in bytes.
+        #expect(try decoded.payload.parsed() == Self.sample.payload.parsed())
+        #expect(try decoded.result?.parsed() == Self.sample.result?.parsed())
+        decodedFieldsMatch(decoded, Self.sample)
+        let again = try JSONDecoder().decode(TaskRecord.self, from: JSONEncoder().encode(decoded))
+        decodedFieldsMatch(again, Self.sample)
+    }
+
+    private func decodedFieldsMatch(_ a: TaskRecord, _ b: TaskRecord) {
+        #expect(a.id == b.id && a.queue == b.queue && a.type == b.type && a.runID == b.runID)
+        #expect(a.priority == b.priority && a.metadata == b.metadata && a.status == b.status)
+        #expect(a.attempts == b.attempts && a.maxRetries == b.maxRetries && a.timeoutMS == b.timeoutMS)
+        #expect(a.createdAt == b.createdAt && a.updatedAt == b.updatedAt && a.startedAt == b.startedAt)
+        #expect(a.leaseExpiresAt == b.leaseExpiresAt && a.workerID == b.workerID && a.error == b.error)
+        #expect(a.errors == b.errors && a.finishedAt == nil && a.notBefore == nil && a.lockKey == nil)
+    }
+
+    @Test("a submission body is parsed with payload bytes kept")
+    func submission() throws {
+        let body = #"{"queue":"agents","type":"tool_call","run_id":"run-1","priority":7,"metadata":{"u":"1"},"payload":{ "tool_name" : "echo" },"max_retries":2,"timeout_ms":5000,"lock_key":"repo","not_before":"2026-11-27T10:00:00Z","id":"my-id"}"#
+        let s = try TaskSubmission(json: Array(body.utf8))
+        #expect(s.queue == "agents" && s.type == "tool_call" && s.runID == "run-1" && s.priority == 7)
+        #expect(s.metadata == ["u": "1"] && s.maxRetries == 2 && s.timeoutMS == 5000 && s.lockKey == "repo")
+        #expect(s.payload.description == #"{ "tool_name" : "echo" }"#)
+        #expect(s.notBefore?.rfc3339 == "2026-11-27T10:00:00.000Z")
+        #expect(s.id == "my-id")
+    }
+
+    @Test("submission bodies with the wrong shape say which field", arguments: [
+        (#"{"payload": 1, "priority": "high"}"#, SwitchboardError.Kind.invalid, "priority"),
+        (#"{"payload": 1, "priority": 1.5}"#, .invalid, "priority"),
+        (#"{"payload": 1, "queue": 5}"#, .invalid, "queue"),
+        (#"{"payload": 1, "metadata": {"a": 1}}"#, .invalid, "metadata.a"),
+        (#"{"payload": 1, "metadata": [1]}"#, .invalid, "metadata"),
+        (#"{"payload": 1, "not_before": "yesterday"}"#, .invalid, "not_before"),
+        (#"{"payload": 1, "surprise": true}"#, .invalid, "surprise"),
+        (#"{"type": "x"}"#, .invalid, "payload"),
+        (#"{"payload": }"#, .malformed, "invalid JSON"),
+        (#"[1, 2]"#, .malformed, "object"),
+    ])
+    func badSubmission(_ body: String, _ kind: SwitchboardError.Kind, _ field: String) {
+        do {
+            _ = try TaskSubmission(json: Array(body.utf8))
+            Issue.record("accepted \(body)")
+        } catch {
+            #expect(error.kind == kind)
+            #expect(error.detail.contains(field), "\(error.detail)")
+        }
+    }
+}
+
+@Suite("Retry policy")
+struct RetryPolicyTests {
+    @Test("the ceiling doubles from the base and stops at the cap")
+    func ceiling() {
+        let policy = RetryPolicy(baseDelay: .milliseconds(500), maxDelay: .seconds(5))
+        let ceilings = (1...7).map { policy.backoffCeiling(afterAttempt: $0).wholeMilliseconds }
+        #expect(ceilings == [500, 1000, 2000, 4000, 5000, 5000, 5000])
+        #expect(policy.backoffCeiling(afterAttempt: 500).wholeMilliseconds == 5000, "no overflow")
+    }
+
+    @Test("full jitter stays within [0, ceiling]")
+    func jitter() {
+        let policy = RetryPolicy(baseDelay: .seconds(1), maxDelay: .seconds(60))
+        let now = Timestamp(milliseconds: 1000)
+        var task = TaskSubmission.toolCall("echo").asRecord()
+        task.attempts = 3
+        var seen: Set<Int64> = []
+        for _ in 0..<500 {
+            guard case .retry(let at) = policy.decide(task, retryable: true, now: now) else {
+                Issue.record("expected a retry")
+                return
+            }
+            #expect((1000...5000).contains(at.milliseconds))
+            seen.insert(at.milliseconds)
+        }
+        #expect(seen.count > 50, "delays are spread out")
+    }
+
+    @Test("retries while attempts remain, then buries; non-retryable buries at once")
+    func decisions() {
+        let policy = RetryPolicy(jitter: { $0 })
+        var task = TaskSubmission.toolCall("echo").asRecord()
+        task.maxRetries = 2
+        for (attempts, expectRetry) in [(1, true), (2, true), (3, false)] {
+            task.attempts = attempts
+            let decision = policy.decide(task, retryable: true, now: Timestamp(milliseconds: 0))
+            #expect((decision != .bury) == expectRetry, "attempt \(attempts)")
+        }
+        task.attempts = 1
+        #expect(policy.decide(task, retryable: false, now: Timestamp(milliseconds: 0)) == .bury)
+        #expect(policy.decide(task, retryable: true, now: Timestamp(milliseconds: 0), baseDelay: .seconds(7)) == .retry(at: Timestamp(milliseconds: 7000)))
+    }
+}
+
+extension TaskSubmission {
+    func asRecord() -> TaskRecord {
+        TaskRecord(
+            id: "x", queue: "default", type: type ?? "tool_call", payload: payload, status: .running, maxRetries: 3,
+            timeoutMS: 1000, createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
+    }
+}
