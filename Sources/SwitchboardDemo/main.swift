@@ -1,1 +1,102 @@
-print("x")
+import Logging
+import ServiceLifecycle
+import SwitchboardCore
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The embedded engine end to end, in one process: an agent run of tool calls goes through the
+// memory backend, in-process workers run them, one fails into the dead-letter queue and is
+// requeued. `switchboard-demo memory N` instead measures bytes of memory per queued task.
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .warning
+    return handler
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+if arguments.first == "memory" {
+    try await measureMemory(tasks: arguments.dropFirst().first.flatMap { Int($0) } ?? 1_000_000)
+} else {
+    try await runDemo()
+}
+
+func runDemo() async throws {
+    let engine = TaskEngine.memory()
+    let worker = Worker(
+        configuration: Worker.Configuration(id: "demo-worker", concurrency: 4),
+        source: engine, locks: MemoryLockService())
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [.init(service: worker), .init(service: EngineMaintenanceService(engine: engine))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "switchboard.demo")))
+    async let running: Void = group.run()
+
+    var submissions: [TaskSubmission] = (1...3).map { i in
+        .toolCall("echo", input: try! RawJSON(validating: #"{"step": \#(i)}"#), reason: "gathering info")
+    }
+    submissions.append(.toolCall("sleep", input: try RawJSON(validating: #"{"ms": 200}"#), reason: "waiting on a slow tool"))
+    var doomed = TaskSubmission.toolCall(
+        "fail", input: try RawJSON(validating: #"{"message": "the tool is broken", "retryable": false}"#))
+    doomed.priority = 9
+    submissions.append(doomed)
+    for i in submissions.indices { submissions[i].runID = "demo-run" }
+
+    let ids = try await engine.enqueue(batch: submissions).map(\.task.id)
+    print("enqueued \(ids.count) tool calls in run demo-run")
+    try await waitUntilFinished(engine, ids)
+    for id in ids {
+        let task = try await engine.task(id: id)
+        print(String(decoding: task.jsonBytes(), as: UTF8.self))
+    }
+    let dead = try await engine.deadLetters()
+    print("dead-letter queue: \(dead.items.map(\.id))")
+    print("requeued: \(try await engine.requeueDead())")
+    print("run counts: \(try await engine.run("demo-run").counts.map { "\($0.key.rawValue)=\($0.value)" }.sorted())")
+    let m = worker.metrics
+    print("worker: started \(m.tasksStarted), completed \(m.tasksCompleted), failed \(m.tasksFailed), average \(m.averageTaskDuration)")
+    await group.triggerGracefulShutdown()
+    try await running
+}
+
+func waitUntilFinished(_ engine: TaskEngine, _ ids: [String]) async throws {
+    for id in ids {
+        while try await !engine.task(id: id).status.isFinished {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+}
+
+/// Enqueues `tasks` small tool calls and reports the growth of resident memory per task.
+func measureMemory(tasks: Int) async throws {
+    let engine = TaskEngine.memory()
+    let payload = try RawJSON(validating: #"{"tool_name":"echo","input":{"i":1}}"#)
+    let before = residentBytes()
+    var remaining = tasks
+    while remaining > 0 {
+        let n = min(remaining, 1000)
+        _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "tool_call", payload: payload), count: n))
+        remaining -= n
+    }
+    let after = residentBytes()
+    let perTask = Double(after - before) / Double(tasks)
+    print(#"{"tasks": \#(tasks), "rss_delta_bytes": \#(after - before), "bytes_per_task": \#(Int(perTask)), "payload_bytes": \#(payload.bytes.count)}"#)
+    _ = try await engine.queues()
+}
+
+func residentBytes() -> Int {
+    #if canImport(Glibc)
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var buffer = [CChar](repeating: 0, count: 128)
+    guard fgets(&buffer, Int32(buffer.count), file) != nil else { return 0 }
+    let fields = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    #else
+    return 0
+    #endif
+}
