@@ -83,7 +83,7 @@ func measureMemory(tasks: Int) async throws {
     }
     let after = residentBytes()
     let perTask = Double(after - before) / Double(tasks)
-    print(#"{"tasks": \#(tasks), "rss_delta_bytes": \#(after - before), "bytes_per_task": \#(Int(perTask)), "payload_bytes": \#(payload.bytes.count)}"#)
+    print(#"{"tasks": \#(tasks), "rss_delta_bytes": \#(after - before), "bytes_per_task": \#(Int(perTask)), "payload_bytes": \#(payload.bytes.count), "task_record_struct_bytes": \#(MemoryLayout<TaskRecord>.stride)}"#)
     _ = try await engine.queues()
 }
 
