@@ -468,9 +468,19 @@ public enum BackendConformance {
             let q = Fixture.queue()
             let initial = (0..<103).map { _ in Fixture.task(queue: q) }
             _ = try await b.enqueue(initial, now: Fixture.t0)
+            // A producer enqueues concurrently with the pager.
+            let producer = Task {
+                var added: [String] = []
+                for i in 0..<60 {
+                    let extra = Fixture.task(queue: q)
+                    _ = try await b.enqueue([extra], now: Fixture.at(Int64(i)))
+                    added.append(extra.record.id)
+                    await Task.yield()
+                }
+                return added
+            }
             var seen: [String] = []
             var cursor: String?
-            var added: [String] = []
             var pages = 0
             repeat {
                 let page = try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 10, cursor: cursor))
@@ -478,14 +488,22 @@ public enum BackendConformance {
                 seen += page.items.map(\.id)
                 cursor = page.nextCursor
                 pages += 1
-                if pages <= 3 {
-                    let extra = Fixture.task(queue: q)
-                    _ = try await b.enqueue([extra], now: Fixture.at(Int64(pages)))
-                    added.append(extra.record.id)
-                }
+                await Task.yield()
             } while cursor != nil && pages < 100
+            let added = try await producer.value
             try expectEqual(seen.count, Set(seen).count, "no repeats")
-            try expectEqual(seen, initial.map(\.record.id) + added, "every task once, in creation order")
+            try expectEqual(Array(seen.prefix(initial.count)), initial.map(\.record.id), "every earlier task, in creation order")
+            let late = Array(seen.dropFirst(initial.count))
+            try expectEqual(late, Array(added.prefix(late.count)), "tasks added meanwhile follow in creation order, without gaps")
+            // Paging again from the start sees everything.
+            var all: [String] = []
+            cursor = nil
+            repeat {
+                let page = try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 25, cursor: cursor))
+                all += page.items.map(\.id)
+                cursor = page.nextCursor
+            } while cursor != nil
+            try expectEqual(all, initial.map(\.record.id) + added, "a second pass sees every task once")
             try await expectError(.invalid, "a made-up cursor") {
                 try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 10, cursor: "garbage!"))
             }

@@ -20,6 +20,8 @@ LoggingSystem.bootstrap { label in
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "memory" {
     try await measureMemory(tasks: arguments.dropFirst().first.flatMap { Int($0) } ?? 1_000_000)
+} else if arguments.first == "throughput" {
+    try await measureThroughput(tasks: arguments.dropFirst().first.flatMap { Int($0) } ?? 200_000)
 } else {
     try await runDemo()
 }
@@ -85,6 +87,25 @@ func measureMemory(tasks: Int) async throws {
     let perTask = Double(after - before) / Double(tasks)
     print(#"{"tasks": \#(tasks), "rss_delta_bytes": \#(after - before), "bytes_per_task": \#(Int(perTask)), "payload_bytes": \#(payload.bytes.count), "task_record_struct_bytes": \#(MemoryLayout<TaskRecord>.stride)}"#)
     _ = try await engine.queues()
+}
+
+/// A quick sanity figure (the benchmark harness is the real one): enqueue, lease and complete
+/// `tasks` no-op tasks through the engine in batches of 100, on one task.
+func measureThroughput(tasks: Int) async throws {
+    let engine = TaskEngine.memory()
+    let payload = RawJSON.emptyObject
+    let start = ContinuousClock.now
+    var done = 0
+    while done < tasks {
+        _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "noop", payload: payload), count: 100))
+        for lease in try await engine.lease(LeaseRequest(workerID: "w", maxTasks: 100)) {
+            _ = try await engine.complete(leaseID: lease.leaseID, result: nil)
+        }
+        done += 100
+    }
+    let seconds = Double((ContinuousClock.now - start).components.attoseconds) / 1e18
+        + Double((ContinuousClock.now - start).components.seconds)
+    print(#"{"tasks": \#(done), "seconds": \#(seconds), "tasks_per_sec": \#(Int(Double(done) / seconds))}"#)
 }
 
 func residentBytes() -> Int {

@@ -54,7 +54,9 @@ public final class MemoryTaskBackend: TaskBackend {
         return state.withLock { s in
             var leased: [TaskLease] = []
             for queue in queues where leased.count < maxTasks {
-                guard let q = s.queues[queue], !q.paused else { continue }
+                // Read the flag without keeping a copy of the queue: a live copy would make the
+                // heap below non-unique and turn every pop into a full copy.
+                guard s.queues[queue]?.paused == false else { continue }
                 _ = s.promoteDue(queue: queue, now: now)
                 while leased.count < maxTasks, let entry = s.queues[queue]!.ready.popMin() {
                     guard entry.isLive else { continue }

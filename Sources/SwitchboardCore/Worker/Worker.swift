@@ -292,8 +292,8 @@ public final class Worker: Service, Sendable {
                 }
             case .threw(let error as TaskFailure):
                 try await fail(leaseID, TaskFailure(error.message, retryable: error.retryable), elapsed: elapsed)
-            case .threw(let error) where error is CancellationError:
-                // Only the worker's own cancellation cancels a handler without an interruption.
+            case .threw(let error) where error is CancellationError && Task.isCancelled:
+                // The worker itself is being torn down: give the task back untouched.
                 _ = try await source.release(leaseID: leaseID)
                 counters.withLock { $0.tasksReleased += 1 }
             case .threw(let error):
