@@ -19,32 +19,27 @@ final class EngineMetrics: Sendable {
     }
 
     func counter(_ name: String, _ dimensions: KeyValuePairs<String, String>) -> Counter {
-        let key = Key(name: name, dimensions: dimensions.map(\.value))
-        return counters.withLock { cache in
-            if let counter = cache[key] { return counter }
-            let counter = Counter(label: name, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory)
-            cache[key] = counter
-            return counter
-        }
+        cached(in: counters, name, dimensions) { Counter(label: name, dimensions: $0, factory: factory) }
     }
 
     func timer(_ name: String, _ dimensions: KeyValuePairs<String, String>) -> Timer {
-        let key = Key(name: name, dimensions: dimensions.map(\.value))
-        return timers.withLock { cache in
-            if let timer = cache[key] { return timer }
-            let timer = Timer(label: name, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory)
-            cache[key] = timer
-            return timer
-        }
+        cached(in: timers, name, dimensions) { Timer(label: name, dimensions: $0, factory: factory) }
     }
 
     func gauge(_ name: String, _ dimensions: KeyValuePairs<String, String>) -> Gauge {
+        cached(in: gauges, name, dimensions) { Gauge(label: name, dimensions: $0, factory: factory) }
+    }
+
+    private func cached<Handle>(
+        in cache: borrowing Mutex<[Key: Handle]>, _ name: String, _ dimensions: KeyValuePairs<String, String>,
+        make: ([(String, String)]) -> Handle
+    ) -> Handle {
         let key = Key(name: name, dimensions: dimensions.map(\.value))
-        return gauges.withLock { cache in
-            if let gauge = cache[key] { return gauge }
-            let gauge = Gauge(label: name, dimensions: dimensions.map { ($0.key, $0.value) }, factory: factory)
-            cache[key] = gauge
-            return gauge
+        return cache.withLock { cache in
+            if let handle = cache[key] { return handle }
+            let handle = make(dimensions.map { ($0.key, $0.value) })
+            cache[key] = handle
+            return handle
         }
     }
 
