@@ -393,3 +393,39 @@ extension JSONScanner {
         }
     }
 }
+
+// MARK: - Arrays
+
+extension JSONScanner {
+    /// Validates the whole document and lists the elements of its top-level array, in order.
+    public static func elements(ofArray bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
+        var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        scanner.skipWhitespace()
+        guard scanner.peek == UInt8(ascii: "[") else { throw scanner.error("expected a JSON array") }
+        scanner.index += 1
+        var elements: [(kind: JSONKind, range: Range<Int>)] = []
+        scanner.skipWhitespace()
+        if scanner.peek == UInt8(ascii: "]") {
+            scanner.index += 1
+        } else {
+            while true {
+                let start = scanner.index
+                let kind = try scanner.scanValue(depth: 1)
+                elements.append((kind, start..<scanner.index))
+                scanner.skipWhitespace()
+                if scanner.peek == UInt8(ascii: ",") {
+                    scanner.index += 1
+                    scanner.skipWhitespace()
+                } else if scanner.peek == UInt8(ascii: "]") {
+                    scanner.index += 1
+                    break
+                } else {
+                    throw scanner.error("expected ',' or ']'")
+                }
+            }
+        }
+        scanner.skipWhitespace()
+        guard scanner.index == bytes.count else { throw scanner.error("unexpected data after the value") }
+        return elements
+    }
+}

@@ -54,98 +54,38 @@ public struct TaskSubmission: Sendable, Hashable {
 // MARK: - Parsing a request body
 
 extension TaskSubmission {
+    static let fields: Set<String> = [
+        "id", "queue", "type", "run_id", "priority", "metadata", "payload", "max_retries", "timeout_ms", "lock_key",
+        "not_before", "delay_ms", "idempotency_key",
+    ]
+
     /// Parses one submission object from JSON bytes, keeping `payload` verbatim. Type errors
-    /// name the field; range and pattern rules are the engine's (`TaskValidator`).
+    /// name the field; range and pattern rules are the engine's.
     public init(json bytes: [UInt8], limits: TaskLimits = TaskLimits()) throws(SwitchboardError) {
-        let members: [JSONMember]
-        do {
-            members = try JSONScanner.members(ofObject: bytes, maxDepth: limits.maxJSONDepth)
-        } catch {
-            throw .malformed(error.description)
-        }
-        try self.init(members: members, in: bytes)
+        try self.init(JSONObjectReader(bytes, maxDepth: limits.maxJSONDepth))
     }
 
-    /// Parses from members already scanned (a batch's items share one scan).
-    init(members: [JSONMember], in bytes: [UInt8]) throws(SwitchboardError) {
-        let fields = JSONFields(bytes: bytes)
-        var payload: RawJSON?
-        self.init(payload: .null)
-        for member in members {
-            switch member.key {
-            case "id": id = try fields.string(member)
-            case "queue": queue = try fields.string(member)
-            case "type": type = try fields.string(member)
-            case "run_id": runID = try fields.string(member)
-            case "priority": priority = try fields.integer(member).map { Int(clamping: $0) }
-            case "metadata": metadata = try fields.stringMap(member)
-            case "payload": payload = RawJSON(unchecked: Array(bytes[member.range]))
-            case "max_retries": maxRetries = try fields.integer(member).map { Int(clamping: $0) }
-            case "timeout_ms": timeoutMS = try fields.integer(member)
-            case "lock_key": lockKey = try fields.string(member)
-            case "delay_ms": delayMS = try fields.integer(member)
-            case "not_before":
-                if let text = try fields.string(member) {
-                    guard let time = Timestamp(rfc3339: text) else {
-                        throw .invalid("not_before must be an RFC 3339 date-time, e.g. 2026-11-27T10:00:00.000Z")
-                    }
-                    notBefore = time
-                }
-            case "idempotency_key": idempotencyKey = try fields.string(member)
-            default:
-                throw .invalid("unknown field '\(member.key)'")
+    /// Parses from an object already scanned (a batch's items share one scan).
+    public init(_ object: JSONObjectReader) throws(SwitchboardError) {
+        try object.rejectUnknown(allowed: Self.fields)
+        guard let payload = object.raw("payload") else { throw .invalid("\(object.fieldPrefix)payload is required") }
+        self.init(payload: payload)
+        id = try object.string("id")
+        queue = try object.string("queue")
+        type = try object.string("type")
+        runID = try object.string("run_id")
+        priority = try object.integer("priority").map { Int(clamping: $0) }
+        metadata = try object.stringMap("metadata")
+        maxRetries = try object.integer("max_retries").map { Int(clamping: $0) }
+        timeoutMS = try object.integer("timeout_ms")
+        lockKey = try object.string("lock_key")
+        delayMS = try object.integer("delay_ms")
+        idempotencyKey = try object.string("idempotency_key")
+        if let text = try object.string("not_before") {
+            guard let time = Timestamp(rfc3339: text) else {
+                throw .invalid("\(object.fieldPrefix)not_before must be an RFC 3339 date-time, e.g. 2026-11-27T10:00:00.000Z")
             }
-        }
-        guard let payload else { throw .invalid("payload is required") }
-        self.payload = payload
-    }
-}
-
-/// Typed reads of scanned members, with errors that name the field.
-struct JSONFields {
-    let bytes: [UInt8]
-
-    func string(_ member: JSONMember) throws(SwitchboardError) -> String? {
-        switch member.kind {
-        case .null: return nil
-        case .string: return JSONScanner.string(in: bytes, range: member.range)
-        default: throw .invalid("\(member.key) must be a string")
-        }
-    }
-
-    func integer(_ member: JSONMember) throws(SwitchboardError) -> Int64? {
-        switch member.kind {
-        case .null: return nil
-        case .number:
-            guard let value = RawJSON(unchecked: Array(bytes[member.range])).integerValue else {
-                throw .invalid("\(member.key) must be a whole number")
-            }
-            return value
-        default: throw .invalid("\(member.key) must be a number")
-        }
-    }
-
-    func bool(_ member: JSONMember) throws(SwitchboardError) -> Bool? {
-        switch member.kind {
-        case .null: return nil
-        case .bool: return bytes[member.range.lowerBound] == UInt8(ascii: "t")
-        default: throw .invalid("\(member.key) must be true or false")
-        }
-    }
-
-    func stringMap(_ member: JSONMember) throws(SwitchboardError) -> [String: String]? {
-        switch member.kind {
-        case .null: return nil
-        case .object:
-            let inner = Array(bytes[member.range])
-            guard let members = try? JSONScanner.members(ofObject: inner) else { return [:] }
-            var map: [String: String] = [:]
-            for m in members {
-                guard m.kind == .string else { throw .invalid("\(member.key).\(m.key) must be a string") }
-                map[m.key] = JSONScanner.string(in: inner, range: m.range)
-            }
-            return map
-        default: throw .invalid("\(member.key) must be an object of strings")
+            notBefore = time
         }
     }
 }

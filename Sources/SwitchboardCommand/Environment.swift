@@ -1,0 +1,29 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `SWITCHBOARD_*` environment variables as option defaults. A malformed value stops the
+/// program with a message instead of being ignored.
+enum Environment {
+    static func string(_ name: String) -> String? {
+        getenv("SWITCHBOARD_\(name)").map { String(cString: $0) }
+    }
+
+    static func int(_ name: String) -> Int? {
+        guard let text = string(name) else { return nil }
+        guard let value = Int(text) else {
+            let message = Array("switchboard: SWITCHBOARD_\(name)=\(text) is not a whole number\n".utf8)
+            _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            exit(64)
+        }
+        return value
+    }
+
+    static var hostname: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,112 @@
+/// A JSON object (a request body, usually) scanned once, with typed reads of its members by
+/// name. Every error names the field, so it can go straight back to the client.
+public struct JSONObjectReader: Sendable {
+    public let bytes: [UInt8]
+    public let members: [JSONMember]
+    /// Prefixed to field names in errors (e.g. `items[3].`).
+    let path: String
+
+    /// Scans `bytes`, which must hold one JSON object; `malformed` otherwise.
+    public init(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(SwitchboardError) {
+        do {
+            members = try JSONScanner.members(ofObject: bytes, maxDepth: maxDepth)
+        } catch {
+            throw .malformed(error.description)
+        }
+        self.bytes = bytes
+        self.path = ""
+    }
+
+    init(bytes: [UInt8], members: [JSONMember], path: String) {
+        self.bytes = bytes
+        self.members = members
+        self.path = path
+    }
+
+    private func member(_ key: String) -> JSONMember? {
+        members.last { $0.key == key }
+    }
+
+    public func contains(_ key: String) -> Bool { member(key) != nil }
+
+    /// Refuses members not in `allowed`, so that a misspelt field is an error, not a silent default.
+    public func rejectUnknown(allowed: Set<String>) throws(SwitchboardError) {
+        if let unknown = members.first(where: { !allowed.contains($0.key) }) {
+            throw .invalid("unknown field '\(path)\(unknown.key)'")
+        }
+    }
+
+    public func string(_ key: String) throws(SwitchboardError) -> String? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .string: return JSONScanner.string(in: bytes, range: m.range)
+        default: throw .invalid("\(path)\(key) must be a string")
+        }
+    }
+
+    public func integer(_ key: String) throws(SwitchboardError) -> Int64? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .number:
+            guard let value = RawJSON(unchecked: Array(bytes[m.range])).integerValue else {
+                throw .invalid("\(path)\(key) must be a whole number")
+            }
+            return value
+        default: throw .invalid("\(path)\(key) must be a number")
+        }
+    }
+
+    public func bool(_ key: String) throws(SwitchboardError) -> Bool? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .bool: return bytes[m.range.lowerBound] == UInt8(ascii: "t")
+        default: throw .invalid("\(path)\(key) must be true or false")
+        }
+    }
+
+    /// The member's bytes as they came; `RawJSON.null` for an explicit null, nil when absent.
+    public func raw(_ key: String) -> RawJSON? {
+        member(key).map { RawJSON(unchecked: Array(bytes[$0.range])) }
+    }
+
+    public func stringMap(_ key: String) throws(SwitchboardError) -> [String: String]? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .object:
+            let inner = Array(bytes[m.range])
+            guard let members = try? JSONScanner.members(ofObject: inner) else { return [:] }
+            var map: [String: String] = [:]
+            for member in members {
+                guard member.kind == .string else { throw .invalid("\(path)\(key).\(member.key) must be a string") }
+                map[member.key] = JSONScanner.string(in: inner, range: member.range)
+            }
+            return map
+        default: throw .invalid("\(path)\(key) must be an object of strings")
+        }
+    }
+
+    /// The objects of an array member (e.g. a batch's `items`); nil when absent.
+    public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
+        guard let m = member(key) else { return nil }
+        guard m.kind == .array else { throw .invalid("\(path)\(key) must be an array") }
+        let inner = Array(bytes[m.range])
+        let elements = (try? JSONScanner.elements(ofArray: inner)) ?? []
+        var objects: [JSONObjectReader] = []
+        objects.reserveCapacity(elements.count)
+        for (index, element) in elements.enumerated() {
+            let itemPath = "\(path)\(key)[\(index)]."
+            guard element.kind == .object else { throw .invalid("\(path)\(key)[\(index)] must be an object") }
+            let itemBytes = Array(inner[element.range])
+            let members = (try? JSONScanner.members(ofObject: itemBytes)) ?? []
+            objects.append(JSONObjectReader(bytes: itemBytes, members: members, path: itemPath))
+        }
+        return objects
+    }
+
+    /// Prefixes a field error from a nested reader's validation with this reader's path.
+    public var fieldPrefix: String { path }
+}

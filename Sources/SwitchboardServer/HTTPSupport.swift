@@ -1,0 +1,120 @@
+import HTTPTypes
+import Hummingbird
+import SwitchboardCore
+
+extension Request {
+    /// The body as bytes, refusing more than `limit` with 413: a declared length over the limit
+    /// is refused before anything is read, and a streamed body stops at the limit.
+    func bodyBytes(limit: Int) async throws -> [UInt8] {
+        if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw SwitchboardError.tooLarge("the request body is \(declared) bytes; the limit is \(limit)")
+        }
+        do {
+            var buffer = try await body.collect(upTo: limit)
+            return buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw SwitchboardError.tooLarge("the request body is larger than the limit of \(limit) bytes")
+        }
+    }
+
+    /// The JSON object body (an empty body reads as `{}`, for endpoints whose fields are optional).
+    func jsonObject(limit: Int, emptyAllowed: Bool = false) async throws -> JSONObjectReader {
+        let bytes = try await bodyBytes(limit: limit)
+        if emptyAllowed && bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            return try JSONObjectReader(Array("{}".utf8))
+        }
+        return try JSONObjectReader(bytes)
+    }
+
+    func query(_ name: String) -> String? {
+        uri.queryParameters.get(name)
+    }
+
+    /// A query parameter that names something (queue, type, …): present means non-empty.
+    func nameQuery(_ name: String) throws(SwitchboardError) -> String? {
+        guard let value = uri.queryParameters.get(name) else { return nil }
+        guard !value.isEmpty else { throw .invalid("query parameter \(name) must not be empty") }
+        return value
+    }
+
+    func intQuery(_ name: String) throws(SwitchboardError) -> Int? {
+        guard let text = uri.queryParameters.get(name) else { return nil }
+        guard let value = Int(text) else { throw .invalid("query parameter \(name) must be a whole number") }
+        return value
+    }
+
+    func pageRequest() throws(SwitchboardError) -> PageRequest {
+        let limit = try intQuery("limit") ?? 100
+        guard (1...PageRequest.maxLimit).contains(limit) else {
+            throw .invalid("limit must be between 1 and \(PageRequest.maxLimit)")
+        }
+        return PageRequest(limit: limit, cursor: query("cursor"))
+    }
+}
+
+extension RequestContext {
+    func parameter(_ name: String) throws -> String {
+        guard let value = parameters.get(name) else { throw SwitchboardError.malformed("missing path parameter \(name)") }
+        return value
+    }
+}
+
+/// Builds JSON responses from bytes the writers made; never through a generic encoder.
+enum JSONResponse {
+    static func ok(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func object(status: HTTPResponse.Status = .ok, _ write: (inout JSONWriter) -> Void) -> Response {
+        var w = JSONWriter()
+        w.beginObject()
+        write(&w)
+        w.endObject()
+        return ok(w.bytes, status: status)
+    }
+
+    static func task(_ task: TaskRecord, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        ok(task.jsonBytes(), status: status, headers: headers)
+    }
+
+    static func tasks(_ tasks: [TaskRecord], nextCursor: String?, status: HTTPResponse.Status = .ok) -> Response {
+        var w = JSONWriter(capacity: 64 + tasks.count * 700)
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for task in tasks { task.write(to: &w) }
+        w.endArray()
+        w.key("next_cursor"); w.string(nextCursor)
+        w.endObject()
+        return ok(w.bytes, status: status)
+    }
+
+    static var noContent: Response { Response(status: .noContent) }
+}
+
+extension JSONWriter {
+    mutating func lockLease(_ lease: LockLease) {
+        beginObject()
+        key("key"); string(lease.key)
+        key("holder"); string(lease.holder)
+        key("token"); int(lease.token)
+        key("expires_at"); timestamp(lease.expiresAt)
+        endObject()
+    }
+
+    mutating func queueInfo(_ info: QueueInfo) {
+        beginObject()
+        key("name"); string(info.name)
+        key("paused"); bool(info.paused)
+        key("depth")
+        beginObject()
+        for status in TaskStatus.allCases {
+            key(status.rawValue)
+            int(info.depth[status] ?? 0)
+        }
+        endObject()
+        endObject()
+    }
+}

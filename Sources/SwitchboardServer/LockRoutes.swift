@@ -1,0 +1,83 @@
+import HTTPTypes
+import Hummingbird
+import SwitchboardCore
+
+/// `/v1/locks`: leases with fencing tokens.
+struct LockRoutes<Context: RequestContext> {
+    let locks: any LockService
+    let maxBodyBytes: Int
+
+    func add(to router: Router<Context>) {
+        router.get("/v1/locks", use: list)
+        router.get("/v1/locks/:key", use: get)
+        router.post("/v1/locks/:key/acquire", use: acquire)
+        router.post("/v1/locks/:key/renew", use: renew)
+        router.post("/v1/locks/:key/release", use: release)
+    }
+
+    @Sendable func acquire(_ request: Request, context: Context) async throws -> Response {
+        let key = try context.parameter("key")
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["holder", "ttl_ms", "wait_ms"])
+        let holder = try required(body.string("holder"), "holder")
+        let ttl = try required(body.integer("ttl_ms"), "ttl_ms")
+        let wait = try body.integer("wait_ms") ?? 0
+        guard let lease = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait)) else {
+            throw SwitchboardError.conflict("lock \(key) is held by someone else")
+        }
+        return lease.response
+    }
+
+    @Sendable func renew(_ request: Request, context: Context) async throws -> Response {
+        let key = try context.parameter("key")
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["holder", "token", "ttl_ms"])
+        let lease = try await locks.renew(
+            key: key, holder: try required(body.string("holder"), "holder"), token: try token(body),
+            ttl: .milliseconds(try required(body.integer("ttl_ms"), "ttl_ms")))
+        return lease.response
+    }
+
+    @Sendable func release(_ request: Request, context: Context) async throws -> Response {
+        let key = try context.parameter("key")
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["holder", "token"])
+        try await locks.release(key: key, holder: try required(body.string("holder"), "holder"), token: try token(body))
+        return JSONResponse.noContent
+    }
+
+    @Sendable func get(_ request: Request, context: Context) async throws -> Response {
+        let key = try context.parameter("key")
+        guard let lease = try await locks.lease(key: key) else { throw SwitchboardError.notFound("lock \(key) is not held") }
+        return lease.response
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> Response {
+        let leases = try await locks.leases()
+        return JSONResponse.object { w in
+            w.key("items")
+            w.beginArray()
+            for lease in leases { w.lockLease(lease) }
+            w.endArray()
+        }
+    }
+
+    private func token(_ body: JSONObjectReader) throws(SwitchboardError) -> UInt64 {
+        let value = try required(body.integer("token"), "token")
+        guard value > 0 else { throw .invalid("token must be a positive whole number") }
+        return UInt64(value)
+    }
+}
+
+func required<T>(_ value: T?, _ field: String) throws(SwitchboardError) -> T {
+    guard let value else { throw .invalid("\(field) is required") }
+    return value
+}
+
+extension LockLease {
+    var response: Response {
+        var w = JSONWriter()
+        w.lockLease(self)
+        return JSONResponse.ok(w.bytes)
+    }
+}

@@ -1,0 +1,125 @@
+import CoreMetrics
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import ServiceLifecycle
+import SwitchboardCore
+
+/// What the HTTP server needs besides the engine.
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Larger bodies get 413 without being read whole.
+    public var maxBodyBytes = 1 << 20
+    /// Keep-alive connections idle this long are closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Where the dashboard's files are (`GET /`), relative to the working directory.
+    public var publicDirectory = "Public"
+    /// The contract served at `GET /openapi.yaml`.
+    public var openAPIPath = "openapi.yaml"
+
+    public init() {}
+}
+
+/// Everything a running server is made of, built once and shared by routes and services.
+public struct SwitchboardServer: Sendable {
+    public let engine: TaskEngine
+    public let locks: any LockService
+    public let metrics: ServerMetrics
+    public let settings: ServerSettings
+    public let workers: [Worker]
+
+    public init(engine: TaskEngine, locks: any LockService, metrics: ServerMetrics, settings: ServerSettings, workers: [Worker] = []) {
+        self.engine = engine
+        self.locks = locks
+        self.metrics = metrics
+        self.settings = settings
+        self.workers = workers
+    }
+
+    /// The routes of DESIGN.md §3 (leases and workers come with remote workers).
+    public func router<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
+        let router = Router(context: Context.self)
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
+        router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
+        TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router)
+        DeadLetterRoutes(engine: engine).add(to: router)
+        QueueRoutes(engine: engine).add(to: router)
+        LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router)
+        SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath).add(to: router)
+        return router
+    }
+
+    /// The Hummingbird application, with the engine's maintenance and the in-process workers as
+    /// its services. On SIGTERM the service group stops them in reverse order: the HTTP server
+    /// stops accepting and drains requests first, then the workers drain their tasks, then
+    /// maintenance stops.
+    public func application(logger: Logger) -> some ApplicationProtocol {
+        var services: [any Service] = [EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self)]
+        services.append(contentsOf: workers)
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds))),
+            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
+            services: services,
+            logger: logger)
+    }
+}
+
+/// Publishes the gauges no single request updates: workers, busy slots and locks held; sweeps
+/// expired in-memory locks.
+struct ServerMaintenanceService: Service {
+    let server: SwitchboardServer
+
+    func run() async throws {
+        let workers = Gauge(label: "switchboard_workers", factory: server.metrics.factory)
+        let busy = Gauge(label: "switchboard_worker_slots_busy", factory: server.metrics.factory)
+        let held = Gauge(label: "switchboard_locks_held", factory: server.metrics.factory)
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                workers.record(server.workers.count)
+                busy.record(server.workers.reduce(0) { $0 + $1.busySlots })
+                if let memory = (server.locks as? MeteredLockService)?.base as? MemoryLockService ?? server.locks as? MemoryLockService {
+                    memory.sweepExpired()
+                }
+                if let count = try? await server.locks.leases().count { held.record(count) }
+                try await server.engine.clock.sleep(for: server.engine.configuration.maintenanceInterval)
+            }
+        }
+    }
+}
+
+/// Health, readiness, metrics and the contract.
+struct SystemRoutes<Context: RequestContext> {
+    let engine: TaskEngine
+    let metrics: ServerMetrics
+    let openAPIPath: String
+
+    func add(to router: Router<Context>) {
+        router.get("/healthz") { _, _ in JSONResponse.object { $0.key("status"); $0.string("ok") } }
+        router.get("/readyz") { _, _ in
+            do {
+                try await engine.backend.ping()
+            } catch {
+                throw SwitchboardError.unavailable("the backend is not reachable: \(error)")
+            }
+            return JSONResponse.object { $0.key("status"); $0.string("ready") }
+        }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+        }
+        router.get("/openapi.yaml") { _, context in
+            do {
+                let body = try await FileIO().loadFile(path: openAPIPath, context: context)
+                return Response(status: .ok, headers: [.contentType: "application/yaml"], body: body)
+            } catch {
+                throw SwitchboardError.notFound("the contract file \(openAPIPath) is not where the server was told it is")
+            }
+        }
+    }
+}
+
