@@ -53,9 +53,35 @@ extension Request {
 }
 
 extension RequestContext {
+    /// A path parameter, percent-decoded (`a%3Ab` is `a:b`).
     func parameter(_ name: String) throws -> String {
-        guard let value = parameters.get(name) else { throw SwitchboardError.malformed("missing path parameter \(name)") }
+        guard let raw = parameters.get(name) else { throw SwitchboardError.malformed("missing path parameter \(name)") }
+        guard let value = percentDecoded(raw) else { throw SwitchboardError.malformed("path parameter \(name) is not valid percent-encoded UTF-8") }
         return value
+    }
+}
+
+func percentDecoded(_ text: String) -> String? {
+    guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+    var bytes: [UInt8] = []
+    var iterator = text.utf8.makeIterator()
+    while let byte = iterator.next() {
+        guard byte == UInt8(ascii: "%") else {
+            bytes.append(byte)
+            continue
+        }
+        guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+        bytes.append(high << 4 | low)
+    }
+    return String(validating: bytes, as: UTF8.self)
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 48...57: c - 48
+    case 65...70: c - 55
+    case 97...102: c - 87
+    default: nil
     }
 }
 

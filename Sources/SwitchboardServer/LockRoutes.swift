@@ -7,12 +7,12 @@ struct LockRoutes<Context: RequestContext> {
     let locks: any LockService
     let maxBodyBytes: Int
 
-    func add(to router: Router<Context>) {
-        router.get("/v1/locks", use: list)
-        router.get("/v1/locks/:key", use: get)
-        router.post("/v1/locks/:key/acquire", use: acquire)
-        router.post("/v1/locks/:key/renew", use: renew)
-        router.post("/v1/locks/:key/release", use: release)
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .get, "/v1/locks", use: list)
+        table.on(router, .get, "/v1/locks/:key", use: get)
+        table.on(router, .post, "/v1/locks/:key/acquire", use: acquire)
+        table.on(router, .post, "/v1/locks/:key/renew", use: renew)
+        table.on(router, .post, "/v1/locks/:key/release", use: release)
     }
 
     @Sendable func acquire(_ request: Request, context: Context) async throws -> Response {

@@ -7,6 +7,8 @@ import SwitchboardCore
 public struct Problem: Error, Sendable {
     public var status: HTTPResponse.Status
     public var detail: String
+    /// Extra response headers (e.g. `Allow` on a 405).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ detail: String) {
         self.status = status
@@ -58,9 +60,11 @@ public struct Problem: Error, Sendable {
         w.key("status"); w.int(status.code)
         w.key("detail"); w.string(detail)
         w.endObject()
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
         return Response(
             status: status,
-            headers: [.contentType: "application/problem+json"],
+            headers: fields,
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
     }
 }

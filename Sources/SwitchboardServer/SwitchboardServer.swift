@@ -41,14 +41,16 @@ public struct SwitchboardServer: Sendable {
     /// The routes of DESIGN.md §3 (leases and workers come with remote workers).
     public func router<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
         let router = Router(context: Context.self)
+        let table = RouteTable()
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
+        router.add(middleware: MethodNotAllowedMiddleware(table: table))
         router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
-        TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router)
-        DeadLetterRoutes(engine: engine).add(to: router)
-        QueueRoutes(engine: engine).add(to: router)
-        LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router)
-        SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath).add(to: router)
+        TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
+        DeadLetterRoutes(engine: engine).add(to: router, table: table)
+        QueueRoutes(engine: engine).add(to: router, table: table)
+        LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
+        SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath).add(to: router, table: table)
         return router
     }
 
@@ -97,9 +99,9 @@ struct SystemRoutes<Context: RequestContext> {
     let metrics: ServerMetrics
     let openAPIPath: String
 
-    func add(to router: Router<Context>) {
-        router.get("/healthz") { _, _ in JSONResponse.object { $0.key("status"); $0.string("ok") } }
-        router.get("/readyz") { _, _ in
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .get, "/healthz") { _, _ in JSONResponse.object { $0.key("status"); $0.string("ok") } }
+        table.on(router, .get, "/readyz") { _, _ in
             do {
                 try await engine.backend.ping()
             } catch {
@@ -107,12 +109,12 @@ struct SystemRoutes<Context: RequestContext> {
             }
             return JSONResponse.object { $0.key("status"); $0.string("ready") }
         }
-        router.get("/metrics") { _, _ in
+        table.on(router, .get, "/metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
-        router.get("/openapi.yaml") { _, context in
+        table.on(router, .get, "/openapi.yaml") { _, context in
             do {
                 let body = try await FileIO().loadFile(path: openAPIPath, context: context)
                 return Response(status: .ok, headers: [.contentType: "application/yaml"], body: body)

@@ -7,19 +7,25 @@ struct TaskRoutes<Context: RequestContext> {
     let engine: TaskEngine
     let maxBodyBytes: Int
 
-    func add(to router: Router<Context>) {
-        router.post("/v1/tasks", use: enqueue)
-        router.post("/v1/tasks/batch", use: enqueueBatch)
-        router.get("/v1/tasks", use: list)
-        router.get("/v1/tasks/:id", use: get)
-        router.post("/v1/tasks/:id/cancel", use: cancel)
-        router.get("/v1/runs/:run_id", use: run)
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .post, "/v1/tasks", use: enqueue)
+        table.on(router, .post, "/v1/tasks/batch", use: enqueueBatch)
+        table.on(router, .get, "/v1/tasks", use: list)
+        table.on(router, .get, "/v1/tasks/:id", use: get)
+        table.on(router, .post, "/v1/tasks/:id/cancel", use: cancel)
+        table.on(router, .get, "/v1/runs/:run_id", use: run)
     }
 
     @Sendable func enqueue(_ request: Request, context: Context) async throws -> Response {
         let object = try await request.jsonObject(limit: maxBodyBytes)
         var submission = try TaskSubmission(object)
         if let key = request.headers[.idempotencyKey] {
+            guard submission.idempotencyKey == nil else {
+                throw SwitchboardError.invalid("give the Idempotency-Key header or the idempotency_key field, not both")
+            }
+            guard !key.isEmpty, key.utf8.count <= 256, key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+                throw SwitchboardError.invalid("the Idempotency-Key header must be 1-256 printable ASCII characters")
+            }
             submission.idempotencyKey = key
         }
         let outcome = try await engine.enqueue(submission)
@@ -98,12 +104,12 @@ extension HTTPField.Name {
 struct DeadLetterRoutes<Context: RequestContext> {
     let engine: TaskEngine
 
-    func add(to router: Router<Context>) {
-        router.get("/v1/dlq", use: list)
-        router.post("/v1/dlq/requeue", use: requeueAll)
-        router.post("/v1/dlq/:id/requeue", use: requeue)
-        router.delete("/v1/dlq/:id", use: delete)
-        router.delete("/v1/dlq", use: purge)
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .get, "/v1/dlq", use: list)
+        table.on(router, .post, "/v1/dlq/requeue", use: requeueAll)
+        table.on(router, .post, "/v1/dlq/:id/requeue", use: requeue)
+        table.on(router, .delete, "/v1/dlq/:id", use: delete)
+        table.on(router, .delete, "/v1/dlq", use: purge)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
@@ -136,10 +142,10 @@ struct DeadLetterRoutes<Context: RequestContext> {
 struct QueueRoutes<Context: RequestContext> {
     let engine: TaskEngine
 
-    func add(to router: Router<Context>) {
-        router.get("/v1/queues", use: list)
-        router.post("/v1/queues/:name/pause", use: pause)
-        router.post("/v1/queues/:name/resume", use: resume)
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .get, "/v1/queues", use: list)
+        table.on(router, .post, "/v1/queues/:name/pause", use: pause)
+        table.on(router, .post, "/v1/queues/:name/resume", use: resume)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {

@@ -166,6 +166,7 @@ public final class TaskEngine: TaskSource {
 
     public func list(_ filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
         try validate(page)
+        try validator.validate(filter)
         return try await backend.list(filter, page: page)
     }
 
@@ -188,7 +189,9 @@ public final class TaskEngine: TaskSource {
 
     public func deadLetters(queue: String? = nil, type: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
         try validate(page)
-        return try await backend.list(TaskFilter(queue: queue, status: .dead, type: type), page: page)
+        let filter = TaskFilter(queue: queue, status: .dead, type: type)
+        try validator.validate(filter)
+        return try await backend.list(filter, page: page)
     }
 
     public func requeueDead(id: String) async throws -> TaskRecord {
@@ -198,7 +201,9 @@ public final class TaskEngine: TaskSource {
     }
 
     public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
-        let count = try await backend.requeueDead(matching: TaskFilter(queue: queue, type: type), now: clock.now())
+        let filter = TaskFilter(queue: queue, type: type)
+        try validator.validate(filter)
+        let count = try await backend.requeueDead(matching: filter, now: clock.now())
         if count > 0 { readySignal.notifyAll() }
         return count
     }
@@ -208,7 +213,9 @@ public final class TaskEngine: TaskSource {
     }
 
     public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
-        try await backend.purgeDead(matching: TaskFilter(queue: queue, type: type))
+        let filter = TaskFilter(queue: queue, type: type)
+        try validator.validate(filter)
+        return try await backend.purgeDead(matching: filter)
     }
 
     public func queues() async throws -> [QueueInfo] {

@@ -57,11 +57,11 @@ struct TaskValidator {
             throw .invalid("metadata may have at most \(limits.maxMetadataEntries) entries")
         }
         for (key, value) in metadata {
-            guard !key.isEmpty, key.utf8.count <= limits.maxMetadataKeyLength else {
-                throw .invalid("metadata keys must be 1-\(limits.maxMetadataKeyLength) bytes")
+            guard !key.isEmpty, key.unicodeScalars.count <= limits.maxMetadataKeyLength else {
+                throw .invalid("metadata keys must be 1-\(limits.maxMetadataKeyLength) characters")
             }
-            guard value.utf8.count <= limits.maxMetadataValueLength else {
-                throw .invalid("metadata.\(key) is longer than \(limits.maxMetadataValueLength) bytes")
+            guard value.unicodeScalars.count <= limits.maxMetadataValueLength else {
+                throw .invalid("metadata.\(key) is longer than \(limits.maxMetadataValueLength) characters")
             }
         }
     }
@@ -90,9 +90,6 @@ struct TaskValidator {
             guard (0...maxDelayMS).contains(delay) else { throw .invalid("delay_ms must be between 0 and \(maxDelayMS)") }
             return delay == 0 ? nil : now + .milliseconds(delay)
         case (nil, .some(let time)):
-            guard time.milliseconds - now.milliseconds <= maxDelayMS else {
-                throw .invalid("not_before may be at most \(maxDelayMS) ms ahead")
-            }
             return time
         case (nil, nil):
             return nil
@@ -130,6 +127,17 @@ struct TaskValidator {
     func validate(result: RawJSON?) throws(SwitchboardError) {
         if let result, result.bytes.count > limits.maxResultBytes {
             throw .tooLarge("result is \(result.bytes.count) bytes; the limit is \(limits.maxResultBytes)")
+        }
+    }
+
+    /// Filters name things, so they follow the same rules as the names they match.
+    func validate(_ filter: TaskFilter) throws(SwitchboardError) {
+        if let queue = filter.queue { try validate(queueName: queue) }
+        if let type = filter.type, !NamePattern.isTaskType(type) {
+            throw .invalid("type must match [a-z][a-z0-9_.-]{0,63}")
+        }
+        if let run = filter.runID, !NamePattern.isIdentifier(run, maxLength: 128) {
+            throw .invalid("run_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
         }
     }
 

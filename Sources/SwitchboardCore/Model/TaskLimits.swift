@@ -13,6 +13,7 @@ public struct TaskLimits: Sendable, Hashable {
     public var maxBatchSize = 1000
     public var maxRetries = 100
     public var maxTimeout: Duration = .seconds(86_400)
+    /// The longest `delay_ms` (a `not_before` may be any time).
     public var maxDelay: Duration = .seconds(366 * 86_400)
     public var maxJSONDepth = JSONScanner.defaultMaxDepth
 
@@ -36,12 +37,12 @@ public enum NamePattern {
         return u.allSatisfy { isLower($0) || isUpper($0) || isDigit($0) || $0 == 95 || $0 == 46 || $0 == 58 || $0 == 45 }
     }
 
-    /// Printable text without control characters, 1 to `maxLength` bytes: lock keys, holders,
-    /// idempotency keys.
+    /// Text without control characters, 1 to `maxLength` characters (Unicode scalars, as JSON
+    /// Schema counts them): lock keys, holders, idempotency keys.
     public static func isPrintable(_ s: String, maxLength: Int) -> Bool {
-        let u = s.utf8
-        guard !u.isEmpty, u.count <= maxLength else { return false }
-        return u.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+        let scalars = s.unicodeScalars
+        guard !scalars.isEmpty, scalars.count <= maxLength else { return false }
+        return scalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F }
     }
 
     private static func isLower(_ c: UInt8) -> Bool { (97...122).contains(c) }
