@@ -20,8 +20,9 @@ struct TaskRoutes<Context: RequestContext> {
         let object = try await request.jsonObject(limit: maxBodyBytes)
         var submission = try TaskSubmission(object)
         if let key = request.headers[.idempotencyKey] {
-            guard submission.idempotencyKey == nil else {
-                throw SwitchboardError.invalid("give the Idempotency-Key header or the idempotency_key field, not both")
+            // The header wins over the field, but a bad field is still refused.
+            if let field = submission.idempotencyKey, !NamePattern.isPrintable(field, maxLength: 256) {
+                throw SwitchboardError.invalid("idempotency_key must be 1-256 printable characters")
             }
             guard !key.isEmpty, key.utf8.count <= 256, key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
                 throw SwitchboardError.invalid("the Idempotency-Key header must be 1-256 printable ASCII characters")
