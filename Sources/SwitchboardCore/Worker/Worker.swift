@@ -132,6 +132,12 @@ public final class Worker: Service, Sendable {
                     await self.leaseAndRun()
                     group.cancelAll()
                 }
+                let m = metrics
+                logger.info(
+                    "worker stopped",
+                    metadata: [
+                        "completed": "\(m.tasksCompleted)", "failed": "\(m.tasksFailed)", "released": "\(m.tasksReleased)",
+                    ])
             } onCancel: {
                 self.stop()
             }
