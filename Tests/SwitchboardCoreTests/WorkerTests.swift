@@ -196,6 +196,25 @@ struct WorkerTests {
         #expect(try await h.engine.task(id: id).error == "cancelled on request")
     }
 
+    @Test("a cancel request reaches a task with an hours-long lease within the cancel-check interval")
+    func cancelLongTask() async throws {
+        let worker = makeWorker()
+        var submission = TaskSubmission.toolCall("sleep", input: json(#"{"ms": 3600000}"#))
+        submission.timeoutMS = 7_200_000
+        let id = try await h.engine.enqueue(submission).task.id
+        try await running(worker) {
+            try await settled(4)
+            _ = try await h.engine.cancel(id: id)
+            for _ in 0..<4 {
+                h.clock.advance(by: .seconds(1))
+                try await settled(4)
+                #expect(try await status(id) == .running, "no heartbeat is due yet")
+            }
+            h.clock.advance(by: .seconds(1))
+            try await eventually("cancelled") { try await status(id) == .cancelled }
+        }
+    }
+
     @Test("heartbeats keep a long task's lease alive")
     func heartbeats() async throws {
         let worker = makeWorker(leaseDuration: .seconds(3))

@@ -113,3 +113,47 @@ def test_schemathesis_finds_nothing(server):
          "--exclude-operation-id", "acquireLock", "--seed", "1"],
         capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def test_idle_connections_are_closed():
+    import socket
+
+    server = Server("--idle-timeout-ms", "300")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in s.recv(4096)
+            # Keep-alive, then silence: the server closes the connection once it has been idle.
+            started = time.time()
+            assert s.recv(4096) == b""
+            assert time.time() - started < 4
+    finally:
+        server.stop()
+
+
+def test_json_logs_and_environment_configuration():
+    import json
+    import os
+
+    os.environ["SWITCHBOARD_LOG_FORMAT"] = "json"
+    os.environ["SWITCHBOARD_WORKERS"] = "0"
+    try:
+        server = Server()
+    finally:
+        del os.environ["SWITCHBOARD_LOG_FORMAT"]
+        del os.environ["SWITCHBOARD_WORKERS"]
+    task = requests.post(server.base + "/v1/tasks", json={"payload": {"tool_name": "echo"}}).json()
+    time.sleep(0.3)
+    assert requests.get(f"{server.base}/v1/tasks/{task['id']}").json()["status"] == "pending", "no workers were started"
+    assert server.stop() == 0
+    lines = [json.loads(line) for line in server.output().splitlines() if line.strip()]
+    starting = [line for line in lines if line["message"] == "starting"]
+    assert starting and starting[0]["level"] == "info" and starting[0]["workers"] == "0x8"
+
+
+def test_bad_configuration_is_refused():
+    from conftest import BINARY
+
+    result = subprocess.run([BINARY, "serve", "--backend", "cassandra://x"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "not available" in result.stderr

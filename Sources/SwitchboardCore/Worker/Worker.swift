@@ -41,11 +41,15 @@ public final class Worker: Service, Sendable {
         public var leaseDuration: Duration?
         /// How often the heartbeat loop looks at running tasks.
         public var heartbeatInterval: Duration
+        /// The longest a running task goes without a heartbeat, so that a cancel request reaches
+        /// it within about this long even when its lease is hours long.
+        public var cancelCheckInterval: Duration
 
         public init(
             id: String, queues: [String] = ["default"], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
             taskTimeout: Duration? = nil, maxRetries: Int? = nil, retryDelay: Duration? = nil,
-            drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1)
+            drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1),
+            cancelCheckInterval: Duration = .seconds(5)
         ) {
             self.id = id
             self.queues = queues
@@ -57,6 +61,7 @@ public final class Worker: Service, Sendable {
             self.drainTimeout = drainTimeout
             self.leaseDuration = leaseDuration
             self.heartbeatInterval = heartbeatInterval
+            self.cancelCheckInterval = cancelCheckInterval
         }
     }
 
@@ -253,7 +258,8 @@ public final class Worker: Service, Sendable {
         let leaseLength = configuration.leaseDuration ?? timeout
         executions.withLock {
             $0[lease.leaseID] = Execution(
-                leaseID: lease.leaseID, control: control, heartbeatEvery: leaseLength / 3, lastHeartbeat: clock.now())
+                leaseID: lease.leaseID, control: control,
+                heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: clock.now())
         }
         defer { _ = executions.withLock { $0.removeValue(forKey: lease.leaseID) } }
 
