@@ -165,3 +165,14 @@ def test_bad_configuration_is_refused():
     result = subprocess.run([BINARY, "serve", "--backend", "cassandra://x"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "not available" in result.stderr
+
+
+def test_readme_swift_example_is_the_one_the_tests_compile():
+    with open(f"{ROOT}/README.md") as f:
+        readme = f.read()
+    example = re.search(r"## Using the engine from Swift\n.*?```swift\n(.*?)```", readme, re.S).group(1)
+    with open(f"{ROOT}/Tests/SwitchboardCoreTests/ReadmeExampleTests.swift") as f:
+        test = f.read()
+    compiled = test[test.index("// README example: begin\n") + len("// README example: begin\n"):test.index("        // README example: end")]
+    dedented = "\n".join(line[8:] if line.startswith("        ") else line for line in compiled.split("\n"))
+    assert dedented.strip() == example.strip(), "README's Swift example and ReadmeExampleTests.swift differ"
