@@ -105,16 +105,25 @@ enum JSONResponse {
         ok(task.jsonBytes(), status: status, headers: headers)
     }
 
-    static func tasks(_ tasks: [TaskRecord], nextCursor: String?, status: HTTPResponse.Status = .ok) -> Response {
+    /// `{"items": [...]}`, plus `"next_cursor"` for a page of a list.
+    static func tasks(_ tasks: [TaskRecord], page nextCursor: String?? = .none, status: HTTPResponse.Status = .ok) -> Response {
         var w = JSONWriter(capacity: 64 + tasks.count * 700)
         w.beginObject()
         w.key("items")
         w.beginArray()
         for task in tasks { task.write(to: &w) }
         w.endArray()
-        w.key("next_cursor"); w.string(nextCursor)
+        if case .some(let cursor) = nextCursor {
+            w.key("next_cursor"); w.string(cursor)
+        }
         w.endObject()
         return ok(w.bytes, status: status)
+    }
+
+    static func queue(_ info: QueueInfo) -> Response {
+        var w = JSONWriter()
+        w.queueInfo(info)
+        return ok(w.bytes)
     }
 
     static var noContent: Response { Response(status: .noContent) }

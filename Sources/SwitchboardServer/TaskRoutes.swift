@@ -40,14 +40,7 @@ struct TaskRoutes<Context: RequestContext> {
         guard let items = try object.objects("items") else { throw SwitchboardError.invalid("items is required") }
         let submissions = try items.map { item throws(SwitchboardError) in try TaskSubmission(item) }
         let outcomes = try await engine.enqueue(batch: submissions)
-        var w = JSONWriter(capacity: 64 + outcomes.count * 700)
-        w.beginObject()
-        w.key("items")
-        w.beginArray()
-        for outcome in outcomes { outcome.task.write(to: &w) }
-        w.endArray()
-        w.endObject()
-        return JSONResponse.ok(w.bytes, status: .created)
+        return JSONResponse.tasks(outcomes.map(\.task), status: .created)
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
@@ -59,7 +52,7 @@ struct TaskRoutes<Context: RequestContext> {
             queue: request.nameQuery("queue"), status: request.statusQuery(), type: request.nameQuery("type"),
             runID: request.nameQuery("run_id"))
         let page = try await engine.list(filter, page: request.pageRequest())
-        return JSONResponse.tasks(page.items, nextCursor: page.nextCursor)
+        return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
 
     @Sendable func cancel(_ request: Request, context: Context) async throws -> Response {
@@ -116,7 +109,7 @@ struct DeadLetterRoutes<Context: RequestContext> {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try await engine.deadLetters(
             queue: request.nameQuery("queue"), type: request.nameQuery("type"), page: request.pageRequest())
-        return JSONResponse.tasks(page.items, nextCursor: page.nextCursor)
+        return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
 
     @Sendable func requeue(_ request: Request, context: Context) async throws -> Response {
@@ -160,16 +153,10 @@ struct QueueRoutes<Context: RequestContext> {
     }
 
     @Sendable func pause(_ request: Request, context: Context) async throws -> Response {
-        let info = try await engine.pause(queue: context.parameter("name"))
-        var w = JSONWriter()
-        w.queueInfo(info)
-        return JSONResponse.ok(w.bytes)
+        JSONResponse.queue(try await engine.pause(queue: context.parameter("name")))
     }
 
     @Sendable func resume(_ request: Request, context: Context) async throws -> Response {
-        let info = try await engine.resume(queue: context.parameter("name"))
-        var w = JSONWriter()
-        w.queueInfo(info)
-        return JSONResponse.ok(w.bytes)
+        JSONResponse.queue(try await engine.resume(queue: context.parameter("name")))
     }
 }
