@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
         .library(name: "SwitchboardConformance", targets: ["SwitchboardConformance"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
+        .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
         .executable(name: "switchboard-demo", targets: ["SwitchboardDemo"]),
     ],
@@ -44,6 +45,15 @@ let package = Package(
         .target(
             name: "SwitchboardConformance",
             dependencies: ["SwitchboardCore"],
+            swiftSettings: swiftSettings
+        ),
+        // A small Redis (RESP2/RESP3) client on SwiftNIO: no Swift Redis client is available here.
+        .target(
+            name: "SwitchboardRESP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The REST control plane: routes, problem+json errors, metrics, static files. Handlers
@@ -95,6 +105,16 @@ let package = Package(
                 "SwitchboardConformance",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardRESPTests",
+            dependencies: [
+                "SwitchboardRESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

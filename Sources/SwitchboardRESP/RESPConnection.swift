@@ -1,0 +1,150 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// One connection to a Redis server: pipelined commands, per-command deadlines, and the
+/// handshake (HELLO 3 with AUTH, SELECT) done before it is handed out.
+public final class RESPConnection: Sendable {
+    public let channel: any Channel
+    /// 3 when the server speaks RESP3 (Redis 6+), else 2.
+    public let protocolVersion: Int
+
+    init(channel: any Channel, protocolVersion: Int) {
+        self.channel = channel
+        self.protocolVersion = protocolVersion
+    }
+
+    public var isActive: Bool { channel.isActive }
+
+    /// Connects, then authenticates and selects the database from `url`.
+    public static func connect(
+        to url: RedisURL,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        connectTimeout: Duration = .seconds(5),
+        limits: RESPLimits = RESPLimits(),
+        onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
+    ) async throws -> RESPConnection {
+        guard !url.tls else {
+            // TLS (rediss://) comes with the connection pool; refuse rather than send in clear text.
+            throw RedisURLError("rediss:// is not supported by this client yet")
+        }
+        let channel = try await ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(.milliseconds(connectTimeout.wholeMilliseconds))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(RESPCommandHandler(onPush: onPush))
+                }
+            }
+            .connect(host: url.host, port: url.port).get()
+        return try await handshake(channel: channel, url: url)
+    }
+
+    /// Wraps a channel that already has the RESP handlers (tests use an in-memory channel).
+    public static func handshake(channel: any Channel, url: RedisURL) async throws -> RESPConnection {
+        let connection = RESPConnection(channel: channel, protocolVersion: 2)
+        do {
+            var hello: [any RESPArgument] = ["3"]
+            if let password = url.password {
+                hello += ["AUTH", url.user ?? "default", password]
+            }
+            let version: Int
+            switch try await connection.sendRaw([RESPCommand("HELLO", hello)])[0] {
+            case .error(let message) where message.hasPrefix("ERR unknown command") || message.hasPrefix("NOPROTO"):
+                // Before Redis 6: RESP2, and AUTH on its own.
+                if let password = url.password {
+                    _ = try await connection.send(RESPCommand("AUTH", password))
+                }
+                version = 2
+            case .error(let message):
+                throw RedisError(message: message)
+            default:
+                version = 3
+            }
+            let ready = RESPConnection(channel: channel, protocolVersion: version)
+            if url.database != 0 {
+                _ = try await ready.send(RESPCommand("SELECT", url.database))
+            }
+            return ready
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+    }
+
+    /// Sends one command; an error reply is thrown as `RedisError`.
+    @discardableResult
+    public func send(_ command: RESPCommand, timeout: Duration? = .seconds(10)) async throws -> RESPValue {
+        let reply = try await sendRaw([command], timeout: timeout)[0]
+        if case .error(let message) = reply { throw RedisError(message: message) }
+        return reply
+    }
+
+    /// Sends all commands in one write and returns every reply in order; error replies are
+    /// returned as `.error` values, not thrown, so one failing command does not hide the others.
+    public func pipeline(_ commands: [RESPCommand], timeout: Duration? = .seconds(10)) async throws -> [RESPValue] {
+        try await sendRaw(commands, timeout: timeout)
+    }
+
+    func sendRaw(_ commands: [RESPCommand], timeout: Duration? = .seconds(10)) async throws -> [RESPValue] {
+        guard !commands.isEmpty else { return [] }
+        let loop = channel.eventLoop
+        let promises = commands.map { _ in loop.makePromise(of: RESPValue.self) }
+        let request = RESPRequest(commands: commands, promises: promises, timeout: timeout.map { .milliseconds($0.wholeMilliseconds) })
+        channel.writeAndFlush(request).whenFailure { error in
+            for promise in promises { promise.fail(error) }
+        }
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(promises.count)
+        for promise in promises { replies.append(try await promise.futureResult.get()) }
+        return replies
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+}
+
+/// A Lua script run with EVALSHA; loaded on first use and again after the server answers
+/// NOSCRIPT (a restart or SCRIPT FLUSH forgets scripts).
+public final class RedisScript: Sendable {
+    public let source: String
+    private let sha = Mutex<String?>(nil)
+
+    public init(_ source: String) {
+        self.source = source
+    }
+
+    public func run(on connection: RESPConnection, keys: [any RESPArgument], arguments: [any RESPArgument]) async throws -> RESPValue {
+        for _ in 0..<2 {
+            let digest: String
+            if let known = sha.withLock({ $0 }) {
+                digest = known
+            } else {
+                guard let loaded = try await connection.send(RESPCommand("SCRIPT", "LOAD", source)).string else {
+                    throw RESPConnectionError.unexpectedReply
+                }
+                sha.withLock { $0 = loaded }
+                digest = loaded
+            }
+            let reply = try await connection.pipeline([RESPCommand("EVALSHA", [digest, keys.count] + keys + arguments)])[0]
+            if case .error(let message) = reply {
+                if message.hasPrefix("NOSCRIPT") {
+                    sha.withLock { $0 = nil }
+                    continue
+                }
+                throw RedisError(message: message)
+            }
+            return reply
+        }
+        throw RedisError(message: "NOSCRIPT the script vanished twice while loading")
+    }
+}
+
+extension Duration {
+    fileprivate var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
