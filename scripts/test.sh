@@ -1,9 +1,29 @@
 #!/usr/bin/env bash
-# The test command of the README and of CI. Builds once, runs the Swift suites, then the live
-# checks against the built binary (README walkthrough, SIGTERM drain, promtool, OpenAPI,
-# schemathesis). Every Swift suite uses Swift Testing; --disable-xctest drops XCTest's empty line.
+# The test command of the README and of CI. Builds once, starts a throwaway redis-server on a
+# free loopback port, runs the Swift suites, then the live checks against the built binary
+# (README walkthrough, SIGTERM drain, promtool, OpenAPI, schemathesis), and stops what it started.
+# Every Swift suite uses Swift Testing; --disable-xctest drops XCTest's empty summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+started=()
+cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+if command -v redis-server >/dev/null; then
+  redis_port=$(free_port)
+  redis_dir=$(mktemp -d)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+    --logfile "$redis_dir/redis.log" &
+  started+=($!)
+  for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  export SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+else
+  echo "redis-server is not installed: the real-Redis tests are skipped (CI installs it)" >&2
+fi
+
 swift build --build-tests
 swift test --skip-build --disable-xctest
 python3 -m pytest -q tests/live
