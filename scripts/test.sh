@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 started=()
-cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 if command -v redis-server >/dev/null; then
