@@ -12,6 +12,7 @@ struct RealRedisPresence {
     func presentInCI() {
         if ProcessInfo.processInfo.environment["CI"] != nil {
             #expect(testRedisURL != nil, "scripts/test.sh must start redis-server and set SWITCHBOARD_TEST_REDIS_URL")
+            #expect(redisServerBinary != nil, ".ci/run must install redis-server")
         }
     }
 }
