@@ -17,13 +17,9 @@ extension Request {
         }
     }
 
-    /// The JSON object body (an empty body reads as `{}`, for endpoints whose fields are optional).
-    func jsonObject(limit: Int, emptyAllowed: Bool = false) async throws -> JSONObjectReader {
-        let bytes = try await bodyBytes(limit: limit)
-        if emptyAllowed && bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
-            return try JSONObjectReader(Array("{}".utf8))
-        }
-        return try JSONObjectReader(bytes)
+    /// The body, which must be one JSON object.
+    func jsonObject(limit: Int) async throws -> JSONObjectReader {
+        try JSONObjectReader(await bodyBytes(limit: limit))
     }
 
     func query(_ name: String) -> String? {
@@ -43,12 +39,9 @@ extension Request {
         return value
     }
 
+    /// `limit` and `cursor`; the engine checks their ranges.
     func pageRequest() throws(SwitchboardError) -> PageRequest {
-        let limit = try intQuery("limit") ?? 100
-        guard (1...PageRequest.maxLimit).contains(limit) else {
-            throw .invalid("limit must be between 1 and \(PageRequest.maxLimit)")
-        }
-        return PageRequest(limit: limit, cursor: query("cursor"))
+        PageRequest(limit: try intQuery("limit") ?? 100, cursor: query("cursor"))
     }
 }
 

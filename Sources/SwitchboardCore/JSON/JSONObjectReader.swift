@@ -4,7 +4,7 @@ public struct JSONObjectReader: Sendable {
     public let bytes: [UInt8]
     public let members: [JSONMember]
     /// Prefixed to field names in errors (e.g. `items[3].`).
-    let path: String
+    public let path: String
 
     /// Scans `bytes`, which must hold one JSON object; `malformed` otherwise.
     public init(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(SwitchboardError) {
@@ -26,8 +26,6 @@ public struct JSONObjectReader: Sendable {
     private func member(_ key: String) -> JSONMember? {
         members.last { $0.key == key }
     }
-
-    public func contains(_ key: String) -> Bool { member(key) != nil }
 
     /// Refuses members not in `allowed`, so that a misspelt field is an error, not a silent default.
     public func rejectUnknown(allowed: Set<String>) throws(SwitchboardError) {
@@ -106,7 +104,4 @@ public struct JSONObjectReader: Sendable {
         }
         return objects
     }
-
-    /// Prefixes a field error from a nested reader's validation with this reader's path.
-    public var fieldPrefix: String { path }
 }

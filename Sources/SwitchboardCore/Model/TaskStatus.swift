@@ -19,12 +19,4 @@ public enum TaskStatus: String, Sendable, Hashable, Codable, CaseIterable {
         default: false
         }
     }
-
-    /// States that cancel ends at once; a running task can only be asked to cancel.
-    public var isCancellable: Bool {
-        switch self {
-        case .scheduled, .pending, .retrying: true
-        default: false
-        }
-    }
 }

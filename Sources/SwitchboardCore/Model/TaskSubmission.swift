@@ -68,7 +68,7 @@ extension TaskSubmission {
     /// Parses from an object already scanned (a batch's items share one scan).
     public init(_ object: JSONObjectReader) throws(SwitchboardError) {
         try object.rejectUnknown(allowed: Self.fields)
-        guard let payload = object.raw("payload") else { throw .invalid("\(object.fieldPrefix)payload is required") }
+        guard let payload = object.raw("payload") else { throw .invalid("\(object.path)payload is required") }
         self.init(payload: payload)
         id = try object.string("id")
         queue = try object.string("queue")
@@ -83,7 +83,7 @@ extension TaskSubmission {
         idempotencyKey = try object.string("idempotency_key")
         if let text = try object.string("not_before") {
             guard let time = Timestamp(rfc3339: text) else {
-                throw .invalid("\(object.fieldPrefix)not_before must be an RFC 3339 date-time, e.g. 2026-11-27T10:00:00.000Z")
+                throw .invalid("\(object.path)not_before must be an RFC 3339 date-time, e.g. 2026-11-27T10:00:00.000Z")
             }
             notBefore = time
         }
