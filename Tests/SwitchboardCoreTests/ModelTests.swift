@@ -123,9 +123,10 @@ struct JSONTests {
             let theirs = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
             if ours != theirs { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
         }
-        // Foundation on Linux is laxer in a few corners (e.g. it accepts some invalid escapes);
-        // we only allow disagreements where we are the stricter one.
-        for text in disagreements {
+        // Foundation refuses numbers beyond Double's range (RFC 8259 allows them; we keep
+        // payload numbers as bytes and never convert them), and is laxer than us in a few
+        // corners; other than the first, we only allow disagreements where we are stricter.
+        for text in disagreements where text.range(of: #"[eE][+-]?[0-9]{3,}"#, options: .regularExpression) == nil {
             #expect((try? JSONScanner.validate(Array(text.utf8))) == nil, "we accept what Foundation refuses: \(text)")
         }
         var random = [UInt8](repeating: 0, count: 64)
