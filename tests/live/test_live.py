@@ -85,8 +85,11 @@ def test_metrics_pass_promtool(server):
     requests.post(base + "/v1/tasks", json={"payload": {"tool_name": "fail", "input": {"retryable": False}}})
     requests.post(base + "/v1/locks/k/acquire", json={"holder": "h", "ttl_ms": 1000})
     requests.get(base + "/v1/tasks/missing")
-    time.sleep(1.2)  # one maintenance pass publishes queue depths and gauges
-    text = requests.get(base + "/metrics").text
+    # A maintenance pass (every second) publishes queue depths and gauges.
+    deadline = time.time() + 15
+    while "switchboard_queue_depth{" not in (text := requests.get(base + "/metrics").text):
+        assert time.time() < deadline, "no maintenance pass published queue depths"
+        time.sleep(0.1)
     for family in ["switchboard_tasks_enqueued_total", "switchboard_tasks_completed_total", "switchboard_tasks_failed_total",
                    "switchboard_tasks_dead_total", "switchboard_task_duration_seconds", "switchboard_task_wait_seconds",
                    "switchboard_queue_depth", "switchboard_workers", "switchboard_worker_slots_busy",
