@@ -69,18 +69,31 @@ public struct Problem: Error, Sendable {
     }
 }
 
-/// Turns every error thrown below it into a problem+json response, so no input can produce a
-/// bare 500 or an HTML error page. Unexpected errors are logged with the request.
-struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+/// The outer edge of every request, in one middleware (each layer costs an async frame on the
+/// hot path): turns every error below it into a problem+json response — so no input can produce
+/// a bare 500 or an HTML page —, answers 405 with `Allow` for a known path with another method,
+/// and counts and times what it answers.
+struct EdgeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+    let metrics: HTTPMetrics
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response: Response
         do {
-            return try await next(request, context)
+            response = try await next(request, context)
         } catch {
-            let problem = Problem(error)
+            var problem = Problem(error)
+            if let error = error as? HTTPError, error.status == .notFound, let notAllowed = routes.methodNotAllowed(request) {
+                problem = notAllowed
+            }
             if problem.status == .internalServerError {
                 context.logger.error("unhandled error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
             }
-            return problem.response
+            response = problem.response
         }
+        metrics.record(
+            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code, since: start)
+        return response
     }
 }

@@ -5,6 +5,17 @@ import Synchronization
 /// The routes the server registered, by pattern and method, so that a request for a known path
 /// with another method gets 405 and an `Allow` header instead of 404.
 final class RouteTable: Sendable {
+    /// The 405 problem for a request the router did not match, when its path has routes.
+    func methodNotAllowed(_ request: Request) -> Problem? {
+        var allowed = methods(forPath: request.uri.path)
+        guard !allowed.isEmpty, !allowed.contains(request.method) else { return nil }
+        if allowed.contains(.get) { allowed.append(.head) }
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        var problem = Problem(.methodNotAllowed, "\(request.uri.path) takes \(list)")
+        problem.headers[.allow] = list
+        return problem
+    }
+
     private let routes = Mutex<[(segments: [Substring], method: HTTPRequest.Method)]>([])
 
     /// Registers `handler` on the router and remembers the route.
@@ -34,21 +45,3 @@ final class RouteTable: Sendable {
     }
 }
 
-/// Answers 405 with `Allow` when no route matched the method but one matched the path.
-struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
-    let table: RouteTable
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let error as HTTPError where error.status == .notFound {
-            // The router matched no route for this method; if the path has routes, say which methods it takes.
-            var allowed = table.methods(forPath: request.uri.path)
-            guard !allowed.isEmpty, !allowed.contains(request.method) else { throw error }
-            if allowed.contains(.get) { allowed.append(.head) }
-            var problem = Problem(.methodNotAllowed, "\(request.uri.path) takes \(allowed.map(\.rawValue).joined(separator: ", "))")
-            problem.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
-            throw problem
-        }
-    }
-}

@@ -100,43 +100,23 @@ struct HelpfulPrometheusFactory: MetricsFactory {
 
 /// Counts requests and measures latency per route (the matched route pattern, so ids in paths
 /// do not explode the label space), method and status.
-struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+final class HTTPMetrics: Sendable {
     private struct Key: Hashable {
         var route: String
         var method: String
         var status: Int
     }
 
-    private final class Cache: Sendable {
-        let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
-        let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
-    }
-
-    let factory: any MetricsFactory
-    private let cache = Cache()
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
 
     init(factory: any MetricsFactory) {
         self.factory = factory
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let start = ContinuousClock.now
-        let response: Response
-        do {
-            response = try await next(request, context)
-        } catch {
-            // The problem middleware sits outside this one; count what it will answer.
-            record(request, context: context, status: Problem(error).status.code, since: start)
-            throw error
-        }
-        record(request, context: context, status: response.status.code, since: start)
-        return response
-    }
-
-    private func record(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
-        let route = context.endpointPath ?? "unmatched"
-        let method = request.method.rawValue
-        let counter = cache.counters.withLock { counters in
+    func record(route: String, method: String, status: Int, since start: ContinuousClock.Instant) {
+        let counter = counters.withLock { counters in
             let key = Key(route: route, method: method, status: status)
             if let counter = counters[key] { return counter }
             let counter = CoreMetrics.Counter(
@@ -145,7 +125,7 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             counters[key] = counter
             return counter
         }
-        let timer = cache.timers.withLock { timers in
+        let timer = timers.withLock { timers in
             let key = Key(route: route, method: method, status: 0)
             if let timer = timers[key] { return timer }
             let timer = CoreMetrics.Timer(

@@ -42,9 +42,7 @@ public struct SwitchboardServer: Sendable {
     public func router<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
         let router = Router(context: Context.self)
         let table = RouteTable()
-        router.add(middleware: ProblemMiddleware())
-        router.add(middleware: HTTPMetricsMiddleware(factory: metrics.factory))
-        router.add(middleware: MethodNotAllowedMiddleware(table: table))
+        router.add(middleware: EdgeMiddleware(routes: table, metrics: HTTPMetrics(factory: metrics.factory)))
         router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
         TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         DeadLetterRoutes(engine: engine).add(to: router, table: table)
