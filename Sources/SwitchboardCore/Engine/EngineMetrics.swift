@@ -4,9 +4,18 @@ import Synchronization
 /// The task metrics of DESIGN.md §4, through swift-metrics. Handles are created once per label
 /// set and cached, so recording on the hot path is a dictionary hit, not a factory call.
 final class EngineMetrics: Sendable {
+    /// Every family of the engine has at most two labels; a fixed-size key avoids allocating
+    /// an array per lookup on the hot path.
     private struct Key: Hashable {
         var name: String
-        var dimensions: [String]
+        var first: String
+        var second: String
+
+        init(_ name: String, _ dimensions: KeyValuePairs<String, String>) {
+            self.name = name
+            first = dimensions.first?.value ?? ""
+            second = dimensions.count > 1 ? dimensions[dimensions.index(after: dimensions.startIndex)].value : ""
+        }
     }
 
     private let factory: any MetricsFactory
@@ -34,7 +43,7 @@ final class EngineMetrics: Sendable {
         in cache: borrowing Mutex<[Key: Handle]>, _ name: String, _ dimensions: KeyValuePairs<String, String>,
         make: ([(String, String)]) -> Handle
     ) -> Handle {
-        let key = Key(name: name, dimensions: dimensions.map(\.value))
+        let key = Key(name, dimensions)
         return cache.withLock { cache in
             if let handle = cache[key] { return handle }
             let handle = make(dimensions.map { ($0.key, $0.value) })
