@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "SwitchboardConformance", targets: ["SwitchboardConformance"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
         .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
+        .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
         .executable(name: "switchboard-demo", targets: ["SwitchboardDemo"]),
     ],
@@ -54,6 +55,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Redis storage: locks now, the task backend next. Knows no HTTP.
+        .target(
+            name: "SwitchboardRedis",
+            dependencies: ["SwitchboardCore", "SwitchboardRESP"],
             swiftSettings: swiftSettings
         ),
         // The REST control plane: routes, problem+json errors, metrics, static files. Handlers
@@ -116,6 +123,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardRedisTests",
+            dependencies: ["SwitchboardCore", "SwitchboardRESP", "SwitchboardRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,156 @@
+import SwitchboardCore
+import SwitchboardRESP
+
+/// Locks in Redis, shared by every server on it (DESIGN.md §1).
+///
+/// A lock is one key, `sb:lock:{<key>}`, holding `<token>:<holder>` with a PX expiry; its fence
+/// counter `sb:lock:{<key>}:fence` is INCRed in the same script that SETs, only when the SET
+/// happens, so tokens strictly increase per key for as long as Redis keeps the counter (across
+/// restarts with persistence). Renew and release compare token and holder inside a script.
+/// A release pushes onto `sb:lock:{<key>}:wake`, where waiting acquirers block (BLPOP on a
+/// dedicated connection), so a waiter is woken at once; a holder's expiry is caught by the
+/// waiter's BLPOP timeout, which never outlasts the lock's remaining TTL. The hash tag keeps the
+/// three keys of a lock in one cluster slot.
+public final class RedisLockService: LockService {
+    public let client: RedisClient
+    public let limits: LockLimits
+    private let clock: any SwitchboardClock
+
+    public init(client: RedisClient, limits: LockLimits = LockLimits(), clock: any SwitchboardClock = SystemClock()) {
+        self.client = client
+        self.limits = limits
+        self.clock = clock
+    }
+
+    static let prefix = "sb:lock:"
+
+    struct Keys {
+        var lock: String
+        var fence: String
+        var wake: String
+
+        init(_ key: String) {
+            lock = "\(RedisLockService.prefix){\(key)}"
+            fence = lock + ":fence"
+            wake = lock + ":wake"
+        }
+    }
+
+    static let acquireScript = RedisScript("""
+        if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('PTTL', KEYS[1])} end
+        local token = redis.call('INCR', KEYS[2])
+        redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+        return {token, tonumber(ARGV[2])}
+        """)
+
+    static let renewScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then return 0 end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1
+        """)
+
+    static let releaseScript = RedisScript("""
+        if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then return 0 end
+        redis.call('DEL', KEYS[1])
+        redis.call('RPUSH', KEYS[2], '1')
+        redis.call('PEXPIRE', KEYS[2], 5000)
+        return 1
+        """)
+
+    public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
+        try limits.validate(key: key, holder: holder, ttl: ttl, wait: wait)
+        let keys = Keys(key)
+        let deadline = ContinuousClock.now + wait
+        if let lease = try await tryAcquire(key, keys, holder: holder, ttl: ttl).lease { return lease }
+        guard wait > .zero else { return nil }
+        return try await client.withDedicatedConnection { connection in
+            while true {
+                let attempt = try await tryAcquire(key, keys, holder: holder, ttl: ttl)
+                if let lease = attempt.lease { return lease }
+                let remaining = deadline - ContinuousClock.now
+                guard remaining > .zero else { return nil }
+                // Block until a release pushes a wake-up, the holder's TTL runs out, or the wait does.
+                let block = min(remaining, .milliseconds(max(attempt.remainingTTL, 1)))
+                let seconds = Double(block.components.seconds) + Double(block.components.attoseconds) / 1e18
+                let timeout = String(format: seconds)
+                _ = try await connection.send(RESPCommand("BLPOP", keys.wake, timeout), timeout: block + .seconds(5))
+            }
+        }
+    }
+
+    private func tryAcquire(_ key: String, _ keys: Keys, holder: String, ttl: Duration) async throws -> (lease: LockLease?, remainingTTL: Int64) {
+        let reply = try await client.run(Self.acquireScript, keys: [keys.lock, keys.fence], arguments: [holder, ttl.milliseconds])
+        guard let values = reply.array, values.count == 2, let token = values[0].int, let pttl = values[1].int else {
+            throw RESPConnectionError.unexpectedReply
+        }
+        guard token > 0 else { return (nil, pttl) }
+        let lease = LockLease(key: key, holder: holder, token: UInt64(token), expiresAt: clock.now() + ttl)
+        return (lease, pttl)
+    }
+
+    public func renew(key: String, holder: String, token: UInt64, ttl: Duration) async throws -> LockLease {
+        try limits.validate(key: key, holder: holder, ttl: ttl)
+        let keys = Keys(key)
+        let reply = try await client.run(Self.renewScript, keys: [keys.lock], arguments: [holder, token, ttl.milliseconds])
+        guard reply.int == 1 else {
+            throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
+        }
+        return LockLease(key: key, holder: holder, token: token, expiresAt: clock.now() + ttl)
+    }
+
+    public func release(key: String, holder: String, token: UInt64) async throws {
+        try limits.validate(key: key, holder: holder)
+        let keys = Keys(key)
+        let reply = try await client.run(Self.releaseScript, keys: [keys.lock, keys.wake], arguments: [holder, token])
+        guard reply.int == 1 else {
+            throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
+        }
+    }
+
+    public func lease(key: String) async throws -> LockLease? {
+        let keys = Keys(key)
+        return try await lease(key: key, lockKey: keys.lock)
+    }
+
+    private func lease(key: String, lockKey: String) async throws -> LockLease? {
+        let replies = try await client.pipeline([RESPCommand("GET", lockKey), RESPCommand("PTTL", lockKey)])
+        guard let value = replies[0].string, let pttl = replies[1].int, pttl > 0,
+            let colon = value.firstIndex(of: ":"), let token = UInt64(value[..<colon])
+        else { return nil }
+        return LockLease(
+            key: key, holder: String(value[value.index(after: colon)...]), token: token, expiresAt: clock.now() + .milliseconds(pttl))
+    }
+
+    /// Every held lock, found by SCAN (fine for the operator's view; not a hot path).
+    public func leases() async throws -> [LockLease] {
+        var cursor = "0"
+        var found: [LockLease] = []
+        repeat {
+            let reply = try await client.send(RESPCommand("SCAN", cursor, "MATCH", "\(Self.prefix){*}", "COUNT", 500))
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
+                throw RESPConnectionError.unexpectedReply
+            }
+            cursor = next
+            for lockKey in keys.compactMap(\.string) where lockKey.hasSuffix("}") {
+                let name = String(lockKey.dropFirst(Self.prefix.count + 1).dropLast())
+                if let lease = try await lease(key: name, lockKey: lockKey) { found.append(lease) }
+            }
+        } while cursor != "0"
+        return found.sorted { $0.key < $1.key }
+    }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension String {
+    /// Seconds with millisecond precision, as BLPOP takes them.
+    fileprivate init(format seconds: Double) {
+        let millis = Int64((seconds * 1000).rounded(.up))
+        self = "\(millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)"
+    }
+}
