@@ -29,8 +29,10 @@ final class StopSignal: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // A cancellation that came before this registration already ran its handler,
+                // which found nothing to resume: check for it under the same lock.
                 let now = state.withLock { s in
-                    if s.fired { return true }
+                    if s.fired || Task.isCancelled { return true }
                     s.waiters[id] = continuation
                     return false
                 }
@@ -108,7 +110,7 @@ final class Slots: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let idle = state.withLock { s in
-                    if s.free == capacity { return true }
+                    if s.free == capacity || Task.isCancelled { return true }
                     s.idleWaiters.append(continuation)
                     return false
                 }
