@@ -125,6 +125,14 @@ public enum BackendConformance {
             try expectEqual(l.map(\.task.id), [t.record.id], "leased once due")
             try expectEqual(l[0].readySince, Fixture.at(1000), "ready since its due time")
         },
+        .init("nextDeadline leaves out paused queues, whose due tasks cannot be leased") { b in
+            let q = Fixture.queue()
+            _ = try await b.enqueue([Fixture.task(queue: q, notBefore: Fixture.at(100))], now: Fixture.t0)
+            _ = try await b.setPaused(true, queue: q)
+            try expectEqual(try await b.nextDeadline(queues: [q]), nil, "paused queue")
+            _ = try await b.setPaused(false, queue: q)
+            try expectEqual(try await b.nextDeadline(queues: [q]), Fixture.at(100), "resumed queue")
+        },
         .init("promoteDue makes due tasks pending and names their queues") { b in
             let (q1, q2) = (Fixture.queue(), Fixture.queue())
             let a = Fixture.task(queue: q1, notBefore: Fixture.at(100))

@@ -66,8 +66,9 @@ public protocol TaskBackend: Sendable {
     /// Makes due scheduled/retrying tasks ready; returns the queues that gained ready tasks.
     func promoteDue(now: Timestamp) async throws -> Set<String>
 
-    /// The earliest time something becomes due in these queues (all queues, and lease expiries
-    /// too, when nil), so waiters sleep exactly until then. May be early, never late.
+    /// The earliest time something becomes due in these queues, paused ones left out (all
+    /// queues, and lease expiries too, when nil), so waiters sleep exactly until then. May be
+    /// early, never late.
     func nextDeadline(queues: [String]?) async throws -> Timestamp?
 
     /// Drops completed and cancelled tasks that finished before `finishedBefore`, and the oldest

@@ -263,7 +263,8 @@ public final class MemoryTaskBackend: TaskBackend {
                 if let t, earliest == nil || t < earliest! { earliest = t }
             }
             if let queues {
-                for name in queues { consider(s.queues[name]?.due.min?.at) }
+                // A paused queue yields nothing until it is resumed (which wakes its leasers).
+                for name in queues where s.queues[name]?.paused == false { consider(s.queues[name]?.due.min?.at) }
             } else {
                 for q in s.queues.values { consider(q.due.min?.at) }
                 consider(s.leases.min?.expiresAt)
