@@ -41,7 +41,6 @@ public final class ManualClock: SwitchboardClock {
     private struct State {
         var now: Timestamp
         var sleepers: [UInt64: Sleeper] = [:]
-        var cancelled: Set<UInt64> = []
         var nextID: UInt64 = 0
         var watchers: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -64,7 +63,8 @@ public final class ManualClock: SwitchboardClock {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let resume: (() -> Void)? = state.withLock { s in
-                    if s.cancelled.remove(id) != nil { return { continuation.resume(throwing: CancellationError()) } }
+                    // A cancellation that came before this registration is seen here, under the lock.
+                    if Task.isCancelled { return { continuation.resume(throwing: CancellationError()) } }
                     if deadline <= s.now { return { continuation.resume() } }
                     s.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
                     return self.takeSatisfiedWatchers(&s)
@@ -72,12 +72,7 @@ public final class ManualClock: SwitchboardClock {
                 resume?()
             }
         } onCancel: {
-            let sleeper = state.withLock { s in
-                if let sleeper = s.sleepers.removeValue(forKey: id) { return Optional(sleeper) }
-                s.cancelled.insert(id)
-                return nil
-            }
-            sleeper?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
         }
     }
 

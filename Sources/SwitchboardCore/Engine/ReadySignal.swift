@@ -15,7 +15,6 @@ final class ReadySignal: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
-        var cancelled: Set<UInt64> = []
         var nextID: UInt64 = 0
     }
 
@@ -56,20 +55,17 @@ final class ReadySignal: Sendable {
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // A cancellation before this registration already ran its handler (which found
+                // nothing to resume): `Task.isCancelled`, read under the same lock, catches it.
                 let resumeNow = state.withLock { s in
-                    if s.cancelled.remove(id) != nil || s.generation != generation { return true }
+                    if Task.isCancelled || s.generation != generation { return true }
                     s.waiters[id] = Waiter(queues: queues, continuation: continuation)
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { s in
-                if let waiter = s.waiters.removeValue(forKey: id) { return Optional(waiter) }
-                s.cancelled.insert(id)
-                return nil
-            }
-            waiter?.continuation.resume()
+            state.withLock { $0.waiters.removeValue(forKey: id) }?.continuation.resume()
         }
     }
 }

@@ -18,7 +18,6 @@ public final class MemoryLockService: LockService {
     private struct State {
         var held: [String: LockLease] = [:]
         var waiters: [String: Deque<Waiter>] = [:]
-        var cancelledWaiters: Set<UInt64> = []
         var nextToken: UInt64 = 1
         var nextWaiterID: UInt64 = 0
 
@@ -112,20 +111,16 @@ public final class MemoryLockService: LockService {
     private func enqueueWaiter(id: UInt64, key: String, holder: String, ttl: Duration) async -> LockLease? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<LockLease?, Never>) in
+                // A cancellation that came before this registration is seen here, under the lock.
                 let cancelled = state.withLock { s in
-                    if s.cancelledWaiters.remove(id) != nil { return true }
+                    if Task.isCancelled { return true }
                     s.waiters[key, default: Deque()].append(Waiter(id: id, holder: holder, ttl: ttl, continuation: continuation))
                     return false
                 }
                 if cancelled { continuation.resume(returning: nil) }
             }
         } onCancel: {
-            let waiter = state.withLock { s in
-                if let waiter = s.removeWaiter(key, id: id) { return Optional(waiter) }
-                s.cancelledWaiters.insert(id)
-                return nil
-            }
-            waiter?.continuation.resume(returning: nil)
+            state.withLock { $0.removeWaiter(key, id: id) }?.continuation.resume(returning: nil)
         }
     }
 
