@@ -71,9 +71,7 @@ public final class RedisLockService: LockService {
                 guard remaining > .zero else { return nil }
                 // Block until a release pushes a wake-up, the holder's TTL runs out, or the wait does.
                 let block = min(remaining, .milliseconds(max(attempt.remainingTTL, 1)))
-                let seconds = Double(block.components.seconds) + Double(block.components.attoseconds) / 1e18
-                let timeout = String(format: seconds)
-                _ = try await connection.send(RESPCommand("BLPOP", keys.wake, timeout), timeout: block + .seconds(5))
+                _ = try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
             }
         }
     }
@@ -147,10 +145,12 @@ extension Duration {
     }
 }
 
-extension String {
-    /// Seconds with millisecond precision, as BLPOP takes them.
-    fileprivate init(format seconds: Double) {
-        let millis = Int64((seconds * 1000).rounded(.up))
-        self = "\(millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)"
+extension RedisLockService {
+    /// Seconds with millisecond precision ("1.250"), as BLPOP takes them; never "0", which
+    /// would block forever.
+    static func seconds(_ duration: Duration) -> String {
+        let millis = max(duration.milliseconds, 1)
+        let fraction = String(millis % 1000)
+        return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import SwitchboardCore
 import SwitchboardRESP
-import SwitchboardRedis
+@testable import SwitchboardRedis
 import Testing
 
 let testRedisURL: RedisURL? = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_REDIS_URL"].flatMap { try? RedisURL($0) }
@@ -117,4 +117,15 @@ final class Counter: Sendable {
     func add(_ n: Int) -> Int { count.withLock { $0 += n; return $0 } }
 
     var value: Int { count.withLock { $0 } }
+}
+
+@Suite("Redis lock helpers")
+struct RedisLockHelperTests {
+    @Test("BLPOP timeouts are seconds with milliseconds, never zero")
+    func blpopSeconds() {
+        #expect(RedisLockService.seconds(.milliseconds(1250)) == "1.250")
+        #expect(RedisLockService.seconds(.milliseconds(5)) == "0.005")
+        #expect(RedisLockService.seconds(.zero) == "0.001")
+        #expect(RedisLockService.seconds(.seconds(30)) == "30.000")
+    }
 }
