@@ -68,8 +68,7 @@ public struct SwitchboardServer: Sendable {
     }
 }
 
-/// Publishes the gauges no single request updates: workers, busy slots and locks held; sweeps
-/// expired in-memory locks.
+/// Publishes the gauges no single request updates: workers, busy slots and locks held.
 struct ServerMaintenanceService: Service {
     let server: SwitchboardServer
 
@@ -81,9 +80,7 @@ struct ServerMaintenanceService: Service {
             while !Task.isCancelled {
                 workers.record(server.workers.count)
                 busy.record(server.workers.reduce(0) { $0 + $1.busySlots })
-                if let memory = (server.locks as? MeteredLockService)?.base as? MemoryLockService ?? server.locks as? MemoryLockService {
-                    memory.sweepExpired()
-                }
+                // Listing leases also drops expired ones (the in-memory service sweeps as it lists).
                 if let count = try? await server.locks.leases().count { held.record(count) }
                 try await server.engine.clock.sleep(for: server.engine.configuration.maintenanceInterval)
             }
