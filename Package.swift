@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardRedisTests",
-            dependencies: ["SwitchboardCore", "SwitchboardRESP", "SwitchboardRedis"],
+            dependencies: ["SwitchboardCore", "SwitchboardConformance", "SwitchboardRESP", "SwitchboardRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

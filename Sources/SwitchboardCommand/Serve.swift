@@ -24,8 +24,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Base of the exponential retry backoff.") var retryDelayMs = Environment.int("RETRY_DELAY_MS") ?? 1000
     @Option(help: "Cap of the retry backoff.") var maxRetryDelayMs = Environment.int("MAX_RETRY_DELAY_MS") ?? 600_000
     @Option(help: "Default timeout_ms of a task.") var taskTimeoutMs = Environment.int("TASK_TIMEOUT_MS") ?? 30_000
-    @Option(help: "Lease length for in-process workers; unset: each task's timeout plus the grace.")
-    var leaseMs: Int? = Environment.int("LEASE_MS")
+    @Option(name: .customLong("lease-ms"), help: "Lease length for in-process workers; unset: each task's timeout plus the grace.")
+    var leaseMsOption: Int?
+    /// Optional options cannot have a default, so the environment is read here.
+    var leaseMs: Int? { leaseMsOption ?? Environment.int("LEASE_MS") }
     @Option(help: "Grace added to a task's timeout for its default lease.") var leaseGraceMs = Environment.int("LEASE_GRACE_MS") ?? 5000
     @Option(help: "Largest request body accepted (413 above).") var maxBodyBytes = Environment.int("MAX_BODY_BYTES") ?? 1_048_576
     @Option(help: "Close keep-alive connections idle this long.") var idleTimeoutMs = Environment.int("IDLE_TIMEOUT_MS") ?? 60_000

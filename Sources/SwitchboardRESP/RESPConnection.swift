@@ -101,6 +101,23 @@ public final class RESPConnection: Sendable {
         return replies
     }
 
+    /// Subscribes to `channels`. Needs RESP3, where the confirmation and every message arrive
+    /// as pushes at the connection's `onPush` while other commands still work. Returns once the
+    /// subscription is in place: the PING written behind it is answered after its confirmation.
+    public func subscribe(_ channels: [String]) async throws {
+        guard protocolVersion == 3 else {
+            throw RedisError(message: "ERR subscriptions on this client need RESP3 (Redis 6 or later)")
+        }
+        let request = RESPRequest(commands: [RESPCommand("SUBSCRIBE", channels)], promises: [], timeout: nil)
+        try await channel.writeAndFlush(request).get()
+        try await send(RESPCommand("PING"))
+    }
+
+    /// Returns when the connection has closed, for whatever reason.
+    public func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
+    }
+
     public func close() async {
         try? await channel.close()
     }

@@ -138,13 +138,6 @@ public final class RedisLockService: LockService {
     }
 }
 
-extension Duration {
-    fileprivate var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}
-
 extension RedisLockService {
     /// Seconds with millisecond precision ("1.250"), as BLPOP takes them; never "0", which
     /// would block forever.

@@ -24,6 +24,16 @@ public struct RandomBytes: Sendable {
         }
     }
 
+    /// 32 random hex digits (128 bits): the unguessable part of a lease id.
+    public mutating func hex128() -> [UInt8] {
+        let (a, b) = next16()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(64)
+        Hex.append(a, digits: 16, to: &bytes)
+        Hex.append(b, digits: 16, to: &bytes)
+        return bytes
+    }
+
     private mutating func refill() {
         block.withUnsafeMutableBytes { raw in
             #if canImport(Glibc)

@@ -1,0 +1,381 @@
+import NIOCore
+import SwitchboardCore
+import SwitchboardRESP
+import Synchronization
+
+/// Tasks in Redis, shared by every server that points at it (DESIGN.md §1, §5).
+///
+/// Each transition is one Lua script (`RedisTaskScripts`), so it is atomic on the server and no
+/// crash of a Switchboard process leaves a task between states: a lease writes the lease id,
+/// worker and expiry in the same step that takes the task off its queue. Policy stays in the
+/// engine: where a transition needs a decision (a failure: retry or bury), the task is read,
+/// the engine's `decide` runs here, and the script applies the verdict only if the lease it was
+/// made for is still the live one — the inputs of the decision (attempts, retry limit) cannot
+/// change while a lease is held, so the read and the write act as one step.
+///
+/// Scripts publish the names of queues that gain work on `<prefix>:ready`; `followReadyEvents`
+/// subscribes so the engine wakes its waiting leasers without polling Redis.
+public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
+    public let client: RedisClient
+    /// Prepended to every key, so several deployments can share one Redis.
+    public let prefix: String
+    private let errorHistoryLimit: Int
+    private let random = Mutex(RandomBytes())
+
+    public init(client: RedisClient, prefix: String = "sb", errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
+        self.client = client
+        self.prefix = prefix
+        self.errorHistoryLimit = errorHistoryLimit
+    }
+
+    // MARK: Enqueue and lease
+
+    public func enqueue(_ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] {
+        guard !tasks.isEmpty else { return [] }
+        var arguments: [any RESPArgument] = [prefix, now.milliseconds]
+        arguments.reserveCapacity(2 + tasks.count * 40)
+        for task in tasks {
+            let record = task.record
+            let fields = RedisTaskCoding.fields(of: record)
+            arguments += [
+                record.id, record.queue, Int(record.priority), record.status.rawValue,
+                record.notBefore.map { String($0.milliseconds) } ?? "", task.idempotencyKey ?? "",
+                task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", fields.count / 2,
+            ]
+            arguments += fields
+        }
+        let reply = try await run(RedisTaskScripts.enqueue, "enqueue", arguments)
+        guard let outcomes = reply.array, outcomes.count == tasks.count else { throw RedisTaskBackendError.unexpectedReply("enqueue") }
+        return try zip(tasks, outcomes).map { task, outcome in
+            guard let parts = outcome.array, let created = parts.first?.int else { throw RedisTaskBackendError.unexpectedReply("enqueue") }
+            if created == 1 {
+                var record = task.record
+                let scheduled = record.status == .scheduled && (record.notBefore.map { $0 > now } ?? false)
+                record.status = scheduled ? .scheduled : .pending
+                record.updatedAt = now
+                return EnqueueOutcome(task: record, created: true)
+            }
+            guard parts.count == 2 else { throw RedisTaskBackendError.unexpectedReply("enqueue") }
+            return EnqueueOutcome(task: try RedisTaskCoding.record(parts[1]).record, created: false)
+        }
+    }
+
+    public func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease] {
+        guard maxTasks > 0, !queues.isEmpty else { return [] }
+        var arguments: [any RESPArgument] = [
+            prefix, now.milliseconds, workerID, maxTasks, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds,
+            queues.count,
+        ]
+        arguments += queues as [any RESPArgument]
+        random.withLock { random in
+            for _ in 0..<maxTasks { arguments.append(random.hex128()) }
+        }
+        let reply = try await run(RedisTaskScripts.lease, "lease", arguments)
+        guard let leased = reply.array else { throw RedisTaskBackendError.unexpectedReply("lease") }
+        return try leased.map { item in
+            guard let parts = item.array, parts.count == 3, let leaseID = parts[0].string, let expiry = parts[1].int else {
+                throw RedisTaskBackendError.unexpectedReply("lease")
+            }
+            let (record, readySince) = try RedisTaskCoding.record(parts[2])
+            return TaskLease(
+                leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince ?? now)
+        }
+    }
+
+    // MARK: Lease holders
+
+    public func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) async throws -> HeartbeatStatus {
+        let taskID = try Self.taskID(of: leaseID)
+        let parts = try await leaseScript(
+            RedisTaskScripts.heartbeat, "heartbeat", leaseID: leaseID,
+            [prefix, leaseID, taskID, now.milliseconds, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds])
+        guard parts.count == 3, let expiry = parts[1].int, let cancel = parts[2].int else {
+            throw RedisTaskBackendError.unexpectedReply("heartbeat")
+        }
+        return HeartbeatStatus(expiresAt: Timestamp(milliseconds: expiry), cancelRequested: cancel == 1)
+    }
+
+    public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
+        let taskID = try Self.taskID(of: leaseID)
+        let parts = try await leaseScript(
+            RedisTaskScripts.complete, "complete", leaseID: leaseID,
+            [prefix, leaseID, taskID, now.milliseconds, result == nil ? 0 : 1, result?.bytes ?? []])
+        return try Self.recordReply(parts, "complete")
+    }
+
+    public func fail(
+        leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> TaskRecord {
+        let taskID = try Self.taskID(of: leaseID)
+        guard var task = try await task(id: taskID) else { throw SwitchboardError.notFound("no lease \(leaseID)") }
+        guard task.status == .running else { throw Self.staleLease(leaseID) }
+        // What the script will record, so the decision sees the failure as the memory backend shows it.
+        task.error = message
+        task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID))
+        let decision = decide(task)
+        let parts = try await leaseScript(
+            RedisTaskScripts.fail, "fail", leaseID: leaseID,
+            [prefix, leaseID, taskID, now.milliseconds, message] + Self.arguments(decision) + [errorHistoryLimit])
+        return try Self.recordReply(parts, "fail")
+    }
+
+    public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
+        let taskID = try Self.taskID(of: leaseID)
+        let parts = try await leaseScript(
+            RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, leaseID, taskID, now.milliseconds])
+        return try Self.recordReply(parts, "release")
+    }
+
+    // MARK: Control and inspection
+
+    public func cancel(id: String, now: Timestamp) async throws -> TaskRecord {
+        let reply = try await run(RedisTaskScripts.cancel, "cancel", [prefix, id, now.milliseconds])
+        guard let parts = reply.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply("cancel") }
+        switch code {
+        case "notfound": throw SwitchboardError.notFound("no task \(id)")
+        case "conflict":
+            let status = parts.count > 1 ? parts[1].string ?? "finished" : "finished"
+            throw SwitchboardError.conflict("task \(id) is already \(status) and cannot be cancelled")
+        default: return try Self.recordReply(parts, "cancel")
+        }
+    }
+
+    public func task(id: String) async throws -> TaskRecord? {
+        let reply = try await call { try await client.send(RESPCommand("HGETALL", taskKey(id))) }
+        if reply.array?.isEmpty ?? false { return nil }
+        if case .map(let keys, let values) = reply {
+            guard !keys.isEmpty else { return nil }
+            return try RedisTaskCoding.record(.array(zip(keys, values).flatMap { [$0, $1] })).record
+        }
+        return try RedisTaskCoding.record(reply).record
+    }
+
+    public func list(_ filter: TaskFilter, page: PageRequest) async throws -> Page<TaskRecord> {
+        let cursor = try RedisCursor.parse(page.cursor)
+        let limit = min(max(page.limit, 1), PageRequest.maxLimit)
+        let index: String =
+            if filter.status == .dead { "\(prefix):dead" }
+            else if let run = filter.runID { "\(prefix):run:\(run)" }
+            else if let queue = filter.queue { queueKey(queue, "created") }
+            else { "\(prefix):created" }
+        let reply = try await run(RedisTaskScripts.list, "list", [
+            prefix, index, cursor ?? "-inf", limit, filter.queue ?? "", filter.status?.rawValue ?? "", filter.type ?? "",
+            filter.runID ?? "",
+        ])
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let items = parts[1].array else {
+            throw RedisTaskBackendError.unexpectedReply("list")
+        }
+        return Page(items: try items.map { try RedisTaskCoding.record($0).record }, nextCursor: next.isEmpty ? nil : RedisCursor.make(next))
+    }
+
+    public func requeueDead(id: String, now: Timestamp) async throws -> TaskRecord {
+        let reply = try await run(RedisTaskScripts.requeueDead, "requeue", [prefix, id, now.milliseconds])
+        guard let parts = reply.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply("requeue") }
+        guard code == "ok" else { throw SwitchboardError.notFound("no task \(id) in the dead-letter queue") }
+        return try Self.recordReply(parts, "requeue")
+    }
+
+    public func requeueDead(matching filter: TaskFilter, now: Timestamp) async throws -> Int {
+        try await sweepDead("requeue", filter, now: now)
+    }
+
+    public func deleteDead(id: String) async throws {
+        let reply = try await run(RedisTaskScripts.deleteDead, "delete", [prefix, id])
+        guard reply.int == 1 else { throw SwitchboardError.notFound("no task \(id) in the dead-letter queue") }
+    }
+
+    public func purgeDead(matching filter: TaskFilter) async throws -> Int {
+        try await sweepDead("delete", filter, now: Timestamp(milliseconds: 0))
+    }
+
+    /// Requeues or deletes matching dead tasks in bounded script calls, so a large DLQ never
+    /// blocks Redis for long.
+    private func sweepDead(_ action: String, _ filter: TaskFilter, now: Timestamp) async throws -> Int {
+        var total = 0
+        var cursor = "-inf"
+        while true {
+            let reply = try await run(RedisTaskScripts.sweepDead, "sweep", [
+                prefix, now.milliseconds, action, filter.queue ?? "", filter.type ?? "", cursor,
+            ])
+            guard let parts = reply.array, parts.count == 2, let handled = parts[0].int, let next = parts[1].string else {
+                throw RedisTaskBackendError.unexpectedReply("sweep")
+            }
+            total += Int(handled)
+            if next.isEmpty { return total }
+            cursor = next
+        }
+    }
+
+    public func queues() async throws -> [QueueInfo] {
+        let reply = try await run(RedisTaskScripts.queues, "queues", [prefix])
+        guard let items = reply.array else { throw RedisTaskBackendError.unexpectedReply("queues") }
+        return try items.map { item in
+            guard let parts = item.array, parts.count == 3, let name = parts[0].string, let paused = parts[1].int else {
+                throw RedisTaskBackendError.unexpectedReply("queues")
+            }
+            return QueueInfo(name: name, paused: paused == 1, depth: try Self.depth(parts[2]))
+        }.sorted { $0.name < $1.name }
+    }
+
+    public func setPaused(_ paused: Bool, queue: String) async throws -> QueueInfo {
+        let reply = try await run(RedisTaskScripts.setPaused, "pause", [prefix, queue, paused ? 1 : 0])
+        return QueueInfo(name: queue, paused: paused, depth: try Self.depth(reply))
+    }
+
+    // MARK: Maintenance
+
+    public func reapExpiredLeases(
+        now: Timestamp, limit: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> [TaskRecord] {
+        guard limit > 0 else { return [] }
+        let reply = try await run(RedisTaskScripts.expired, "expired", [prefix, now.milliseconds, limit])
+        guard let expired = reply.array else { throw RedisTaskBackendError.unexpectedReply("expired") }
+        guard !expired.isEmpty else { return [] }
+        var arguments: [any RESPArgument] = [prefix, now.milliseconds, errorHistoryLimit]
+        for item in expired {
+            guard case .array(let fields) = item, !fields.isEmpty else { continue }
+            var (task, _) = try RedisTaskCoding.record(item)
+            guard let leaseID = Self.field("lid", in: fields) else { continue }
+            let message = "lease expired: worker \(task.workerID ?? "unknown") stopped heartbeating"
+            task.error = message
+            task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID))
+            arguments += [task.id, leaseID] + Self.arguments(decide(task))
+        }
+        let applied = try await run(RedisTaskScripts.reap, "reap", arguments)
+        guard let records = applied.array else { throw RedisTaskBackendError.unexpectedReply("reap") }
+        return try records.map { try RedisTaskCoding.record($0).record }
+    }
+
+    public func promoteDue(now: Timestamp) async throws -> Set<String> {
+        let reply = try await run(RedisTaskScripts.promoteDue, "promote", [prefix, now.milliseconds])
+        return Set(reply.array?.compactMap(\.string) ?? [])
+    }
+
+    public func nextDeadline(queues: [String]?) async throws -> Timestamp? {
+        if let queues, queues.isEmpty { return nil }
+        let reply = try await run(RedisTaskScripts.nextDeadline, "deadline", [prefix] + (queues ?? []) as [any RESPArgument])
+        return reply.int.map { Timestamp(milliseconds: $0) }
+    }
+
+    public func trim(finishedBefore: Timestamp, keepAtMost: Int, now: Timestamp) async throws -> Int {
+        var dropped = 0
+        while true {
+            let reply = try await run(RedisTaskScripts.trim, "trim", [prefix, finishedBefore.milliseconds, keepAtMost])
+            guard let parts = reply.array, parts.count == 2, let count = parts[0].int, let more = parts[1].int else {
+                throw RedisTaskBackendError.unexpectedReply("trim")
+            }
+            dropped += Int(count)
+            if more == 0 { return dropped }
+        }
+    }
+
+    public func ping() async throws {
+        _ = try await call { try await client.send(RESPCommand("PING")) }
+    }
+
+    // MARK: Ready events
+
+    public func followReadyEvents(_ handle: @escaping @Sendable (ReadyEvent) -> Void) async throws {
+        let channel = "\(prefix):ready"
+        try await client.withDedicatedConnection(onPush: { push in
+            // ["message", channel, queue]; subscription confirmations are ignored.
+            guard let parts = push.array, parts.count == 3, parts[0].string == "message", let queue = parts[2].string else { return }
+            handle(.queue(queue))
+        }) { connection in
+            try await connection.subscribe([channel])
+            handle(.connected)
+            await withTaskCancellationHandler {
+                await connection.waitUntilClosed()
+            } onCancel: {
+                connection.channel.close(promise: nil)
+            }
+        }
+        if !Task.isCancelled { throw RESPConnectionError.closed }
+    }
+
+    // MARK: Helpers
+
+    func taskKey(_ id: String) -> String { "\(prefix):task:\(id)" }
+    func queueKey(_ queue: String, _ part: String) -> String { "\(prefix):{\(queue)}:\(part)" }
+
+    private func run(_ script: RedisScript, _ name: String, _ arguments: [any RESPArgument]) async throws -> RESPValue {
+        try await call { try await client.run(script, keys: [], arguments: arguments) }
+    }
+
+    /// Runs a script that starts by checking a lease; its `notfound`/`conflict` become errors.
+    private func leaseScript(
+        _ script: RedisScript, _ name: String, leaseID: String, _ arguments: [any RESPArgument]
+    ) async throws -> [RESPValue] {
+        let reply = try await run(script, name, arguments)
+        guard let parts = reply.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply(name) }
+        switch code {
+        case "ok": return parts
+        case "notfound": throw SwitchboardError.notFound("no lease \(leaseID)")
+        default: throw Self.staleLease(leaseID)
+        }
+    }
+
+    private static func staleLease(_ leaseID: String) -> SwitchboardError {
+        .conflict("lease \(leaseID) is no longer held: the task was re-leased, finished or its lease expired")
+    }
+
+    /// Lease ids are 32 random hex digits and the task id, as in the memory backend.
+    static func taskID(of leaseID: String) throws(SwitchboardError) -> String {
+        let utf8 = leaseID.utf8
+        guard utf8.count > 32 else { throw .notFound("no lease \(leaseID)") }
+        return String(leaseID[utf8.index(utf8.startIndex, offsetBy: 32)...])
+    }
+
+    private static func recordReply(_ parts: [RESPValue], _ name: String) throws -> TaskRecord {
+        guard parts.count == 2 else { throw RedisTaskBackendError.unexpectedReply(name) }
+        return try RedisTaskCoding.record(parts[1]).record
+    }
+
+    private static func arguments(_ decision: FailureDecision) -> [any RESPArgument] {
+        switch decision {
+        case .retry(let at): ["retry", at.milliseconds]
+        case .bury: ["bury", 0]
+        }
+    }
+
+    private static func field(_ name: String, in fields: [RESPValue]) -> String? {
+        stride(from: 0, to: fields.count - 1, by: 2).first { fields[$0].string == name }.flatMap { fields[$0 + 1].string }
+    }
+
+    private static func depth(_ reply: RESPValue) throws -> [TaskStatus: Int] {
+        var depth = Dictionary(uniqueKeysWithValues: TaskStatus.allCases.map { ($0, 0) })
+        let flat: [RESPValue]
+        switch reply {
+        case .map(let keys, let values): flat = zip(keys, values).flatMap { [$0, $1] }
+        default:
+            guard let values = reply.array else { throw RedisTaskBackendError.unexpectedReply("counts") }
+            flat = values
+        }
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            if let name = flat[index].string, let status = TaskStatus(rawValue: name), let count = flat[index + 1].int {
+                depth[status] = Int(count)
+            }
+        }
+        return depth
+    }
+}
+
+/// Cursors are creation (or burial) sequences with a prefix, so a made-up one fails loudly.
+enum RedisCursor {
+    static func make(_ sequence: String) -> String { "r\(sequence)" }
+
+    static func parse(_ cursor: String?) throws(SwitchboardError) -> String? {
+        guard let cursor else { return nil }
+        guard cursor.first == "r", let value = UInt64(cursor.dropFirst()) else {
+            throw .invalid("cursor '\(cursor)' is not one this server returned")
+        }
+        return String(value)
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

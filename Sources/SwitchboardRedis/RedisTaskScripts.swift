@@ -1,0 +1,489 @@
+import SwitchboardRESP
+
+/// The Lua scripts of `RedisTaskBackend`: each transition is one script, so Redis runs it as one
+/// atomic step and no crash of any server leaves a task half-moved.
+///
+/// Layout (`P` is the prefix, `sb` by default):
+/// - `P:task:<id>` — hash, the task (fields below);
+/// - `P:{<queue>}:pending` — zset of ready ids, scored `(255 − priority) × 2^44 + sequence`, so
+///   ZPOPMIN gives the highest priority, oldest first; a release puts a task back with its score;
+/// - `P:{<queue>}:due` — zset of scheduled and retrying ids by due time (ms);
+/// - `P:{<queue>}:counts` — hash status → tasks, kept exact by every script;
+/// - `P:{<queue>}:created` — zset of ids by creation sequence (listing by queue);
+/// - `P:queues`, `P:paused` — sets of queue names; `P:seq` — the sequence counter;
+/// - `P:leases` — zset of running ids by lease expiry; `P:finished` — completed and cancelled
+///   ids by finish time (retention); `P:dead` — dead ids by burial sequence;
+/// - `P:created`, `P:run:<run>` — ids by creation sequence (listing);
+/// - `P:idem:<key>` — `<expires_ms>:<id>`, with a PX a minute past that expiry;
+/// - `P:locks-running` — lock keys of running tasks; `P:lockwait:<key>` — list of ids parked
+///   behind a held key, in parking order (a parked task is `pending` with `pk` set);
+/// - `P:ready` — pub/sub channel: the name of a queue that just gained ready (or due) work.
+///
+/// Task fields: id q ty run pri md pl st at mr to lk nb ca ua sa fa w le res err errs(JSON lines,
+/// oldest first) en(error count) — the API's fields — and lid (lease id) seq (ready sequence)
+/// rs (ready since) due cr (cancel requested) cs (creation sequence) ds (burial sequence)
+/// pk (parked). Times are Unix milliseconds.
+///
+/// Queue keys carry the queue as a hash tag; the scripts also touch global keys and task keys
+/// found while they run, so they need one Redis (or one primary), not a Cluster.
+enum RedisTaskScripts {
+    /// Helpers every script starts with. ARGV[1] is always the prefix.
+    static let prelude = """
+        local P = ARGV[1]
+        local function tk(id) return P .. ':task:' .. id end
+        local function qk(q, part) return P .. ':{' .. q .. '}:' .. part end
+        local function gk(part) return P .. ':' .. part end
+        -- Lua numbers print with 14 digits; scores and times need all of theirs.
+        local function num(x) return string.format('%.0f', x) end
+        local function readyScore(pri, seq) return (255 - pri) * 17592186044416 + seq end
+        local function setStatus(id, q, old, new, now)
+          redis.call('HSET', tk(id), 'st', new, 'ua', now)
+          if old ~= new then
+            redis.call('HINCRBY', qk(q, 'counts'), old, -1)
+            redis.call('HINCRBY', qk(q, 'counts'), new, 1)
+          end
+        end
+        local function makeReady(id, q, pri, seq, since, now, old)
+          redis.call('HSET', tk(id), 'seq', seq, 'rs', since)
+          redis.call('HDEL', tk(id), 'due')
+          setStatus(id, q, old, 'pending', now)
+          redis.call('ZADD', qk(q, 'pending'), num(readyScore(pri, seq)), id)
+        end
+        local function makeDue(id, q, at, now, old, status)
+          redis.call('HSET', tk(id), 'due', num(at))
+          setStatus(id, q, old, status, now)
+          redis.call('ZADD', qk(q, 'due'), num(at), id)
+        end
+        local function finish(id, q, old, status, now)
+          redis.call('HSET', tk(id), 'fa', now)
+          setStatus(id, q, old, status, now)
+          if status == 'dead' then
+            local ds = redis.call('INCR', gk('seq'))
+            redis.call('HSET', tk(id), 'ds', ds)
+            redis.call('ZADD', gk('dead'), ds, id)
+          else
+            redis.call('ZADD', gk('finished'), now, id)
+          end
+        end
+        -- A lock key came free: the first task parked behind it goes back to its queue, in its place.
+        local function unpark(lk)
+          local list = gk('lockwait:' .. lk)
+          while true do
+            local id = redis.call('LPOP', list)
+            if not id then return end
+            local f = redis.call('HMGET', tk(id), 'st', 'pk', 'q', 'pri', 'seq')
+            if f[1] == 'pending' and f[2] == '1' then
+              redis.call('HDEL', tk(id), 'pk')
+              redis.call('ZADD', qk(f[3], 'pending'), num(readyScore(tonumber(f[4]), tonumber(f[5]))), id)
+              redis.call('PUBLISH', gk('ready'), f[3])
+              return
+            end
+          end
+        end
+        local function endLease(id, lk)
+          redis.call('ZREM', gk('leases'), id)
+          redis.call('HDEL', tk(id), 'lid', 'le')
+          if lk then
+            redis.call('SREM', gk('locks-running'), lk)
+            unpark(lk)
+          end
+        end
+        -- The task's state when `lid` is its live lease; else nil and 'notfound' or 'conflict'.
+        local function leased(id, lid)
+          local f = redis.call('HMGET', tk(id), 'st', 'lid', 'q', 'lk', 'cr', 'pri', 'seq', 'at', 'w')
+          if not f[1] then return nil, 'notfound' end
+          if f[1] ~= 'running' or f[2] ~= lid then return nil, 'conflict' end
+          return f
+        end
+        local function recordFailure(id, message, now, attempt, worker, limit)
+          local entry = '{"attempt":' .. attempt .. ',"at_ms":' .. now .. ',"message":' .. cjson.encode(message)
+            .. ',"worker_id":' .. (worker and cjson.encode(worker) or 'null') .. '}'
+          local errs = redis.call('HGET', tk(id), 'errs')
+          if errs then errs = errs .. '\\n' .. entry else errs = entry end
+          local n = redis.call('HINCRBY', tk(id), 'en', 1)
+          while n > limit do
+            errs = string.sub(errs, string.find(errs, '\\n', 1, true) + 1)
+            n = n - 1
+          end
+          redis.call('HSET', tk(id), 'errs', errs, 'en', n, 'err', message)
+        end
+        -- The end of a failed attempt (a worker's report or an expired lease), decided by the engine.
+        local function applyFailure(id, f, message, now, decision, retryAt, limit)
+          recordFailure(id, message, now, f[8], f[9], limit)
+          endLease(id, f[4])
+          if f[5] == '1' then
+            finish(id, f[3], 'running', 'cancelled', now)
+          elseif decision == 'retry' then
+            makeDue(id, f[3], math.max(tonumber(retryAt), tonumber(now)), now, 'running', 'retrying')
+            redis.call('PUBLISH', gk('ready'), f[3])
+          else
+            finish(id, f[3], 'running', 'dead', now)
+          end
+        end
+        local function promote(q, now)
+          local due = redis.call('ZRANGEBYSCORE', qk(q, 'due'), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+          for i = 1, #due, 2 do
+            local id = due[i]
+            redis.call('ZREM', qk(q, 'due'), id)
+            local f = redis.call('HMGET', tk(id), 'st', 'pri')
+            makeReady(id, q, tonumber(f[2]), redis.call('INCR', gk('seq')), due[i + 1], now, f[1])
+          end
+          return #due > 0
+        end
+        -- Forgets a task everywhere; index entries of a task already gone are dropped too.
+        local function remove(id)
+          local f = redis.call('HMGET', tk(id), 'q', 'st', 'run')
+          redis.call('ZREM', gk('created'), id)
+          redis.call('ZREM', gk('finished'), id)
+          redis.call('ZREM', gk('dead'), id)
+          if not f[1] then return false end
+          redis.call('DEL', tk(id))
+          redis.call('ZREM', qk(f[1], 'created'), id)
+          if f[3] then redis.call('ZREM', gk('run:' .. f[3]), id) end
+          redis.call('HINCRBY', qk(f[1], 'counts'), f[2], -1)
+          return true
+        end
+        """
+
+    static func script(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
+
+    /// ARGV: P, now, then per task: id, queue, priority, status, not_before, idempotency key,
+    /// its expiry, field count, and that many field/value pairs.
+    /// Returns per task `{1}` (stored) or `{0, fields…}` (the task already known).
+    static let enqueue = script("""
+        local now = tonumber(ARGV[2])
+        local out, wake = {}, {}
+        local i = 3
+        while i <= #ARGV do
+          local id, q, pri, status, nb, ikey, iexp, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
+            ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], tonumber(ARGV[i + 7])
+          local fields = i + 8
+          i = fields + 2 * n
+          local existing = nil
+          if ikey ~= '' then
+            local known = redis.call('GET', gk('idem:' .. ikey))
+            if known then
+              local sep = string.find(known, ':', 1, true)
+              local kid = string.sub(known, sep + 1)
+              if tonumber(string.sub(known, 1, sep - 1)) > now and redis.call('EXISTS', tk(kid)) == 1 then existing = kid end
+            end
+          end
+          if not existing and redis.call('EXISTS', tk(id)) == 1 then existing = id end
+          if existing then
+            out[#out + 1] = {0, redis.call('HGETALL', tk(existing))}
+          else
+            local seq = redis.call('INCR', gk('seq'))
+            local args = {'HSET', tk(id), 'at', 0, 'cs', seq}
+            for j = fields, fields + 2 * n - 1 do args[#args + 1] = ARGV[j] end
+            redis.call(unpack(args))
+            redis.call('ZADD', gk('created'), seq, id)
+            redis.call('ZADD', qk(q, 'created'), seq, id)
+            local run = redis.call('HGET', tk(id), 'run')
+            if run then redis.call('ZADD', gk('run:' .. run), seq, id) end
+            redis.call('SADD', gk('queues'), q)
+            if status == 'scheduled' and nb ~= '' and tonumber(nb) > now then
+              redis.call('HINCRBY', qk(q, 'counts'), 'scheduled', 1)
+              makeDue(id, q, tonumber(nb), now, 'scheduled', 'scheduled')
+            else
+              redis.call('HINCRBY', qk(q, 'counts'), 'pending', 1)
+              makeReady(id, q, pri, seq, now, now, 'pending')
+            end
+            wake[q] = true
+            if ikey ~= '' then
+              redis.call('SET', gk('idem:' .. ikey), iexp .. ':' .. id, 'PX', math.max(tonumber(iexp) - now, 0) + 60000)
+            end
+            out[#out + 1] = {1}
+          end
+        end
+        for q in pairs(wake) do redis.call('PUBLISH', gk('ready'), q) end
+        return out
+        """)
+
+    /// ARGV: P, now, worker, max, lease ms (−1: the task's timeout + grace), grace ms, queue
+    /// count, queues…, then `max` random lease-id prefixes.
+    /// Returns `{lease id, expiry, fields…}` per leased task.
+    static let lease = script("""
+        local now, worker, max = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+        local duration, grace, nq = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+        local prefixes = 8 + nq
+        local out = {}
+        for qi = 8, 7 + nq do
+          if #out >= max then break end
+          local q = ARGV[qi]
+          if redis.call('SISMEMBER', gk('paused'), q) == 0 then
+            promote(q, now)
+            while #out < max do
+              local popped = redis.call('ZPOPMIN', qk(q, 'pending'), max - #out)
+              if #popped == 0 then break end
+              for p = 1, #popped, 2 do
+                local id = popped[p]
+                local f = redis.call('HMGET', tk(id), 'lk', 'to')
+                if f[1] and redis.call('SISMEMBER', gk('locks-running'), f[1]) == 1 then
+                  redis.call('HSET', tk(id), 'pk', '1')
+                  redis.call('RPUSH', gk('lockwait:' .. f[1]), id)
+                else
+                  if f[1] then redis.call('SADD', gk('locks-running'), f[1]) end
+                  local lid = ARGV[prefixes + #out] .. id
+                  local expires = now + (duration >= 0 and duration or (tonumber(f[2]) + grace))
+                  redis.call('HINCRBY', tk(id), 'at', 1)
+                  redis.call('HSET', tk(id), 'lid', lid, 'sa', now, 'w', worker, 'le', num(expires))
+                  setStatus(id, q, 'pending', 'running', now)
+                  redis.call('ZADD', gk('leases'), num(expires), id)
+                  out[#out + 1] = {lid, num(expires), redis.call('HGETALL', tk(id))}
+                end
+              end
+            end
+          end
+        end
+        return out
+        """)
+
+    /// ARGV: P, lease id, task id, now, lease ms (−1: timeout + grace), grace ms.
+    static let heartbeat = script("""
+        local f, problem = leased(ARGV[3], ARGV[2])
+        if not f then return {problem} end
+        local id, now, duration = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+        local expires = now + (duration >= 0 and duration or (tonumber(redis.call('HGET', tk(id), 'to')) + tonumber(ARGV[6])))
+        redis.call('HSET', tk(id), 'le', num(expires), 'ua', now)
+        redis.call('ZADD', gk('leases'), num(expires), id)
+        return {'ok', num(expires), f[5] == '1' and 1 or 0}
+        """)
+
+    /// ARGV: P, lease id, task id, now, has result (0/1), result.
+    static let complete = script("""
+        local f, problem = leased(ARGV[3], ARGV[2])
+        if not f then return {problem} end
+        local id, now = ARGV[3], ARGV[4]
+        endLease(id, f[4])
+        if ARGV[5] == '1' then redis.call('HSET', tk(id), 'res', ARGV[6]) else redis.call('HDEL', tk(id), 'res') end
+        finish(id, f[3], 'running', 'completed', now)
+        return {'ok', redis.call('HGETALL', tk(id))}
+        """)
+
+    /// ARGV: P, lease id, task id, now, message, decision (retry/bury), retry at, error history limit.
+    static let fail = script("""
+        local f, problem = leased(ARGV[3], ARGV[2])
+        if not f then return {problem} end
+        applyFailure(ARGV[3], f, ARGV[5], ARGV[4], ARGV[6], ARGV[7], tonumber(ARGV[8]))
+        return {'ok', redis.call('HGETALL', tk(ARGV[3]))}
+        """)
+
+    /// ARGV: P, now, error history limit, then per lease: task id, lease id, decision, retry at.
+    /// Applies only to leases still live and expired by `now`, so concurrent reapers reap once.
+    static let reap = script("""
+        local now, limit = ARGV[2], tonumber(ARGV[3])
+        local out = {}
+        for i = 4, #ARGV, 4 do
+          local id = ARGV[i]
+          local f = leased(id, ARGV[i + 1])
+          local expires = f and tonumber(redis.call('HGET', tk(id), 'le'))
+          if f and expires and expires <= tonumber(now) then
+            local message = 'lease expired: worker ' .. (f[9] or 'unknown') .. ' stopped heartbeating'
+            applyFailure(id, f, message, now, ARGV[i + 2], ARGV[i + 3], limit)
+            out[#out + 1] = redis.call('HGETALL', tk(id))
+          end
+        end
+        return out
+        """)
+
+    /// ARGV: P, now, limit. Expired leases: `{id, fields…}` for the engine to decide on.
+    static let expired = script("""
+        local ids = redis.call('ZRANGEBYSCORE', gk('leases'), '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+        local out = {}
+        for _, id in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', tk(id)) end
+        return out
+        """)
+
+    /// ARGV: P, lease id, task id, now.
+    static let release = script("""
+        local f, problem = leased(ARGV[3], ARGV[2])
+        if not f then return {problem} end
+        local id, now = ARGV[3], ARGV[4]
+        endLease(id, f[4])
+        if f[5] == '1' then
+          finish(id, f[3], 'running', 'cancelled', now)
+        else
+          redis.call('HINCRBY', tk(id), 'at', -1)
+          redis.call('HDEL', tk(id), 'w')
+          makeReady(id, f[3], tonumber(f[6]), tonumber(f[7]), now, now, 'running')
+          redis.call('PUBLISH', gk('ready'), f[3])
+        end
+        return {'ok', redis.call('HGETALL', tk(id))}
+        """)
+
+    /// ARGV: P, task id, now.
+    static let cancel = script("""
+        local id, now = ARGV[2], ARGV[3]
+        local f = redis.call('HMGET', tk(id), 'st', 'q', 'lk', 'pk')
+        if not f[1] then return {'notfound'} end
+        local st, q = f[1], f[2]
+        if st == 'scheduled' or st == 'retrying' then
+          redis.call('ZREM', qk(q, 'due'), id)
+          redis.call('HDEL', tk(id), 'due')
+          finish(id, q, st, 'cancelled', now)
+        elseif st == 'pending' then
+          if f[4] == '1' then
+            redis.call('HDEL', tk(id), 'pk')
+          else
+            redis.call('ZREM', qk(q, 'pending'), id)
+            -- This task may have been the one unparked for its key: pass the key on.
+            if f[3] and redis.call('SISMEMBER', gk('locks-running'), f[3]) == 0 then unpark(f[3]) end
+          end
+          finish(id, q, st, 'cancelled', now)
+        elseif st == 'running' then
+          redis.call('HSET', tk(id), 'cr', '1', 'ua', now)
+        elseif st ~= 'cancelled' then
+          return {'conflict', st}
+        end
+        return {'ok', redis.call('HGETALL', tk(id))}
+        """)
+
+    /// ARGV: P, index key, cursor (exclusive score, or '-inf'), limit, queue, status, type, run
+    /// ('' = any). Scans at most 5,000 entries; returns `{next cursor or '', {fields…}…}`.
+    static let list = script("""
+        local index, cursor, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local fq, fst, fty, frun = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+        local items, scanned, last, more = {}, 0, nil, false
+        local from = cursor == '-inf' and '-inf' or ('(' .. cursor)
+        while scanned < 5000 and not more do
+          local batch = redis.call('ZRANGEBYSCORE', index, from, '+inf', 'WITHSCORES', 'LIMIT', 0, 200)
+          if #batch == 0 then break end
+          for i = 1, #batch, 2 do
+            scanned = scanned + 1
+            local f = redis.call('HMGET', tk(batch[i]), 'q', 'st', 'ty', 'run')
+            if f[1] and (fq == '' or f[1] == fq) and (fst == '' or f[2] == fst) and (fty == '' or f[3] == fty)
+              and (frun == '' or f[4] == frun) then
+              if #items == limit then more = true break end
+              items[#items + 1] = redis.call('HGETALL', tk(batch[i]))
+            end
+            last = batch[i + 1]
+          end
+          from = '(' .. batch[#batch]
+        end
+        local next = ''
+        if more or scanned >= 5000 then next = last end
+        return {next, items}
+        """)
+
+    /// ARGV: P, task id, now. Dead → pending with attempts reset.
+    static let requeueDead = script("""
+        local id, now = ARGV[2], ARGV[3]
+        local f = redis.call('HMGET', tk(id), 'st', 'q', 'pri')
+        if f[1] ~= 'dead' then return {'notfound'} end
+        redis.call('ZREM', gk('dead'), id)
+        redis.call('HSET', tk(id), 'at', 0)
+        redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
+        makeReady(id, f[2], tonumber(f[3]), redis.call('INCR', gk('seq')), now, now, 'dead')
+        redis.call('PUBLISH', gk('ready'), f[2])
+        return {'ok', redis.call('HGETALL', tk(id))}
+        """)
+
+    /// ARGV: P, now, action (requeue/delete), queue, type ('' = any), cursor (burial sequence,
+    /// exclusive, or '-inf'). At most 500 tasks and 5,000 looked at per call; returns
+    /// `{handled, next cursor or ''}`.
+    static let sweepDead = script("""
+        local now, action, fq, fty = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+        local handled, scanned = 0, 0
+        local from = ARGV[6] == '-inf' and '-inf' or ('(' .. ARGV[6])
+        while handled < 500 and scanned < 5000 do
+          local batch = redis.call('ZRANGEBYSCORE', gk('dead'), from, '+inf', 'WITHSCORES', 'LIMIT', 0, 200)
+          if #batch == 0 then return {handled, ''} end
+          for i = 1, #batch, 2 do
+            local id = batch[i]
+            scanned = scanned + 1
+            local f = redis.call('HMGET', tk(id), 'q', 'ty', 'pri')
+            if f[1] and (fq == '' or f[1] == fq) and (fty == '' or f[2] == fty) then
+              if action == 'delete' then
+                remove(id)
+              else
+                redis.call('ZREM', gk('dead'), id)
+                redis.call('HSET', tk(id), 'at', 0)
+                redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
+                makeReady(id, f[1], tonumber(f[3]), redis.call('INCR', gk('seq')), now, now, 'dead')
+                redis.call('PUBLISH', gk('ready'), f[1])
+              end
+              handled = handled + 1
+            end
+          end
+          from = '(' .. batch[#batch]
+        end
+        return {handled, string.sub(from, 2)}
+        """)
+
+    /// ARGV: P, task id.
+    static let deleteDead = script("""
+        if redis.call('HGET', tk(ARGV[2]), 'st') ~= 'dead' then return 0 end
+        remove(ARGV[2])
+        return 1
+        """)
+
+    /// ARGV: P. Returns `{name, paused, {status, count…}}` per queue.
+    static let queues = script("""
+        local out = {}
+        for _, q in ipairs(redis.call('SMEMBERS', gk('queues'))) do
+          out[#out + 1] = {q, redis.call('SISMEMBER', gk('paused'), q), redis.call('HGETALL', qk(q, 'counts'))}
+        end
+        return out
+        """)
+
+    /// ARGV: P, queue, paused (0/1).
+    static let setPaused = script("""
+        local q = ARGV[2]
+        redis.call('SADD', gk('queues'), q)
+        if ARGV[3] == '1' then
+          redis.call('SADD', gk('paused'), q)
+        elseif redis.call('SREM', gk('paused'), q) == 1 then
+          redis.call('PUBLISH', gk('ready'), q)
+        end
+        return redis.call('HGETALL', qk(q, 'counts'))
+        """)
+
+    /// ARGV: P, now. Returns the queues that gained ready tasks.
+    static let promoteDue = script("""
+        local out = {}
+        for _, q in ipairs(redis.call('SMEMBERS', gk('queues'))) do
+          if promote(q, ARGV[2]) then
+            out[#out + 1] = q
+            redis.call('PUBLISH', gk('ready'), q)
+          end
+        end
+        return out
+        """)
+
+    /// ARGV: P, queues… (none: every queue, and lease expiries). Returns the earliest time or nil.
+    static let nextDeadline = script("""
+        local earliest = nil
+        local function consider(key)
+          local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+          if first[2] and (not earliest or tonumber(first[2]) < earliest) then earliest = tonumber(first[2]) end
+        end
+        if #ARGV > 1 then
+          for i = 2, #ARGV do
+            if redis.call('SISMEMBER', gk('paused'), ARGV[i]) == 0 then consider(qk(ARGV[i], 'due')) end
+          end
+        else
+          for _, q in ipairs(redis.call('SMEMBERS', gk('queues'))) do consider(qk(q, 'due')) end
+          consider(gk('leases'))
+        end
+        return earliest and num(earliest) or false
+        """)
+
+    /// ARGV: P, finished before (ms), keep at most. Drops up to 1,000 per call; returns
+    /// `{dropped, more (0/1)}`.
+    static let trim = script("""
+        local before, keep = ARGV[2], tonumber(ARGV[3])
+        local ids = redis.call('ZRANGEBYSCORE', gk('finished'), '-inf', '(' .. before, 'LIMIT', 0, 1000)
+        local dropped = 0
+        for _, id in ipairs(ids) do if remove(id) then dropped = dropped + 1 end end
+        if #ids == 1000 then return {dropped, 1} end
+        local excess = redis.call('ZCARD', gk('finished')) - keep
+        if excess > 0 then
+          local n = math.min(excess, 1000 - #ids)
+          for _, id in ipairs(redis.call('ZRANGE', gk('finished'), 0, n - 1)) do
+            if remove(id) then dropped = dropped + 1 end
+          end
+          if excess > n then return {dropped, 1} end
+        end
+        return {dropped, 0}
+        """)
+}
