@@ -565,5 +565,17 @@ public enum BackendConformance {
             _ = try await b.complete(leaseID: l[0].leaseID, result: nil, now: Fixture.at(2))
             try expectEqual(try await lease(b, [q], max: 3, at: 3).map(\.task.id), [tasks[2].record.id], "the cancelled one is skipped")
         },
+        .init("cancelling the task a freed key was handed to passes the key on") { b in
+            let q = Fixture.queue()
+            let key = Fixture.uniqueID("k")
+            let tasks = (0..<3).map { _ in Fixture.task(queue: q, lockKey: key) }
+            _ = try await b.enqueue(tasks, now: Fixture.t0)
+            let first = try await lease(b, [q], max: 3)
+            try expectEqual(first.map(\.task.id), [tasks[0].record.id], "one runs")
+            _ = try await b.complete(leaseID: first[0].leaseID, result: nil, now: Fixture.at(1))
+            // The key went to tasks[1], which is cancelled before anyone leases it.
+            _ = try await b.cancel(id: tasks[1].record.id, now: Fixture.at(2))
+            try expectEqual(try await lease(b, [q], max: 3, at: 3).map(\.task.id), [tasks[2].record.id], "the last one is not stranded")
+        },
     ]
 }

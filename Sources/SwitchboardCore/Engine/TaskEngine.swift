@@ -161,7 +161,10 @@ public final class TaskEngine: TaskSource {
     }
 
     public func cancel(id: String) async throws -> TaskRecord {
-        try await backend.cancel(id: id, now: clock.now())
+        let task = try await backend.cancel(id: id, now: clock.now())
+        // Cancelling a task that held its lock key's turn hands the turn on, maybe to another queue.
+        if task.lockKey != nil, task.status == .cancelled { readySignal.notifyAll() }
+        return task
     }
 
     public func list(_ filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {

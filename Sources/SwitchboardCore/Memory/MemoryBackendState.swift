@@ -193,6 +193,12 @@ struct MemoryBackendState {
         box.record.leaseExpiresAt = nil
         guard let key = box.record.lockKey else { return nil }
         runningLockKeys.remove(key)
+        return unpark(key)
+    }
+
+    /// Hands a free lock key to the first live task parked behind it, which goes back to its
+    /// queue in its old place. Returns that queue.
+    mutating func unpark(_ key: String) -> String? {
         while let entry = parkedByLockKey[key]?.popFirst() {
             if entry.isLive {
                 queues[entry.box.record.queue, default: QueueState()].ready.insert(entry)

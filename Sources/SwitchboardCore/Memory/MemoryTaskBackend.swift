@@ -137,6 +137,8 @@ public final class MemoryTaskBackend: TaskBackend {
             case .scheduled, .pending, .retrying:
                 box.dueAt = nil
                 s.finish(box, .cancelled, now: now)
+                // It may have been the task a freed key was handed to: pass the key on.
+                if let key = box.record.lockKey, !s.runningLockKeys.contains(key) { _ = s.unpark(key) }
             case .running:
                 box.cancelRequested = true
                 box.record.updatedAt = now
