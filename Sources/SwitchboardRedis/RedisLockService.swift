@@ -3,67 +3,96 @@ import SwitchboardRESP
 
 /// Locks in Redis, shared by every server on it (DESIGN.md §1).
 ///
-/// A lock is one key, `sb:lock:{<key>}`, holding `<token>:<holder>` with a PX expiry; its fence
-/// counter `sb:lock:{<key>}:fence` is INCRed in the same script that SETs, only when the SET
-/// happens, so tokens strictly increase per key for as long as Redis keeps the counter (across
-/// restarts with persistence). Renew and release compare token and holder inside a script.
-/// A release pushes onto `sb:lock:{<key>}:wake`, where waiting acquirers block (BLPOP on a
-/// dedicated connection), so a waiter is woken at once; a holder's expiry is caught by the
-/// waiter's BLPOP timeout, which never outlasts the lock's remaining TTL. The hash tag keeps the
-/// three keys of a lock in one cluster slot.
+/// A lock is one key, `sb:lock:{<key>}` (`sb` being the default prefix), holding
+/// `<token>:<holder>` with a PX expiry; its fence counter `sb:lock:{<key>}:fence` is INCRed in
+/// the same script that SETs, only when the SET happens, so tokens strictly increase per key for
+/// as long as Redis keeps the counter (across restarts with persistence). Renew and release
+/// compare token and holder inside a script. A release pushes onto `sb:lock:{<key>}:wake`, where
+/// waiting acquirers block (BLPOP on a dedicated connection), so a waiter is woken at once; a
+/// holder's expiry is caught by the waiter's BLPOP timeout, which never outlasts the lock's
+/// remaining TTL. The hash tag keeps the three keys of a lock in one cluster slot. `sb:lock:held`
+/// (a zset of keys by expiry, on Redis's clock) lets the operator's list of held locks read only
+/// the locks, never SCAN the keyspace.
 public final class RedisLockService: LockService {
     public let client: RedisClient
     public let limits: LockLimits
     private let clock: any SwitchboardClock
 
-    public init(client: RedisClient, limits: LockLimits = LockLimits(), clock: any SwitchboardClock = SystemClock()) {
+    /// `<prefix>:lock:`, the prefix being the one the task backend uses.
+    private let prefix: String
+
+    public init(
+        client: RedisClient, prefix: String = "sb", limits: LockLimits = LockLimits(), clock: any SwitchboardClock = SystemClock()
+    ) {
         self.client = client
+        self.prefix = prefix + ":lock:"
         self.limits = limits
         self.clock = clock
     }
-
-    static let prefix = "sb:lock:"
 
     struct Keys {
         var lock: String
         var fence: String
         var wake: String
+        /// The index of held locks.
 
-        init(_ key: String) {
-            lock = "\(RedisLockService.prefix){\(key)}"
+        var held: String
+
+        init(_ key: String, prefix: String) {
+            lock = "\(prefix){\(key)}"
+            held = prefix + "held"
             fence = lock + ":fence"
             wake = lock + ":wake"
         }
     }
 
-    static let acquireScript = RedisScript("""
+    /// Redis's own clock in ms, so every server's view of the held-lock index agrees.
+    private static let redisNow = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+        """
+
+    /// KEYS: lock, fence, held. ARGV: holder, ttl ms.
+    static let acquireScript = RedisScript(redisNow + """
         if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('PTTL', KEYS[1])} end
         local token = redis.call('INCR', KEYS[2])
         redis.call('SET', KEYS[1], token .. ':' .. ARGV[1], 'PX', ARGV[2])
+        redis.call('ZADD', KEYS[3], string.format('%.0f', now + tonumber(ARGV[2])), KEYS[1])
         return {token, tonumber(ARGV[2])}
         """)
 
-    static let renewScript = RedisScript("""
+    /// KEYS: lock, held. ARGV: holder, token, ttl ms.
+    static let renewScript = RedisScript(redisNow + """
         if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then return 0 end
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        redis.call('ZADD', KEYS[2], string.format('%.0f', now + tonumber(ARGV[3])), KEYS[1])
         return 1
         """)
 
+    /// KEYS: lock, wake, held. ARGV: holder, token.
     static let releaseScript = RedisScript("""
         if redis.call('GET', KEYS[1]) ~= ARGV[2] .. ':' .. ARGV[1] then return 0 end
         redis.call('DEL', KEYS[1])
+        redis.call('ZREM', KEYS[3], KEYS[1])
         redis.call('RPUSH', KEYS[2], '1')
         redis.call('PEXPIRE', KEYS[2], 5000)
         return 1
         """)
 
+    /// KEYS: held. Drops expired entries; returns the lock keys still held.
+    static let heldScript = RedisScript(redisNow + """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        return redis.call('ZRANGE', KEYS[1], 0, -1)
+        """)
+
     public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
         try limits.validate(key: key, holder: holder, ttl: ttl, wait: wait)
-        let keys = Keys(key)
+        let keys = Keys(key, prefix: prefix)
         let deadline = ContinuousClock.now + wait
         if let lease = try await tryAcquire(key, keys, holder: holder, ttl: ttl).lease { return lease }
         guard wait > .zero else { return nil }
-        return try await client.withDedicatedConnection { connection in
+        return try await call { try await client.withDedicatedConnection { connection in
             while true {
                 let attempt = try await tryAcquire(key, keys, holder: holder, ttl: ttl)
                 if let lease = attempt.lease { return lease }
@@ -73,11 +102,11 @@ public final class RedisLockService: LockService {
                 let block = min(remaining, .milliseconds(max(attempt.remainingTTL, 1)))
                 _ = try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
             }
-        }
+        } }
     }
 
     private func tryAcquire(_ key: String, _ keys: Keys, holder: String, ttl: Duration) async throws -> (lease: LockLease?, remainingTTL: Int64) {
-        let reply = try await client.run(Self.acquireScript, keys: [keys.lock, keys.fence], arguments: [holder, ttl.milliseconds])
+        let reply = try await call { try await client.run(Self.acquireScript, keys: [keys.lock, keys.fence, keys.held], arguments: [holder, ttl.milliseconds]) }
         guard let values = reply.array, values.count == 2, let token = values[0].int, let pttl = values[1].int else {
             throw RESPConnectionError.unexpectedReply
         }
@@ -88,8 +117,8 @@ public final class RedisLockService: LockService {
 
     public func renew(key: String, holder: String, token: UInt64, ttl: Duration) async throws -> LockLease {
         try limits.validate(key: key, holder: holder, ttl: ttl)
-        let keys = Keys(key)
-        let reply = try await client.run(Self.renewScript, keys: [keys.lock], arguments: [holder, token, ttl.milliseconds])
+        let keys = Keys(key, prefix: prefix)
+        let reply = try await call { try await client.run(Self.renewScript, keys: [keys.lock, keys.held], arguments: [holder, token, ttl.milliseconds]) }
         guard reply.int == 1 else {
             throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
         }
@@ -98,20 +127,20 @@ public final class RedisLockService: LockService {
 
     public func release(key: String, holder: String, token: UInt64) async throws {
         try limits.validate(key: key, holder: holder)
-        let keys = Keys(key)
-        let reply = try await client.run(Self.releaseScript, keys: [keys.lock, keys.wake], arguments: [holder, token])
+        let keys = Keys(key, prefix: prefix)
+        let reply = try await call { try await client.run(Self.releaseScript, keys: [keys.lock, keys.wake, keys.held], arguments: [holder, token]) }
         guard reply.int == 1 else {
             throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
         }
     }
 
     public func lease(key: String) async throws -> LockLease? {
-        let keys = Keys(key)
+        let keys = Keys(key, prefix: prefix)
         return try await lease(key: key, lockKey: keys.lock)
     }
 
     private func lease(key: String, lockKey: String) async throws -> LockLease? {
-        let replies = try await client.pipeline([RESPCommand("GET", lockKey), RESPCommand("PTTL", lockKey)])
+        let replies = try await call { try await client.pipeline([RESPCommand("GET", lockKey), RESPCommand("PTTL", lockKey)]) }
         guard let value = replies[0].string, let pttl = replies[1].int, pttl > 0,
             let colon = value.firstIndex(of: ":"), let token = UInt64(value[..<colon])
         else { return nil }
@@ -119,21 +148,15 @@ public final class RedisLockService: LockService {
             key: key, holder: String(value[value.index(after: colon)...]), token: token, expiresAt: clock.now() + .milliseconds(pttl))
     }
 
-    /// Every held lock, found by SCAN (fine for the operator's view; not a hot path).
+    /// Every held lock, from the index of held locks.
     public func leases() async throws -> [LockLease] {
-        var cursor = "0"
+        let reply = try await call { try await client.run(Self.heldScript, keys: [prefix + "held"], arguments: []) }
+        guard let keys = reply.array?.compactMap(\.string) else { throw RESPConnectionError.unexpectedReply }
         var found: [LockLease] = []
-        repeat {
-            let reply = try await client.send(RESPCommand("SCAN", cursor, "MATCH", "\(Self.prefix){*}", "COUNT", 500))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let keys = parts[1].array else {
-                throw RESPConnectionError.unexpectedReply
-            }
-            cursor = next
-            for lockKey in keys.compactMap(\.string) where lockKey.hasSuffix("}") {
-                let name = String(lockKey.dropFirst(Self.prefix.count + 1).dropLast())
-                if let lease = try await lease(key: name, lockKey: lockKey) { found.append(lease) }
-            }
-        } while cursor != "0"
+        for lockKey in keys where lockKey.hasPrefix(prefix + "{") && lockKey.hasSuffix("}") {
+            let name = String(lockKey.dropFirst(prefix.count + 1).dropLast())
+            if let lease = try await lease(key: name, lockKey: lockKey) { found.append(lease) }
+        }
         return found.sorted { $0.key < $1.key }
     }
 }

@@ -23,6 +23,9 @@ public struct EngineConfiguration: Sendable {
     /// Upper bound between maintenance passes (promotion, reaping, retention).
     public var maintenanceInterval: Duration = .seconds(1)
     public var reapBatchSize = 1000
+    /// With a shared backend (Redis) whose ready feed is down, waiting leasers look again this
+    /// often instead of sleeping until their deadline; while the feed is up nothing polls.
+    public var readyPollFallback: Duration = .seconds(1)
 
     public init() {}
 }

@@ -13,6 +13,10 @@ public final class TaskEngine: TaskSource {
     let logger: Logger
     let metrics: EngineMetrics
     let readySignal = ReadySignal()
+    /// The backend's feed of work made ready by other processes, when it has one.
+    private let readySource: (any ReadyEventSource)?
+    /// Whether that feed is live; while it is not, waiting leasers fall back to polling.
+    private let readyFeedLive = Atomic<Bool>(false)
     private let validator: TaskValidator
     private let random = Mutex(RandomBytes())
 
@@ -29,6 +33,7 @@ public final class TaskEngine: TaskSource {
         self.logger = logger
         self.metrics = EngineMetrics(factory: metricsFactory)
         self.validator = TaskValidator(configuration: configuration)
+        self.readySource = backend as? any ReadyEventSource
     }
 
     /// The embedded default: an in-memory backend.
@@ -100,7 +105,39 @@ public final class TaskEngine: TaskSource {
             guard now < deadline, !Task.isCancelled else { return [] }
             var wakeAt = deadline
             if let due = try await backend.nextDeadline(queues: request.queues), due < wakeAt { wakeAt = max(due, now) }
+            if readySource != nil, !readyFeedLive.load(ordering: .relaxed) {
+                wakeAt = min(wakeAt, now + configuration.readyPollFallback)
+            }
             await waitForWork(queues: request.queues, after: generation, until: wakeAt)
+        }
+    }
+
+    /// Follows the backend's feed of work made ready by other processes (other servers on one
+    /// Redis) and wakes the leasers waiting here, until cancelled. A broken feed is rejoined
+    /// with backoff; meanwhile leasers poll (`readyPollFallback`), and on rejoining every
+    /// waiter looks again, since events may have been missed.
+    public func followReadyEvents() async {
+        guard let readySource else { return }
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                try await readySource.followReadyEvents { [self] event in
+                    switch event {
+                    case .connected:
+                        readyFeedLive.store(true, ordering: .relaxed)
+                        readySignal.notifyAll()
+                    case .queue(let queue):
+                        readySignal.notify(queues: CollectionOfOne(queue))
+                    }
+                }
+            } catch {
+                if failures == 0 { logger.warning("ready feed lost; leasers poll until it is back", metadata: ["error": "\(error)"]) }
+            }
+            let wasLive = readyFeedLive.exchange(false, ordering: .relaxed)
+            failures = wasLive ? 1 : failures + 1
+            guard !Task.isCancelled else { return }
+            let backoff = Duration.milliseconds(min(50 << min(failures, 7), 5000))
+            try? await clock.sleep(until: clock.now() + backoff)
         }
     }
 
