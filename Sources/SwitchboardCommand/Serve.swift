@@ -4,6 +4,8 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardRESP
+import SwitchboardRedis
 import SwitchboardServer
 import UnixSignals
 
@@ -13,8 +15,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to bind; loopback by default.") var host = Environment.string("HOST") ?? "127.0.0.1"
     @Option(help: "Port to listen on.") var port = Environment.int("PORT") ?? 8080
-    @Option(help: "Storage: memory (redis:// and nats:// URLs come with their backends).")
+    @Option(help: "Storage: memory, or a Redis URL redis://[user:password@]host:port/db.")
     var backend = Environment.string("BACKEND") ?? "memory"
+    @Option(help: "Prefix of every Redis key, so deployments can share one Redis.")
+    var redisPrefix = Environment.string("REDIS_PREFIX") ?? "sb"
+    @Option(help: "Connections to Redis (each pipelines; blocking lock waits get their own).")
+    var redisConnections = Environment.int("REDIS_CONNECTIONS") ?? 4
     @Option(help: "In-process workers to run on the built-in tools (echo, sleep, fail).")
     var workers = Environment.int("WORKERS") ?? 1
     @Option(help: "Slots of each in-process worker.") var concurrency = Environment.int("CONCURRENCY") ?? 8
@@ -43,9 +49,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The contract served at /openapi.yaml.") var openapi = Environment.string("OPENAPI") ?? "openapi.yaml"
 
     func validate() throws {
-        guard backend == "memory" else {
-            throw ValidationError("backend \(backend) is not available yet; this build has: memory")
-        }
+        _ = try storage()
+        guard redisConnections > 0, !redisPrefix.isEmpty else { throw ValidationError("redis-connections must be positive, redis-prefix not empty") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535") }
@@ -78,8 +83,24 @@ struct Serve: AsyncParsableCommand {
         configuration.leaseGrace = .milliseconds(leaseGraceMs)
         configuration.finishedRetention = .milliseconds(retentionMs)
         configuration.maxFinishedTasks = maxFinishedTasks
-        let engine = TaskEngine.memory(configuration: configuration, metricsFactory: metrics.factory)
-        let locks = MeteredLockService(MemoryLockService(), metricsFactory: metrics.factory)
+        let engine: TaskEngine
+        let lockService: any LockService
+        var redis: RedisClient?
+        switch try storage() {
+        case .memory:
+            engine = TaskEngine.memory(configuration: configuration, metricsFactory: metrics.factory)
+            lockService = MemoryLockService()
+        case .redis(let url):
+            var redisConfiguration = RedisClient.Configuration(url: url)
+            redisConfiguration.connectionCount = redisConnections
+            let client = RedisClient(redisConfiguration)
+            redis = client
+            let backend = RedisTaskBackend(
+                client: client, prefix: redisPrefix, errorHistoryLimit: configuration.limits.maxErrorHistory)
+            engine = TaskEngine(backend: backend, configuration: configuration, metricsFactory: metrics.factory)
+            lockService = RedisLockService(client: client, prefix: redisPrefix)
+        }
+        let locks = MeteredLockService(lockService, metricsFactory: metrics.factory)
         let tools = ToolRegistry.builtins()
         // Queue names cannot hold spaces, so "a, b" is read as "a,b".
         let queueList = queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty }
@@ -99,9 +120,38 @@ struct Serve: AsyncParsableCommand {
         settings.openAPIPath = openapi
         let server = SwitchboardServer(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess)
         logger.info(
-            "starting", metadata: ["address": "\(host):\(port)", "backend": "\(backend)", "workers": "\(workers)x\(concurrency)"])
-        try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            "starting", metadata: ["address": "\(host):\(port)", "backend": "\(redactedBackend)", "workers": "\(workers)x\(concurrency)"])
+        do {
+            try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            await redis?.close()
+            throw error
+        }
+        await redis?.close()
         logger.info("stopped")
+    }
+
+    /// The backend for logs: a Redis URL without its password.
+    var redactedBackend: String {
+        if case .redis(let url) = try? storage() { return url.description }
+        return backend
+    }
+
+    enum Storage {
+        case memory
+        case redis(RedisURL)
+    }
+
+    func storage() throws -> Storage {
+        if backend == "memory" { return .memory }
+        guard backend.hasPrefix("redis://") || backend.hasPrefix("rediss://") else {
+            throw ValidationError("unknown backend \(backend): use memory or a redis:// URL")
+        }
+        do {
+            return .redis(try RedisURL(backend))
+        } catch {
+            throw ValidationError("backend: \(error)")
+        }
     }
 }
 

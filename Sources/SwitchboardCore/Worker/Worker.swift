@@ -292,37 +292,58 @@ public final class Worker: Service, Sendable {
         await report(outcome, for: lease, elapsed: elapsed)
     }
 
+    /// Reports the outcome; while the backend is unavailable (a Redis restart, a lost
+    /// connection) it tries again with backoff rather than leave the task to run twice.
+    /// A stale lease is not retried: the task is someone else's.
     private func report(_ outcome: Outcome, for lease: TaskLease, elapsed: Duration) async {
-        let leaseID = lease.leaseID
-        do {
-            switch outcome {
-            case .succeeded(let result):
-                _ = try await source.complete(leaseID: leaseID, result: result)
-                counters.withLock {
-                    $0.tasksCompleted += 1
-                    $0.totalDuration += elapsed
-                }
-            case .threw(let error as TaskFailure):
-                try await fail(leaseID, TaskFailure(error.message, retryable: error.retryable), elapsed: elapsed)
-            case .threw(let error) where error is CancellationError && Task.isCancelled:
-                // The worker itself is being torn down: give the task back untouched.
-                _ = try await source.release(leaseID: leaseID)
-                counters.withLock { $0.tasksReleased += 1 }
-            case .threw(let error):
-                try await fail(leaseID, TaskFailure(String(describing: error)), elapsed: elapsed)
-            case .interrupted(.timedOut(let timeout)):
-                try await fail(leaseID, TaskFailure("timed out after \(timeout.wholeMilliseconds) ms"), elapsed: elapsed)
-            case .interrupted(.cancelRequested):
-                try await fail(leaseID, .permanent("cancelled on request"), elapsed: elapsed)
-            case .interrupted(.draining):
-                _ = try await source.release(leaseID: leaseID)
-                counters.withLock { $0.tasksReleased += 1 }
-            case .interrupted(.leaseLost):
-                logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(lease.task.id)"])
+        var delay = Duration.milliseconds(100)
+        for attempt in 1...Self.reportAttempts {
+            do {
+                try await deliver(outcome, for: lease, elapsed: elapsed)
+                return
+            } catch let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts {
+                logger.notice(
+                    "could not report the outcome yet; trying again",
+                    metadata: ["task_id": "\(lease.task.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                guard (try? await clock.sleep(for: delay)) != nil else { break }
+                delay *= 2
+            } catch {
+                // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
+                logger.warning("could not report the outcome", metadata: ["task_id": "\(lease.task.id)", "error": "\(error)"])
+                return
             }
-        } catch {
-            // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
-            logger.warning("could not report the outcome", metadata: ["task_id": "\(lease.task.id)", "error": "\(error)"])
+        }
+    }
+
+    /// Tries over about six seconds (0.1 s doubling), within a default lease's grace.
+    static let reportAttempts = 7
+
+    private func deliver(_ outcome: Outcome, for lease: TaskLease, elapsed: Duration) async throws {
+        let leaseID = lease.leaseID
+        switch outcome {
+        case .succeeded(let result):
+            _ = try await source.complete(leaseID: leaseID, result: result)
+            counters.withLock {
+                $0.tasksCompleted += 1
+                $0.totalDuration += elapsed
+            }
+        case .threw(let error as TaskFailure):
+            try await fail(leaseID, TaskFailure(error.message, retryable: error.retryable), elapsed: elapsed)
+        case .threw(let error) where error is CancellationError && Task.isCancelled:
+            // The worker itself is being torn down: give the task back untouched.
+            _ = try await source.release(leaseID: leaseID)
+            counters.withLock { $0.tasksReleased += 1 }
+        case .threw(let error):
+            try await fail(leaseID, TaskFailure(String(describing: error)), elapsed: elapsed)
+        case .interrupted(.timedOut(let timeout)):
+            try await fail(leaseID, TaskFailure("timed out after \(timeout.wholeMilliseconds) ms"), elapsed: elapsed)
+        case .interrupted(.cancelRequested):
+            try await fail(leaseID, .permanent("cancelled on request"), elapsed: elapsed)
+        case .interrupted(.draining):
+            _ = try await source.release(leaseID: leaseID)
+            counters.withLock { $0.tasksReleased += 1 }
+        case .interrupted(.leaseLost):
+            logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(lease.task.id)"])
         }
     }
 
