@@ -112,6 +112,9 @@ public final class TaskEngine: TaskSource {
         }
     }
 
+    /// Whether the backend's ready feed is live (always false for a backend without one).
+    public var isFollowingReadyEvents: Bool { readyFeedLive.load(ordering: .relaxed) }
+
     /// Follows the backend's feed of work made ready by other processes (other servers on one
     /// Redis) and wakes the leasers waiting here, until cancelled. A broken feed is rejoined
     /// with backoff; meanwhile leasers poll (`readyPollFallback`), and on rejoining every
