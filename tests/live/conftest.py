@@ -68,3 +68,54 @@ def require_tool(name):
         if os.environ.get("CI"):
             pytest.fail(f"{name} is not installed (.ci/run installs it)")
         pytest.skip(f"{name} is not installed")
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, with its data in a temporary
+    folder, so it can be killed and restarted with the same data (AOF, fsync on every write)."""
+
+    def __init__(self, tmp_path, appendonly=True):
+        require_tool("redis-server")
+        self.port = free_port()
+        self.dir = str(tmp_path)
+        self.appendonly = appendonly
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
+        if self.appendonly:
+            args += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            args += ["--appendonly", "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self):
+        """kill -9: no shutdown save; only what the AOF already holds survives."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self, down_for=0.5):
+        self.kill()
+        time.sleep(down_for)
+        self.start()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    r = RedisServer(tmp_path)
+    yield r
+    r.kill()

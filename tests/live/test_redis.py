@@ -1,0 +1,255 @@
+"""Switchboard servers on a real redis-server: restarts, crashes, several servers, locks across
+processes. Each test starts its own redis-server (AOF, fsync always) so it may kill it."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from conftest import Server
+
+TASKS = "/v1/tasks"
+
+
+def echo(i):
+    return {"payload": {"tool_name": "echo", "input": {"i": i}}}
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def task(server, task_id):
+    return requests.get(f"{server.base}{TASKS}/{task_id}", timeout=5).json()
+
+
+def all_completed(server, ids):
+    pending = [i for i in ids if task(server, i).get("status") != "completed"]
+    return not pending
+
+
+def test_readiness_follows_redis_and_the_server_rides_out_a_restart(redis_server):
+    server = Server("--backend", redis_server.url, "--workers", "1")
+    try:
+        assert requests.get(server.base + "/readyz", timeout=5).status_code == 200
+        redis_server.kill()
+        ready = requests.get(server.base + "/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.headers["content-type"].startswith("application/problem+json")
+        refused = requests.post(server.base + TASKS, json=echo(0), timeout=5)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["status"] == 503
+        redis_server.start()
+        wait_for(lambda: requests.get(server.base + "/readyz", timeout=5).status_code == 200, 15, "readiness after the restart")
+        created = requests.post(server.base + TASKS, json=echo(1), timeout=5)
+        assert created.status_code == 201, created.text
+        wait_for(lambda: task(server, created.json()["id"])["status"] == "completed", 15, "the task after the restart")
+    finally:
+        assert server.stop() == 0
+
+
+def test_acknowledged_enqueues_survive_a_redis_crash_under_load(redis_server):
+    """kill -9 of redis-server (AOF, appendfsync always) while tasks are enqueued and completed:
+    every enqueue that got a 201 is still there and ends completed."""
+    server = Server("--backend", redis_server.url, "--workers", "2", "--concurrency", "8",
+                    "--lease-ms", "2000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "500")
+    acknowledged, refused = [], [0]
+    stop = threading.Event()
+
+    def produce():
+        session = requests.Session()
+        i = 0
+        while not stop.is_set():
+            batch = {"items": [echo(i + k) for k in range(10)]}
+            i += 10
+            try:
+                response = session.post(server.base + TASKS + "/batch", json=batch, timeout=10)
+            except requests.RequestException:
+                refused[0] += 1
+                continue
+            if response.status_code == 201:
+                acknowledged.extend(item["id"] for item in response.json()["items"])
+            else:
+                assert response.status_code == 503, response.text
+                refused[0] += 1
+                time.sleep(0.01)
+
+    producer = threading.Thread(target=produce)
+    try:
+        producer.start()
+        time.sleep(1.5)
+        before = len(acknowledged)
+        redis_server.restart(down_for=0.5)
+        time.sleep(1.5)
+        stop.set()
+        producer.join()
+        assert before > 0 and len(acknowledged) > before, "enqueues went on after the restart"
+        assert refused[0] > 0, "the outage was seen by the producer"
+        wait_for(lambda: all_completed(server, acknowledged), 60, "every acknowledged task to complete")
+    finally:
+        stop.set()
+        assert server.stop() == 0
+
+
+def test_a_killed_servers_running_task_is_reaped_by_another_and_completes(redis_server):
+    first = Server("--backend", redis_server.url, "--workers", "1", "--worker-id", "first",
+                   "--lease-ms", "1000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
+    second = None
+    try:
+        created = requests.post(first.base + TASKS, json={"queue": "default",
+                                "payload": {"tool_name": "sleep", "input": {"ms": 1500}}}, timeout=5).json()
+        running = wait_for(lambda: (t := task(first, created["id"]))["status"] == "running" and t, 10, "the first run")
+        assert running["worker_id"].startswith("first")
+        first.stop(sig=signal.SIGKILL)
+        second = Server("--backend", redis_server.url, "--workers", "1", "--worker-id", "second",
+                        "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
+        done = wait_for(lambda: (t := task(second, created["id"]))["status"] == "completed" and t, 30, "the rerun")
+        assert done["attempts"] == 2
+        assert done["worker_id"].startswith("second")
+        assert "lease expired" in done["errors"][0]["message"]
+    finally:
+        first.stop(sig=signal.SIGKILL)
+        if second:
+            assert second.stop() == 0
+
+
+def test_two_servers_on_one_redis_run_each_task_once(redis_server):
+    servers = [Server("--backend", redis_server.url, "--workers", "1", "--concurrency", "4", "--worker-id", f"s{i}")
+               for i in range(2)]
+    try:
+        ids = []
+        for n in range(10):
+            batch = {"items": [{"payload": {"tool_name": "sleep", "input": {"ms": 5}}} for _ in range(20)]}
+            response = requests.post(servers[n % 2].base + TASKS + "/batch", json=batch, timeout=10)
+            assert response.status_code == 201, response.text
+            ids += [item["id"] for item in response.json()["items"]]
+        wait_for(lambda: all_completed(servers[0], ids), 60, "all tasks to complete")
+        tasks = [task(servers[1], i) for i in ids]
+        assert all(t["attempts"] == 1 for t in tasks), "no task was leased twice"
+        assert {t["worker_id"][:2] for t in tasks} == {"s0", "s1"}, "both servers ran tasks"
+    finally:
+        for s in servers:
+            assert s.stop() == 0
+
+
+CONTENDER = r"""
+import os, sys, time, requests
+base, key, holder, rounds, folder = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+for _ in range(rounds):
+    lease = requests.post(f"{base}/v1/locks/{key}/acquire",
+                          json={"holder": holder, "ttl_ms": 10000, "wait_ms": 20000}, timeout=30)
+    assert lease.status_code == 200, lease.text
+    token = lease.json()["token"]
+    # The critical section: a marker only one holder may create at a time.
+    fd = os.open(os.path.join(folder, "inside"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    with open(os.path.join(folder, "tokens"), "a") as log:
+        log.write(f"{token}\n")
+    time.sleep(0.002)
+    os.close(fd)
+    os.unlink(os.path.join(folder, "inside"))
+    released = requests.post(f"{base}/v1/locks/{key}/release", json={"holder": holder, "token": token}, timeout=10)
+    assert released.status_code in (200, 204), released.text
+"""
+
+
+def test_lock_contenders_in_separate_processes_never_overlap(redis_server, tmp_path):
+    servers = [Server("--backend", redis_server.url, "--workers", "0") for _ in range(2)]
+    try:
+        script = tmp_path / "contender.py"
+        script.write_text(CONTENDER)
+        folder = tmp_path / "resource"
+        folder.mkdir()
+        contenders = [subprocess.Popen([sys.executable, str(script), servers[i % 2].base, "shared", f"p{i}", "15", str(folder)])
+                      for i in range(6)]
+        for c in contenders:
+            assert c.wait(timeout=120) == 0, "a contender failed (an overlap raises FileExistsError)"
+        tokens = [int(line) for line in (folder / "tokens").read_text().split()]
+        assert len(tokens) == 90
+        assert tokens == sorted(tokens) and len(set(tokens)) == 90, "fencing tokens rise with every grant"
+    finally:
+        for s in servers:
+            assert s.stop() == 0
+
+
+STALLED_HOLDER = r"""
+import sys, requests
+base = sys.argv[1]
+lease = requests.post(f"{base}/v1/locks/res/acquire", json={"holder": "stalled", "ttl_ms": 300}, timeout=10).json()
+print(lease["token"], flush=True)
+sys.stdin.readline()  # SIGSTOPped here, past the TTL
+renewed = requests.post(f"{base}/v1/locks/res/renew", json={"holder": "stalled", "token": lease["token"], "ttl_ms": 1000}, timeout=10)
+released = requests.post(f"{base}/v1/locks/res/release", json={"holder": "stalled", "token": lease["token"]}, timeout=10)
+print(renewed.status_code, released.status_code, flush=True)
+"""
+
+
+class FencedResource:
+    """A store that accepts a write only with a token at least as high as any it has seen."""
+
+    def __init__(self):
+        self.highest = 0
+        self.value = None
+
+    def write(self, token, value):
+        if token < self.highest:
+            return False
+        self.highest, self.value = token, value
+        return True
+
+
+def test_a_holder_stopped_past_its_ttl_is_fenced_out(redis_server, tmp_path):
+    server = Server("--backend", redis_server.url, "--workers", "0")
+    try:
+        script = tmp_path / "stalled.py"
+        script.write_text(STALLED_HOLDER)
+        holder = subprocess.Popen([sys.executable, str(script), server.base], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        old_token = int(holder.stdout.readline())
+        resource = FencedResource()
+        assert resource.write(old_token, "from the first holder")
+        holder.send_signal(signal.SIGSTOP)
+        successor = requests.post(f"{server.base}/v1/locks/res/acquire",
+                                  json={"holder": "successor", "ttl_ms": 10000, "wait_ms": 5000}, timeout=10)
+        assert successor.status_code == 200, successor.text
+        new_token = successor.json()["token"]
+        assert new_token > old_token
+        assert resource.write(new_token, "from the successor")
+        holder.send_signal(signal.SIGCONT)
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        renew_status, release_status = map(int, holder.stdout.readline().split())
+        assert holder.wait(timeout=10) == 0
+        assert (renew_status, release_status) == (409, 409), "the stalled holder's lease is gone"
+        assert not resource.write(old_token, "late write"), "the late write is refused by its token"
+        assert resource.value == "from the successor"
+    finally:
+        assert server.stop() == 0
+
+
+def test_fencing_tokens_keep_rising_across_a_redis_restart(redis_server):
+    server = Server("--backend", redis_server.url, "--workers", "0")
+    try:
+        def acquire(holder):
+            response = requests.post(f"{server.base}/v1/locks/restart-key/acquire",
+                                     json={"holder": holder, "ttl_ms": 10000}, timeout=10)
+            assert response.status_code == 200, response.text
+            return response.json()["token"]
+
+        first = acquire("a")
+        assert requests.post(f"{server.base}/v1/locks/restart-key/release",
+                             json={"holder": "a", "token": first}, timeout=10).status_code in (200, 204)
+        redis_server.restart()
+        second = wait_for(lambda: requests.get(server.base + "/readyz", timeout=5).status_code == 200 and acquire("b"),
+                          15, "a lock after the restart")
+        assert second > first
+    finally:
+        assert server.stop() == 0
