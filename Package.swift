@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardDemo",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardRESP", "SwitchboardRedis",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

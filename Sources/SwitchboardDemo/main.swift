@@ -1,6 +1,9 @@
 import Logging
+import Synchronization
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardRESP
+import SwitchboardRedis
 import UnixSignals
 
 #if canImport(Glibc)
@@ -9,7 +12,9 @@ import Glibc
 
 // The embedded engine end to end, in one process: an agent run of tool calls goes through the
 // memory backend, in-process workers run them, one fails into the dead-letter queue and is
-// requeued. `switchboard-demo memory N` instead measures bytes of memory per queued task.
+// requeued. `switchboard-demo memory N` instead measures bytes of memory per queued task,
+// `throughput N` the engine's rate, and `redis URL N` the end-to-end rate through Redis next to
+// the rate of PINGs and SETs over the same client (use a scratch database: keys are left behind).
 
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)
@@ -20,6 +25,8 @@ LoggingSystem.bootstrap { label in
 let arguments = CommandLine.arguments.dropFirst()
 if arguments.first == "memory" {
     try await measureMemory(tasks: arguments.dropFirst().first.flatMap { Int($0) } ?? 1_000_000)
+} else if arguments.first == "redis", let url = arguments.dropFirst().first {
+    try await measureRedis(url: try RedisURL(url), tasks: arguments.dropFirst(2).first.flatMap { Int($0) } ?? 100_000)
 } else if arguments.first == "throughput" {
     try await measureThroughput(tasks: arguments.dropFirst().first.flatMap { Int($0) } ?? 200_000)
 } else {
@@ -120,4 +127,88 @@ func residentBytes() -> Int {
     #else
     return 0
     #endif
+}
+
+/// End to end through Redis: producers enqueue no-op tasks in batches of 100 while consumers
+/// lease up to 100 at a time and complete them all at once (pipelined on the client's
+/// connections). The baseline, in the same run: PING and SET with the same concurrency.
+func measureRedis(url: RedisURL, tasks: Int) async throws {
+    var configuration = RedisClient.Configuration(url: url)
+    configuration.connectionCount = 4
+    let client = RedisClient(configuration)
+    let prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
+    let engine = TaskEngine(backend: RedisTaskBackend(client: client, prefix: prefix))
+
+    func rate(_ name: String, _ count: Int, concurrency: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<concurrency {
+                group.addTask {
+                    for i in stride(from: lane, to: count, by: concurrency) { try await body(i) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let perSecond = Double(count) / seconds(since: start)
+        print(#"{"measure": "\#(name)", "count": \#(count), "per_sec": \#(Int(perSecond))}"#)
+        return perSecond
+    }
+
+    let ping = try await rate("redis PING (our client, 64 in flight)", 200_000, concurrency: 64) { _ in
+        _ = try await client.send(RESPCommand("PING"))
+    }
+    _ = try await rate("redis SET (our client, 64 in flight)", 200_000, concurrency: 64) { i in
+        _ = try await client.send(RESPCommand("SET", "\(prefix):k:\(i % 1000)", "v"))
+    }
+
+    let payload = RawJSON.emptyObject
+    let start = ContinuousClock.now
+    let completed = try await withThrowingTaskGroup(of: Int.self) { group in
+        group.addTask {
+            var enqueued = 0
+            while enqueued < tasks {
+                let n = min(100, tasks - enqueued)
+                _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "noop", payload: payload), count: n))
+                enqueued += n
+            }
+            return 0
+        }
+        let remaining = Shared(tasks)
+        for consumer in 0..<4 {
+            group.addTask {
+                var mine = 0
+                while remaining.withLock({ $0 }) > 0 {
+                    let leases = try await engine.lease(
+                        LeaseRequest(workerID: "bench-\(consumer)", queues: ["default"], maxTasks: 100, wait: .milliseconds(200)))
+                    try await withThrowingTaskGroup(of: Void.self) { completions in
+                        for lease in leases {
+                            completions.addTask { _ = try await engine.complete(leaseID: lease.leaseID, result: nil) }
+                        }
+                        try await completions.waitForAll()
+                    }
+                    mine += leases.count
+                    remaining.withLock { $0 -= leases.count }
+                }
+                return mine
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    let perSecond = Double(completed) / seconds(since: start)
+    print(#"{"measure": "end to end (enqueue batches of 100, 4 consumers leasing 100, completions pipelined)", "tasks": \#(completed), "tasks_per_sec": \#(Int(perSecond)), "ratio_to_ping": \#((perSecond / ping * 1000).rounded() / 1000)}"#)
+    await client.close()
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}
+
+/// A value several tasks update.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+
+    init(_ value: Value) { mutex = Mutex(value) }
+
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

@@ -21,26 +21,28 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     public let prefix: String
     private let errorHistoryLimit: Int
     private let random = Mutex(RandomBytes())
+    private let completions: CompletionBatcher<Completion, TaskRecord>
 
     public init(client: RedisClient, prefix: String = "sb", errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
         self.client = client
         self.prefix = prefix
         self.errorHistoryLimit = errorHistoryLimit
+        completions = CompletionBatcher(maxBatch: 256)
     }
 
     // MARK: Enqueue and lease
 
     public func enqueue(_ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] {
         guard !tasks.isEmpty else { return [] }
-        var arguments: [any RESPArgument] = [prefix, now.milliseconds]
-        arguments.reserveCapacity(2 + tasks.count * 40)
+        var arguments: [any RESPArgument] = [prefix, now.milliseconds, tasks.count]
+        arguments.reserveCapacity(3 + tasks.count * 40)
         for task in tasks {
             let record = task.record
             let fields = RedisTaskCoding.fields(of: record)
             arguments += [
                 record.id, record.queue, Int(record.priority), record.status.rawValue,
                 record.notBefore.map { String($0.milliseconds) } ?? "", task.idempotencyKey ?? "",
-                task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", fields.count / 2,
+                task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", record.runID ?? "", fields.count / 2,
             ]
             arguments += fields
         }
@@ -97,10 +99,37 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
 
     public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
         let taskID = try Self.taskID(of: leaseID)
-        let parts = try await leaseScript(
-            RedisTaskScripts.complete, "complete", leaseID: leaseID,
-            [prefix, leaseID, taskID, now.milliseconds, result == nil ? 0 : 1, result?.bytes ?? []])
-        return try Self.recordReply(parts, "complete")
+        return try await completions.submit(Completion(leaseID: leaseID, taskID: taskID, result: result, now: now)) { batch in
+            try await completeBatch(batch)
+        }
+    }
+
+    struct Completion: Sendable {
+        var leaseID: String
+        var taskID: String
+        var result: RawJSON?
+        var now: Timestamp
+    }
+
+    /// One script call for every completion that arrived while the previous call was out.
+    private func completeBatch(_ batch: [Completion]) async throws -> [Result<TaskRecord, any Error>] {
+        var arguments: [any RESPArgument] = [prefix]
+        arguments.reserveCapacity(1 + batch.count * 5)
+        for c in batch {
+            arguments += [c.leaseID, c.taskID, c.now.milliseconds, c.result == nil ? 0 : 1, c.result?.bytes ?? []]
+        }
+        let reply = try await run(RedisTaskScripts.complete, "complete", arguments)
+        guard let items = reply.array, items.count == batch.count else { throw RedisTaskBackendError.unexpectedReply("complete") }
+        return zip(batch, items).map { completion, item in
+            Result {
+                guard let parts = item.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply("complete") }
+                switch code {
+                case "ok": return try Self.recordReply(parts, "complete")
+                case "notfound": throw SwitchboardError.notFound("no lease \(completion.leaseID)")
+                default: throw Self.staleLease(completion.leaseID)
+                }
+            }
+        }
     }
 
     public func fail(

@@ -147,17 +147,23 @@ enum RedisTaskScripts {
 
     static func script(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
-    /// ARGV: P, now, then per task: id, queue, priority, status, not_before, idempotency key,
-    /// its expiry, field count, and that many field/value pairs.
+    /// ARGV: P, now, task count, then per task: id, queue, priority, status, not_before,
+    /// idempotency key, its expiry, run id, field count, and that many field/value pairs.
     /// Returns per task `{1}` (stored) or `{0, fields…}` (the task already known).
+    ///
+    /// The hot path: per new task one EXISTS and one HSET; index entries, counts and wake-ups
+    /// are gathered and written once per batch.
     static let enqueue = script("""
-        local now = tonumber(ARGV[2])
-        local out, wake = {}, {}
-        local i = 3
+        local nowText = ARGV[2]
+        local now = tonumber(nowText)
+        local out = {}
+        local created, byQueue, byRun = {'ZADD', gk('created')}, {}, {}
+        local seq = nil
+        local i = 4
         while i <= #ARGV do
-          local id, q, pri, status, nb, ikey, iexp, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
-            ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], tonumber(ARGV[i + 7])
-          local fields = i + 8
+          local id, q, pri, status, nb, ikey, iexp, run, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
+            ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], tonumber(ARGV[i + 8])
+          local fields = i + 9
           i = fields + 2 * n
           local existing = nil
           if ikey ~= '' then
@@ -172,30 +178,51 @@ enum RedisTaskScripts {
           if existing then
             out[#out + 1] = {0, redis.call('HGETALL', tk(existing))}
           else
-            local seq = redis.call('INCR', gk('seq'))
-            local args = {'HSET', tk(id), 'at', 0, 'cs', seq}
-            for j = fields, fields + 2 * n - 1 do args[#args + 1] = ARGV[j] end
-            redis.call(unpack(args))
-            redis.call('ZADD', gk('created'), seq, id)
-            redis.call('ZADD', qk(q, 'created'), seq, id)
-            local run = redis.call('HGET', tk(id), 'run')
-            if run then redis.call('ZADD', gk('run:' .. run), seq, id) end
-            redis.call('SADD', gk('queues'), q)
-            if status == 'scheduled' and nb ~= '' and tonumber(nb) > now then
-              redis.call('HINCRBY', qk(q, 'counts'), 'scheduled', 1)
-              makeDue(id, q, tonumber(nb), now, 'scheduled', 'scheduled')
-            else
-              redis.call('HINCRBY', qk(q, 'counts'), 'pending', 1)
-              makeReady(id, q, pri, seq, now, now, 'pending')
+            -- Sequences for the whole batch at once; duplicates leave harmless gaps.
+            if not seq then seq = redis.call('INCRBY', gk('seq'), ARGV[3]) - tonumber(ARGV[3]) end
+            seq = seq + 1
+            local qs = byQueue[q]
+            if not qs then
+              qs = {created = {'ZADD', qk(q, 'created')}, pending = {'ZADD', qk(q, 'pending')}, due = {'ZADD', qk(q, 'due')},
+                    npending = 0, nscheduled = 0}
+              byQueue[q] = qs
             end
-            wake[q] = true
+            local args = {'HSET', tk(id), 'at', 0, 'cs', seq, 'ua', nowText}
+            for j = fields, fields + 2 * n - 1 do args[#args + 1] = ARGV[j] end
+            if status == 'scheduled' and nb ~= '' and tonumber(nb) > now then
+              args[#args + 1] = 'st'; args[#args + 1] = 'scheduled'; args[#args + 1] = 'due'; args[#args + 1] = nb
+              qs.due[#qs.due + 1] = nb; qs.due[#qs.due + 1] = id
+              qs.nscheduled = qs.nscheduled + 1
+            else
+              args[#args + 1] = 'st'; args[#args + 1] = 'pending'; args[#args + 1] = 'seq'; args[#args + 1] = seq
+              args[#args + 1] = 'rs'; args[#args + 1] = nowText
+              qs.pending[#qs.pending + 1] = num(readyScore(pri, seq)); qs.pending[#qs.pending + 1] = id
+              qs.npending = qs.npending + 1
+            end
+            redis.call(unpack(args))
+            created[#created + 1] = seq; created[#created + 1] = id
+            qs.created[#qs.created + 1] = seq; qs.created[#qs.created + 1] = id
+            if run ~= '' then
+              byRun[run] = byRun[run] or {'ZADD', gk('run:' .. run)}
+              byRun[run][#byRun[run] + 1] = seq; byRun[run][#byRun[run] + 1] = id
+            end
             if ikey ~= '' then
               redis.call('SET', gk('idem:' .. ikey), iexp .. ':' .. id, 'PX', math.max(tonumber(iexp) - now, 0) + 60000)
             end
             out[#out + 1] = {1}
           end
         end
-        for q in pairs(wake) do redis.call('PUBLISH', gk('ready'), q) end
+        if #created > 2 then redis.call(unpack(created)) end
+        for _, zadd in pairs(byRun) do redis.call(unpack(zadd)) end
+        for q, qs in pairs(byQueue) do
+          redis.call(unpack(qs.created))
+          if #qs.pending > 2 then redis.call(unpack(qs.pending)) end
+          if #qs.due > 2 then redis.call(unpack(qs.due)) end
+          if qs.npending > 0 then redis.call('HINCRBY', qk(q, 'counts'), 'pending', qs.npending) end
+          if qs.nscheduled > 0 then redis.call('HINCRBY', qk(q, 'counts'), 'scheduled', qs.nscheduled) end
+          redis.call('SADD', gk('queues'), q)
+          redis.call('PUBLISH', gk('ready'), q)
+        end
         return out
         """)
 
@@ -203,38 +230,47 @@ enum RedisTaskScripts {
     /// count, queues…, then `max` random lease-id prefixes.
     /// Returns `{lease id, expiry, fields…}` per leased task.
     static let lease = script("""
-        local now, worker, max = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+        local nowText, worker, max = ARGV[2], ARGV[3], tonumber(ARGV[4])
+        local now = tonumber(nowText)
         local duration, grace, nq = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
         local prefixes = 8 + nq
         local out = {}
+        local leases = {'ZADD', gk('leases')}
         for qi = 8, 7 + nq do
           if #out >= max then break end
           local q = ARGV[qi]
           if redis.call('SISMEMBER', gk('paused'), q) == 0 then
             promote(q, now)
+            local taken = 0
             while #out < max do
               local popped = redis.call('ZPOPMIN', qk(q, 'pending'), max - #out)
               if #popped == 0 then break end
               for p = 1, #popped, 2 do
                 local id = popped[p]
-                local f = redis.call('HMGET', tk(id), 'lk', 'to')
+                local key = tk(id)
+                local f = redis.call('HMGET', key, 'lk', 'to', 'at')
                 if f[1] and redis.call('SISMEMBER', gk('locks-running'), f[1]) == 1 then
-                  redis.call('HSET', tk(id), 'pk', '1')
+                  redis.call('HSET', key, 'pk', '1')
                   redis.call('RPUSH', gk('lockwait:' .. f[1]), id)
                 else
                   if f[1] then redis.call('SADD', gk('locks-running'), f[1]) end
                   local lid = ARGV[prefixes + #out] .. id
-                  local expires = now + (duration >= 0 and duration or (tonumber(f[2]) + grace))
-                  redis.call('HINCRBY', tk(id), 'at', 1)
-                  redis.call('HSET', tk(id), 'lid', lid, 'sa', now, 'w', worker, 'le', num(expires))
-                  setStatus(id, q, 'pending', 'running', now)
-                  redis.call('ZADD', gk('leases'), num(expires), id)
-                  out[#out + 1] = {lid, num(expires), redis.call('HGETALL', tk(id))}
+                  local expires = num(now + (duration >= 0 and duration or (tonumber(f[2]) + grace)))
+                  redis.call('HSET', key, 'at', tonumber(f[3]) + 1, 'lid', lid, 'sa', nowText, 'w', worker, 'le', expires,
+                    'st', 'running', 'ua', nowText)
+                  leases[#leases + 1] = expires; leases[#leases + 1] = id
+                  taken = taken + 1
+                  out[#out + 1] = {lid, expires, redis.call('HGETALL', key)}
                 end
               end
             end
+            if taken > 0 then
+              redis.call('HINCRBY', qk(q, 'counts'), 'pending', -taken)
+              redis.call('HINCRBY', qk(q, 'counts'), 'running', taken)
+            end
           end
         end
+        if #leases > 2 then redis.call(unpack(leases)) end
         return out
         """)
 
@@ -249,15 +285,47 @@ enum RedisTaskScripts {
         return {'ok', num(expires), f[5] == '1' and 1 or 0}
         """)
 
-    /// ARGV: P, lease id, task id, now, has result (0/1), result.
+    /// ARGV: P, then per completion: lease id, task id, now, has result (0/1), result.
+    /// Returns per completion `{'ok', fields…}`, `{'notfound'}` or `{'conflict'}`. Completions
+    /// arrive here in batches (`CompletionBatcher`): index and count updates go out once.
     static let complete = script("""
-        local f, problem = leased(ARGV[3], ARGV[2])
-        if not f then return {problem} end
-        local id, now = ARGV[3], ARGV[4]
-        endLease(id, f[4])
-        if ARGV[5] == '1' then redis.call('HSET', tk(id), 'res', ARGV[6]) else redis.call('HDEL', tk(id), 'res') end
-        finish(id, f[3], 'running', 'completed', now)
-        return {'ok', redis.call('HGETALL', tk(id))}
+        local out, leases, finished, counts = {}, {'ZREM', gk('leases')}, {'ZADD', gk('finished')}, {}
+        for i = 2, #ARGV, 5 do
+          local lid, id, now = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+          local key = tk(id)
+          local f = redis.call('HMGET', key, 'st', 'lid', 'q', 'lk')
+          if not f[1] then
+            out[#out + 1] = {'notfound'}
+          elseif f[1] ~= 'running' or f[2] ~= lid then
+            out[#out + 1] = {'conflict'}
+          else
+            if ARGV[i + 3] == '1' then
+              redis.call('HSET', key, 'res', ARGV[i + 4], 'st', 'completed', 'ua', now, 'fa', now)
+              redis.call('HDEL', key, 'lid', 'le')
+            else
+              redis.call('HSET', key, 'st', 'completed', 'ua', now, 'fa', now)
+              redis.call('HDEL', key, 'lid', 'le', 'res')
+            end
+            leases[#leases + 1] = id
+            finished[#finished + 1] = now; finished[#finished + 1] = id
+            counts[f[3]] = (counts[f[3]] or 0) + 1
+            if f[4] then
+              -- Freed at once, so a later completion in this batch sees the key's next task parked.
+              redis.call('SREM', gk('locks-running'), f[4])
+              unpark(f[4])
+            end
+            out[#out + 1] = {'ok', redis.call('HGETALL', key)}
+          end
+        end
+        if #leases > 2 then
+          redis.call(unpack(leases))
+          redis.call(unpack(finished))
+        end
+        for q, n in pairs(counts) do
+          redis.call('HINCRBY', qk(q, 'counts'), 'running', -n)
+          redis.call('HINCRBY', qk(q, 'counts'), 'completed', n)
+        end
+        return out
         """)
 
     /// ARGV: P, lease id, task id, now, message, decision (retry/bury), retry at, error history limit.
