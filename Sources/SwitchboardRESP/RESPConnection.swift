@@ -31,6 +31,9 @@ public final class RESPConnection: Sendable {
         let channel = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(.milliseconds(connectTimeout.wholeMilliseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Replies of a batch (a hundred leased tasks) run to tens of KiB; reading them in a
+            // few large reads spares the decoder re-scanning a partial value after every small one.
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))

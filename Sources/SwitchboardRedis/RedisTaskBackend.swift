@@ -87,10 +87,10 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     // MARK: Lease holders
 
     public func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) async throws -> HeartbeatStatus {
-        let taskID = try Self.taskID(of: leaseID)
+        let (secret, taskID) = try Self.parse(leaseID)
         let parts = try await leaseScript(
             RedisTaskScripts.heartbeat, "heartbeat", leaseID: leaseID,
-            [prefix, leaseID, taskID, now.milliseconds, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds])
+            [prefix, secret, taskID, now.milliseconds, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds])
         guard parts.count == 3, let expiry = parts[1].int, let cancel = parts[2].int else {
             throw RedisTaskBackendError.unexpectedReply("heartbeat")
         }
@@ -98,14 +98,16 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     }
 
     public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
-        let taskID = try Self.taskID(of: leaseID)
-        return try await completions.submit(Completion(leaseID: leaseID, taskID: taskID, result: result, now: now)) { batch in
+        let (secret, taskID) = try Self.parse(leaseID)
+        let completion = Completion(leaseID: leaseID, secret: secret, taskID: taskID, result: result, now: now)
+        return try await completions.submit(completion) { batch in
             try await completeBatch(batch)
         }
     }
 
     struct Completion: Sendable {
         var leaseID: String
+        var secret: String
         var taskID: String
         var result: RawJSON?
         var now: Timestamp
@@ -116,7 +118,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         var arguments: [any RESPArgument] = [prefix]
         arguments.reserveCapacity(1 + batch.count * 5)
         for c in batch {
-            arguments += [c.leaseID, c.taskID, c.now.milliseconds, c.result == nil ? 0 : 1, c.result?.bytes ?? []]
+            arguments += [c.secret, c.taskID, c.now.milliseconds, c.result == nil ? 0 : 1, c.result?.bytes ?? []]
         }
         let reply = try await run(RedisTaskScripts.complete, "complete", arguments)
         guard let items = reply.array, items.count == batch.count else { throw RedisTaskBackendError.unexpectedReply("complete") }
@@ -135,7 +137,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     public func fail(
         leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
     ) async throws -> TaskRecord {
-        let taskID = try Self.taskID(of: leaseID)
+        let (secret, taskID) = try Self.parse(leaseID)
         guard var task = try await task(id: taskID) else { throw SwitchboardError.notFound("no lease \(leaseID)") }
         guard task.status == .running else { throw Self.staleLease(leaseID) }
         // What the script will record, so the decision sees the failure as the memory backend shows it.
@@ -144,14 +146,14 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         let decision = decide(task)
         let parts = try await leaseScript(
             RedisTaskScripts.fail, "fail", leaseID: leaseID,
-            [prefix, leaseID, taskID, now.milliseconds, message] + Self.arguments(decision) + [errorHistoryLimit])
+            [prefix, secret, taskID, now.milliseconds, message] + Self.arguments(decision) + [errorHistoryLimit])
         return try Self.recordReply(parts, "fail")
     }
 
     public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
-        let taskID = try Self.taskID(of: leaseID)
+        let (secret, taskID) = try Self.parse(leaseID)
         let parts = try await leaseScript(
-            RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, leaseID, taskID, now.milliseconds])
+            RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, secret, taskID, now.milliseconds])
         return try Self.recordReply(parts, "release")
     }
 
@@ -264,11 +266,11 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         for item in expired {
             guard case .array(let fields) = item, !fields.isEmpty else { continue }
             var (task, _) = try RedisTaskCoding.record(item)
-            guard let leaseID = Self.field("lid", in: fields) else { continue }
+            guard let secret = Self.field("lid", in: fields) else { continue }
             let message = "lease expired: worker \(task.workerID ?? "unknown") stopped heartbeating"
             task.error = message
             task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID))
-            arguments += [task.id, leaseID] + Self.arguments(decide(task))
+            arguments += [task.id, secret] + Self.arguments(decide(task))
         }
         let applied = try await run(RedisTaskScripts.reap, "reap", arguments)
         guard let records = applied.array else { throw RedisTaskBackendError.unexpectedReply("reap") }
@@ -348,11 +350,13 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         .conflict("lease \(leaseID) is no longer held: the task was re-leased, finished or its lease expired")
     }
 
-    /// Lease ids are 32 random hex digits and the task id, as in the memory backend.
-    static func taskID(of leaseID: String) throws(SwitchboardError) -> String {
+    /// Lease ids are 32 random hex digits (the secret the task stores) and the task id, as in
+    /// the memory backend.
+    static func parse(_ leaseID: String) throws(SwitchboardError) -> (secret: String, taskID: String) {
         let utf8 = leaseID.utf8
         guard utf8.count > 32 else { throw .notFound("no lease \(leaseID)") }
-        return String(leaseID[utf8.index(utf8.startIndex, offsetBy: 32)...])
+        let split = utf8.index(utf8.startIndex, offsetBy: 32)
+        return (String(leaseID[..<split]), String(leaseID[split...]))
     }
 
     private static func recordReply(_ parts: [RESPValue], _ name: String) throws -> TaskRecord {

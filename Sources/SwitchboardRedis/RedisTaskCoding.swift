@@ -44,38 +44,104 @@ enum RedisTaskCoding {
             }
             index += 2
             let text = { String(buffer: value) }
-            let time = { Timestamp(milliseconds: Int64(String(buffer: value)) ?? 0) }
-            switch String(buffer: nameBuffer) {
-            case "id": record.id = text()
-            case "q": record.queue = text()
-            case "ty": record.type = text()
-            case "run": record.runID = text()
-            case "pri": record.priority = UInt8(text()) ?? 0
-            case "md": record.metadata = metadata(bytes(value))
-            case "pl": record.payload = RawJSON(unchecked: bytes(value))
-            case "st":
+            let time = { Timestamp(milliseconds: Self.integer(value) ?? 0) }
+            switch Field(nameBuffer) {
+            case .id: record.id = text()
+            case .queue: record.queue = text()
+            case .type: record.type = text()
+            case .runID: record.runID = text()
+            case .priority: record.priority = UInt8(text()) ?? 0
+            case .metadata: record.metadata = metadata(bytes(value))
+            case .payload: record.payload = RawJSON(unchecked: bytes(value))
+            case .status:
                 guard let status = TaskStatus(rawValue: text()) else { throw RedisTaskBackendError.malformedTask("status \(text())") }
                 record.status = status
-            case "at": record.attempts = Int(text()) ?? 0
-            case "mr": record.maxRetries = Int(text()) ?? 0
-            case "to": record.timeoutMS = Int64(text()) ?? 0
-            case "lk": record.lockKey = text()
-            case "nb": record.notBefore = time()
-            case "ca": record.createdAt = time()
-            case "ua": record.updatedAt = time()
-            case "sa": record.startedAt = time()
-            case "fa": record.finishedAt = time()
-            case "w": record.workerID = text()
-            case "le": record.leaseExpiresAt = time()
-            case "res": record.result = RawJSON(unchecked: bytes(value))
-            case "err": record.error = text()
-            case "errs": errorLines = value
-            case "rs": readySince = time()
-            default: break
+            case .attempts: record.attempts = Int(text()) ?? 0
+            case .maxRetries: record.maxRetries = Int(text()) ?? 0
+            case .timeout: record.timeoutMS = Int64(text()) ?? 0
+            case .lockKey: record.lockKey = text()
+            case .notBefore: record.notBefore = time()
+            case .createdAt: record.createdAt = time()
+            case .updatedAt: record.updatedAt = time()
+            case .startedAt: record.startedAt = time()
+            case .finishedAt: record.finishedAt = time()
+            case .worker: record.workerID = text()
+            case .leaseExpiresAt: record.leaseExpiresAt = time()
+            case .result: record.result = RawJSON(unchecked: bytes(value))
+            case .error: record.error = text()
+            case .errors: errorLines = value
+            case .readySince: readySince = time()
+            case nil: break
             }
         }
         if let errorLines { record.errors = try errors(errorLines) }
         return (record, readySince)
+    }
+
+    /// A decimal integer straight from the bytes, without making a String.
+    private static func integer(_ buffer: ByteBuffer) -> Int64? {
+        var value: Int64 = 0
+        var negative = false
+        var digits = 0
+        for byte in buffer.readableBytesView {
+            if byte == UInt8(ascii: "-"), digits == 0, !negative { negative = true; continue }
+            guard byte >= 0x30, byte <= 0x39 else { return nil }
+            let (scaled, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = scaled.addingReportingOverflow(Int64(byte - 0x30))
+            guard !o1, !o2 else { return nil }
+            value = sum
+            digits += 1
+        }
+        guard digits > 0 else { return nil }
+        return negative ? -value : value
+    }
+
+    /// The hash's field names, read from their bytes (a string switch would compare up to
+    /// twenty strings per field).
+    enum Field {
+        case id, queue, type, runID, priority, metadata, payload, status, attempts, maxRetries, timeout, lockKey
+        case notBefore, createdAt, updatedAt, startedAt, finishedAt, worker, leaseExpiresAt, result, error, errors
+        case readySince
+
+        init?(_ name: ByteBuffer) {
+            guard name.readableBytes <= 4 else { return nil }
+            var packed: UInt32 = 0
+            for byte in name.readableBytesView { packed = packed << 8 | UInt32(byte) }
+            guard let field = Self.byPackedName[packed] else { return nil }
+            self = field
+        }
+
+        private static let byPackedName: [UInt32: Field] = [
+            pack("id"): .id,
+            pack("q"): .queue,
+            pack("ty"): .type,
+            pack("run"): .runID,
+            pack("pri"): .priority,
+            pack("md"): .metadata,
+            pack("pl"): .payload,
+            pack("st"): .status,
+            pack("at"): .attempts,
+            pack("mr"): .maxRetries,
+            pack("to"): .timeout,
+            pack("lk"): .lockKey,
+            pack("nb"): .notBefore,
+            pack("ca"): .createdAt,
+            pack("ua"): .updatedAt,
+            pack("sa"): .startedAt,
+            pack("fa"): .finishedAt,
+            pack("w"): .worker,
+            pack("le"): .leaseExpiresAt,
+            pack("res"): .result,
+            pack("err"): .error,
+            pack("errs"): .errors,
+            pack("rs"): .readySince,
+        ]
+
+        private static func pack(_ name: StaticString) -> UInt32 {
+            var packed: UInt32 = 0
+            name.withUTF8Buffer { for byte in $0 { packed = packed << 8 | UInt32(byte) } }
+            return packed
+        }
     }
 
     private static func bytes(_ buffer: ByteBuffer) -> [UInt8] {

@@ -20,7 +20,8 @@ import SwitchboardRESP
 /// - `P:ready` — pub/sub channel: the name of a queue that just gained ready (or due) work.
 ///
 /// Task fields: id q ty run pri md pl st at mr to lk nb ca ua sa fa w le res err errs(JSON lines,
-/// oldest first) en(error count) — the API's fields — and lid (lease id) seq (ready sequence)
+/// oldest first) en(error count) — the API's fields — and lid (the random half of the lease id,
+/// short so that small tasks keep Redis's compact listpack encoding) seq (ready sequence)
 /// rs (ready since) due cr (cancel requested) cs (creation sequence) ds (burial sequence)
 /// pk (parked). Times are Unix milliseconds.
 ///
@@ -88,7 +89,7 @@ enum RedisTaskScripts {
             unpark(lk)
           end
         end
-        -- The task's state when `lid` is its live lease; else nil and 'notfound' or 'conflict'.
+        -- The task's state when `lid` is the secret of its live lease; else nil and 'notfound' or 'conflict'.
         local function leased(id, lid)
           local f = redis.call('HMGET', tk(id), 'st', 'lid', 'q', 'lk', 'cr', 'pri', 'seq', 'at', 'w')
           if not f[1] then return nil, 'notfound' end
@@ -254,13 +255,13 @@ enum RedisTaskScripts {
                   redis.call('RPUSH', gk('lockwait:' .. f[1]), id)
                 else
                   if f[1] then redis.call('SADD', gk('locks-running'), f[1]) end
-                  local lid = ARGV[prefixes + #out] .. id
+                  local secret = ARGV[prefixes + #out]
                   local expires = num(now + (duration >= 0 and duration or (tonumber(f[2]) + grace)))
-                  redis.call('HSET', key, 'at', tonumber(f[3]) + 1, 'lid', lid, 'sa', nowText, 'w', worker, 'le', expires,
+                  redis.call('HSET', key, 'at', tonumber(f[3]) + 1, 'lid', secret, 'sa', nowText, 'w', worker, 'le', expires,
                     'st', 'running', 'ua', nowText)
                   leases[#leases + 1] = expires; leases[#leases + 1] = id
                   taken = taken + 1
-                  out[#out + 1] = {lid, expires, redis.call('HGETALL', key)}
+                  out[#out + 1] = {secret .. id, expires, redis.call('HGETALL', key)}
                 end
               end
             end
@@ -274,7 +275,7 @@ enum RedisTaskScripts {
         return out
         """)
 
-    /// ARGV: P, lease id, task id, now, lease ms (−1: timeout + grace), grace ms.
+    /// ARGV: P, lease secret, task id, now, lease ms (−1: timeout + grace), grace ms.
     static let heartbeat = script("""
         local f, problem = leased(ARGV[3], ARGV[2])
         if not f then return {problem} end
@@ -285,7 +286,7 @@ enum RedisTaskScripts {
         return {'ok', num(expires), f[5] == '1' and 1 or 0}
         """)
 
-    /// ARGV: P, then per completion: lease id, task id, now, has result (0/1), result.
+    /// ARGV: P, then per completion: lease secret, task id, now, has result (0/1), result.
     /// Returns per completion `{'ok', fields…}`, `{'notfound'}` or `{'conflict'}`. Completions
     /// arrive here in batches (`CompletionBatcher`): index and count updates go out once.
     static let complete = script("""
@@ -328,7 +329,7 @@ enum RedisTaskScripts {
         return out
         """)
 
-    /// ARGV: P, lease id, task id, now, message, decision (retry/bury), retry at, error history limit.
+    /// ARGV: P, lease secret, task id, now, message, decision (retry/bury), retry at, error history limit.
     static let fail = script("""
         local f, problem = leased(ARGV[3], ARGV[2])
         if not f then return {problem} end
@@ -336,7 +337,7 @@ enum RedisTaskScripts {
         return {'ok', redis.call('HGETALL', tk(ARGV[3]))}
         """)
 
-    /// ARGV: P, now, error history limit, then per lease: task id, lease id, decision, retry at.
+    /// ARGV: P, now, error history limit, then per lease: task id, lease secret, decision, retry at.
     /// Applies only to leases still live and expired by `now`, so concurrent reapers reap once.
     static let reap = script("""
         local now, limit = ARGV[2], tonumber(ARGV[3])
@@ -362,7 +363,7 @@ enum RedisTaskScripts {
         return out
         """)
 
-    /// ARGV: P, lease id, task id, now.
+    /// ARGV: P, lease secret, task id, now.
     static let release = script("""
         local f, problem = leased(ARGV[3], ARGV[2])
         if not f then return {problem} end
