@@ -20,6 +20,26 @@ if command -v redis-server >/dev/null; then
   started+=($!)
   for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
   export SWITCHBOARD_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+  # A second one that speaks only TLS, with a certificate from a CA made here (SAN localhost
+  # and 127.0.0.1), for rediss://.
+  if command -v openssl >/dev/null; then
+    tls_port=$(free_port)
+    (cd "$redis_dir" &&
+      openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj "/CN=switchboard-test-ca" &&
+      openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" &&
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.cnf &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.cnf
+    ) 2>/dev/null
+    redis-server --port 0 --tls-port "$tls_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+      --tls-cert-file "$redis_dir/server.crt" --tls-key-file "$redis_dir/server.key" \
+      --tls-ca-cert-file "$redis_dir/ca.crt" --tls-auth-clients no --logfile "$redis_dir/redis-tls.log" &
+    started+=($!)
+    for _ in $(seq 100); do
+      redis-cli -p "$tls_port" --tls --cacert "$redis_dir/ca.crt" ping >/dev/null 2>&1 && break; sleep 0.05
+    done
+    export SWITCHBOARD_TEST_REDISS_URL="rediss://localhost:$tls_port/0"
+    export SWITCHBOARD_TEST_REDIS_CA="$redis_dir/ca.crt"
+  fi
 else
   echo "redis-server is not installed: the real-Redis tests are skipped (CI installs it)" >&2
 fi

@@ -2,6 +2,7 @@ import ArgumentParser
 import Hummingbird
 import Logging
 import Metrics
+import NIOSSL
 import ServiceLifecycle
 import SwitchboardCore
 import SwitchboardRESP
@@ -21,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     var redisPrefix = Environment.string("REDIS_PREFIX") ?? "sb"
     @Option(help: "Connections to Redis (each pipelines; blocking lock waits get their own).")
     var redisConnections = Environment.int("REDIS_CONNECTIONS") ?? 4
+    @Option(help: "For rediss:// URLs: a PEM file of the CA to trust instead of the system's roots.")
+    var redisCaFile = Environment.string("REDIS_CA_FILE") ?? ""
     @Option(help: "In-process workers to run on the built-in tools (echo, sleep, fail).")
     var workers = Environment.int("WORKERS") ?? 1
     @Option(help: "Slots of each in-process worker.") var concurrency = Environment.int("CONCURRENCY") ?? 8
@@ -93,6 +96,7 @@ struct Serve: AsyncParsableCommand {
         case .redis(let url):
             var redisConfiguration = RedisClient.Configuration(url: url)
             redisConfiguration.connectionCount = redisConnections
+            if !redisCaFile.isEmpty { redisConfiguration.tls.trustRoots = .file(redisCaFile) }
             let client = RedisClient(redisConfiguration)
             redis = client
             let backend = RedisTaskBackend(

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// One connection to a Redis server: pipelined commands, per-command deadlines, and the
@@ -16,18 +17,20 @@ public final class RESPConnection: Sendable {
 
     public var isActive: Bool { channel.isActive }
 
-    /// Connects, then authenticates and selects the database from `url`.
+    /// Connects, then authenticates and selects the database from `url`. A `rediss://` URL
+    /// speaks TLS with `tls` (by default: the system's trusted roots, hostname verified).
     public static func connect(
         to url: RedisURL,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         connectTimeout: Duration = .seconds(5),
         limits: RESPLimits = RESPLimits(),
+        tls: NIOSSLContext? = nil,
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
     ) async throws -> RESPConnection {
-        guard !url.tls else {
-            // TLS (rediss://) comes with the connection pool; refuse rather than send in clear text.
-            throw RedisURLError("rediss:// is not supported by this client yet")
-        }
+        let sslContext: NIOSSLContext? = url.tls ? try (tls ?? NIOSSLContext(configuration: .makeClientConfiguration())) : nil
+        // SNI and name checks take a host name; an address literal is checked against the
+        // certificate's IP entries by the verification itself.
+        let serverHostname: String? = url.host.isIPAddressLiteral ? nil : url.host
         let channel = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(.milliseconds(connectTimeout.wholeMilliseconds))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -36,6 +39,10 @@ public final class RESPConnection: Sendable {
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65536, maximum: 1 << 20))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        let handler = try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                    }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(limits: limits)))
                     try channel.pipeline.syncOperations.addHandler(RESPCommandHandler(onPush: onPush))
                 }
@@ -166,5 +173,12 @@ extension Duration {
     fileprivate var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 address rather than a host name.
+    var isIPAddressLiteral: Bool {
+        contains(":") || (!isEmpty && allSatisfy { $0 == "." || $0.isASCII && $0.isNumber })
     }
 }

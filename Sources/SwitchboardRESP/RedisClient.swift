@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A few shared, pipelined connections to one Redis server, replaced when they die.
@@ -17,6 +18,9 @@ public final class RedisClient: Sendable {
         public var connectTimeout: Duration = .seconds(5)
         public var reconnectBase: Duration = .milliseconds(50)
         public var reconnectCap: Duration = .seconds(5)
+        /// For `rediss://` URLs. The default trusts the system's roots and checks the host name;
+        /// `trustRoots = .file(path)` trusts a private CA instead.
+        public var tls: TLSConfiguration = .makeClientConfiguration()
 
         public init(url: RedisURL) {
             self.url = url
@@ -40,6 +44,9 @@ public final class RedisClient: Sendable {
     public let configuration: Configuration
     private let eventLoopGroup: any EventLoopGroup
     private let state: Mutex<State>
+    /// Built once (loading certificates is slow); the error, if it cannot be, is reported by
+    /// every connection attempt.
+    private let sslContext: Result<NIOSSLContext, any Error>?
 
     public init(_ configuration: Configuration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         precondition(configuration.connectionCount > 0)
@@ -47,6 +54,7 @@ public final class RedisClient: Sendable {
         self.eventLoopGroup = eventLoopGroup
         self.state = Mutex(State(slots: Array(repeating: .idle, count: configuration.connectionCount),
                                  failures: Array(repeating: 0, count: configuration.connectionCount)))
+        self.sslContext = configuration.url.tls ? Result { try NIOSSLContext(configuration: configuration.tls) } : nil
     }
 
     @discardableResult
@@ -69,7 +77,8 @@ public final class RedisClient: Sendable {
         _ body: (RESPConnection) async throws -> T
     ) async throws -> T {
         let connection = try await RESPConnection.connect(
-            to: configuration.url, eventLoopGroup: eventLoopGroup, connectTimeout: configuration.connectTimeout, onPush: onPush)
+            to: configuration.url, eventLoopGroup: eventLoopGroup, connectTimeout: configuration.connectTimeout,
+            tls: try sslContext?.get(), onPush: onPush)
         do {
             let result = try await body(connection)
             await connection.close()
@@ -116,9 +125,10 @@ public final class RedisClient: Sendable {
             case .backingOff(let until, _, let error) where now < until:
                 return .refuse(error)
             default:
-                let task = Task { [configuration, eventLoopGroup] in
+                let task = Task { [configuration, eventLoopGroup, sslContext] in
                     try await RESPConnection.connect(
-                        to: configuration.url, eventLoopGroup: eventLoopGroup, connectTimeout: configuration.connectTimeout)
+                        to: configuration.url, eventLoopGroup: eventLoopGroup, connectTimeout: configuration.connectTimeout,
+                        tls: try sslContext?.get())
                 }
                 s.slots[index] = .connecting(task)
                 return .wait(task, index)

@@ -13,6 +13,7 @@ struct RealRedisPresence {
         if ProcessInfo.processInfo.environment["CI"] != nil {
             #expect(testRedisURL != nil, "scripts/test.sh must start redis-server and set SWITCHBOARD_TEST_REDIS_URL")
             #expect(redisServerBinary != nil, ".ci/run must install redis-server")
+            #expect(testRedissURL != nil, "scripts/test.sh must start a TLS redis-server and set SWITCHBOARD_TEST_REDISS_URL")
         }
     }
 }

@@ -253,3 +253,22 @@ def test_fencing_tokens_keep_rising_across_a_redis_restart(redis_server):
         assert second > first
     finally:
         assert server.stop() == 0
+
+
+def test_serve_over_tls_to_redis():
+    """rediss:// with a private CA: scripts/test.sh starts a TLS-only redis-server."""
+    url, ca = os.environ.get("SWITCHBOARD_TEST_REDISS_URL"), os.environ.get("SWITCHBOARD_TEST_REDIS_CA")
+    if not url or not ca:
+        if os.environ.get("CI"):
+            raise AssertionError("scripts/test.sh must start the TLS redis-server in CI")
+        import pytest
+        pytest.skip("no TLS redis-server (run through scripts/test.sh)")
+    server = Server("--backend", url, "--redis-ca-file", ca, "--redis-prefix", "tls-live", "--workers", "1")
+    try:
+        assert requests.get(server.base + "/readyz", timeout=5).status_code == 200
+        created = requests.post(server.base + TASKS, json=echo(7), timeout=5)
+        assert created.status_code == 201, created.text
+        done = wait_for(lambda: (t := task(server, created.json()["id"]))["status"] == "completed" and t, 15, "the task")
+        assert done["result"] == {"i": 7}
+    finally:
+        assert server.stop() == 0
