@@ -62,7 +62,9 @@ let package = Package(
         // Redis storage: locks now, the task backend next. Knows no HTTP.
         .target(
             name: "SwitchboardRedis",
-            dependencies: ["SwitchboardCore", "SwitchboardRESP"],
+            dependencies: [
+                "SwitchboardCore", "SwitchboardRESP", .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The REST control plane: routes, problem+json errors, metrics, static files. Handlers

@@ -22,6 +22,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     private let errorHistoryLimit: Int
     private let random = Mutex(RandomBytes())
     private let completions: CompletionBatcher<Completion, TaskRecord>
+    private let leasedRecords = LeasedRecords()
 
     public init(client: RedisClient, prefix: String = "sb", errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
         self.client = client
@@ -74,7 +75,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         }
         let reply = try await run(RedisTaskScripts.lease, "lease", arguments)
         guard let leased = reply.array else { throw RedisTaskBackendError.unexpectedReply("lease") }
-        return try leased.map { item in
+        let leases = try leased.map { item in
             guard let parts = item.array, parts.count == 3, let leaseID = parts[0].string, let expiry = parts[1].int else {
                 throw RedisTaskBackendError.unexpectedReply("lease")
             }
@@ -82,6 +83,8 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             return TaskLease(
                 leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince ?? now)
         }
+        leasedRecords.remember(leases)
+        return leases
     }
 
     // MARK: Lease holders
@@ -99,7 +102,8 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
 
     public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
         let (secret, taskID) = try Self.parse(leaseID)
-        let completion = Completion(leaseID: leaseID, secret: secret, taskID: taskID, result: result, now: now)
+        let completion = Completion(
+            leaseID: leaseID, secret: secret, taskID: taskID, result: result, now: now, leased: leasedRecords.take(leaseID))
         return try await completions.submit(completion) { batch in
             try await completeBatch(batch)
         }
@@ -111,14 +115,29 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         var taskID: String
         var result: RawJSON?
         var now: Timestamp
+        /// The task as this process leased it, if it did.
+        var leased: TaskRecord?
+
+        /// The task once completed, built from the leased one: a completion changes only these.
+        func completedTask() -> TaskRecord? {
+            guard var task = leased else { return nil }
+            task.status = .completed
+            task.result = result
+            task.updatedAt = now
+            task.finishedAt = now
+            task.leaseExpiresAt = nil
+            return task
+        }
     }
 
     /// One script call for every completion that arrived while the previous call was out.
     private func completeBatch(_ batch: [Completion]) async throws -> [Result<TaskRecord, any Error>] {
         var arguments: [any RESPArgument] = [prefix]
-        arguments.reserveCapacity(1 + batch.count * 5)
+        arguments.reserveCapacity(1 + batch.count * 6)
         for c in batch {
-            arguments += [c.secret, c.taskID, c.now.milliseconds, c.result == nil ? 0 : 1, c.result?.bytes ?? []]
+            arguments += [
+                c.secret, c.taskID, c.now.milliseconds, c.result == nil ? 0 : 1, c.result?.bytes ?? [], c.leased == nil ? 1 : 0,
+            ]
         }
         let reply = try await run(RedisTaskScripts.complete, "complete", arguments)
         guard let items = reply.array, items.count == batch.count else { throw RedisTaskBackendError.unexpectedReply("complete") }
@@ -126,7 +145,9 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             Result {
                 guard let parts = item.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply("complete") }
                 switch code {
-                case "ok": return try Self.recordReply(parts, "complete")
+                case "ok":
+                    if let task = completion.completedTask() { return task }
+                    return try Self.recordReply(parts, "complete")
                 case "notfound": throw SwitchboardError.notFound("no lease \(completion.leaseID)")
                 default: throw Self.staleLease(completion.leaseID)
                 }
@@ -138,6 +159,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
     ) async throws -> TaskRecord {
         let (secret, taskID) = try Self.parse(leaseID)
+        _ = leasedRecords.take(leaseID)
         guard var task = try await task(id: taskID) else { throw SwitchboardError.notFound("no lease \(leaseID)") }
         guard task.status == .running else { throw Self.staleLease(leaseID) }
         // What the script will record, so the decision sees the failure as the memory backend shows it.
@@ -152,6 +174,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
 
     public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
         let (secret, taskID) = try Self.parse(leaseID)
+        _ = leasedRecords.take(leaseID)
         let parts = try await leaseScript(
             RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, secret, taskID, now.milliseconds])
         return try Self.recordReply(parts, "release")

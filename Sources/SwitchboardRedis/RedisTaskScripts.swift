@@ -286,12 +286,13 @@ enum RedisTaskScripts {
         return {'ok', num(expires), f[5] == '1' and 1 or 0}
         """)
 
-    /// ARGV: P, then per completion: lease secret, task id, now, has result (0/1), result.
-    /// Returns per completion `{'ok', fields…}`, `{'notfound'}` or `{'conflict'}`. Completions
-    /// arrive here in batches (`CompletionBatcher`): index and count updates go out once.
+    /// ARGV: P, then per completion: lease secret, task id, now, has result (0/1), result,
+    /// send the task back (0/1: the caller has it from its lease unless it leased elsewhere).
+    /// Returns per completion `{'ok'}` or `{'ok', fields…}`, `{'notfound'}` or `{'conflict'}`.
+    /// Completions arrive here in batches (`CompletionBatcher`): index and count updates go out once.
     static let complete = script("""
         local out, leases, finished, counts = {}, {'ZREM', gk('leases')}, {'ZADD', gk('finished')}, {}
-        for i = 2, #ARGV, 5 do
+        for i = 2, #ARGV, 6 do
           local lid, id, now = ARGV[i], ARGV[i + 1], ARGV[i + 2]
           local key = tk(id)
           local f = redis.call('HMGET', key, 'st', 'lid', 'q', 'lk')
@@ -315,7 +316,7 @@ enum RedisTaskScripts {
               redis.call('SREM', gk('locks-running'), f[4])
               unpark(f[4])
             end
-            out[#out + 1] = {'ok', redis.call('HGETALL', key)}
+            if ARGV[i + 5] == '1' then out[#out + 1] = {'ok', redis.call('HGETALL', key)} else out[#out + 1] = {'ok'} end
           end
         end
         if #leases > 2 then
