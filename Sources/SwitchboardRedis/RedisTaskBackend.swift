@@ -39,9 +39,10 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         arguments.reserveCapacity(3 + tasks.count * 40)
         for task in tasks {
             let record = task.record
-            let fields = RedisTaskCoding.fields(of: record)
+            let scheduled = record.status == .scheduled && (record.notBefore.map { $0 > now } ?? false)
+            let fields = RedisTaskCoding.fields(of: record, scheduled: scheduled)
             arguments += [
-                record.id, record.queue, Int(record.priority), record.status.rawValue,
+                record.id, record.queue, Int(record.priority), scheduled ? "scheduled" : "pending",
                 record.notBefore.map { String($0.milliseconds) } ?? "", task.idempotencyKey ?? "",
                 task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", record.runID ?? "", fields.count / 2,
             ]
@@ -81,7 +82,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             }
             let (record, readySince) = try RedisTaskCoding.record(parts[2])
             return TaskLease(
-                leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince ?? now)
+                leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince)
         }
         leasedRecords.remember(leases)
         return leases

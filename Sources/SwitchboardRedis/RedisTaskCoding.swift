@@ -4,13 +4,14 @@ import SwitchboardRESP
 
 /// A task's hash fields (see `RedisTaskScripts`) to and from `TaskRecord`.
 enum RedisTaskCoding {
-    /// The fields an enqueue writes as given; the script adds status, attempts and bookkeeping.
-    static func fields(of record: TaskRecord) -> [any RESPArgument] {
+    /// The whole hash of a new task, `scheduled` with its due time or `pending`.
+    static func fields(of record: TaskRecord, scheduled: Bool) -> [any RESPArgument] {
         var fields: [any RESPArgument] = [
             "id", record.id, "q", record.queue, "ty", record.type, "pri", Int(record.priority),
             "pl", record.payload.bytes, "mr", record.maxRetries, "to", record.timeoutMS,
-            "ca", record.createdAt.milliseconds,
+            "ca", record.createdAt.milliseconds, "st", scheduled ? "scheduled" : "pending",
         ]
+        if scheduled, let due = record.notBefore { fields += ["due", due.milliseconds] }
         if !record.metadata.isEmpty {
             var writer = JSONWriter(capacity: 64)
             writer.beginObject()
@@ -28,7 +29,7 @@ enum RedisTaskCoding {
     }
 
     /// A task from HGETALL's flat field/value list, with when it last became ready.
-    static func record(_ reply: RESPValue) throws -> (record: TaskRecord, readySince: Timestamp?) {
+    static func record(_ reply: RESPValue) throws -> (record: TaskRecord, readySince: Timestamp) {
         guard let values = reply.array, values.count % 2 == 0, !values.isEmpty else {
             throw RedisTaskBackendError.malformedTask("not a task hash")
         }
@@ -37,6 +38,7 @@ enum RedisTaskCoding {
             createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
         var readySince: Timestamp?
         var errorLines: ByteBuffer?
+        var sawUpdatedAt = false
         var index = 0
         while index < values.count {
             guard case .bulkString(let nameBuffer) = values[index], case .bulkString(let value) = values[index + 1] else {
@@ -62,7 +64,9 @@ enum RedisTaskCoding {
             case .lockKey: record.lockKey = text()
             case .notBefore: record.notBefore = time()
             case .createdAt: record.createdAt = time()
-            case .updatedAt: record.updatedAt = time()
+            case .updatedAt:
+                record.updatedAt = time()
+                sawUpdatedAt = true
             case .startedAt: record.startedAt = time()
             case .finishedAt: record.finishedAt = time()
             case .worker: record.workerID = text()
@@ -75,7 +79,8 @@ enum RedisTaskCoding {
             }
         }
         if let errorLines { record.errors = try errors(errorLines) }
-        return (record, readySince)
+        if !sawUpdatedAt { record.updatedAt = record.createdAt }
+        return (record, readySince ?? record.createdAt)
     }
 
     /// A decimal integer straight from the bytes, without making a String.

@@ -21,9 +21,10 @@ import SwitchboardRESP
 ///
 /// Task fields: id q ty run pri md pl st at mr to lk nb ca ua sa fa w le res err errs(JSON lines,
 /// oldest first) en(error count) — the API's fields — and lid (the random half of the lease id,
-/// short so that small tasks keep Redis's compact listpack encoding) seq (ready sequence)
-/// rs (ready since) due cr (cancel requested) cs (creation sequence) ds (burial sequence)
-/// pk (parked). Times are Unix milliseconds.
+/// short so that small tasks keep Redis's compact listpack encoding) sc (its score in
+/// `pending` when last taken, to give it back its place) rs (ready since; absent: created_at)
+/// due cr (cancel requested) ds (burial sequence) pk (parked). Absent `at` and `ua` read as 0
+/// and created_at. Times are Unix milliseconds.
 ///
 /// Queue keys carry the queue as a hash tag; the scripts also touch global keys and task keys
 /// found while they run, so they need one Redis (or one primary), not a Cluster.
@@ -44,11 +45,11 @@ enum RedisTaskScripts {
             redis.call('HINCRBY', qk(q, 'counts'), new, 1)
           end
         end
-        local function makeReady(id, q, pri, seq, since, now, old)
-          redis.call('HSET', tk(id), 'seq', seq, 'rs', since)
+        local function makeReady(id, q, score, since, now, old)
+          redis.call('HSET', tk(id), 'rs', since)
           redis.call('HDEL', tk(id), 'due')
           setStatus(id, q, old, 'pending', now)
-          redis.call('ZADD', qk(q, 'pending'), num(readyScore(pri, seq)), id)
+          redis.call('ZADD', qk(q, 'pending'), score, id)
         end
         local function makeDue(id, q, at, now, old, status)
           redis.call('HSET', tk(id), 'due', num(at))
@@ -72,10 +73,10 @@ enum RedisTaskScripts {
           while true do
             local id = redis.call('LPOP', list)
             if not id then return end
-            local f = redis.call('HMGET', tk(id), 'st', 'pk', 'q', 'pri', 'seq')
+            local f = redis.call('HMGET', tk(id), 'st', 'pk', 'q', 'sc')
             if f[1] == 'pending' and f[2] == '1' then
               redis.call('HDEL', tk(id), 'pk')
-              redis.call('ZADD', qk(f[3], 'pending'), num(readyScore(tonumber(f[4]), tonumber(f[5]))), id)
+              redis.call('ZADD', qk(f[3], 'pending'), f[4], id)
               redis.call('PUBLISH', gk('ready'), f[3])
               return
             end
@@ -91,7 +92,7 @@ enum RedisTaskScripts {
         end
         -- The task's state when `lid` is the secret of its live lease; else nil and 'notfound' or 'conflict'.
         local function leased(id, lid)
-          local f = redis.call('HMGET', tk(id), 'st', 'lid', 'q', 'lk', 'cr', 'pri', 'seq', 'at', 'w')
+          local f = redis.call('HMGET', tk(id), 'st', 'lid', 'q', 'lk', 'cr', 'pri', 'sc', 'at', 'w')
           if not f[1] then return nil, 'notfound' end
           if f[1] ~= 'running' or f[2] ~= lid then return nil, 'conflict' end
           return f
@@ -127,7 +128,7 @@ enum RedisTaskScripts {
             local id = due[i]
             redis.call('ZREM', qk(q, 'due'), id)
             local f = redis.call('HMGET', tk(id), 'st', 'pri')
-            makeReady(id, q, tonumber(f[2]), redis.call('INCR', gk('seq')), due[i + 1], now, f[1])
+            makeReady(id, q, num(readyScore(tonumber(f[2]), redis.call('INCR', gk('seq')))), due[i + 1], now, f[1])
           end
           return #due > 0
         end
@@ -148,8 +149,10 @@ enum RedisTaskScripts {
 
     static func script(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
-    /// ARGV: P, now, task count, then per task: id, queue, priority, status, not_before,
-    /// idempotency key, its expiry, run id, field count, and that many field/value pairs.
+    /// ARGV: P, now, task count, then per task: id, queue, priority, status (pending, or
+    /// scheduled when due later), not_before, idempotency key, its expiry, run id, field count,
+    /// and that many field/value pairs — the whole new hash. Attempts, `ua` and `rs` start
+    /// absent, read as 0 and the creation time.
     /// Returns per task `{1}` (stored) or `{0, fields…}` (the task already known).
     ///
     /// The hot path: per new task one EXISTS and one HSET; index entries, counts and wake-ups
@@ -188,19 +191,15 @@ enum RedisTaskScripts {
                     npending = 0, nscheduled = 0}
               byQueue[q] = qs
             end
-            local args = {'HSET', tk(id), 'at', 0, 'cs', seq, 'ua', nowText}
-            for j = fields, fields + 2 * n - 1 do args[#args + 1] = ARGV[j] end
-            if status == 'scheduled' and nb ~= '' and tonumber(nb) > now then
-              args[#args + 1] = 'st'; args[#args + 1] = 'scheduled'; args[#args + 1] = 'due'; args[#args + 1] = nb
+            -- The fields come whole from the caller, status (and due time) included.
+            redis.call('HSET', tk(id), unpack(ARGV, fields, fields + 2 * n - 1))
+            if status == 'scheduled' then
               qs.due[#qs.due + 1] = nb; qs.due[#qs.due + 1] = id
               qs.nscheduled = qs.nscheduled + 1
             else
-              args[#args + 1] = 'st'; args[#args + 1] = 'pending'; args[#args + 1] = 'seq'; args[#args + 1] = seq
-              args[#args + 1] = 'rs'; args[#args + 1] = nowText
               qs.pending[#qs.pending + 1] = num(readyScore(pri, seq)); qs.pending[#qs.pending + 1] = id
               qs.npending = qs.npending + 1
             end
-            redis.call(unpack(args))
             created[#created + 1] = seq; created[#created + 1] = id
             qs.created[#qs.created + 1] = seq; qs.created[#qs.created + 1] = id
             if run ~= '' then
@@ -250,15 +249,16 @@ enum RedisTaskScripts {
                 local id = popped[p]
                 local key = tk(id)
                 local f = redis.call('HMGET', key, 'lk', 'to', 'at')
+                -- `sc` keeps the task's place for a release or an unpark.
                 if f[1] and redis.call('SISMEMBER', gk('locks-running'), f[1]) == 1 then
-                  redis.call('HSET', key, 'pk', '1')
+                  redis.call('HSET', key, 'pk', '1', 'sc', popped[p + 1])
                   redis.call('RPUSH', gk('lockwait:' .. f[1]), id)
                 else
                   if f[1] then redis.call('SADD', gk('locks-running'), f[1]) end
                   local secret = ARGV[prefixes + #out]
                   local expires = num(now + (duration >= 0 and duration or (tonumber(f[2]) + grace)))
-                  redis.call('HSET', key, 'at', tonumber(f[3]) + 1, 'lid', secret, 'sa', nowText, 'w', worker, 'le', expires,
-                    'st', 'running', 'ua', nowText)
+                  redis.call('HSET', key, 'at', (tonumber(f[3]) or 0) + 1, 'lid', secret, 'sa', nowText, 'w', worker,
+                    'le', expires, 'st', 'running', 'ua', nowText, 'sc', popped[p + 1])
                   leases[#leases + 1] = expires; leases[#leases + 1] = id
                   taken = taken + 1
                   out[#out + 1] = {secret .. id, expires, redis.call('HGETALL', key)}
@@ -375,7 +375,7 @@ enum RedisTaskScripts {
         else
           redis.call('HINCRBY', tk(id), 'at', -1)
           redis.call('HDEL', tk(id), 'w')
-          makeReady(id, f[3], tonumber(f[6]), tonumber(f[7]), now, now, 'running')
+          makeReady(id, f[3], f[7], now, now, 'running')
           redis.call('PUBLISH', gk('ready'), f[3])
         end
         return {'ok', redis.call('HGETALL', tk(id))}
@@ -443,7 +443,7 @@ enum RedisTaskScripts {
         redis.call('ZREM', gk('dead'), id)
         redis.call('HSET', tk(id), 'at', 0)
         redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
-        makeReady(id, f[2], tonumber(f[3]), redis.call('INCR', gk('seq')), now, now, 'dead')
+        makeReady(id, f[2], num(readyScore(tonumber(f[3]), redis.call('INCR', gk('seq')))), now, now, 'dead')
         redis.call('PUBLISH', gk('ready'), f[2])
         return {'ok', redis.call('HGETALL', tk(id))}
         """)
@@ -469,7 +469,7 @@ enum RedisTaskScripts {
                 redis.call('ZREM', gk('dead'), id)
                 redis.call('HSET', tk(id), 'at', 0)
                 redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
-                makeReady(id, f[1], tonumber(f[3]), redis.call('INCR', gk('seq')), now, now, 'dead')
+                makeReady(id, f[1], num(readyScore(tonumber(f[3]), redis.call('INCR', gk('seq')))), now, now, 'dead')
                 redis.call('PUBLISH', gk('ready'), f[1])
               end
               handled = handled + 1
