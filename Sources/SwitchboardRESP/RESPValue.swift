@@ -49,67 +49,137 @@ public indirect enum RESPValue: Sendable, Hashable {
     public var isNull: Bool { self == .null }
 }
 
-/// A command: an array of bulk strings.
+/// A command: an array of bulk strings, encoded once, when it is made, into one buffer.
 public struct RESPCommand: Sendable, Hashable, CustomStringConvertible {
-    public var arguments: [ByteBuffer]
+    /// The command name only: arguments may hold secrets (AUTH) or large payloads.
+    public let name: String
+    /// `*N\r\n` and one `$len\r\n…\r\n` per argument, the name included.
+    public let encoded: ByteBuffer
 
     public init(_ name: String, _ arguments: [any RESPArgument] = []) {
-        self.arguments = [ByteBuffer(string: name)] + arguments.map(\.respBuffer)
+        self.name = name
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(16 + name.utf8.count + arguments.count * 24)
+        buffer.writeStaticString("*")
+        buffer.writeDecimal(arguments.count + 1)
+        buffer.writeStaticString("\r\n")
+        name.writeRESPBulk(into: &buffer)
+        for argument in arguments { argument.writeRESPBulk(into: &buffer) }
+        self.encoded = buffer
     }
 
     public init(_ name: String, _ arguments: any RESPArgument...) {
         self.init(name, arguments)
     }
 
-    public var name: String { arguments.first.map { String(buffer: $0) } ?? "" }
-
-    /// Writes `*N\r\n` and one `$len\r\n…\r\n` per argument straight into `buffer`.
     public func encode(into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("*")
-        buffer.writeString(String(arguments.count))
-        buffer.writeStaticString("\r\n")
-        for argument in arguments {
-            buffer.writeStaticString("$")
-            buffer.writeString(String(argument.readableBytes))
-            buffer.writeStaticString("\r\n")
-            buffer.writeImmutableBuffer(argument)
-            buffer.writeStaticString("\r\n")
-        }
+        buffer.writeImmutableBuffer(encoded)
     }
 
-    /// The command name only: arguments may hold secrets (AUTH) or large payloads.
     public var description: String { name }
 }
 
-/// Something that can be a command argument.
+/// Something that can be a command argument: it writes itself as a bulk string.
 public protocol RESPArgument: Sendable {
-    var respBuffer: ByteBuffer { get }
+    func writeRESPBulk(into buffer: inout ByteBuffer)
+}
+
+extension ByteBuffer {
+    /// A decimal, without making a String.
+    mutating func writeDecimal(_ value: Int) {
+        writeDecimal(UInt64(value))
+    }
+
+    mutating func writeDecimal(_ value: UInt64) {
+        if value < 10 {
+            writeInteger(UInt8(ascii: "0") + UInt8(value))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            while rest > 0 {
+                raw[23 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            }
+            writeBytes(UnsafeRawBufferPointer(rebasing: raw[(24 - count)...]))
+        }
+    }
+
+    mutating func writeBulkHeader(length: Int) {
+        writeStaticString("$")
+        writeDecimal(length)
+        writeStaticString("\r\n")
+    }
 }
 
 extension String: RESPArgument {
-    public var respBuffer: ByteBuffer { ByteBuffer(string: self) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        buffer.writeBulkHeader(length: utf8.count)
+        buffer.writeString(self)
+        buffer.writeStaticString("\r\n")
+    }
 }
 
 extension Substring: RESPArgument {
-    public var respBuffer: ByteBuffer { ByteBuffer(string: String(self)) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        buffer.writeBulkHeader(length: utf8.count)
+        buffer.writeSubstring(self)
+        buffer.writeStaticString("\r\n")
+    }
 }
 
 extension Int: RESPArgument {
-    public var respBuffer: ByteBuffer { ByteBuffer(string: String(self)) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        Int64(self).writeRESPBulk(into: &buffer)
+    }
 }
 
 extension Int64: RESPArgument {
-    public var respBuffer: ByteBuffer { ByteBuffer(string: String(self)) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        let negative = self < 0
+        let magnitude = self.magnitude
+        var length = negative ? 2 : 1
+        var probe = magnitude
+        while probe >= 10 {
+            probe /= 10
+            length += 1
+        }
+        buffer.writeBulkHeader(length: length)
+        if negative { buffer.writeStaticString("-") }
+        buffer.writeDecimal(magnitude)
+        buffer.writeStaticString("\r\n")
+    }
 }
 
 extension UInt64: RESPArgument {
-    public var respBuffer: ByteBuffer { ByteBuffer(string: String(self)) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        var length = 1
+        var probe = self
+        while probe >= 10 {
+            probe /= 10
+            length += 1
+        }
+        buffer.writeBulkHeader(length: length)
+        buffer.writeDecimal(self)
+        buffer.writeStaticString("\r\n")
+    }
 }
 
 extension ByteBuffer: RESPArgument {
-    public var respBuffer: ByteBuffer { self }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        buffer.writeBulkHeader(length: readableBytes)
+        buffer.writeImmutableBuffer(self)
+        buffer.writeStaticString("\r\n")
+    }
 }
 
 extension Array: RESPArgument where Element == UInt8 {
-    public var respBuffer: ByteBuffer { ByteBuffer(bytes: self) }
+    public func writeRESPBulk(into buffer: inout ByteBuffer) {
+        buffer.writeBulkHeader(length: count)
+        buffer.writeBytes(self)
+        buffer.writeStaticString("\r\n")
+    }
 }

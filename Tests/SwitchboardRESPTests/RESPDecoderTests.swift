@@ -127,6 +127,22 @@ struct RESPDecoderTests {
         #expect(String(buffer: buffer) == "*4\r\n$3\r\nSET\r\n$3\r\nkey\r\n$6\r\nvälue\r\n$2\r\n42\r\n")
         #expect(RESPCommand("AUTH", "secret").description == "AUTH", "arguments never reach logs")
     }
+
+    @Test("numbers and bytes are written as the server reads them, every digit and sign")
+    func numbers() {
+        let values: [any RESPArgument] = [0, 7, 10, -15, Int64.min, Int64.max, UInt64.max, [UInt8](), [0, 13, 10], Substring("ab")]
+        let expected = ["0", "7", "10", "-15", "\(Int64.min)", "\(Int64.max)", "\(UInt64.max)", "", "\0\r\n", "ab"]
+        var buffer = ByteBuffer()
+        RESPCommand("X", values).encode(into: &buffer)
+        var text = "*\(values.count + 1)\r\n$1\r\nX\r\n"
+        for e in expected { text += "$\(e.utf8.count)\r\n\(e)\r\n" }
+        #expect(String(buffer: buffer) == text)
+        for n in [1, 9, 99, 100, 12_345, 1_800_000_000_000] {
+            var one = ByteBuffer()
+            RESPCommand("N", [n]).encode(into: &one)
+            #expect(String(buffer: one) == "*2\r\n$1\r\nN\r\n$\(String(n).count)\r\n\(n)\r\n")
+        }
+    }
 }
 
 @Suite("Redis URLs")
