@@ -1,7 +1,7 @@
 import NIOCore
 
 /// A value of the Redis serialization protocol, RESP2 or RESP3.
-public indirect enum RESPValue: Sendable, Hashable {
+public enum RESPValue: Sendable, Hashable {
     case simpleString(String)
     /// A simple or blob error, as the server sent it (`ERR …`, `NOSCRIPT …`).
     case error(String)
