@@ -80,7 +80,14 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             guard let parts = item.array, parts.count == 3, let leaseID = parts[0].string, let expiry = parts[1].int else {
                 throw RedisTaskBackendError.unexpectedReply("lease")
             }
-            let (record, readySince) = try RedisTaskCoding.record(parts[2])
+            var (record, readySince) = try RedisTaskCoding.record(parts[2])
+            // The fields are from just before the lease; apply it as the script did.
+            record.status = .running
+            record.attempts += 1
+            record.startedAt = now
+            record.workerID = workerID
+            record.leaseExpiresAt = Timestamp(milliseconds: expiry)
+            record.updatedAt = now
             return TaskLease(
                 leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince)
         }

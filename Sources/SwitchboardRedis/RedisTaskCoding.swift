@@ -80,6 +80,7 @@ enum RedisTaskCoding {
         }
         if let errorLines { record.errors = try errors(errorLines) }
         if !sawUpdatedAt { record.updatedAt = record.createdAt }
+        if record.status != .running { record.leaseExpiresAt = nil }
         return (record, readySince ?? record.createdAt)
     }
 

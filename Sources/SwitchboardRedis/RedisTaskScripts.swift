@@ -24,7 +24,7 @@ import SwitchboardRESP
 /// short so that small tasks keep Redis's compact listpack encoding) sc (its score in
 /// `pending` when last taken, to give it back its place) rs (ready since; absent: created_at)
 /// due cr (cancel requested) ds (burial sequence) pk (parked). Absent `at` and `ua` read as 0
-/// and created_at. Times are Unix milliseconds.
+/// and created_at; `le` and `lid` count only while the task runs. Times are Unix milliseconds.
 ///
 /// Queue keys carry the queue as a hash tag; the scripts also touch global keys and task keys
 /// found while they run, so they need one Redis (or one primary), not a Cluster.
@@ -228,7 +228,7 @@ enum RedisTaskScripts {
 
     /// ARGV: P, now, worker, max, lease ms (−1: the task's timeout + grace), grace ms, queue
     /// count, queues…, then `max` random lease-id prefixes.
-    /// Returns `{lease id, expiry, fields…}` per leased task.
+    /// Returns `{lease id, expiry, fields…}` per leased task, the fields as they were just before.
     static let lease = script("""
         local nowText, worker, max = ARGV[2], ARGV[3], tonumber(ARGV[4])
         local now = tonumber(nowText)
@@ -248,20 +248,27 @@ enum RedisTaskScripts {
               for p = 1, #popped, 2 do
                 local id = popped[p]
                 local key = tk(id)
-                local f = redis.call('HMGET', key, 'lk', 'to', 'at')
+                -- Read whole once: the reply needs it, and it holds the lock key, timeout and attempts.
+                local h = redis.call('HGETALL', key)
+                local lk, to, at = nil, nil, 0
+                for k = 1, #h, 2 do
+                  local name = h[k]
+                  if name == 'lk' then lk = h[k + 1] elseif name == 'to' then to = h[k + 1] elseif name == 'at' then at = tonumber(h[k + 1]) end
+                end
                 -- `sc` keeps the task's place for a release or an unpark.
-                if f[1] and redis.call('SISMEMBER', gk('locks-running'), f[1]) == 1 then
+                if lk and redis.call('SISMEMBER', gk('locks-running'), lk) == 1 then
                   redis.call('HSET', key, 'pk', '1', 'sc', popped[p + 1])
-                  redis.call('RPUSH', gk('lockwait:' .. f[1]), id)
+                  redis.call('RPUSH', gk('lockwait:' .. lk), id)
                 else
-                  if f[1] then redis.call('SADD', gk('locks-running'), f[1]) end
+                  if lk then redis.call('SADD', gk('locks-running'), lk) end
                   local secret = ARGV[prefixes + #out]
-                  local expires = num(now + (duration >= 0 and duration or (tonumber(f[2]) + grace)))
-                  redis.call('HSET', key, 'at', (tonumber(f[3]) or 0) + 1, 'lid', secret, 'sa', nowText, 'w', worker,
+                  local expires = num(now + (duration >= 0 and duration or (tonumber(to) + grace)))
+                  redis.call('HSET', key, 'at', at + 1, 'lid', secret, 'sa', nowText, 'w', worker,
                     'le', expires, 'st', 'running', 'ua', nowText, 'sc', popped[p + 1])
                   leases[#leases + 1] = expires; leases[#leases + 1] = id
                   taken = taken + 1
-                  out[#out + 1] = {secret .. id, expires, redis.call('HGETALL', key)}
+                  -- The fields as they were before this lease: the caller applies the lease to them.
+                  out[#out + 1] = {secret .. id, expires, h}
                 end
               end
             end
@@ -301,12 +308,12 @@ enum RedisTaskScripts {
           elseif f[1] ~= 'running' or f[2] ~= lid then
             out[#out + 1] = {'conflict'}
           else
+            -- `lid` and `le` may stay: they mean nothing once the task is not running (no
+            -- earlier attempt can have left a result, since only a completion writes one).
             if ARGV[i + 3] == '1' then
               redis.call('HSET', key, 'res', ARGV[i + 4], 'st', 'completed', 'ua', now, 'fa', now)
-              redis.call('HDEL', key, 'lid', 'le')
             else
               redis.call('HSET', key, 'st', 'completed', 'ua', now, 'fa', now)
-              redis.call('HDEL', key, 'lid', 'le', 'res')
             end
             leases[#leases + 1] = id
             finished[#finished + 1] = now; finished[#finished + 1] = id
