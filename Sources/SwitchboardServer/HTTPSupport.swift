@@ -22,6 +22,12 @@ extension Request {
         try JSONObjectReader(await bodyBytes(limit: limit))
     }
 
+    /// The body as a JSON object, an empty body reading as `{}` (for calls whose fields are all optional).
+    func optionalJSONObject(limit: Int) async throws -> JSONObjectReader {
+        let bytes = try await bodyBytes(limit: limit)
+        return try JSONObjectReader(bytes.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : bytes)
+    }
+
     func query(_ name: String) -> String? {
         uri.queryParameters.get(name)
     }

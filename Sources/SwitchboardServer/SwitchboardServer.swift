@@ -38,7 +38,7 @@ public struct SwitchboardServer: Sendable {
         self.workers = workers
     }
 
-    /// The routes of DESIGN.md §3 (leases and workers come with remote workers).
+    /// The routes of DESIGN.md §3.
     public func router<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
         let router = Router(context: Context.self)
         let table = RouteTable()
@@ -48,6 +48,7 @@ public struct SwitchboardServer: Sendable {
         DeadLetterRoutes(engine: engine).add(to: router, table: table)
         QueueRoutes(engine: engine).add(to: router, table: table)
         LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
+        LeaseRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath).add(to: router, table: table)
         return router
     }
@@ -78,8 +79,10 @@ struct ServerMaintenanceService: Service {
         let held = Gauge(label: "switchboard_locks_held", factory: server.metrics.factory)
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                workers.record(server.workers.count)
-                busy.record(server.workers.reduce(0) { $0 + $1.busySlots })
+                // Every worker seen leasing here, in-process or remote, that is not gone.
+                let seen = server.engine.workers.list(now: server.engine.clock.now()).filter { !$0.gone }
+                workers.record(seen.count)
+                busy.record(seen.reduce(0) { $0 + $1.busy })
                 // Listing leases also drops expired ones (the in-memory service sweeps as it lists).
                 if let count = try? await server.locks.leases().count { held.record(count) }
                 try await server.engine.clock.sleep(for: server.engine.configuration.maintenanceInterval)

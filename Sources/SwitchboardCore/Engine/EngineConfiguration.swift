@@ -39,13 +39,21 @@ public struct LeaseRequest: Sendable, Hashable {
     public var leaseDuration: Duration?
     /// How long to wait for work when none is ready (long-poll); zero returns at once.
     public var wait: Duration
+    /// What the worker tells about itself, for `GET /v1/workers`.
+    public var host: String?
+    public var slots: Int?
 
-    public init(workerID: String, queues: [String] = ["default"], maxTasks: Int = 1, leaseDuration: Duration? = nil, wait: Duration = .zero) {
+    public init(
+        workerID: String, queues: [String] = ["default"], maxTasks: Int = 1, leaseDuration: Duration? = nil,
+        wait: Duration = .zero, host: String? = nil, slots: Int? = nil
+    ) {
         self.workerID = workerID
         self.queues = queues
         self.maxTasks = maxTasks
         self.leaseDuration = leaseDuration
         self.wait = wait
+        self.host = host
+        self.slots = slots
     }
 }
 

@@ -13,6 +13,8 @@ public final class TaskEngine: TaskSource {
     let logger: Logger
     let metrics: EngineMetrics
     let readySignal = ReadySignal()
+    /// Every worker that leased here, in-process or remote.
+    public let workers = WorkerRegistry()
     /// The backend's feed of work made ready by other processes, when it has one.
     private let readySource: (any ReadyEventSource)?
     /// Whether that feed is live; while it is not, waiting leasers fall back to polling.
@@ -91,6 +93,7 @@ public final class TaskEngine: TaskSource {
     /// scheduled task in them is due, and never past `wait`.
     public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
         try validator.validate(request)
+        workers.record(.seen, worker: request.workerID, host: request.host, slots: request.slots, at: clock.now())
         let terms = LeaseTerms(duration: request.leaseDuration, grace: configuration.leaseGrace)
         let deadline = clock.now() + request.wait
         while true {
@@ -100,6 +103,7 @@ public final class TaskEngine: TaskSource {
                 queues: request.queues, maxTasks: request.maxTasks, workerID: request.workerID, terms: terms, now: now)
             if !leases.isEmpty {
                 for lease in leases { metrics.leased(lease, now: now) }
+                workers.record(.leased(leases.count), worker: request.workerID, at: now)
                 return leases
             }
             guard now < deadline, !Task.isCancelled else { return [] }
@@ -153,10 +157,13 @@ public final class TaskEngine: TaskSource {
         }
     }
 
-    public func heartbeat(leaseID: String, extendBy: Duration?) async throws -> HeartbeatStatus {
+    public func heartbeat(leaseID: String, extendBy: Duration?, workerID: String? = nil) async throws -> HeartbeatStatus {
         if let extendBy { try validator.validate(leaseDuration: extendBy, field: "extend_ms") }
-        return try await backend.heartbeat(
-            leaseID: leaseID, extension: LeaseTerms(duration: extendBy, grace: configuration.leaseGrace), now: clock.now())
+        let now = clock.now()
+        let status = try await backend.heartbeat(
+            leaseID: leaseID, extension: LeaseTerms(duration: extendBy, grace: configuration.leaseGrace), now: now)
+        if let workerID { workers.record(.seen, worker: workerID, at: now) }
+        return status
     }
 
     public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
@@ -164,6 +171,7 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let task = try await backend.complete(leaseID: leaseID, result: result, now: now)
         attemptEnded(task, now: now, failed: false)
+        if let worker = task.workerID { workers.record(.completed, worker: worker, at: now) }
         return task
     }
 
@@ -178,11 +186,14 @@ public final class TaskEngine: TaskSource {
                 baseDelay: failure.retryDelay)
         }
         attemptEnded(task, now: now, failed: true)
+        if let worker = task.errors.last?.workerID { workers.record(.failed, worker: worker, at: now) }
         return task
     }
 
-    public func release(leaseID: String) async throws -> TaskRecord {
-        let task = try await backend.release(leaseID: leaseID, now: clock.now())
+    public func release(leaseID: String, workerID: String? = nil) async throws -> TaskRecord {
+        let now = clock.now()
+        let task = try await backend.release(leaseID: leaseID, now: now)
+        if let workerID { workers.record(.released, worker: workerID, at: now) }
         if task.lockKey != nil { readySignal.notifyAll() } else { readySignal.notify(queues: [task.queue]) }
         return task
     }
@@ -302,6 +313,7 @@ public final class TaskEngine: TaskSource {
             logger.warning("lease expired", metadata: ["task_id": "\(task.id)", "queue": "\(task.queue)", "status": "\(task.status.rawValue)"])
             metrics.leaseExpired(queue: task.queue)
             attemptEnded(task, now: now, failed: true)
+            if let worker = task.errors.last?.workerID { workers.record(.expired, worker: worker, at: now) }
         }
 
         _ = try await backend.trim(

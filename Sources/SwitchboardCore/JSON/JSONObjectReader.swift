@@ -87,6 +87,22 @@ public struct JSONObjectReader: Sendable {
         }
     }
 
+    /// An array of strings; nil when absent.
+    public func strings(_ key: String) throws(SwitchboardError) -> [String]? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .array:
+            let inner = Array(bytes[m.range])
+            let elements = (try? JSONScanner.elements(ofArray: inner)) ?? []
+            return try elements.map { element throws(SwitchboardError) in
+                guard element.kind == .string else { throw .invalid("\(path)\(key) must be an array of strings") }
+                return JSONScanner.string(in: inner, range: element.range)
+            }
+        default: throw .invalid("\(path)\(key) must be an array of strings")
+        }
+    }
+
     /// The objects of an array member (e.g. a batch's `items`); nil when absent.
     public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
         guard let m = member(key) else { return nil }

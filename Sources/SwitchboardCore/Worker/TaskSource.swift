@@ -3,10 +3,11 @@
 public protocol TaskSource: Sendable {
     /// Leases up to `request.maxTasks`, waiting up to `request.wait` for work.
     func lease(_ request: LeaseRequest) async throws -> [TaskLease]
-    /// Extends the lease by `extendBy` (nil: the task's own lease length).
-    func heartbeat(leaseID: String, extendBy: Duration?) async throws -> HeartbeatStatus
+    /// Extends the lease by `extendBy` (nil: the task's own lease length). `workerID` says who
+    /// is beating, so a worker busy with long tasks is still seen as alive.
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus
     func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord
     /// Gives the task back without using up its attempt.
-    func release(leaseID: String) async throws -> TaskRecord
+    func release(leaseID: String, workerID: String?) async throws -> TaskRecord
 }

@@ -44,13 +44,16 @@ public final class Worker: Service, Sendable {
         /// The longest a running task goes without a heartbeat, so that a cancel request reaches
         /// it within about this long even when its lease is hours long.
         public var cancelCheckInterval: Duration
+        /// Reported to the server with each lease (remote workers: the machine's name).
+        public var host: String?
 
         public init(
             id: String, queues: [String] = ["default"], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
             taskTimeout: Duration? = nil, maxRetries: Int? = nil, retryDelay: Duration? = nil,
             drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1),
-            cancelCheckInterval: Duration = .seconds(5)
+            cancelCheckInterval: Duration = .seconds(5), host: String? = nil
         ) {
+            self.host = host
             self.id = id
             self.queues = queues
             self.concurrency = concurrency
@@ -158,7 +161,8 @@ public final class Worker: Service, Sendable {
             while let free = await slots.waitForFree(), !stopSignal.isFired {
                 let request = LeaseRequest(
                     workerID: configuration.id, queues: configuration.queues, maxTasks: free,
-                    leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval)
+                    leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
+                    slots: configuration.concurrency)
                 let leases: [TaskLease]
                 do {
                     leases = try await leaseUnlessStopped(request)
@@ -169,7 +173,7 @@ public final class Worker: Service, Sendable {
                 }
                 if stopSignal.isFired {
                     // Leased in the instant of the stop: give them back untouched.
-                    for lease in leases { _ = try? await source.release(leaseID: lease.leaseID) }
+                    for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
                     break
                 }
                 slots.take(leases.count)
@@ -205,7 +209,7 @@ public final class Worker: Service, Sendable {
             if case .stopped = first {
                 while let late = await group.next() {
                     if case .leased(let leases) = late {
-                        for lease in leases { _ = try? await source.release(leaseID: lease.leaseID) }
+                        for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
                     }
                 }
             }
@@ -331,7 +335,7 @@ public final class Worker: Service, Sendable {
             try await fail(leaseID, TaskFailure(error.message, retryable: error.retryable), elapsed: elapsed)
         case .threw(let error) where error is CancellationError && Task.isCancelled:
             // The worker itself is being torn down: give the task back untouched.
-            _ = try await source.release(leaseID: leaseID)
+            _ = try await source.release(leaseID: leaseID, workerID: configuration.id)
             counters.withLock { $0.tasksReleased += 1 }
         case .threw(let error):
             try await fail(leaseID, TaskFailure(String(describing: error)), elapsed: elapsed)
@@ -340,7 +344,7 @@ public final class Worker: Service, Sendable {
         case .interrupted(.cancelRequested):
             try await fail(leaseID, .permanent("cancelled on request"), elapsed: elapsed)
         case .interrupted(.draining):
-            _ = try await source.release(leaseID: leaseID)
+            _ = try await source.release(leaseID: leaseID, workerID: configuration.id)
             counters.withLock { $0.tasksReleased += 1 }
         case .interrupted(.leaseLost):
             logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(lease.task.id)"])
@@ -368,7 +372,8 @@ public final class Worker: Service, Sendable {
             let due = executions.withLock { $0.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
             for execution in due {
                 do {
-                    let status = try await source.heartbeat(leaseID: execution.leaseID, extendBy: configuration.leaseDuration)
+                    let status = try await source.heartbeat(
+                        leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
                     executions.withLock { $0[execution.leaseID]?.lastHeartbeat = now }
                     if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
                 } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {

@@ -1,0 +1,116 @@
+import HTTPTypes
+import Hummingbird
+import SwitchboardCore
+
+/// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an
+/// in-process worker makes on the engine.
+struct LeaseRoutes<Context: RequestContext> {
+    let engine: TaskEngine
+    let maxBodyBytes: Int
+
+    func add(to router: Router<Context>, table: RouteTable) {
+        table.on(router, .post, "/v1/leases", use: lease)
+        table.on(router, .post, "/v1/leases/:lease_id/heartbeat", use: heartbeat)
+        table.on(router, .post, "/v1/leases/:lease_id/complete", use: complete)
+        table.on(router, .post, "/v1/leases/:lease_id/fail", use: fail)
+        table.on(router, .post, "/v1/leases/:lease_id/release", use: release)
+        table.on(router, .get, "/v1/workers", use: workers)
+    }
+
+    @Sendable func lease(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots"])
+        let host = try body.string("host")
+        if let host, !NamePattern.isPrintable(host, maxLength: 255) { throw SwitchboardError.invalid("host must be 1-255 printable characters") }
+        let slots = try body.integer("slots")
+        if let slots, !(1...100_000).contains(slots) { throw SwitchboardError.invalid("slots must be between 1 and 100000") }
+        let leaseRequest = LeaseRequest(
+            workerID: try required(body.string("worker_id"), "worker_id"),
+            queues: try body.strings("queues") ?? [engine.configuration.defaultQueue],
+            maxTasks: Int(try body.integer("max_tasks") ?? 1),
+            leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
+            wait: .milliseconds(try body.integer("wait_ms") ?? 0),
+            host: host, slots: slots.map { Int($0) })
+        let leases = try await engine.lease(leaseRequest)
+        return JSONResponse.object { w in
+            w.key("items")
+            w.beginArray()
+            for lease in leases {
+                w.beginObject()
+                w.key("lease_id"); w.string(lease.leaseID)
+                w.key("expires_at"); w.timestamp(lease.expiresAt)
+                w.key("task"); lease.task.write(to: &w)
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    @Sendable func heartbeat(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.optionalJSONObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["extend_ms", "worker_id"])
+        let status = try await engine.heartbeat(
+            leaseID: try context.parameter("lease_id"), extendBy: try body.integer("extend_ms").map { .milliseconds($0) },
+            workerID: try workerID(body))
+        return JSONResponse.object { w in
+            w.key("expires_at"); w.timestamp(status.expiresAt)
+            w.key("cancel_requested"); w.bool(status.cancelRequested)
+        }
+    }
+
+    @Sendable func complete(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.optionalJSONObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["result"])
+        let result = body.raw("result").flatMap { $0.isNull ? nil : $0 }
+        return JSONResponse.task(try await engine.complete(leaseID: try context.parameter("lease_id"), result: result))
+    }
+
+    @Sendable func fail(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["error", "retryable"])
+        let report = TaskFailureReport(
+            message: try required(body.string("error"), "error"), retryable: try body.bool("retryable") ?? true)
+        return JSONResponse.task(try await engine.fail(leaseID: try context.parameter("lease_id"), failure: report))
+    }
+
+    @Sendable func release(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.optionalJSONObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["worker_id"])
+        return JSONResponse.task(try await engine.release(leaseID: try context.parameter("lease_id"), workerID: try workerID(body)))
+    }
+
+    @Sendable func workers(_ request: Request, context: Context) async throws -> Response {
+        let workers = engine.workers.list(now: engine.clock.now())
+        return JSONResponse.object { w in
+            w.key("items")
+            w.beginArray()
+            for info in workers {
+                w.beginObject()
+                w.key("id"); w.string(info.id)
+                w.key("host"); w.string(info.host)
+                w.key("slots"); if let slots = info.slots { w.int(slots) } else { w.null() }
+                w.key("busy"); w.int(info.busy)
+                w.key("last_seen"); w.timestamp(info.lastSeen)
+                w.key("state"); w.string(info.gone ? "gone" : "active")
+                w.key("counters")
+                w.beginObject()
+                w.key("leased"); w.int(info.leased)
+                w.key("completed"); w.int(info.completed)
+                w.key("failed"); w.int(info.failed)
+                w.key("released"); w.int(info.released)
+                w.key("expired"); w.int(info.expired)
+                w.endObject()
+                w.endObject()
+            }
+            w.endArray()
+        }
+    }
+
+    private func workerID(_ body: JSONObjectReader) throws(SwitchboardError) -> String? {
+        guard let id = try body.string("worker_id") else { return nil }
+        guard NamePattern.isIdentifier(id, maxLength: 128) else {
+            throw .invalid("worker_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+        }
+        return id
+    }
+}

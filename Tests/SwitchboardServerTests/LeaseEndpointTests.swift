@@ -1,0 +1,105 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import SwitchboardCore
+import SwitchboardServer
+import Testing
+
+@Suite("Lease and worker endpoints", .timeLimit(.minutes(1)))
+struct LeaseEndpointTests {
+    let h = ServerHarness()
+
+    @Test("lease, heartbeat, complete: the remote worker's round trip")
+    func roundTrip() async throws {
+        try await h.test { client in
+            let created = try await client.call(.post, "/v1/tasks", json: #"{"queue": "remote", "payload": {"tool_name": "echo"}}"#)
+            let id = try #require(created.body?.string("id"))
+            let leased = try await client.call(
+                .post, "/v1/leases",
+                json: #"{"worker_id": "rw-1", "queues": ["other", "remote"], "max_tasks": 5, "lease_ms": 10000, "host": "box-1", "slots": 4}"#)
+            #expect(leased.status == .ok)
+            let item = try #require(leased.body?.items.first)
+            #expect(leased.body?.items.count == 1)
+            let leaseID = try #require(item["lease_id"] as? String)
+            #expect((item["task"] as? [String: Any])?["id"] as? String == id)
+            #expect((item["task"] as? [String: Any])?["status"] as? String == "running")
+            #expect(item["expires_at"] is String)
+
+            let beat = try await client.call(.post, "/v1/leases/\(leaseID)/heartbeat", json: #"{"extend_ms": 20000, "worker_id": "rw-1"}"#)
+            #expect(beat.status == .ok)
+            #expect(beat.body?["cancel_requested"] as? Bool == false)
+            #expect(beat.body?.string("expires_at") != nil)
+
+            let workers = try await client.call(.get, "/v1/workers")
+            let worker = try #require(workers.body?.items.first { $0["id"] as? String == "rw-1" })
+            #expect(worker["host"] as? String == "box-1" && worker["slots"] as? Int == 4 && worker["busy"] as? Int == 1)
+            #expect(worker["state"] as? String == "active")
+
+            let done = try await client.call(.post, "/v1/leases/\(leaseID)/complete", json: #"{"result": {"ok": true}}"#)
+            #expect(done.status == .ok)
+            #expect(done.body?.string("status") == "completed")
+            #expect((done.body?["result"] as? [String: Bool]) == ["ok": true])
+
+            // The lease is spent: a late complete is refused and changes nothing.
+            expectProblem(try await client.call(.post, "/v1/leases/\(leaseID)/complete", json: "{}"), .conflict)
+            expectProblem(try await client.call(.post, "/v1/leases/\(leaseID)/heartbeat"), .conflict)
+            expectProblem(try await client.call(.post, "/v1/leases/00000000000000000000000000000000nope/complete"), .notFound)
+            #expect(try await client.call(.get, "/v1/tasks/\(id)").body?.string("status") == "completed")
+
+            let after = try await client.call(.get, "/v1/workers")
+            let counters = try #require(after.body?.items.first { $0["id"] as? String == "rw-1" }?["counters"] as? [String: Int])
+            #expect(counters["leased"] == 1 && counters["completed"] == 1)
+            #expect(after.body?.items.first { $0["id"] as? String == "rw-1" }?["busy"] as? Int == 0)
+        }
+    }
+
+    @Test("fail retries or buries; release gives the attempt back; an empty body is {}")
+    func failAndRelease() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}, "max_retries": 1}"#)
+            func leaseOne() async throws -> String {
+                let leased = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "rw-2"}"#)
+                return try #require(leased.body?.items.first?["lease_id"] as? String)
+            }
+            let first = try await leaseOne()
+            let released = try await client.call(.post, "/v1/leases/\(first)/release")
+            #expect(released.body?.string("status") == "pending" && released.body?.int("attempts") == 0)
+
+            let second = try await leaseOne()
+            let retried = try await client.call(.post, "/v1/leases/\(second)/fail", json: #"{"error": "flaky"}"#)
+            #expect(retried.body?.string("status") == "retrying" && retried.body?.string("error") == "flaky")
+            h.clock.advance(by: .seconds(5))
+            _ = try await h.engine.performMaintenance()
+            let third = try await leaseOne()
+            let dead = try await client.call(.post, "/v1/leases/\(third)/fail", json: #"{"error": "broken", "retryable": false}"#)
+            #expect(dead.body?.string("status") == "dead")
+        }
+    }
+
+    @Test("bad lease requests are refused with a problem and lease nothing")
+    func badRequests() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            expectProblem(try await client.call(.post, "/v1/leases", json: "{}"), .unprocessableContent, mentioning: "worker_id")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "w", "max_tasks": 0}"#), .unprocessableContent, mentioning: "max_tasks")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "w", "queues": [1]}"#), .unprocessableContent, mentioning: "queues")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "w", "wait_ms": 999999}"#), .unprocessableContent, mentioning: "wait_ms")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "w", "lease_ms": 1}"#), .unprocessableContent, mentioning: "lease_ms")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "w", "speed": 1}"#), .unprocessableContent, mentioning: "speed")
+            expectProblem(try await client.call(.post, "/v1/leases", json: "[]"), .badRequest)
+            expectProblem(try await client.call(.post, "/v1/leases/x/fail", json: "{}"), .unprocessableContent, mentioning: "error")
+            #expect(try await client.call(.get, "/v1/tasks").body?.items.first?["status"] as? String == "pending")
+        }
+    }
+
+    @Test("a long-poll lease returns when a task is enqueued")
+    func longPoll() async throws {
+        try await h.test { client in
+            async let leased = client.call(.post, "/v1/leases", json: #"{"worker_id": "poller", "wait_ms": 30000}"#)
+            while h.engine.workers.list(now: h.clock.now()).isEmpty { await Task.yield() }
+            try await Task.sleep(for: .milliseconds(20))
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            #expect(try await leased.body?.items.count == 1, "woken by the enqueue, long before the 30 s wait on a manual clock")
+        }
+    }
+}
