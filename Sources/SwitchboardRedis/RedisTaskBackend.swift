@@ -426,11 +426,11 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
 
 /// Cursors are creation (or burial) sequences with a prefix, so a made-up one fails loudly.
 enum RedisCursor {
-    static func make(_ sequence: String) -> String { "r\(sequence)" }
+    static func make(_ sequence: String) -> String { "c\(sequence)" }
 
     static func parse(_ cursor: String?) throws(SwitchboardError) -> String? {
         guard let cursor else { return nil }
-        guard cursor.first == "r", let value = UInt64(cursor.dropFirst()) else {
+        guard cursor.first == "c", let value = UInt64(cursor.dropFirst()) else {
             throw .invalid("cursor '\(cursor)' is not one this server returned")
         }
         return String(value)

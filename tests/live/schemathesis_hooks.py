@@ -1,4 +1,4 @@
-"""Schemathesis hooks: keep lock acquisitions short, so that fuzzing a long-poll endpoint tests
+"""Schemathesis hooks: keep lock acquisitions and lease long-polls short, so that fuzzing a long-poll endpoint tests
 its answers instead of waiting minutes for locks that earlier examples took for a day."""
 import schemathesis
 
@@ -17,4 +17,11 @@ def short_lock_waits(ctx, body):
     if isinstance(body, dict):
         _shorten(body, "wait_ms", 0, 300_000, 200)
         _shorten(body, "ttl_ms", 1, 86_400_000, 500)
+    return body
+
+
+@schemathesis.hook("map_body").apply_to(method="POST", path="/v1/leases")
+def short_lease_waits(ctx, body):
+    if isinstance(body, dict):
+        _shorten(body, "wait_ms", 0, 60_000, 200)
     return body

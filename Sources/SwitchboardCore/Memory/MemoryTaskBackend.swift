@@ -296,11 +296,11 @@ public final class MemoryTaskBackend: TaskBackend {
 /// Cursors are sequence numbers with a prefix, so a made-up cursor fails loudly instead of
 /// silently starting somewhere.
 enum MemoryCursor {
-    static func make(_ sequence: UInt64) -> String { "m\(sequence)" }
+    static func make(_ sequence: UInt64) -> String { "c\(sequence)" }
 
     static func parse(_ cursor: String?) throws(SwitchboardError) -> UInt64? {
         guard let cursor else { return nil }
-        guard cursor.first == "m", let value = UInt64(cursor.dropFirst()) else {
+        guard cursor.first == "c", let value = UInt64(cursor.dropFirst()) else {
             throw .invalid("cursor '\(cursor)' is not one this server returned")
         }
         return value
