@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
         .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
+        .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
         .executable(name: "switchboard-demo", targets: ["SwitchboardDemo"]),
     ],
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -67,6 +69,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A typed client of the REST API, and the remote task source that lets `Worker` run in
+        // another process. Knows HTTP, not the server's code.
+        .target(
+            name: "SwitchboardClient",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The REST control plane: routes, problem+json errors, metrics, static files. Handlers
         // decode, call the engine, encode; no policy lives here.
         .target(
@@ -86,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardRedis", "SwitchboardRESP",
+                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "SwitchboardCore",
                 "SwitchboardServer",

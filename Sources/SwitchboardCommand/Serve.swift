@@ -68,13 +68,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        let json = logFormat == "json"
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        Logs.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "switchboard")
         let metrics = ServerMetrics()
         MetricsSystem.bootstrap(metrics.factory)

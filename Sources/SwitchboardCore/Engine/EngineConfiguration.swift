@@ -83,4 +83,10 @@ public struct RunSummary: Sendable, Hashable {
     public var tasks: [TaskRecord]
 
     public static let maxTasks = 1000
+
+    public init(runID: String, counts: [TaskStatus: Int], tasks: [TaskRecord]) {
+        self.runID = runID
+        self.counts = counts
+        self.tasks = tasks
+    }
 }

@@ -1,0 +1,327 @@
+import NIOHTTP1
+import SwitchboardCore
+
+/// Wire shapes of the answers (DESIGN.md §3).
+struct Items<Item: Decodable>: Decodable {
+    var items: [Item]
+    var nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor = "next_cursor"
+    }
+}
+
+struct WireLease: Decodable {
+    var leaseID: String
+    var expiresAt: Timestamp
+    var task: TaskRecord
+
+    enum CodingKeys: String, CodingKey {
+        case leaseID = "lease_id"
+        case expiresAt = "expires_at"
+        case task
+    }
+}
+
+struct WireQueue: Decodable {
+    var name: String
+    var paused: Bool
+    var depth: [String: Int]
+
+    var info: QueueInfo {
+        var counts: [TaskStatus: Int] = [:]
+        for (state, n) in depth { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
+        return QueueInfo(name: name, paused: paused, depth: counts)
+    }
+}
+
+struct WireWorker: Decodable {
+    struct Counters: Decodable {
+        var leased, completed, failed, released, expired: Int
+    }
+
+    var id: String
+    var host: String?
+    var slots: Int?
+    var busy: Int
+    var lastSeen: Timestamp
+    var state: String
+    var counters: Counters
+
+    enum CodingKeys: String, CodingKey {
+        case id, host, slots, busy, state, counters
+        case lastSeen = "last_seen"
+    }
+
+    var info: WorkerInfo {
+        WorkerInfo(
+            id: id, host: host, slots: slots, busy: busy, lastSeen: lastSeen, gone: state == "gone", leased: counters.leased,
+            completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired)
+    }
+}
+
+struct WireRun: Decodable {
+    var runID: String
+    var counts: [String: Int]
+    var tasks: [TaskRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case runID = "run_id"
+        case counts, tasks
+    }
+}
+
+struct WireHeartbeat: Decodable {
+    var expiresAt: Timestamp
+    var cancelRequested: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case expiresAt = "expires_at"
+        case cancelRequested = "cancel_requested"
+    }
+}
+
+struct WireCount: Decodable {
+    var requeued: Int?
+    var deleted: Int?
+}
+
+extension SwitchboardClient {
+    private static func segment(_ text: String) -> String { percentEncoded(text) }
+
+    // MARK: Tasks
+
+    /// Enqueues one task; `created` is false when an idempotency key or id was known (200).
+    /// With an idempotency key the call is retried safely.
+    public func enqueue(_ submission: TaskSubmission, idempotencyKey: String? = nil) async throws -> EnqueueOutcome {
+        let key = idempotencyKey ?? submission.idempotencyKey
+        let answer = try await send(
+            .POST, "/v1/tasks", body: submission.jsonBytes(), headers: key.map { [("Idempotency-Key", $0)] } ?? [],
+            repeatable: key != nil)
+        return EnqueueOutcome(task: try decode(TaskRecord.self, answer.body), created: answer.status == 201)
+    }
+
+    /// Enqueues all or none.
+    public func enqueue(batch submissions: [TaskSubmission]) async throws -> [TaskRecord] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for submission in submissions { w.raw(RawJSON(unchecked: submission.jsonBytes())) }
+        w.endArray()
+        w.endObject()
+        return try decode(Items<TaskRecord>.self, try await send(.POST, "/v1/tasks/batch", body: w.bytes).body).items
+    }
+
+    public func task(id: String) async throws -> TaskRecord {
+        try decode(TaskRecord.self, try await send(.GET, "/v1/tasks/\(Self.segment(id))", repeatable: true).body)
+    }
+
+    public func tasks(_ filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
+        let answer = try await send(
+            .GET, "/v1/tasks",
+            query: [
+                ("queue", filter.queue), ("status", filter.status?.rawValue), ("type", filter.type), ("run_id", filter.runID),
+                ("limit", String(page.limit)), ("cursor", page.cursor),
+            ], repeatable: true)
+        let items = try decode(Items<TaskRecord>.self, answer.body)
+        return Page(items: items.items, nextCursor: items.nextCursor)
+    }
+
+    public func cancel(id: String) async throws -> TaskRecord {
+        try decode(TaskRecord.self, try await send(.POST, "/v1/tasks/\(Self.segment(id))/cancel").body)
+    }
+
+    public func run(_ runID: String) async throws -> RunSummary {
+        let run = try decode(WireRun.self, try await send(.GET, "/v1/runs/\(Self.segment(runID))", repeatable: true).body)
+        var counts: [TaskStatus: Int] = [:]
+        for (state, n) in run.counts { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
+        return RunSummary(runID: run.runID, counts: counts, tasks: run.tasks)
+    }
+
+    // MARK: Dead-letter queue
+
+    public func deadLetters(queue: String? = nil, type: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
+        let answer = try await send(
+            .GET, "/v1/dlq", query: [("queue", queue), ("type", type), ("limit", String(page.limit)), ("cursor", page.cursor)],
+            repeatable: true)
+        let items = try decode(Items<TaskRecord>.self, answer.body)
+        return Page(items: items.items, nextCursor: items.nextCursor)
+    }
+
+    public func requeueDead(id: String) async throws -> TaskRecord {
+        try decode(TaskRecord.self, try await send(.POST, "/v1/dlq/\(Self.segment(id))/requeue").body)
+    }
+
+    public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
+        try decode(WireCount.self, try await send(.POST, "/v1/dlq/requeue", query: [("queue", queue), ("type", type)]).body).requeued ?? 0
+    }
+
+    public func deleteDead(id: String) async throws {
+        _ = try await send(.DELETE, "/v1/dlq/\(Self.segment(id))", repeatable: true)
+    }
+
+    public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
+        try decode(WireCount.self, try await send(.DELETE, "/v1/dlq", query: [("queue", queue), ("type", type)], repeatable: true).body)
+            .deleted ?? 0
+    }
+
+    // MARK: Queues
+
+    public func queues() async throws -> [QueueInfo] {
+        try decode(Items<WireQueue>.self, try await send(.GET, "/v1/queues", repeatable: true).body).items.map(\.info)
+    }
+
+    public func pause(queue: String) async throws -> QueueInfo {
+        try decode(WireQueue.self, try await send(.POST, "/v1/queues/\(Self.segment(queue))/pause", repeatable: true).body).info
+    }
+
+    public func resume(queue: String) async throws -> QueueInfo {
+        try decode(WireQueue.self, try await send(.POST, "/v1/queues/\(Self.segment(queue))/resume", repeatable: true).body).info
+    }
+
+    // MARK: Leases
+
+    /// Leases for a worker; long-polls up to `request.wait`.
+    public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("worker_id"); w.string(request.workerID)
+        w.key("queues")
+        w.beginArray()
+        for queue in request.queues { w.string(queue) }
+        w.endArray()
+        w.key("max_tasks"); w.int(request.maxTasks)
+        if let duration = request.leaseDuration { w.key("lease_ms"); w.int(duration.milliseconds) }
+        w.key("wait_ms"); w.int(request.wait.milliseconds)
+        if let host = request.host { w.key("host"); w.string(host) }
+        if let slots = request.slots { w.key("slots"); w.int(slots) }
+        w.endObject()
+        let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
+        return try decode(Items<WireLease>.self, answer.body).items.map { lease in
+            TaskLease(leaseID: lease.leaseID, expiresAt: lease.expiresAt, task: lease.task, readySince: lease.expiresAt)
+        }
+    }
+
+    public func heartbeat(leaseID: String, extendBy: Duration? = nil, workerID: String? = nil) async throws -> HeartbeatStatus {
+        var w = JSONWriter()
+        w.beginObject()
+        if let extendBy { w.key("extend_ms"); w.int(extendBy.milliseconds) }
+        if let workerID { w.key("worker_id"); w.string(workerID) }
+        w.endObject()
+        let beat = try decode(
+            WireHeartbeat.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/heartbeat", body: w.bytes, repeatable: true).body)
+        return HeartbeatStatus(expiresAt: beat.expiresAt, cancelRequested: beat.cancelRequested)
+    }
+
+    public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        var w = JSONWriter()
+        w.beginObject()
+        if let result { w.key("result"); w.raw(result) }
+        w.endObject()
+        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/complete", body: w.bytes).body)
+    }
+
+    public func fail(leaseID: String, error message: String, retryable: Bool = true) async throws -> TaskRecord {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("error"); w.string(message)
+        w.key("retryable"); w.bool(retryable)
+        w.endObject()
+        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/fail", body: w.bytes).body)
+    }
+
+    public func release(leaseID: String, workerID: String? = nil) async throws -> TaskRecord {
+        var w = JSONWriter()
+        w.beginObject()
+        if let workerID { w.key("worker_id"); w.string(workerID) }
+        w.endObject()
+        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/release", body: w.bytes).body)
+    }
+
+    public func workers() async throws -> [WorkerInfo] {
+        try decode(Items<WireWorker>.self, try await send(.GET, "/v1/workers", repeatable: true).body).items.map(\.info)
+    }
+
+    // MARK: Locks
+
+    /// The lease, or nil when the lock is still held by someone else after `wait`.
+    public func acquireLock(key: String, holder: String, ttl: Duration, wait: Duration = .zero) async throws -> LockLease? {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("holder"); w.string(holder)
+        w.key("ttl_ms"); w.int(ttl.milliseconds)
+        w.key("wait_ms"); w.int(wait.milliseconds)
+        w.endObject()
+        do {
+            let answer = try await send(.POST, "/v1/locks/\(Self.segment(key))/acquire", body: w.bytes, extraTimeout: wait)
+            return try decode(LockLease.self, answer.body)
+        } catch let problem as ProblemError where problem.status == 409 {
+            return nil
+        }
+    }
+
+    public func renewLock(key: String, holder: String, token: UInt64, ttl: Duration) async throws -> LockLease {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("holder"); w.string(holder)
+        w.key("token"); w.int(token)
+        w.key("ttl_ms"); w.int(ttl.milliseconds)
+        w.endObject()
+        return try decode(LockLease.self, try await send(.POST, "/v1/locks/\(Self.segment(key))/renew", body: w.bytes, repeatable: true).body)
+    }
+
+    public func releaseLock(key: String, holder: String, token: UInt64) async throws {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("holder"); w.string(holder)
+        w.key("token"); w.int(token)
+        w.endObject()
+        _ = try await send(.POST, "/v1/locks/\(Self.segment(key))/release", body: w.bytes)
+    }
+
+    /// The current lease of `key`, nil when it is free.
+    public func lock(key: String) async throws -> LockLease? {
+        do {
+            return try decode(LockLease.self, try await send(.GET, "/v1/locks/\(Self.segment(key))", repeatable: true).body)
+        } catch let problem as ProblemError where problem.status == 404 {
+            return nil
+        }
+    }
+
+    public func locks() async throws -> [LockLease] {
+        try decode(Items<LockLease>.self, try await send(.GET, "/v1/locks", repeatable: true).body).items
+    }
+}
+
+extension TaskSubmission {
+    /// The submission as the API's JSON.
+    func jsonBytes() -> [UInt8] {
+        var w = JSONWriter(capacity: 128 + payload.bytes.count)
+        w.beginObject()
+        if let id { w.key("id"); w.string(id) }
+        if let queue { w.key("queue"); w.string(queue) }
+        if let type { w.key("type"); w.string(type) }
+        if let runID { w.key("run_id"); w.string(runID) }
+        if let priority { w.key("priority"); w.int(priority) }
+        if let metadata {
+            w.key("metadata")
+            w.beginObject()
+            for key in metadata.keys.sorted() {
+                w.key(key)
+                w.string(metadata[key]!)
+            }
+            w.endObject()
+        }
+        w.key("payload"); w.raw(payload)
+        if let maxRetries { w.key("max_retries"); w.int(maxRetries) }
+        if let timeoutMS { w.key("timeout_ms"); w.int(timeoutMS) }
+        if let lockKey { w.key("lock_key"); w.string(lockKey) }
+        if let notBefore { w.key("not_before"); w.timestamp(notBefore) }
+        if let delayMS { w.key("delay_ms"); w.int(delayMS) }
+        if let idempotencyKey { w.key("idempotency_key"); w.string(idempotencyKey) }
+        w.endObject()
+        return w.bytes
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import SwitchboardClient
+import SwitchboardCore
+import UnixSignals
+
+/// `switchboard worker`: the same `Worker` as in `serve`, leasing from a server over REST.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a remote worker: lease tasks from a server over REST and run them with the built-in tools.")
+
+    @Option(help: "The server's base URL.") var server = Environment.string("SERVER") ?? "http://127.0.0.1:8080"
+    @Option(help: "This worker's id (shown in GET /v1/workers and on its tasks).")
+    var id = Environment.string("WORKER_ID") ?? Environment.hostname
+    @Option(help: "Tasks run at once.") var concurrency = Environment.int("CONCURRENCY") ?? 8
+    @Option(help: "Queues to take from, in order, comma-separated.") var queues = Environment.string("QUEUES") ?? "default"
+    @Option(name: .customLong("lease-ms"), help: "Lease length; unset: each task's timeout plus the server's grace.")
+    var leaseMsOption: Int?
+    /// Optional options cannot have a default, so the environment is read here.
+    var leaseMs: Int? { leaseMsOption ?? Environment.int("LEASE_MS") }
+    @Option(help: "How long one lease call waits for work (long-poll).") var waitMs = Environment.int("WAIT_MS") ?? 10_000
+    @Option(help: "On SIGTERM, how long running tasks may finish before they are released.")
+    var drainTimeoutMs = Environment.int("DRAIN_TIMEOUT_MS") ?? 30_000
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
+    @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
+
+    func validate() throws {
+        guard server.hasPrefix("http://") || server.hasPrefix("https://") else { throw ValidationError("server must be an http(s):// URL") }
+        guard NamePattern.isIdentifier(id, maxLength: 128) else { throw ValidationError("id must be 1-128 characters of A-Z a-z 0-9 _ . : -") }
+        guard concurrency > 0 else { throw ValidationError("concurrency must be positive") }
+        guard (0...60_000).contains(waitMs), drainTimeoutMs >= 0 else { throw ValidationError("wait-ms must be 0-60000, drain-timeout-ms not negative") }
+        if let leaseMs, leaseMs < 100 { throw ValidationError("lease-ms must be at least 100") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
+    }
+
+    func run() async throws {
+        Logs.bootstrap(level: logLevel, format: logFormat)
+        let logger = Logger(label: "switchboard.worker")
+        let client = SwitchboardClient(baseURL: server)
+        let worker = Worker(
+            configuration: Worker.Configuration(
+                id: id, queues: queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty },
+                concurrency: concurrency, pollInterval: .milliseconds(waitMs), drainTimeout: .milliseconds(drainTimeoutMs),
+                leaseDuration: leaseMs.map { .milliseconds($0) }, host: Environment.hostname),
+            source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client), tools: .builtins(), logger: logger)
+        logger.info("starting", metadata: ["server": "\(server)", "worker_id": "\(id)", "concurrency": "\(concurrency)"])
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+}
