@@ -28,14 +28,24 @@ public struct SwitchboardClient: Sendable {
     public let configuration: Configuration
     private let http: HTTPClient
 
-    public init(_ configuration: Configuration, httpClient: HTTPClient = .shared) {
+    public init(_ configuration: Configuration, httpClient: HTTPClient = SwitchboardClient.sharedHTTPClient) {
         self.configuration = configuration
         self.http = httpClient
     }
 
-    public init(baseURL: String, httpClient: HTTPClient = .shared) {
+    public init(baseURL: String, httpClient: HTTPClient = SwitchboardClient.sharedHTTPClient) {
         self.init(Configuration(baseURL: baseURL), httpClient: httpClient)
     }
+
+    /// One client for the process, never shut down. Unlike `HTTPClient.shared`, it does not
+    /// retry a refused connection until the call's deadline: a server that is down is reported
+    /// at once (as `unavailable`), and the caller's own backoff decides when to try again.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(5)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// One call: status and body bytes of a 2xx answer; a problem otherwise.
     func send(

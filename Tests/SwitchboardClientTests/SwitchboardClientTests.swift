@@ -1,0 +1,142 @@
+import Hummingbird
+import HummingbirdTesting
+import ServiceLifecycle
+import Synchronization
+import SwitchboardClient
+import SwitchboardCore
+import SwitchboardServer
+import Testing
+
+/// The client against a real server (HummingbirdTesting's live mode, on a free port).
+@Suite("Switchboard client", .timeLimit(.minutes(1)))
+struct SwitchboardClientTests {
+    let server: SwitchboardServer
+
+    init() {
+        let metrics = ServerMetrics()
+        let engine = TaskEngine.memory(metricsFactory: metrics.factory)
+        server = SwitchboardServer(
+            engine: engine, locks: MemoryLockService(), metrics: metrics, settings: ServerSettings())
+    }
+
+    func withClient(_ body: @escaping @Sendable (SwitchboardClient) async throws -> Void) async throws {
+        let app = Application(
+            router: server.router(), configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            try await body(SwitchboardClient(baseURL: "http://127.0.0.1:\(port)"))
+        }
+    }
+
+    @Test("tasks: enqueue (with replay), get, list, run, cancel")
+    func tasks() async throws {
+        try await withClient { client in
+            var submission = TaskSubmission.toolCall("echo", input: try RawJSON(validating: #"{"a": 1}"#))
+            submission.runID = "run-c"
+            submission.queue = "client"
+            let first = try await client.enqueue(submission, idempotencyKey: "key-1")
+            let replay = try await client.enqueue(submission, idempotencyKey: "key-1")
+            #expect(first.created && !replay.created && first.task.id == replay.task.id)
+            let batch = try await client.enqueue(batch: [submission, submission])
+            #expect(batch.count == 2)
+            #expect(try await client.task(id: first.task.id).payload.parsed() == submission.payload.parsed())
+            let page = try await client.tasks(TaskFilter(queue: "client"), page: PageRequest(limit: 2))
+            #expect(page.items.map(\.id) == [first.task.id, batch[0].id])
+            let rest = try await client.tasks(TaskFilter(queue: "client"), page: PageRequest(limit: 2, cursor: page.nextCursor))
+            #expect(rest.items.map(\.id) == [batch[1].id] && rest.nextCursor == nil)
+            #expect(try await client.run("run-c").counts[.pending] == 3)
+            #expect(try await client.cancel(id: batch[1].id).status == .cancelled)
+        }
+    }
+
+    @Test("errors carry the server's problem")
+    func problems() async throws {
+        try await withClient { client in
+            do {
+                _ = try await client.task(id: "no-such-task")
+                Issue.record("expected a problem")
+            } catch let problem as ProblemError {
+                #expect(problem.status == 404 && problem.title == "Not Found" && problem.detail.contains("no-such-task"))
+                #expect(problem.switchboardError?.kind == .notFound)
+            }
+            do {
+                _ = try await client.enqueue(TaskSubmission(priority: 300, payload: try RawJSON(validating: #"{"tool_name": "x"}"#)))
+                Issue.record("expected a problem")
+            } catch let problem as ProblemError {
+                #expect(problem.status == 422 && problem.detail.contains("priority"))
+            }
+        }
+    }
+
+    @Test("an unreachable server is `unavailable`")
+    func unreachable() async throws {
+        var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:1")
+        configuration.retries = 1
+        configuration.retryBase = .milliseconds(1)
+        let client = SwitchboardClient(configuration)
+        await #expect(throws: SwitchboardError.self) { try await client.task(id: "x") }
+        await #expect(throws: SwitchboardError.self) { try await client.enqueue(TaskSubmission(payload: .emptyObject)) }
+    }
+
+    @Test("the very same Worker runs over REST: leases, completes, fails into the DLQ, and is listed")
+    func remoteWorker() async throws {
+        try await withClient { client in
+            let worker = Worker(
+                configuration: Worker.Configuration(id: "remote-1", queues: ["rq"], concurrency: 4, pollInterval: .milliseconds(500), host: "test-host"),
+                source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client))
+            let guarded = Mutex(0)
+            worker.registerHandler(for: "locked") { context in
+                // A handler's locks go through the REST API too.
+                let lease = try #require(try await context.locks.acquire(key: "shared", holder: context.task.id, ttl: .seconds(5), wait: .seconds(5)))
+                guarded.withLock { $0 += 1 }
+                try await context.locks.release(key: "shared", holder: context.task.id, token: lease.token)
+                return nil
+            }
+            var ids: [String] = []
+            for i in 0..<10 {
+                var echo = TaskSubmission.toolCall("echo", input: try RawJSON(validating: "{\"i\": \(i)}"))
+                echo.queue = "rq"
+                ids.append(try await client.enqueue(echo).task.id)
+            }
+            let locked = try await client.enqueue(TaskSubmission(queue: "rq", type: "locked", payload: .emptyObject)).task.id
+            var doomed = TaskSubmission.toolCall("fail", input: try RawJSON(validating: #"{"message": "no", "retryable": false}"#))
+            doomed.queue = "rq"
+            let dead = try await client.enqueue(doomed).task.id
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                for id in ids + [locked] {
+                    while try await client.task(id: id).status != .completed { try await Task.sleep(for: .milliseconds(10)) }
+                }
+                while try await client.task(id: dead).status != .dead { try await Task.sleep(for: .milliseconds(10)) }
+                worker.stop()
+                try await group.waitForAll()
+            }
+            #expect(guarded.withLock { $0 } == 1)
+            #expect(try await client.task(id: ids[3]).result?.parsed() == (try RawJSON(validating: #"{"i": 3}"#).parsed()))
+            #expect(try await client.deadLetters(queue: "rq").items.map(\.id) == [dead])
+            let seen = try #require(try await client.workers().first { $0.id == "remote-1" })
+            #expect(seen.host == "test-host" && seen.slots == 4 && seen.completed == 11 && seen.failed == 1 && seen.busy == 0)
+            #expect(try await client.requeueDead(id: dead).status == .pending)
+        }
+    }
+
+    @Test("locks: acquire, refused while held, renew, release; dlq and queues")
+    func locksAndOperators() async throws {
+        try await withClient { client in
+            let lease = try #require(try await client.acquireLock(key: "repo 1", holder: "a", ttl: .seconds(10)))
+            #expect(try await client.acquireLock(key: "repo 1", holder: "b", ttl: .seconds(10)) == nil)
+            #expect(try await client.lock(key: "repo 1")?.holder == "a")
+            #expect(try await client.renewLock(key: "repo 1", holder: "a", token: lease.token, ttl: .seconds(20)).token == lease.token)
+            #expect(try await client.locks().map(\.key) == ["repo 1"])
+            try await client.releaseLock(key: "repo 1", holder: "a", token: lease.token)
+            #expect(try await client.lock(key: "repo 1") == nil)
+            await #expect(throws: ProblemError.self) { try await client.releaseLock(key: "repo 1", holder: "a", token: lease.token) }
+
+            #expect(try await client.pause(queue: "ops").paused)
+            #expect(try await client.queues().first { $0.name == "ops" }?.paused == true)
+            #expect(try await client.resume(queue: "ops").paused == false)
+            #expect(try await client.requeueDead(queue: "ops") == 0)
+            #expect(try await client.purgeDead(queue: "ops") == 0)
+        }
+    }
+}
