@@ -1,0 +1,174 @@
+"""Remote workers: `switchboard worker` processes and the Python example against `serve`."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from conftest import BINARY, ROOT, Server
+
+TASKS = "/v1/tasks"
+
+
+class WorkerProcess:
+    def __init__(self, server, worker_id, *args):
+        self.log_path = os.path.join(ROOT, ".build", f"live-worker-{worker_id}-{server.port}.log")
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [BINARY, "worker", "--server", server.base, "--id", worker_id, "--wait-ms", "2000", *args],
+            cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        return self.process.returncode
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def task(server, task_id):
+    return requests.get(f"{server.base}{TASKS}/{task_id}", timeout=5).json()
+
+
+def sleep_task(ms, **extra):
+    return {"payload": {"tool_name": "sleep", "input": {"ms": ms}}, **extra}
+
+
+def test_two_worker_processes_share_a_batch():
+    server = Server("--workers", "0")
+    workers = [WorkerProcess(server, f"rw-{i}", "--concurrency", "4") for i in range(2)]
+    try:
+        ids = []
+        for _ in range(10):
+            batch = {"items": [sleep_task(5) for _ in range(20)]}
+            ids += [t["id"] for t in requests.post(server.base + TASKS + "/batch", json=batch, timeout=10).json()["items"]]
+        wait_for(lambda: all(task(server, i)["status"] == "completed" for i in ids), 60, "every task to complete")
+        runs = [task(server, i) for i in ids]
+        assert all(t["attempts"] == 1 for t in runs)
+        assert {t["worker_id"] for t in runs} == {"rw-0", "rw-1"}, "both workers ran tasks"
+        seen = {w["id"]: w for w in requests.get(server.base + "/v1/workers", timeout=5).json()["items"]}
+        assert seen["rw-0"]["slots"] == 4 and seen["rw-0"]["state"] == "active"
+        assert seen["rw-0"]["counters"]["completed"] + seen["rw-1"]["counters"]["completed"] == 200
+    finally:
+        for w in workers:
+            assert w.stop() == 0
+        assert server.stop() == 0
+
+
+def test_a_killed_worker_s_task_completes_on_the_other_after_its_lease():
+    server = Server("--workers", "0", "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
+    first = WorkerProcess(server, "doomed", "--lease-ms", "1000")
+    second = None
+    try:
+        created = requests.post(server.base + TASKS, json=sleep_task(1500), timeout=5).json()
+        wait_for(lambda: task(server, created["id"])["status"] == "running", 10, "the first run")
+        first.stop(sig=signal.SIGKILL)
+        second = WorkerProcess(server, "survivor")
+        done = wait_for(lambda: (t := task(server, created["id"]))["status"] == "completed" and t, 30, "the rerun")
+        assert done["attempts"] == 2 and done["worker_id"] == "survivor"
+        assert done["errors"][0]["worker_id"] == "doomed" and "lease expired" in done["errors"][0]["message"]
+        gone = {w["id"]: w for w in requests.get(server.base + "/v1/workers", timeout=5).json()["items"]}["doomed"]
+        assert gone["counters"]["expired"] == 1
+    finally:
+        first.stop(sig=signal.SIGKILL)
+        if second:
+            assert second.stop() == 0
+        assert server.stop() == 0
+
+
+def test_a_late_complete_from_a_stale_lease_is_refused():
+    server = Server("--workers", "0", "--retry-delay-ms", "0", "--max-retry-delay-ms", "0")
+    try:
+        created = requests.post(server.base + TASKS, json=sleep_task(1), timeout=5).json()
+        zombie = requests.post(server.base + "/v1/leases", json={"worker_id": "zombie", "lease_ms": 200}, timeout=5).json()
+        stale = zombie["items"][0]["lease_id"]
+        time.sleep(0.3)
+        fresh = wait_for(lambda: requests.post(server.base + "/v1/leases", json={"worker_id": "healthy"},
+                                               timeout=5).json()["items"], 10, "the redelivery")
+        late = requests.post(f"{server.base}/v1/leases/{stale}/complete", json={"result": "late"}, timeout=5)
+        assert late.status_code == 409 and late.headers["content-type"] == "application/problem+json"
+        assert task(server, created["id"])["status"] == "running", "the late complete changed nothing"
+        done = requests.post(f"{server.base}/v1/leases/{fresh[0]['lease_id']}/complete", json={"result": "on time"}, timeout=5)
+        assert done.json()["result"] == "on time" and done.json()["attempts"] == 2
+    finally:
+        assert server.stop() == 0
+
+
+def test_sigterm_drains_a_worker():
+    server = Server("--workers", "0")
+    worker = WorkerProcess(server, "drainer")
+    try:
+        created = requests.post(server.base + TASKS, json=sleep_task(1500), timeout=5).json()
+        wait_for(lambda: task(server, created["id"])["status"] == "running", 10, "the run")
+        started = time.time()
+        assert worker.stop(sig=signal.SIGTERM) == 0
+        assert time.time() - started >= 0.5, "the worker waited for its task"
+        done = task(server, created["id"])
+        assert done["status"] == "completed" and done["attempts"] == 1
+    finally:
+        worker.stop()
+        assert server.stop() == 0
+
+
+def test_a_long_poll_lease_returns_as_soon_as_a_task_is_enqueued():
+    server = Server("--workers", "0")
+    try:
+        answer = {}
+
+        def lease():
+            answer["response"] = requests.post(server.base + "/v1/leases",
+                                               json={"worker_id": "poller", "wait_ms": 20000}, timeout=30)
+            answer["at"] = time.monotonic()
+
+        poller = threading.Thread(target=lease)
+        poller.start()
+        time.sleep(0.3)
+        enqueued_at = time.monotonic()
+        requests.post(server.base + TASKS, json=sleep_task(1), timeout=5)
+        poller.join(timeout=25)
+        assert len(answer["response"].json()["items"]) == 1
+        assert answer["at"] - enqueued_at < 0.5, "woken by the enqueue, not by the 20 s wait"
+    finally:
+        assert server.stop() == 0
+
+
+def test_the_python_example_worker():
+    server = Server("--workers", "0")
+    example = subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", "python_worker.py"),
+                                "--server", server.base, "--id", "py-1"])
+    try:
+        def enqueue(tool, data):
+            body = {"payload": {"tool_name": tool, "input": data}}
+            return requests.post(server.base + TASKS, json=body, timeout=5).json()["id"]
+
+        upper = enqueue("upper", {"text": "hello"})
+        # Longer than its 5 s lease: it completes only because the worker heartbeats.
+        slow = enqueue("slow", {"seconds": 6})
+        unknown = enqueue("nope", {})
+        assert wait_for(lambda: task(server, upper)["status"] == "completed", 20, "upper")
+        assert task(server, upper)["result"] == {"text": "HELLO"}
+        assert wait_for(lambda: task(server, unknown)["status"] == "dead", 20, "the unknown tool")
+        assert "no tool" in task(server, unknown)["error"]
+        done = wait_for(lambda: (t := task(server, slow))["status"] == "completed" and t, 30, "slow")
+        assert done["attempts"] == 1 and done["worker_id"] == "py-1"
+    finally:
+        example.kill()
+        example.wait()
+        assert server.stop() == 0
