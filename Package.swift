@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
         .executable(name: "switchboard-demo", targets: ["SwitchboardDemo"]),
+        .executable(name: "remote-worker-example", targets: ["RemoteWorkerExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
@@ -124,6 +125,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Examples/RemoteWorker: an app with its own tool running a remote worker.
+        .executableTarget(
+            name: "RemoteWorkerExample",
+            dependencies: [
+                "SwitchboardClient", "SwitchboardCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RemoteWorker",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import NIOCore
 import SwitchboardCore
 import SwitchboardRESP
 
@@ -99,8 +100,17 @@ public final class RedisLockService: LockService {
                 let remaining = deadline - ContinuousClock.now
                 guard remaining > .zero else { return nil }
                 // Block until a release pushes a wake-up, the holder's TTL runs out, or the wait does.
+                // Cancelling the wait (a shutting-down server) closes the connection, which ends it.
                 let block = min(remaining, .milliseconds(max(attempt.remainingTTL, 1)))
-                _ = try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
+                do {
+                    _ = try await withTaskCancellationHandler {
+                        try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
+                    } onCancel: {
+                        connection.channel.close(promise: nil)
+                    }
+                } catch where Task.isCancelled {
+                    return nil
+                }
             }
         } }
     }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import SwitchboardCore
 
 /// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an
@@ -31,7 +32,12 @@ struct LeaseRoutes<Context: RequestContext> {
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
             host: host, slots: slots.map { Int($0) })
-        let leases = try await engine.lease(leaseRequest)
+        // A long-poll ends (empty) when the server starts shutting down, so that it does not
+        // hold up the drain of in-flight requests for its whole wait.
+        let leases =
+            leaseRequest.wait > .zero
+            ? try await cancelWhenGracefulShutdown { [engine] in try await engine.lease(leaseRequest) }
+            : try await engine.lease(leaseRequest)
         return JSONResponse.object { w in
             w.key("items")
             w.beginArray()

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import SwitchboardCore
 
 /// `/v1/locks`: leases with fencing tokens.
@@ -22,9 +23,21 @@ struct LockRoutes<Context: RequestContext> {
         let holder = try required(body.string("holder"), "holder")
         let ttl = try required(body.integer("ttl_ms"), "ttl_ms")
         let wait = try body.integer("wait_ms") ?? 0
-        guard let lease = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait)) else {
-            throw SwitchboardError.conflict("lock \(key) is held by someone else")
+        let acquired: LockLease?
+        if wait > 0 {
+            // A waiting acquire ends when the server starts shutting down, rather than hold up
+            // its drain: the lock services answer "still held" (409) when their wait is cut.
+            do {
+                acquired = try await cancelWhenGracefulShutdown { [locks] in
+                    try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait))
+                }
+            } catch is CancellationError {
+                throw SwitchboardError.unavailable("the server is shutting down; lock \(key) was not acquired")
+            }
+        } else {
+            acquired = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .zero)
         }
+        guard let lease = acquired else { throw SwitchboardError.conflict("lock \(key) is held by someone else") }
         return lease.response
     }
 

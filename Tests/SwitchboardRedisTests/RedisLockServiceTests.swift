@@ -39,6 +39,19 @@ struct RedisLockServiceTests {
         try await locks.release(key: key, holder: "b", token: b.token)
     }
 
+    @Test("a waiting acquire ends at once when its task is cancelled (a server shutting down)")
+    func cancelledWait() async throws {
+        let key = uniqueKey()
+        let held = try #require(try await locks.acquire(key: key, holder: "a", ttl: .seconds(30), wait: .zero))
+        let started = ContinuousClock.now
+        let waiter = Task { try await locks.acquire(key: key, holder: "b", ttl: .seconds(1), wait: .seconds(30)) }
+        try await Task.sleep(for: .milliseconds(100))
+        waiter.cancel()
+        #expect(try await waiter.value == nil)
+        #expect(ContinuousClock.now - started < .seconds(10), "not after the 30 s wait")
+        try await locks.release(key: key, holder: "a", token: held.token)
+    }
+
     @Test("bad arguments are refused before Redis is asked")
     func validation() async {
         await #expect(throws: SwitchboardError.self) { try await locks.acquire(key: "", holder: "h", ttl: .seconds(1), wait: .zero) }

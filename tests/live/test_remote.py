@@ -172,3 +172,48 @@ def test_the_python_example_worker():
         example.kill()
         example.wait()
         assert server.stop() == 0
+
+
+def test_the_swift_example_app_runs_its_own_tool():
+    server = Server("--workers", "0")
+    example = subprocess.Popen([os.path.join(ROOT, ".build", "debug", "remote-worker-example"), server.base],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body = {"payload": {"tool_name": "word_count", "input": {"text": "one two  three"}}}
+        task_id = requests.post(server.base + TASKS, json=body, timeout=5).json()["id"]
+        done = wait_for(lambda: (t := task(server, task_id))["status"] == "completed" and t, 20, "word_count")
+        assert done["result"] == {"words": 3} and done["worker_id"] == "word-counter"
+        example.send_signal(signal.SIGTERM)
+        assert example.wait(timeout=20) == 0
+    finally:
+        if example.poll() is None:
+            example.kill()
+            example.wait()
+        assert server.stop() == 0
+
+
+def test_sigterm_ends_long_polls_instead_of_waiting_them_out():
+    server = Server("--workers", "0")
+    answers = {}
+
+    def poll(name, path, body):
+        try:
+            answers[name] = requests.post(server.base + path, json=body, timeout=30)
+        except requests.RequestException as error:
+            answers[name] = error
+
+    requests.post(server.base + "/v1/locks/busy/acquire", json={"holder": "a", "ttl_ms": 60000}, timeout=5)
+    pollers = [threading.Thread(target=poll, args=("lease", "/v1/leases", {"worker_id": "w", "wait_ms": 20000})),
+               threading.Thread(target=poll, args=("lock", "/v1/locks/busy/acquire",
+                                                   {"holder": "b", "ttl_ms": 1000, "wait_ms": 20000}))]
+    for p in pollers:
+        p.start()
+    time.sleep(0.5)
+    started = time.time()
+    assert server.stop() == 0
+    assert time.time() - started < 5, "the long-polls did not hold up the shutdown"
+    for p in pollers:
+        p.join(timeout=10)
+    assert answers["lease"].status_code == 200 and answers["lease"].json()["items"] == []
+    # Still held when the wait was cut short: refused as any wait that ends without the lock.
+    assert answers["lock"].status_code in (409, 503)
