@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import SwitchboardCore
 
@@ -9,18 +10,6 @@ struct Items<Item: Decodable>: Decodable {
     enum CodingKeys: String, CodingKey {
         case items
         case nextCursor = "next_cursor"
-    }
-}
-
-struct WireLease: Decodable {
-    var leaseID: String
-    var expiresAt: Timestamp
-    var task: TaskRecord
-
-    enum CodingKeys: String, CodingKey {
-        case leaseID = "lease_id"
-        case expiresAt = "expires_at"
-        case task
     }
 }
 
@@ -99,7 +88,7 @@ extension SwitchboardClient {
         let answer = try await send(
             .POST, "/v1/tasks", body: submission.jsonBytes(), headers: key.map { [("Idempotency-Key", $0)] } ?? [],
             repeatable: key != nil)
-        return EnqueueOutcome(task: try decode(TaskRecord.self, answer.body), created: answer.status == 201)
+        return EnqueueOutcome(task: try readTask(answer.body), created: answer.status == 201)
     }
 
     /// Enqueues all or none.
@@ -115,7 +104,7 @@ extension SwitchboardClient {
     }
 
     public func task(id: String) async throws -> TaskRecord {
-        try decode(TaskRecord.self, try await send(.GET, "/v1/tasks/\(Self.segment(id))", repeatable: true).body)
+        try readTask(try await send(.GET, "/v1/tasks/\(Self.segment(id))", repeatable: true).body)
     }
 
     public func tasks(_ filter: TaskFilter = TaskFilter(), page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
@@ -130,7 +119,7 @@ extension SwitchboardClient {
     }
 
     public func cancel(id: String) async throws -> TaskRecord {
-        try decode(TaskRecord.self, try await send(.POST, "/v1/tasks/\(Self.segment(id))/cancel").body)
+        try readTask(try await send(.POST, "/v1/tasks/\(Self.segment(id))/cancel").body)
     }
 
     public func run(_ runID: String) async throws -> RunSummary {
@@ -151,7 +140,7 @@ extension SwitchboardClient {
     }
 
     public func requeueDead(id: String) async throws -> TaskRecord {
-        try decode(TaskRecord.self, try await send(.POST, "/v1/dlq/\(Self.segment(id))/requeue").body)
+        try readTask(try await send(.POST, "/v1/dlq/\(Self.segment(id))/requeue").body)
     }
 
     public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
@@ -199,8 +188,14 @@ extension SwitchboardClient {
         if let slots = request.slots { w.key("slots"); w.int(slots) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
-        return try decode(Items<WireLease>.self, answer.body).items.map { lease in
-            TaskLease(leaseID: lease.leaseID, expiresAt: lease.expiresAt, task: lease.task, readySince: lease.expiresAt)
+        // Read without Foundation's decoder: a worker reads every task it runs.
+        let object = try JSONObjectReader(Array(answer.body.readableBytesView))
+        return try (object.objects("items") ?? []).map { item throws(SwitchboardError) in
+            guard let leaseID = try item.string("lease_id"), let expiry = try item.string("expires_at"),
+                let expiresAt = Timestamp(rfc3339: expiry), let task = try item.object("task")
+            else { throw SwitchboardError.malformed("a lease without lease_id, expires_at or task") }
+            // The server does not say when the task became ready; its lease start stands in.
+            return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: try TaskRecord(json: task), readySince: expiresAt)
         }
     }
 
@@ -220,7 +215,7 @@ extension SwitchboardClient {
         w.beginObject()
         if let result { w.key("result"); w.raw(result) }
         w.endObject()
-        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/complete", body: w.bytes).body)
+        return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/complete", body: w.bytes).body)
     }
 
     public func fail(leaseID: String, error message: String, retryable: Bool = true) async throws -> TaskRecord {
@@ -229,7 +224,7 @@ extension SwitchboardClient {
         w.key("error"); w.string(message)
         w.key("retryable"); w.bool(retryable)
         w.endObject()
-        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/fail", body: w.bytes).body)
+        return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/fail", body: w.bytes).body)
     }
 
     public func release(leaseID: String, workerID: String? = nil) async throws -> TaskRecord {
@@ -237,7 +232,7 @@ extension SwitchboardClient {
         w.beginObject()
         if let workerID { w.key("worker_id"); w.string(workerID) }
         w.endObject()
-        return try decode(TaskRecord.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/release", body: w.bytes).body)
+        return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/release", body: w.bytes).body)
     }
 
     public func workers() async throws -> [WorkerInfo] {

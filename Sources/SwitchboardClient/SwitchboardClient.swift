@@ -120,6 +120,11 @@ public struct SwitchboardClient: Sendable {
 
     static let decoder = JSONDecoder()
 
+    /// A task answer, read without a generic tree (the hot path of remote workers).
+    func readTask(_ body: ByteBuffer) throws -> TaskRecord {
+        try TaskRecord(json: JSONObjectReader(Array(body.readableBytesView)))
+    }
+
     func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
         try Self.decoder.decode(T.self, from: Data(body.readableBytesView))
     }

@@ -298,3 +298,24 @@ extension TaskSubmission {
             timeoutMS: 1000, createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
     }
 }
+
+@Suite("Reading a task back from its JSON")
+struct TaskRecordReadingTests {
+    @Test("every field survives writing and reading; payload and result keep their bytes")
+    func roundTrip() throws {
+        let t = Timestamp(milliseconds: 1_800_000_000_123)
+        let full = TaskRecord(
+            id: "0193c1f0-aaaa", queue: "q", type: "tool_call", runID: "run-1", priority: 7, metadata: ["a": "b", "ü": "\"x\""],
+            payload: try RawJSON(validating: #"{"tool_name": "echo",  "input": [1, 2.50]}"#), status: .dead, attempts: 2,
+            maxRetries: 1, timeoutMS: 5000, lockKey: "repo", notBefore: t, createdAt: t, updatedAt: t + .milliseconds(5),
+            startedAt: t + .milliseconds(1), finishedAt: t + .milliseconds(5), workerID: "w-1", leaseExpiresAt: nil,
+            result: try RawJSON(validating: #"{"z": null}"#), error: "boom\nline two",
+            errors: [TaskErrorEntry(attempt: 1, at: t, message: "first", workerID: nil), TaskErrorEntry(attempt: 2, at: t, message: "boom\nline two", workerID: "w-1")])
+        let read = try TaskRecord(json: JSONObjectReader(full.jsonBytes()))
+        #expect(read == full)
+        #expect(read.payload.description == #"{"tool_name": "echo",  "input": [1, 2.50]}"#)
+        let bare = TaskRecord(id: "x", queue: "q", type: "t", payload: .null, status: .pending, maxRetries: 0, timeoutMS: 1, createdAt: t, updatedAt: t)
+        #expect(try TaskRecord(json: JSONObjectReader(bare.jsonBytes())) == bare)
+        #expect(throws: SwitchboardError.self) { try TaskRecord(json: JSONObjectReader(Array(#"{"id": "x"}"#.utf8))) }
+    }
+}

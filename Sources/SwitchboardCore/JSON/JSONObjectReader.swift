@@ -87,6 +87,19 @@ public struct JSONObjectReader: Sendable {
         }
     }
 
+    /// A nested object; nil when absent or null.
+    public func object(_ key: String) throws(SwitchboardError) -> JSONObjectReader? {
+        guard let m = member(key) else { return nil }
+        switch m.kind {
+        case .null: return nil
+        case .object:
+            let inner = Array(bytes[m.range])
+            let members = (try? JSONScanner.members(ofObject: inner)) ?? []
+            return JSONObjectReader(bytes: inner, members: members, path: "\(path)\(key).")
+        default: throw .invalid("\(path)\(key) must be an object")
+        }
+    }
+
     /// An array of strings; nil when absent.
     public func strings(_ key: String) throws(SwitchboardError) -> [String]? {
         guard let m = member(key) else { return nil }
