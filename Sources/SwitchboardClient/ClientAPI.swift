@@ -218,6 +218,36 @@ extension SwitchboardClient {
         return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/complete", body: w.bytes).body)
     }
 
+    /// Completes many leases in one call; each completion succeeds or fails on its own
+    /// (a `ProblemError` with that item's status and detail).
+    public func complete(batch completions: [(leaseID: String, result: RawJSON?)]) async throws -> [Result<TaskRecord, any Error>] {
+        var w = JSONWriter(capacity: 64 * completions.count)
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for completion in completions {
+            w.beginObject()
+            w.key("lease_id"); w.string(completion.leaseID)
+            if let result = completion.result { w.key("result"); w.raw(result) }
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        let answer = try await send(.POST, "/v1/leases/complete", body: w.bytes)
+        let items = try JSONObjectReader(Array(answer.body.readableBytesView)).objects("items") ?? []
+        guard items.count == completions.count else { throw SwitchboardError.malformed("a batch answer without every item") }
+        return items.map { item in
+            Result {
+                let status = Int(try item.integer("status") ?? 0)
+                guard status == 200, let task = try item.object("task") else {
+                    throw ProblemError(
+                        status: status, title: HTTPResponseStatus(statusCode: status).reasonPhrase, detail: try item.string("detail") ?? "")
+                }
+                return try TaskRecord(json: task)
+            }
+        }
+    }
+
     public func fail(leaseID: String, error message: String, retryable: Bool = true) async throws -> TaskRecord {
         var w = JSONWriter()
         w.beginObject()

@@ -8,6 +8,13 @@ import SwitchboardCore
 /// stay on the worker's side of the wire: the server applies the task's and its own.
 public struct RemoteTaskSource: TaskSource {
     public let client: SwitchboardClient
+    /// Completions that arrive while one batch is on the wire go out together in the next.
+    private let completions = GroupCommit<Completion, TaskRecord>(maxBatch: 500)
+
+    struct Completion: Sendable {
+        var leaseID: String
+        var result: RawJSON?
+    }
 
     public init(client: SwitchboardClient) {
         self.client = client
@@ -22,7 +29,19 @@ public struct RemoteTaskSource: TaskSource {
     }
 
     public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
-        try await mapped { try await client.complete(leaseID: leaseID, result: result) }
+        try await mapped {
+            try await completions.submit(Completion(leaseID: leaseID, result: result)) { batch in
+                // One completion alone takes the plain call; more share one batch call.
+                guard batch.count > 1 else {
+                    do {
+                        return [.success(try await client.complete(leaseID: batch[0].leaseID, result: batch[0].result))]
+                    } catch {
+                        return [.failure(error)]
+                    }
+                }
+                return try await client.complete(batch: batch.map { ($0.leaseID, $0.result) })
+            }
+        }
     }
 
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {

@@ -21,14 +21,14 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     public let prefix: String
     private let errorHistoryLimit: Int
     private let random = Mutex(RandomBytes())
-    private let completions: CompletionBatcher<Completion, TaskRecord>
+    private let completions: GroupCommit<Completion, TaskRecord>
     private let leasedRecords = LeasedRecords()
 
     public init(client: RedisClient, prefix: String = "sb", errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
         self.client = client
         self.prefix = prefix
         self.errorHistoryLimit = errorHistoryLimit
-        completions = CompletionBatcher(maxBatch: 256)
+        completions = GroupCommit(maxBatch: 256)
     }
 
     // MARK: Enqueue and lease

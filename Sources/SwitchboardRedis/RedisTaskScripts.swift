@@ -296,7 +296,7 @@ enum RedisTaskScripts {
     /// ARGV: P, then per completion: lease secret, task id, now, has result (0/1), result,
     /// send the task back (0/1: the caller has it from its lease unless it leased elsewhere).
     /// Returns per completion `{'ok'}` or `{'ok', fields…}`, `{'notfound'}` or `{'conflict'}`.
-    /// Completions arrive here in batches (`CompletionBatcher`): index and count updates go out once.
+    /// Completions arrive here in batches (`GroupCommit`): index and count updates go out once.
     static let complete = script("""
         local out, leases, finished, counts = {}, {'ZREM', gk('leases')}, {'ZADD', gk('finished')}, {}
         for i = 2, #ARGV, 6 do

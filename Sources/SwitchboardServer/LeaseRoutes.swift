@@ -11,6 +11,7 @@ struct LeaseRoutes<Context: RequestContext> {
 
     func add(to router: Router<Context>, table: RouteTable) {
         table.on(router, .post, "/v1/leases", use: lease)
+        table.on(router, .post, "/v1/leases/complete", use: completeBatch)
         table.on(router, .post, "/v1/leases/:lease_id/heartbeat", use: heartbeat)
         table.on(router, .post, "/v1/leases/:lease_id/complete", use: complete)
         table.on(router, .post, "/v1/leases/:lease_id/fail", use: fail)
@@ -69,6 +70,60 @@ struct LeaseRoutes<Context: RequestContext> {
         try body.rejectUnknown(allowed: ["result"])
         let result = body.raw("result").flatMap { $0.isNull ? nil : $0 }
         return JSONResponse.task(try await engine.complete(leaseID: try context.parameter("lease_id"), result: result))
+    }
+
+    /// Many completions in one call (as SQS's DeleteMessageBatch): each item succeeds or fails on
+    /// its own, and the answer says which.
+    @Sendable func completeBatch(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try body.rejectUnknown(allowed: ["items"])
+        guard let items = try body.objects("items"), (1...1000).contains(items.count) else {
+            throw SwitchboardError.invalid("items must hold 1-1000 completions")
+        }
+        var completions: [(leaseID: String, result: RawJSON?)] = []
+        for item in items {
+            try item.rejectUnknown(allowed: ["lease_id", "result"])
+            guard let leaseID = try item.string("lease_id"), !leaseID.isEmpty else {
+                throw SwitchboardError.invalid("\(item.path)lease_id is required")
+            }
+            completions.append((leaseID, item.raw("result").flatMap { $0.isNull ? nil : $0 }))
+        }
+        // All at once: a backend that group-commits (Redis) takes them in few round trips.
+        let outcomes = await withTaskGroup(of: (Int, Result<TaskRecord, any Error>).self) { group in
+            for (index, completion) in completions.enumerated() {
+                group.addTask { [engine] in
+                    do {
+                        return (index, .success(try await engine.complete(leaseID: completion.leaseID, result: completion.result)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var outcomes = [Result<TaskRecord, any Error>?](repeating: nil, count: completions.count)
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes.map { $0! }
+        }
+        // A backend that cannot be reached fails the whole call (503), as a single call would.
+        for case .failure(let error as SwitchboardError) in outcomes where error.kind == .unavailable { throw error }
+        return JSONResponse.object { w in
+            w.key("items")
+            w.beginArray()
+            for (completion, outcome) in zip(completions, outcomes) {
+                w.beginObject()
+                w.key("lease_id"); w.string(completion.leaseID)
+                switch outcome {
+                case .success(let task):
+                    w.key("status"); w.int(200)
+                    w.key("task"); task.write(to: &w)
+                case .failure(let error):
+                    let problem = error as? SwitchboardError ?? SwitchboardError(.invalid, "\(error)")
+                    w.key("status"); w.int(Problem.status(of: problem.kind).code)
+                    w.key("detail"); w.string(problem.detail)
+                }
+                w.endObject()
+            }
+            w.endArray()
+        }
     }
 
     @Sendable func fail(_ request: Request, context: Context) async throws -> Response {

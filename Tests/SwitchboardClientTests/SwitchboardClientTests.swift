@@ -120,6 +120,19 @@ struct SwitchboardClientTests {
         }
     }
 
+    @Test("completions in a batch; a stale one fails alone")
+    func completeBatch() async throws {
+        try await withClient { client in
+            _ = try await client.enqueue(batch: (0..<3).map { _ in TaskSubmission(queue: "batch", type: "t", payload: .emptyObject) })
+            let leases = try await client.lease(LeaseRequest(workerID: "b", queues: ["batch"], maxTasks: 3))
+            #expect(leases.count == 3)
+            _ = try await client.complete(leaseID: leases[2].leaseID, result: nil)
+            let outcomes = try await client.complete(batch: leases.map { ($0.leaseID, try? RawJSON(validating: "true")) })
+            #expect(try outcomes[0].get().status == .completed && (try outcomes[1].get().result?.boolValue) == true)
+            #expect(throws: ProblemError.self) { try outcomes[2].get() }
+        }
+    }
+
     @Test("locks: acquire, refused while held, renew, release; dlq and queues")
     func locksAndOperators() async throws {
         try await withClient { client in

@@ -76,6 +76,27 @@ struct LeaseEndpointTests {
         }
     }
 
+    @Test("a batch of completions: each item stands alone and says how it went")
+    func completeBatch() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks/batch", json: #"{"items": [{"payload": {"tool_name": "echo"}}, {"payload": {"tool_name": "echo"}}]}"#)
+            let leased = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "batcher", "max_tasks": 2}"#)
+            let ids = leased.body?.items.compactMap { $0["lease_id"] as? String } ?? []
+            try #require(ids.count == 2)
+            _ = try await client.call(.post, "/v1/leases/\(ids[1])/complete")
+            let answer = try await client.call(
+                .post, "/v1/leases/complete",
+                json: "{\"items\": [{\"lease_id\": \"\(ids[0])\", \"result\": [1]}, {\"lease_id\": \"\(ids[1])\"}, {\"lease_id\": \"00000000000000000000000000000000zz\"}]}")
+            #expect(answer.status == .ok)
+            let items = answer.body?.items ?? []
+            #expect(items.map { $0["status"] as? Int } == [200, 409, 404])
+            #expect((items[0]["task"] as? [String: Any])?["status"] as? String == "completed")
+            #expect((items[1]["detail"] as? String)?.isEmpty == false)
+            expectProblem(try await client.call(.post, "/v1/leases/complete", json: #"{"items": []}"#), .unprocessableContent, mentioning: "items")
+            expectProblem(try await client.call(.post, "/v1/leases/complete", json: #"{"items": [{"result": 1}]}"#), .unprocessableContent, mentioning: "lease_id")
+        }
+    }
+
     @Test("bad lease requests are refused with a problem and lease nothing")
     func badRequests() async throws {
         try await h.test { client in

@@ -1,13 +1,14 @@
 import Synchronization
 
-/// Group commit for a hot, independent operation (completing leases): calls that arrive while
-/// a batch is in flight wait and go out together in the next one, so under load many
-/// completions share one script call, and alone a call goes out at once — nothing waits on a timer.
+/// Group commit for a hot, independent operation (completing leases in Redis, or over HTTP):
+/// calls that arrive while a batch is in flight wait and go out together in the next one, so
+/// under load many share one round trip, and alone a call goes out at once — nothing waits on
+/// a timer.
 ///
 /// The caller that finds no batch in flight leads one: it sends what is queued and hands each
 /// waiter its own result.
-final class CompletionBatcher<Item: Sendable, Output: Sendable>: Sendable {
-    typealias Flush = ([Item]) async throws -> [Result<Output, any Error>]
+public final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
+    public typealias Flush = ([Item]) async throws -> [Result<Output, any Error>]
 
     private struct Waiting {
         var item: Item
@@ -24,13 +25,13 @@ final class CompletionBatcher<Item: Sendable, Output: Sendable>: Sendable {
     private let state = Mutex(State())
     private let maxBatch: Int
 
-    init(maxBatch: Int) {
+    public init(maxBatch: Int) {
         self.maxBatch = maxBatch
     }
 
     /// Sends `item`, with whatever else is queued when this caller leads a batch; `flush` must
     /// answer every item of a batch, in order.
-    func submit(_ item: Item, flush: Flush) async throws -> Output {
+    public func submit(_ item: Item, flush: Flush) async throws -> Output {
         while true {
             let leads = state.withLock { s in
                 if s.flushing { return false }
