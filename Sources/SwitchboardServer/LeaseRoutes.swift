@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import ServiceLifecycle
 import SwitchboardCore
+import Synchronization
 
 /// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an
 /// in-process worker makes on the engine.
@@ -89,22 +90,25 @@ struct LeaseRoutes<Context: RequestContext> {
             completions.append((leaseID, item.raw("result").flatMap { $0.isNull ? nil : $0 }))
         }
         // All at once: a backend that group-commits (Redis) takes them in few round trips.
-        let outcomes = await withTaskGroup(of: (Int, Result<TaskRecord, any Error>).self) { group in
+        let slots = Outcomes(count: completions.count)
+        await withTaskGroup(of: Void.self) { group in
             for (index, completion) in completions.enumerated() {
                 group.addTask { [engine] in
+                    let outcome: Result<TaskRecord, SwitchboardError>
                     do {
-                        return (index, .success(try await engine.complete(leaseID: completion.leaseID, result: completion.result)))
+                        outcome = .success(try await engine.complete(leaseID: completion.leaseID, result: completion.result))
+                    } catch let error as SwitchboardError {
+                        outcome = .failure(error)
                     } catch {
-                        return (index, .failure(error))
+                        outcome = .failure(.invalid("\(error)"))
                     }
+                    slots.set(index, outcome)
                 }
             }
-            var outcomes = [Result<TaskRecord, any Error>?](repeating: nil, count: completions.count)
-            for await (index, outcome) in group { outcomes[index] = outcome }
-            return outcomes.map { $0! }
         }
+        let outcomes = slots.all
         // A backend that cannot be reached fails the whole call (503), as a single call would.
-        for case .failure(let error as SwitchboardError) in outcomes where error.kind == .unavailable { throw error }
+        for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
         return JSONResponse.object { w in
             w.key("items")
             w.beginArray()
@@ -116,9 +120,8 @@ struct LeaseRoutes<Context: RequestContext> {
                     w.key("status"); w.int(200)
                     w.key("task"); task.write(to: &w)
                 case .failure(let error):
-                    let problem = error as? SwitchboardError ?? SwitchboardError(.invalid, "\(error)")
-                    w.key("status"); w.int(Problem.status(of: problem.kind).code)
-                    w.key("detail"); w.string(problem.detail)
+                    w.key("status"); w.int(Problem.status(of: error.kind).code)
+                    w.key("detail"); w.string(error.detail)
                 }
                 w.endObject()
             }
@@ -174,4 +177,19 @@ struct LeaseRoutes<Context: RequestContext> {
         }
         return id
     }
+}
+
+/// The outcomes of a batch's items, filled in by concurrent child tasks.
+private final class Outcomes: Sendable {
+    private let results: Mutex<[Result<TaskRecord, SwitchboardError>]>
+
+    init(count: Int) {
+        results = Mutex(Array(repeating: .failure(.unavailable("not run")), count: count))
+    }
+
+    func set(_ index: Int, _ outcome: Result<TaskRecord, SwitchboardError>) {
+        results.withLock { $0[index] = outcome }
+    }
+
+    var all: [Result<TaskRecord, SwitchboardError>] { results.withLock { $0 } }
 }
