@@ -158,7 +158,12 @@ public final class Worker: Service, Sendable {
 
     private func leaseAndRun() async {
         await withDiscardingTaskGroup { group in
-            while let free = await slots.waitForFree(), !stopSignal.isFired {
+            while var free = await slots.waitForFree(), !stopSignal.isFired {
+                // Slots tend to come free together (completions are reported in batches): one
+                // yield lets the rest of a batch land, so one lease call fills them all.
+                await Task.yield()
+                free = slots.free
+                guard free > 0 else { continue }
                 let request = LeaseRequest(
                     workerID: configuration.id, queues: configuration.queues, maxTasks: free,
                     leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,

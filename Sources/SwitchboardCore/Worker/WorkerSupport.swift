@@ -63,6 +63,8 @@ final class Slots: Sendable {
 
     var busy: Int { state.withLock { capacity - $0.free } }
 
+    var free: Int { state.withLock { $0.free } }
+
     /// The number of free slots once there is at least one; nil once stopped.
     func waitForFree() async -> Int? {
         await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
