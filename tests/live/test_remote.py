@@ -217,3 +217,39 @@ def test_sigterm_ends_long_polls_instead_of_waiting_them_out():
     assert answers["lease"].status_code == 200 and answers["lease"].json()["items"] == []
     # Still held when the wait was cut short: refused as any wait that ends without the lock.
     assert answers["lock"].status_code in (409, 503)
+
+
+def test_admin_subcommands_use_the_api():
+    import json
+
+    server = Server("--workers", "0")
+
+    def cli(*args, ok=True):
+        result = subprocess.run([BINARY, *args, "--server", server.base], capture_output=True, text=True, timeout=30)
+        assert (result.returncode == 0) == ok, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else result.stderr
+
+    try:
+        created = cli("task", "enqueue", "echo", "--input", '{"n": 1}', "--queue", "ops", "--run-id", "r-1")
+        assert created["status"] == "pending" and created["run_id"] == "r-1"
+        assert cli("task", "get", created["id"])["id"] == created["id"]
+        assert [t["id"] for t in cli("task", "list", "--queue", "ops")["items"]] == [created["id"]]
+        assert cli("task", "cancel", created["id"])["status"] == "cancelled"
+        assert "404" in cli("task", "get", "no-such-task", ok=False)
+        assert "status" in cli("task", "list", "--status", "bogus", ok=False)
+
+        doomed = requests.post(server.base + TASKS, json={"queue": "ops", "payload": {"tool_name": "fail"}}, timeout=5).json()
+        lease = requests.post(server.base + "/v1/leases", json={"worker_id": "w", "queues": ["ops"]}, timeout=5).json()["items"][0]
+        requests.post(f"{server.base}/v1/leases/{lease['lease_id']}/fail", json={"error": "x", "retryable": False}, timeout=5)
+        assert [t["id"] for t in cli("dlq", "list")["items"]] == [doomed["id"]]
+        assert cli("dlq", "requeue", doomed["id"])["status"] == "pending"
+        assert cli("dlq", "requeue", "--queue", "ops") == {"requeued": 0}
+        assert cli("dlq", "purge") == {"deleted": 0}
+
+        token = requests.post(server.base + "/v1/locks/k1/acquire", json={"holder": "h", "ttl_ms": 60000}, timeout=5).json()["token"]
+        assert [l["key"] for l in cli("lock", "list")["items"]] == ["k1"]
+        assert cli("lock", "get", "k1")["token"] == token
+        cli("lock", "release", "k1", "--holder", "h", "--token", str(token))
+        assert "not held" in cli("lock", "get", "k1", ok=False)
+    finally:
+        assert server.stop() == 0
