@@ -35,7 +35,7 @@ struct LockRoutes<Context: RequestContext> {
                 throw SwitchboardError.unavailable("the server is shutting down; lock \(key) was not acquired")
             }
         } else {
-            acquired = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .zero)
+            acquired = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait))
         }
         guard let lease = acquired else { throw SwitchboardError.conflict("lock \(key) is held by someone else") }
         return lease.response

@@ -11,7 +11,7 @@ struct ReadmeExampleTests {
         let engine = TaskEngine.memory()                       // the embedded default backend
         let worker = Worker(
             configuration: .init(id: "worker-1", queues: ["default"], concurrency: 8),
-            source: engine,                                    // in-process; a REST client later
+            source: engine,                                    // in-process; RemoteTaskSource over REST
             locks: MemoryLockService(),
             tools: .builtins())                                // echo, sleep, fail
         worker.registerHandler(for: "planning") { context in

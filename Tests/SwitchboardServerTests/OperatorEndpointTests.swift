@@ -113,6 +113,7 @@ struct OperatorEndpointTests {
             expectProblem(try await client.call(.post, "/v1/locks/k/acquire", json: #"{"holder": "h"}"#), .unprocessableContent, mentioning: "ttl_ms")
             expectProblem(try await client.call(.post, "/v1/locks/k/acquire", json: #"{"holder": "h", "ttl_ms": 0}"#), .unprocessableContent, mentioning: "ttl_ms")
             expectProblem(try await client.call(.post, "/v1/locks/k/acquire", json: #"{"holder": "h", "ttl_ms": 5, "wait_ms": 999999}"#), .unprocessableContent, mentioning: "wait_ms")
+            expectProblem(try await client.call(.post, "/v1/locks/k/acquire", json: #"{"holder": "h", "ttl_ms": 5, "wait_ms": -25}"#), .unprocessableContent, mentioning: "wait_ms")
             expectProblem(try await client.call(.post, "/v1/locks/k/acquire", json: #"{"holder": "h", "ttl_ms": 5, "x": 1}"#), .unprocessableContent, mentioning: "x")
             expectProblem(try await client.call(.post, "/v1/locks/k/release", json: #"{"holder": "h", "token": 0}"#), .unprocessableContent, mentioning: "token")
             expectProblem(try await client.call(.post, "/v1/locks/k/release", json: #"nope"#), .badRequest)
