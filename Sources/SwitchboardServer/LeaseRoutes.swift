@@ -34,12 +34,33 @@ struct LeaseRoutes<Context: RequestContext> {
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
             host: host, slots: slots.map { Int($0) })
+        guard leaseRequest.wait > .zero else { return Self.answer(try await engine.lease(leaseRequest)) }
         // A long-poll ends (empty) when the server starts shutting down, so that it does not
-        // hold up the drain of in-flight requests for its whole wait.
-        let leases =
-            leaseRequest.wait > .zero
-            ? try await cancelWhenGracefulShutdown { [engine] in try await engine.lease(leaseRequest) }
-            : try await engine.lease(leaseRequest)
+        // hold up the drain of in-flight requests for its whole wait, and when its client goes
+        // away; tasks leased in the instant a client went are given back at once.
+        let channel = (context as? SwitchboardRequestContext)?.channel
+        let leases = try await cancelWhenGracefulShutdown { [engine] in
+            try await withThrowingTaskGroup(of: [TaskLease]?.self) { group in
+                group.addTask { try await engine.lease(leaseRequest) }
+                if let channel {
+                    group.addTask {
+                        await ConnectionWatch.clientGone(of: channel)
+                        return nil
+                    }
+                }
+                let first = try await group.next()!
+                group.cancelAll()
+                return first ?? []
+            }
+        }
+        if let channel, !leases.isEmpty, await ConnectionWatch.hasClientGone(channel) {
+            for lease in leases { _ = try? await engine.release(leaseID: lease.leaseID, workerID: leaseRequest.workerID) }
+            return Self.answer([])
+        }
+        return Self.answer(leases)
+    }
+
+    private static func answer(_ leases: [TaskLease]) -> Response {
         return JSONResponse.object { w in
             w.key("items")
             w.beginArray()

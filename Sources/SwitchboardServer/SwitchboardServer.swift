@@ -61,8 +61,11 @@ public struct SwitchboardServer: Sendable {
         var services: [any Service] = [EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self)]
         services.append(contentsOf: workers)
         return Application(
-            router: router(),
-            server: .http1(configuration: .init(idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds))),
+            router: router(context: SwitchboardRequestContext.self),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [ConnectionWatch()],
+                    idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds))),
             configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
             services: services,
             logger: logger)

@@ -253,3 +253,25 @@ def test_admin_subcommands_use_the_api():
         assert "not held" in cli("lock", "get", "k1", ok=False)
     finally:
         assert server.stop() == 0
+
+
+def test_a_long_poll_whose_client_went_away_leases_nothing():
+    import json
+    import socket
+
+    server = Server("--workers", "0")
+    try:
+        body = json.dumps({"worker_id": "ghost", "wait_ms": 20000}).encode()
+        ghost = socket.create_connection(("127.0.0.1", server.port))
+        ghost.sendall(b"POST /v1/leases HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)
+        ghost.close()  # the worker is gone while its long-poll waits
+        time.sleep(0.3)
+        created = requests.post(server.base + TASKS, json=sleep_task(1), timeout=5).json()
+        time.sleep(0.3)
+        assert task(server, created["id"])["status"] == "pending", "not leased to a client that is gone"
+        leased = requests.post(server.base + "/v1/leases", json={"worker_id": "alive"}, timeout=5).json()["items"]
+        assert leased[0]["task"]["attempts"] == 1
+    finally:
+        assert server.stop() == 0

@@ -1,0 +1,109 @@
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import Synchronization
+
+/// Notices a client going away while its request is still being answered: the end of its input
+/// (a closed or killed client) or of the connection. A long-poll lease uses it to stop waiting,
+/// and to give back tasks it leased in the instant the client vanished, instead of handing them
+/// to nobody (where they would sit out their lease and use up an attempt).
+final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private var gone: EventLoopPromise<Void>?
+    private var isGone = false
+
+    /// Completes when the client's side of the connection ends.
+    func clientGone(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        if gone == nil { gone = loop.makePromise() }
+        return gone!.futureResult
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if gone == nil { gone = context.eventLoop.makePromise() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let channelEvent = event as? ChannelEvent, case .inputClosed = channelEvent { markGone() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        markGone()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        markGone()
+    }
+
+    private func markGone() {
+        guard !isGone else { return }
+        isGone = true
+        gone?.succeed()
+    }
+
+    /// Returns when the client of `channel` is gone, or when the calling task is cancelled;
+    /// only on cancellation when the pipeline has no watch.
+    static func clientGone(of channel: any Channel) async {
+        let future = channel.pipeline.handler(type: ConnectionWatch.self).flatMap { watch in
+            watch.clientGone(on: channel.eventLoop)
+        }
+        let waiter = OnceContinuation()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                waiter.set(continuation)
+                future.whenSuccess { waiter.resume() }
+            }
+        } onCancel: {
+            waiter.resume()
+        }
+    }
+
+    /// Whether the client of `channel` has gone by now.
+    static func hasClientGone(_ channel: any Channel) async -> Bool {
+        (try? await channel.pipeline.handler(type: ConnectionWatch.self).map { $0.isGone }.get()) ?? !channel.isActive
+    }
+}
+
+/// A continuation resumed once, by whichever comes first (the event or a cancellation), even
+/// when that comes before the continuation is stored.
+private final class OnceContinuation: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<Void, Never>?, resumed: Bool)>((nil, false))
+
+    func set(_ continuation: CheckedContinuation<Void, Never>) {
+        let resumeNow = state.withLock { s in
+            if s.resumed { return true }
+            s.continuation = continuation
+            return false
+        }
+        if resumeNow { continuation.resume() }
+    }
+
+    func resume() {
+        let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.resumed { return nil }
+            s.resumed = true
+            defer { s.continuation = nil }
+            return s.continuation
+        }
+        continuation?.resume()
+    }
+}
+
+/// The request context of the server: Hummingbird's, plus the connection, so that a long-poll
+/// can tell when its client has gone.
+public struct SwitchboardRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
