@@ -50,6 +50,8 @@ struct LeaseRoutes<Context: RequestContext> {
                 }
                 let first = try await group.next()!
                 group.cancelAll()
+                // The client went first: the lease, cancelled, may still have taken tasks.
+                if first == nil, case .some(.some(let late)) = try await group.next() { return late }
                 return first ?? []
             }
         }

@@ -275,3 +275,24 @@ def test_a_long_poll_whose_client_went_away_leases_nothing():
         assert leased[0]["task"]["attempts"] == 1
     finally:
         assert server.stop() == 0
+
+
+def test_a_lock_wait_whose_client_went_away_takes_nothing():
+    import json
+    import socket
+
+    server = Server("--workers", "0")
+    try:
+        held = requests.post(server.base + "/v1/locks/res/acquire", json={"holder": "a", "ttl_ms": 60000}, timeout=5).json()
+        body = json.dumps({"holder": "ghost", "ttl_ms": 60000, "wait_ms": 20000}).encode()
+        ghost = socket.create_connection(("127.0.0.1", server.port))
+        ghost.sendall(b"POST /v1/locks/res/acquire HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)
+        ghost.close()
+        time.sleep(0.3)
+        requests.post(server.base + "/v1/locks/res/release", json={"holder": "a", "token": held["token"]}, timeout=5)
+        time.sleep(0.3)
+        assert requests.get(server.base + "/v1/locks/res", timeout=5).status_code == 404, "not granted to a client that is gone"
+    finally:
+        assert server.stop() == 0
