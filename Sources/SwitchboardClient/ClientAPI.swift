@@ -269,6 +269,23 @@ extension SwitchboardClient {
         try decode(Items<WireWorker>.self, try await send(.GET, "/v1/workers", repeatable: true).body).items.map(\.info)
     }
 
+    // MARK: System
+
+    /// Whether the server answers `/healthz` (the process is up).
+    public func isHealthy() async -> Bool {
+        (try? await send(.GET, "/healthz")) != nil
+    }
+
+    /// Whether the server answers `/readyz` (its backend is reachable).
+    public func isReady() async -> Bool {
+        (try? await send(.GET, "/readyz")) != nil
+    }
+
+    /// The Prometheus exposition text of `/metrics`.
+    public func metrics() async throws -> String {
+        String(buffer: try await send(.GET, "/metrics", repeatable: true).body)
+    }
+
     // MARK: Locks
 
     /// The lease, or nil when the lock is still held by someone else after `wait`.

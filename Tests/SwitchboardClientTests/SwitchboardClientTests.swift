@@ -120,6 +120,33 @@ struct SwitchboardClientTests {
         }
     }
 
+    @Test("a remote worker honours a cancel: the heartbeat carries it and the handler stops")
+    func remoteCancel() async throws {
+        try await withClient { client in
+            let worker = Worker(
+                configuration: Worker.Configuration(
+                    id: "remote-c", queues: ["cq"], concurrency: 1, pollInterval: .milliseconds(200),
+                    heartbeatInterval: .milliseconds(20), cancelCheckInterval: .milliseconds(50)),
+                source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client))
+            var sleeper = TaskSubmission.toolCall("sleep", input: try RawJSON(validating: #"{"ms": 30000}"#))
+            sleeper.queue = "cq"
+            let id = try await client.enqueue(sleeper).task.id
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                while try await client.task(id: id).status != .running { try await Task.sleep(for: .milliseconds(10)) }
+                #expect(try await client.cancel(id: id).status == .running, "asked, still running")
+                while try await client.task(id: id).status == .running { try await Task.sleep(for: .milliseconds(10)) }
+                worker.stop()
+                try await group.waitForAll()
+            }
+            #expect(try await client.task(id: id).status == .cancelled)
+            let healthy = await client.isHealthy()
+            let ready = await client.isReady()
+            #expect(healthy && ready)
+            #expect(try await client.metrics().contains("switchboard_tasks_enqueued_total"))
+        }
+    }
+
     @Test("completions in a batch; a stale one fails alone")
     func completeBatch() async throws {
         try await withClient { client in
