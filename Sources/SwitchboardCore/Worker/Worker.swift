@@ -183,10 +183,7 @@ public final class Worker: Service, Sendable {
                 }
                 slots.take(leases.count)
                 for lease in leases {
-                    group.addTask {
-                        await self.execute(lease)
-                        self.slots.give()
-                    }
+                    group.addTask { await self.execute(lease) }
                 }
             }
             await drain()
@@ -298,6 +295,9 @@ public final class Worker: Service, Sendable {
             return first ?? .interrupted(.draining)
         }
         let elapsed = ContinuousClock.now - started
+        // The slot is free once the handler is: the next task may start while this outcome is
+        // on its way (a remote worker would otherwise idle a slot for a round trip per task).
+        slots.give()
         await report(outcome, for: lease, elapsed: elapsed)
     }
 
