@@ -1,0 +1,34 @@
+"""`switchboard bench --quick` keeps the harness working (no thresholds: figures come from
+release builds on quiet machines, see BENCHMARKS.md)."""
+import json
+import os
+import subprocess
+
+from conftest import BINARY
+
+FIELDS = {"scenario", "backend", "tasks", "seconds", "tasks_per_sec", "p50_ms", "p99_ms", "rss_bytes", "baseline", "ratio"}
+
+
+def test_every_scenario_prints_its_json_line():
+    args = [BINARY, "bench", "all", "--quick"]
+    redis = os.environ.get("SWITCHBOARD_TEST_REDIS_URL")
+    if redis:
+        args += ["--redis", redis.rsplit("/", 1)[0] + "/6"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    scenarios = [line["scenario"] for line in lines]
+    assert scenarios[:4] == ["engine", "latency", "depth", "locks"]
+    if redis:
+        assert scenarios[4:] == ["locks", "redis"]
+    for line in lines:
+        assert FIELDS <= set(line), line
+        assert line["tasks"] > 0 and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0
+    latency = lines[1]
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"]
+    assert lines[2]["bytes_per_queued_task"] > 0
+
+
+def test_an_unknown_scenario_is_refused():
+    result = subprocess.run([BINARY, "bench", "nonsense"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and "nonsense" in result.stderr
