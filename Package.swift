@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardDemo",
             dependencies: [
-                "SwitchboardCore", "SwitchboardRESP", "SwitchboardRedis",
+                "SwitchboardCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
