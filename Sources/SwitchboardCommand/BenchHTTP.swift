@@ -1,0 +1,147 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SwitchboardCore
+import ServiceLifecycle
+import SwitchboardServer
+import Synchronization
+
+/// The HTTP scenarios: a load generator of our own (keep-alive connections, one request in
+/// flight each, as wrk does) against Switchboard and against the bare SwiftNIO echo server, both
+/// started here, on loopback, in this process.
+enum BenchHTTP {
+    /// `batch` nil: single-task `POST /v1/tasks`; else `POST /v1/tasks/batch` with that many items.
+    static func run(batch: Int?, quick: Bool) async throws {
+        let duration: Duration = quick ? .seconds(2) : .seconds(10)
+        let connections = 32
+        let item = #"{"payload":{"tool_name":"echo","input":{"path":"/etc/hosts"},"reason":"bench"}}"#
+        let (path, body) =
+            batch.map { n in ("/v1/tasks/batch", "{\"items\":[" + Array(repeating: item, count: n).joined(separator: ",") + "]}") }
+            ?? ("/v1/tasks", item)
+        let perRequest = batch ?? 1
+
+        let echo = try await startEcho()
+        let echoRate = try await load(port: echo.localAddress!.port!, path: path, body: body, connections: connections, for: duration)
+        try await echo.close()
+
+        let metrics = ServerMetrics()
+        let server = SwitchboardServer(
+            engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics,
+            settings: ServerSettings())
+        let port = Mutex<Int?>(nil)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let app = Application(
+            router: server.router(context: SwitchboardRequestContext.self),
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: logger)
+        let group = ServiceGroup(services: [app], logger: logger)
+        let running = Task { try await group.run() }
+        while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        let start = ContinuousClock.now
+        let rate = try await load(port: port.withLock { $0 }!, path: path, body: body, connections: connections, for: duration)
+        let seconds = BenchScenarios.seconds(since: start)
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        BenchResult(
+            scenario: batch == nil ? "http-enqueue" : "http-batch", backend: "memory", tasks: Int(rate * seconds) * perRequest,
+            seconds: seconds, baselineName: "bare SwiftNIO echo of the same request, \(connections) connections",
+            baselinePerSec: echoRate * Double(perRequest),
+            extra: [("requests_per_sec", "\(Int(rate))"), ("tasks_per_request", "\(perRequest)")]
+        ).print()
+    }
+
+    static func startEcho() async throws -> any Channel {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    /// Requests per second answered with a 2xx, over `connections` keep-alive connections.
+    static func load(port: Int, path: String, body: String, connections: Int, for duration: Duration) async throws -> Double {
+        let answered = Counter()
+        let failed = Counter()
+        let deadline = NIODeadline.now() + .milliseconds(duration.components.seconds * 1000)
+        let start = ContinuousClock.now
+        var channels: [any Channel] = []
+        for _ in 0..<connections {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(
+                            LoadHandler(path: path, body: body, deadline: deadline, answered: answered, failed: failed))
+                    }
+                }
+                .connect(host: "127.0.0.1", port: port).get()
+            channels.append(channel)
+        }
+        for channel in channels { try? await channel.closeFuture.get() }
+        let seconds = BenchScenarios.seconds(since: start)
+        guard failed.value == 0 else { throw BenchError("\(failed.value) requests to \(path) were not answered with a 2xx") }
+        return Double(answered.value) / seconds
+    }
+}
+
+/// One connection of the load generator: sends the request, and again on each answer, until
+/// the deadline; then closes.
+private final class LoadHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let path: String
+    let body: ByteBuffer
+    let deadline: NIODeadline
+    let answered: Counter
+    let failed: Counter
+    private var ok = false
+
+    init(path: String, body: String, deadline: NIODeadline, answered: Counter, failed: Counter) {
+        self.path = path
+        self.body = ByteBuffer(string: body)
+        self.deadline = deadline
+        self.answered = answered
+        self.failed = failed
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        send(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): ok = (200..<300).contains(Int(head.status.code))
+        case .body: break
+        case .end:
+            if ok { answered.add(1) } else { failed.add(1) }
+            if NIODeadline.now() < deadline { send(context) } else { context.close(promise: nil) }
+        }
+    }
+
+    private func send(_ context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "host", value: "localhost")
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        context.write(wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) { self.description = description }
+}
