@@ -14,15 +14,16 @@ import Glibc
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Switchboard; one JSON line per scenario (build with -c release for real figures).",
-        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, locks, redis (with --redis). The remote scenario comes later.")
+        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, remote, locks, redis (with --redis).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case engine, latency, depth, locks, redis, all
         case httpEnqueue = "http-enqueue"
         case httpBatch = "http-batch"
+        case remote
     }
 
-    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, locks, redis or all.") var scenario: Scenario
+    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, remote, locks, redis or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
 
@@ -33,7 +34,8 @@ struct Bench: AsyncParsableCommand {
             return handler
         }
         let scenarios: [Scenario] =
-            scenario == .all ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .locks] + (redis == nil ? [] : [.redis]) : [scenario]
+            scenario == .all
+            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .remote, .locks] + (redis == nil ? [] : [.redis]) : [scenario]
         for scenario in scenarios {
             switch scenario {
             case .engine: try await BenchScenarios.engine(quick: quick)
@@ -41,6 +43,7 @@ struct Bench: AsyncParsableCommand {
             case .depth: try await BenchScenarios.depth(quick: quick)
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
             case .httpBatch: try await BenchHTTP.run(batch: 100, quick: quick)
+            case .remote: try await BenchRemote.run(quick: quick)
             case .locks: try await BenchScenarios.locks(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .redis:
                 guard let redis else { throw ValidationError("the redis scenario needs --redis redis://…") }

@@ -18,9 +18,9 @@ def test_every_scenario_prints_its_json_line():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     scenarios = [line["scenario"] for line in lines]
-    assert scenarios[:6] == ["engine", "latency", "depth", "http-enqueue", "http-batch", "locks"]
+    assert scenarios[:7] == ["engine", "latency", "depth", "http-enqueue", "http-batch", "remote", "locks"]
     if redis:
-        assert scenarios[6:] == ["locks", "redis"]
+        assert scenarios[7:] == ["locks", "redis"]
     for line in lines:
         assert FIELDS <= set(line), line
         assert line["tasks"] > 0 and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0

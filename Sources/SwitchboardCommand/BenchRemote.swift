@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import SwitchboardCore
+import SwitchboardServer
+import Synchronization
+
+/// The remote scenario: no-op tasks drained by two `switchboard worker` processes over HTTP,
+/// against two in-process workers of as many slots on the same kind of server, back to back.
+enum BenchRemote {
+    static func run(quick: Bool, slots: Int = 32) async throws {
+        let tasks = quick ? 5_000 : 40_000
+        let inProcess = try await drain(tasks: tasks, slots: slots, remote: false)
+        let remote = try await drain(tasks: tasks, slots: slots, remote: true)
+        BenchResult(
+            scenario: "remote", backend: "memory", tasks: tasks, seconds: remote,
+            baselineName: "two in-process workers of \(slots) slots", baselinePerSec: Double(tasks) / inProcess,
+            extra: [("workers", "2"), ("slots_per_worker", "\(slots)")]
+        ).print()
+    }
+
+    /// Seconds from the first lease to the last completion of `tasks` queued echo calls.
+    private static func drain(tasks: Int, slots: Int, remote: Bool) async throws -> Double {
+        let metrics = ServerMetrics()
+        let engine = TaskEngine.memory(metricsFactory: metrics.factory)
+        let submission = TaskSubmission(queue: "bench", payload: try RawJSON(validating: #"{"tool_name":"echo","input":{}}"#))
+        for _ in 0..<(tasks / 1000) { _ = try await engine.enqueue(batch: Array(repeating: submission, count: 1000)) }
+        _ = try await engine.enqueue(batch: Array(repeating: submission, count: tasks % 1000 == 0 ? 1 : tasks % 1000))
+        let total = tasks + (tasks % 1000 == 0 ? 1 : 0)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .critical
+        let workers = remote ? [] : (0..<2).map { i in
+            Worker(
+                configuration: Worker.Configuration(id: "local-\(i)", queues: ["bench"], concurrency: slots), source: engine,
+                locks: MemoryLockService(), logger: logger)
+        }
+        let server = SwitchboardServer(engine: engine, locks: MemoryLockService(), metrics: metrics, settings: ServerSettings())
+        let port = Mutex<Int?>(nil)
+        let app = Application(
+            router: server.router(context: SwitchboardRequestContext.self),
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            services: workers,
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: logger)
+        let group = ServiceGroup(services: [app], logger: logger)
+        let running = Task { try await group.run() }
+        while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        let start = ContinuousClock.now
+        var processes: [Process] = []
+        if remote {
+            for i in 0..<2 {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                process.arguments = [
+                    "worker", "--server", "http://127.0.0.1:\(port.withLock { $0 }!)", "--id", "remote-\(i)", "--concurrency", "\(slots)",
+                    "--queues", "bench", "--wait-ms", "1000", "--log-level", "error",
+                ]
+                try process.run()
+                processes.append(process)
+            }
+        }
+        while try await engine.queues().first(where: { $0.name == "bench" })?.depth[.completed] ?? 0 < total {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let seconds = BenchScenarios.seconds(since: start)
+        for process in processes { process.terminate() }
+        for process in processes { await waitForExit(process) }
+        await group.triggerGracefulShutdown()
+        _ = try? await running.value
+        return seconds
+    }
+
+    /// Polls instead of `waitUntilExit`, which would hold one of the cooperative threads.
+    private static func waitForExit(_ process: Process) async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}
