@@ -154,7 +154,10 @@ enum BenchScenarios {
                     }
                 }
             }
-            while done.value < tasks { try await Task.sleep(for: .milliseconds(2)) }
+            while done.value < tasks {
+                guard ContinuousClock.now - start < .seconds(300) else { throw BenchError("the worker did not drain \(tasks) tasks in 5 minutes") }
+                try await Task.sleep(for: .milliseconds(2))
+            }
             worker.stop()
             try await group.waitForAll()
         }

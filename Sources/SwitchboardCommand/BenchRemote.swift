@@ -60,7 +60,11 @@ enum BenchRemote {
                 processes.append(process)
             }
         }
+        defer { for process in processes where process.isRunning { process.terminate() } }
         while try await engine.queues().first(where: { $0.name == "bench" })?.depth[.completed] ?? 0 < total {
+            guard ContinuousClock.now - start < .seconds(300) else {
+                throw BenchError("the \(remote ? "remote" : "in-process") workers did not drain \(total) tasks in 5 minutes")
+            }
             try await Task.sleep(for: .milliseconds(5))
         }
         let seconds = BenchScenarios.seconds(since: start)
