@@ -86,7 +86,13 @@ enum BenchHTTP {
                 .connect(host: "127.0.0.1", port: port).get()
             channels.append(channel)
         }
+        // A request that is never answered would keep its connection open: give up 30 s after the end.
+        let stuck = Task { [channels] in
+            try await Task.sleep(for: duration + .seconds(30))
+            for channel in channels { try? await channel.close() }
+        }
         for channel in channels { try? await channel.closeFuture.get() }
+        stuck.cancel()
         let seconds = BenchScenarios.seconds(since: start)
         guard failed.value == 0 else { throw BenchError("\(failed.value) requests to \(path) were not answered with a 2xx") }
         return Double(answered.value) / seconds
