@@ -347,15 +347,7 @@ extension TaskSubmission {
         if let type { w.key("type"); w.string(type) }
         if let runID { w.key("run_id"); w.string(runID) }
         if let priority { w.key("priority"); w.int(priority) }
-        if let metadata {
-            w.key("metadata")
-            w.beginObject()
-            for key in metadata.keys.sorted() {
-                w.key(key)
-                w.string(metadata[key]!)
-            }
-            w.endObject()
-        }
+        if let metadata { w.key("metadata"); w.stringMap(metadata) }
         w.key("payload"); w.raw(payload)
         if let maxRetries { w.key("max_retries"); w.int(maxRetries) }
         if let timeoutMS { w.key("timeout_ms"); w.int(timeoutMS) }

@@ -52,13 +52,6 @@ public struct RemoteTaskSource: TaskSource {
         try await mapped { try await client.release(leaseID: leaseID, workerID: workerID) }
     }
 
-    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let problem as ProblemError {
-            throw problem.switchboardError ?? SwitchboardError.unavailable(problem.description)
-        }
-    }
 }
 
 /// Locks through the REST API, for handlers of a remote worker.
@@ -89,11 +82,15 @@ public struct RemoteLockService: LockService {
         try await mapped { try await client.locks() }
     }
 
-    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let problem as ProblemError {
-            throw problem.switchboardError ?? SwitchboardError.unavailable(problem.description)
-        }
+}
+
+/// Runs a client call, its problems read as the engine's errors, so code written against the
+/// engine (the `Worker`, a handler's locks) reads a stale lease (409) or a server that cannot
+/// answer (503) exactly as in-process.
+private func mapped<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let problem as ProblemError {
+        throw problem.switchboardError ?? SwitchboardError.unavailable(problem.description)
     }
 }

@@ -43,17 +43,8 @@ enum Output {
 
     static func lock(_ lease: LockLease) {
         var w = JSONWriter()
-        write(lease, to: &w)
+        lease.write(to: &w)
         line(w.bytes)
-    }
-
-    static func write(_ lease: LockLease, to w: inout JSONWriter) {
-        w.beginObject()
-        w.key("key"); w.string(lease.key)
-        w.key("holder"); w.string(lease.holder)
-        w.key("token"); w.int(lease.token)
-        w.key("expires_at"); w.timestamp(lease.expiresAt)
-        w.endObject()
     }
 }
 
@@ -238,7 +229,7 @@ struct LockCommand: AsyncParsableCommand {
                 w.beginObject()
                 w.key("items")
                 w.beginArray()
-                for lease in leases { Output.write(lease, to: &w) }
+                for lease in leases { lease.write(to: &w) }
                 w.endArray()
                 w.endObject()
                 Output.line(w.bytes)

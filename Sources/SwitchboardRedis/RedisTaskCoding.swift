@@ -14,12 +14,7 @@ enum RedisTaskCoding {
         if scheduled, let due = record.notBefore { fields += ["due", due.milliseconds] }
         if !record.metadata.isEmpty {
             var writer = JSONWriter(capacity: 64)
-            writer.beginObject()
-            for key in record.metadata.keys.sorted() {
-                writer.key(key)
-                writer.string(record.metadata[key]!)
-            }
-            writer.endObject()
+            writer.stringMap(record.metadata)
             fields += ["md", writer.bytes]
         }
         if let run = record.runID { fields += ["run", run] }

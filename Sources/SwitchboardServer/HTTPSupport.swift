@@ -104,6 +104,16 @@ enum JSONResponse {
         ok(task.jsonBytes(), status: status, headers: headers)
     }
 
+    /// `{"items": [...]}`, each element written by `write`.
+    static func items<Element>(_ elements: some Sequence<Element>, _ write: (inout JSONWriter, Element) -> Void) -> Response {
+        object { w in
+            w.key("items")
+            w.beginArray()
+            for element in elements { write(&w, element) }
+            w.endArray()
+        }
+    }
+
     /// `{"items": [...]}`, plus `"next_cursor"` for a page of a list.
     static func tasks(_ tasks: [TaskRecord], page nextCursor: String?? = .none, status: HTTPResponse.Status = .ok) -> Response {
         var w = JSONWriter(capacity: 64 + tasks.count * 700)
@@ -129,15 +139,6 @@ enum JSONResponse {
 }
 
 extension JSONWriter {
-    mutating func lockLease(_ lease: LockLease) {
-        beginObject()
-        key("key"); string(lease.key)
-        key("holder"); string(lease.holder)
-        key("token"); int(lease.token)
-        key("expires_at"); timestamp(lease.expiresAt)
-        endObject()
-    }
-
     mutating func queueInfo(_ info: QueueInfo) {
         beginObject()
         key("name"); string(info.name)

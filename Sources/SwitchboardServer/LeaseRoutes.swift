@@ -63,17 +63,12 @@ struct LeaseRoutes<Context: RequestContext> {
     }
 
     private static func answer(_ leases: [TaskLease]) -> Response {
-        return JSONResponse.object { w in
-            w.key("items")
-            w.beginArray()
-            for lease in leases {
-                w.beginObject()
-                w.key("lease_id"); w.string(lease.leaseID)
-                w.key("expires_at"); w.timestamp(lease.expiresAt)
-                w.key("task"); lease.task.write(to: &w)
-                w.endObject()
-            }
-            w.endArray()
+        JSONResponse.items(leases) { w, lease in
+            w.beginObject()
+            w.key("lease_id"); w.string(lease.leaseID)
+            w.key("expires_at"); w.timestamp(lease.expiresAt)
+            w.key("task"); lease.task.write(to: &w)
+            w.endObject()
         }
     }
 
@@ -132,23 +127,19 @@ struct LeaseRoutes<Context: RequestContext> {
         let outcomes = slots.all
         // A backend that cannot be reached fails the whole call (503), as a single call would.
         for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
-        return JSONResponse.object { w in
-            w.key("items")
-            w.beginArray()
-            for (completion, outcome) in zip(completions, outcomes) {
-                w.beginObject()
-                w.key("lease_id"); w.string(completion.leaseID)
-                switch outcome {
-                case .success(let task):
-                    w.key("status"); w.int(200)
-                    w.key("task"); task.write(to: &w)
-                case .failure(let error):
-                    w.key("status"); w.int(Problem.status(of: error.kind).code)
-                    w.key("detail"); w.string(error.detail)
-                }
-                w.endObject()
+        return JSONResponse.items(zip(completions, outcomes)) { w, pair in
+            let (completion, outcome) = pair
+            w.beginObject()
+            w.key("lease_id"); w.string(completion.leaseID)
+            switch outcome {
+            case .success(let task):
+                w.key("status"); w.int(200)
+                w.key("task"); task.write(to: &w)
+            case .failure(let error):
+                w.key("status"); w.int(Problem.status(of: error.kind).code)
+                w.key("detail"); w.string(error.detail)
             }
-            w.endArray()
+            w.endObject()
         }
     }
 
@@ -167,29 +158,23 @@ struct LeaseRoutes<Context: RequestContext> {
     }
 
     @Sendable func workers(_ request: Request, context: Context) async throws -> Response {
-        let workers = engine.workers.list(now: engine.clock.now())
-        return JSONResponse.object { w in
-            w.key("items")
-            w.beginArray()
-            for info in workers {
-                w.beginObject()
-                w.key("id"); w.string(info.id)
-                w.key("host"); w.string(info.host)
-                w.key("slots"); if let slots = info.slots { w.int(slots) } else { w.null() }
-                w.key("busy"); w.int(info.busy)
-                w.key("last_seen"); w.timestamp(info.lastSeen)
-                w.key("state"); w.string(info.gone ? "gone" : "active")
-                w.key("counters")
-                w.beginObject()
-                w.key("leased"); w.int(info.leased)
-                w.key("completed"); w.int(info.completed)
-                w.key("failed"); w.int(info.failed)
-                w.key("released"); w.int(info.released)
-                w.key("expired"); w.int(info.expired)
-                w.endObject()
-                w.endObject()
-            }
-            w.endArray()
+        JSONResponse.items(engine.workers.list(now: engine.clock.now())) { w, info in
+            w.beginObject()
+            w.key("id"); w.string(info.id)
+            w.key("host"); w.string(info.host)
+            w.key("slots"); if let slots = info.slots { w.int(slots) } else { w.null() }
+            w.key("busy"); w.int(info.busy)
+            w.key("last_seen"); w.timestamp(info.lastSeen)
+            w.key("state"); w.string(info.gone ? "gone" : "active")
+            w.key("counters")
+            w.beginObject()
+            w.key("leased"); w.int(info.leased)
+            w.key("completed"); w.int(info.completed)
+            w.key("failed"); w.int(info.failed)
+            w.key("released"); w.int(info.released)
+            w.key("expired"); w.int(info.expired)
+            w.endObject()
+            w.endObject()
         }
     }
 

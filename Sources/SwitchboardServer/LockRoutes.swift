@@ -88,13 +88,7 @@ struct LockRoutes<Context: RequestContext> {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        let leases = try await locks.leases()
-        return JSONResponse.object { w in
-            w.key("items")
-            w.beginArray()
-            for lease in leases { w.lockLease(lease) }
-            w.endArray()
-        }
+        JSONResponse.items(try await locks.leases()) { w, lease in lease.write(to: &w) }
     }
 
     private func token(_ body: JSONObjectReader) throws(SwitchboardError) -> UInt64 {
@@ -112,7 +106,7 @@ func required<T>(_ value: T?, _ field: String) throws(SwitchboardError) -> T {
 extension LockLease {
     var response: Response {
         var w = JSONWriter()
-        w.lockLease(self)
+        write(to: &w)
         return JSONResponse.ok(w.bytes)
     }
 }

@@ -143,13 +143,7 @@ struct QueueRoutes<Context: RequestContext> {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        let queues = try await engine.queues()
-        return JSONResponse.object { w in
-            w.key("items")
-            w.beginArray()
-            for queue in queues { w.queueInfo(queue) }
-            w.endArray()
-        }
+        JSONResponse.items(try await engine.queues()) { w, queue in w.queueInfo(queue) }
     }
 
     @Sendable func pause(_ request: Request, context: Context) async throws -> Response {

@@ -82,6 +82,16 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// An object of strings, keys sorted so equal maps write equal bytes.
+    public mutating func stringMap(_ map: [String: String]) {
+        beginObject()
+        for key in map.keys.sorted() {
+            self.key(key)
+            string(map[key]!)
+        }
+        endObject()
+    }
+
     public mutating func null() {
         separate()
         bytes.append(contentsOf: "null".utf8)

@@ -20,6 +20,16 @@ public struct LockLease: Sendable, Hashable, Codable {
         case key, holder, token
         case expiresAt = "expires_at"
     }
+
+    /// The lease's JSON (DESIGN.md §3), written directly.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("key"); w.string(key)
+        w.key("holder"); w.string(holder)
+        w.key("token"); w.int(token)
+        w.key("expires_at"); w.timestamp(expiresAt)
+        w.endObject()
+    }
 }
 
 /// Distributed locks as leases with fencing tokens (DESIGN.md §1).

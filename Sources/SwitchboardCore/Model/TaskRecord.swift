@@ -90,13 +90,7 @@ extension TaskRecord {
         w.key("type"); w.string(type)
         w.key("run_id"); w.string(runID)
         w.key("priority"); w.int(priority)
-        w.key("metadata")
-        w.beginObject()
-        for key in metadata.keys.sorted() {
-            w.key(key)
-            w.string(metadata[key]!)
-        }
-        w.endObject()
+        w.key("metadata"); w.stringMap(metadata)
         w.key("payload"); w.raw(payload)
         w.key("status"); w.string(status.rawValue)
         w.key("attempts"); w.int(attempts)
