@@ -44,15 +44,35 @@ class Server:
             return f.read()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-        return self.process.returncode
+        return stop_process(self.process, self.log, sig, timeout)
+
+
+def stop_process(process, log, sig=signal.SIGTERM, timeout=30):
+    """Signals a process, kills it if it outlives `timeout`, closes its log; its exit status."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    log.close()
+    return process.returncode
+
+
+def wait_for(predicate, timeout, what):
+    """The first truthy value of `predicate`, polled every 50 ms, or a failure naming `what`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def get_task(server, task_id):
+    return requests.get(f"{server.base}/v1/tasks/{task_id}", timeout=5).json()
 
 
 @pytest.fixture

@@ -9,27 +9,13 @@ import time
 
 import requests
 
-from conftest import Server
+from conftest import Server, get_task as task, wait_for
 
 TASKS = "/v1/tasks"
 
 
 def echo(i):
     return {"payload": {"tool_name": "echo", "input": {"i": i}}}
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def task(server, task_id):
-    return requests.get(f"{server.base}{TASKS}/{task_id}", timeout=5).json()
 
 
 def all_completed(server, ids):

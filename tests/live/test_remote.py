@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from conftest import BINARY, ROOT, Server
+from conftest import BINARY, ROOT, Server, get_task as task, stop_process, wait_for
 
 TASKS = "/v1/tasks"
 
@@ -22,29 +22,7 @@ class WorkerProcess:
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-        return self.process.returncode
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def task(server, task_id):
-    return requests.get(f"{server.base}{TASKS}/{task_id}", timeout=5).json()
+        return stop_process(self.process, self.log, sig, timeout)
 
 
 def sleep_task(ms, **extra):
