@@ -1,6 +1,8 @@
 import Hummingbird
 import HummingbirdTesting
 import ServiceLifecycle
+import HTTPTypes
+import NIOCore
 import Synchronization
 import SwitchboardClient
 import SwitchboardCore
@@ -177,6 +179,72 @@ struct SwitchboardClientTests {
             #expect(try await client.resume(queue: "ops").paused == false)
             #expect(try await client.requeueDead(queue: "ops") == 0)
             #expect(try await client.purgeDead(queue: "ops") == 0)
+        }
+    }
+}
+
+/// The client's retry rules against a server that answers 503 a set number of times.
+@Suite("Client retries", .timeLimit(.minutes(1)))
+struct ClientRetryTests {
+    final class Flaky: Sendable {
+        let failuresLeft: Mutex<Int>
+        let calls = Mutex(0)
+
+        init(failures: Int) { failuresLeft = Mutex(failures) }
+
+        func answer() -> Response {
+            calls.withLock { $0 += 1 }
+            let fail = failuresLeft.withLock { left in
+                defer { left -= 1 }
+                return left > 0
+            }
+            guard !fail else {
+                return Response(
+                    status: .serviceUnavailable, headers: [.contentType: "application/problem+json"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"Redis is restarting"}"#)))
+            }
+            return Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"items":[]}"#)))
+        }
+    }
+
+    func withFlakyServer(failures: Int, _ body: @escaping @Sendable (SwitchboardClient, Flaky) async throws -> Void) async throws {
+        let flaky = Flaky(failures: failures)
+        let router = Router()
+        router.get("/v1/queues") { _, _ in flaky.answer() }
+        router.post("/v1/tasks/batch") { _, _ in flaky.answer() }
+        let app = Application(router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:\(port)")
+            configuration.retryBase = .milliseconds(1)
+            try await body(SwitchboardClient(configuration), flaky)
+        }
+    }
+
+    @Test("a repeatable call is tried again through 503s, up to its retries")
+    func repeatableRetried() async throws {
+        try await withFlakyServer(failures: 2) { client, flaky in
+            let queues = try await client.queues()
+            #expect(queues.isEmpty)
+            #expect(flaky.calls.withLock { $0 } == 3)
+        }
+        try await withFlakyServer(failures: 10) { client, flaky in
+            await #expect(throws: ProblemError.self) { try await client.queues() }
+            #expect(flaky.calls.withLock { $0 } == 4, "one call and three retries")
+        }
+    }
+
+    @Test("a call that could do the work twice is not repeated; the problem comes back as sent")
+    func notRepeatable() async throws {
+        try await withFlakyServer(failures: 1) { client, flaky in
+            do {
+                _ = try await client.enqueue(batch: [TaskSubmission(payload: .emptyObject)])
+                Issue.record("expected the 503")
+            } catch let problem as ProblemError {
+                #expect(problem.status == 503 && problem.detail == "Redis is restarting")
+                #expect(problem.switchboardError?.kind == .unavailable)
+            }
+            #expect(flaky.calls.withLock { $0 } == 1)
         }
     }
 }
