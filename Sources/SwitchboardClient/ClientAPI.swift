@@ -221,6 +221,25 @@ extension SwitchboardClient {
     /// Completes many leases in one call; each completion succeeds or fails on its own
     /// (a `ProblemError` with that item's status and detail).
     public func complete(batch completions: [(leaseID: String, result: RawJSON?)]) async throws -> [Result<TaskRecord, any Error>] {
+        try await completeBatch(completions, returnTasks: true).map { item in
+            Result {
+                guard let task = try item.get().object("task") else { throw SwitchboardError.malformed("a completed item without its task") }
+                return try TaskRecord(json: task)
+            }
+        }
+    }
+
+    /// As `complete(batch:)`, answered with statuses only (`return_tasks: false`): nil where a
+    /// completion went through. What a worker needs, at a fraction of the bytes.
+    public func complete(leases completions: [(leaseID: String, result: RawJSON?)]) async throws -> [(any Error)?] {
+        try await completeBatch(completions, returnTasks: false).map { item in
+            if case .failure(let error) = item { error } else { nil }
+        }
+    }
+
+    private func completeBatch(
+        _ completions: [(leaseID: String, result: RawJSON?)], returnTasks: Bool
+    ) async throws -> [Result<JSONObjectReader, any Error>] {
         var w = JSONWriter(capacity: 64 * completions.count)
         w.beginObject()
         w.key("items")
@@ -232,6 +251,7 @@ extension SwitchboardClient {
             w.endObject()
         }
         w.endArray()
+        if !returnTasks { w.key("return_tasks"); w.bool(false) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases/complete", body: w.bytes)
         let items = try JSONObjectReader(Array(answer.body.readableBytesView)).objects("items") ?? []
@@ -239,11 +259,11 @@ extension SwitchboardClient {
         return items.map { item in
             Result {
                 let status = Int(try item.integer("status") ?? 0)
-                guard status == 200, let task = try item.object("task") else {
+                guard status == 200 else {
                     throw ProblemError(
                         status: status, title: HTTPResponseStatus(statusCode: status).reasonPhrase, detail: try item.string("detail") ?? "")
                 }
-                return try TaskRecord(json: task)
+                return item
             }
         }
     }

@@ -8,14 +8,6 @@ import SwitchboardCore
 /// stay on the worker's side of the wire: the server applies the task's and its own.
 public struct RemoteTaskSource: TaskSource {
     public let client: SwitchboardClient
-    /// Completions that arrive while one batch is on the wire go out together in the next.
-    private let completions = GroupCommit<Completion, TaskRecord>(maxBatch: 500)
-
-    struct Completion: Sendable {
-        var leaseID: String
-        var result: RawJSON?
-    }
-
     public init(client: SwitchboardClient) {
         self.client = client
     }
@@ -29,19 +21,24 @@ public struct RemoteTaskSource: TaskSource {
     }
 
     public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
-        try await mapped {
-            try await completions.submit(Completion(leaseID: leaseID, result: result)) { batch in
-                // One completion alone takes the plain call; more share one batch call.
-                guard batch.count > 1 else {
-                    do {
-                        return [.success(try await client.complete(leaseID: batch[0].leaseID, result: batch[0].result))]
-                    } catch {
-                        return [.failure(error)]
-                    }
-                }
-                return try await client.complete(batch: batch.map { ($0.leaseID, $0.result) })
+        try await mapped { try await client.complete(leaseID: leaseID, result: result) }
+    }
+
+    /// One call per batch (the server takes up to 1,000), answered with statuses only.
+    public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        var errors: [(any Error)?] = []
+        errors.reserveCapacity(completions.count)
+        for start in stride(from: 0, to: completions.count, by: 1000) {
+            let chunk = completions[start..<min(start + 1000, completions.count)]
+            do {
+                let answers = try await mapped { try await client.complete(leases: chunk.map { ($0.leaseID, $0.result) }) }
+                errors += answers.map { error in error.map { ($0 as? ProblemError)?.switchboardError ?? $0 } }
+            } catch where !errors.isEmpty {
+                // Earlier chunks went through: only this one's completions failed.
+                errors += chunk.map { _ in error }
             }
         }
+        return errors
     }
 
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {

@@ -28,7 +28,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         self.client = client
         self.prefix = prefix
         self.errorHistoryLimit = errorHistoryLimit
-        completions = GroupCommit(maxBatch: 256)
+        completions = GroupCommit(maxBatch: Self.completionBatch)
     }
 
     // MARK: Enqueue and lease
@@ -116,6 +116,39 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             try await completeBatch(batch)
         }
     }
+
+    /// Straight to the script, in calls of at most `completionBatch`.
+    public func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>] {
+        var results = [Result<TaskRecord, any Error>?](repeating: nil, count: batch.count)
+        var parsed: [(position: Int, completion: Completion)] = []
+        parsed.reserveCapacity(batch.count)
+        for (position, completion) in batch.enumerated() {
+            do {
+                let (secret, taskID) = try Self.parse(completion.leaseID)
+                parsed.append(
+                    (position, Completion(
+                        leaseID: completion.leaseID, secret: secret, taskID: taskID, result: completion.result, now: now,
+                        leased: leasedRecords.take(completion.leaseID))))
+            } catch {
+                results[position] = .failure(error)
+            }
+        }
+        for start in stride(from: 0, to: parsed.count, by: Self.completionBatch) {
+            let chunk = parsed[start..<min(start + Self.completionBatch, parsed.count)]
+            do {
+                let answers = try await completeBatch(chunk.map(\.completion))
+                for (entry, answer) in zip(chunk, answers) { results[entry.position] = answer }
+            } catch where start > 0 {
+                // Earlier calls went through: only this one's completions failed.
+                for entry in chunk { results[entry.position] = .failure(error) }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Completions per script call: large enough to share a round trip widely, small enough
+    /// that one call does not hold Redis for long.
+    static let completionBatch = 256
 
     struct Completion: Sendable {
         var leaseID: String

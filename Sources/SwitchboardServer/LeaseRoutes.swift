@@ -95,37 +95,24 @@ struct LeaseRoutes<Context: RequestContext> {
     /// its own, and the answer says which.
     @Sendable func completeBatch(_ request: Request, context: Context) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
-        try body.rejectUnknown(allowed: ["items"])
+        try body.rejectUnknown(allowed: ["items", "return_tasks"])
+        let returnTasks = try body.bool("return_tasks") ?? true
         guard let items = try body.objects("items"), (1...1000).contains(items.count) else {
             throw SwitchboardError.invalid("items must hold 1-1000 completions")
         }
-        var completions: [(leaseID: String, result: RawJSON?)] = []
+        var completions: [LeaseCompletion] = []
+        completions.reserveCapacity(items.count)
         for item in items {
             try item.rejectUnknown(allowed: ["lease_id", "result"])
             guard let leaseID = try item.string("lease_id"), !leaseID.isEmpty else {
                 throw SwitchboardError.invalid("\(item.path)lease_id is required")
             }
-            completions.append((leaseID, item.raw("result").flatMap { $0.isNull ? nil : $0 }))
+            completions.append(LeaseCompletion(leaseID: leaseID, result: item.raw("result").flatMap { $0.isNull ? nil : $0 }))
         }
-        // All at once: a backend that group-commits (Redis) takes them in few round trips.
-        let slots = Outcomes(count: completions.count)
-        await withTaskGroup(of: Void.self) { group in
-            for (index, completion) in completions.enumerated() {
-                group.addTask { [engine] in
-                    let outcome: Result<TaskRecord, SwitchboardError>
-                    do {
-                        outcome = .success(try await engine.complete(leaseID: completion.leaseID, result: completion.result))
-                    } catch let error as SwitchboardError {
-                        outcome = .failure(error)
-                    } catch {
-                        outcome = .failure(.invalid("\(error)"))
-                    }
-                    slots.set(index, outcome)
-                }
-            }
-        }
-        let outcomes = slots.all
         // A backend that cannot be reached fails the whole call (503), as a single call would.
+        let outcomes = try await engine.complete(batch: completions).map { outcome in
+            outcome.mapError { error in error as? SwitchboardError ?? .invalid("\(error)") }
+        }
         for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
         return JSONResponse.items(zip(completions, outcomes)) { w, pair in
             let (completion, outcome) = pair
@@ -134,7 +121,7 @@ struct LeaseRoutes<Context: RequestContext> {
             switch outcome {
             case .success(let task):
                 w.key("status"); w.int(200)
-                w.key("task"); task.write(to: &w)
+                if returnTasks { w.key("task"); task.write(to: &w) }
             case .failure(let error):
                 w.key("status"); w.int(Problem.status(of: error.kind).code)
                 w.key("detail"); w.string(error.detail)
@@ -185,19 +172,4 @@ struct LeaseRoutes<Context: RequestContext> {
         }
         return id
     }
-}
-
-/// The outcomes of a batch's items, filled in by concurrent child tasks.
-private final class Outcomes: Sendable {
-    private let results: Mutex<[Result<TaskRecord, SwitchboardError>]>
-
-    init(count: Int) {
-        results = Mutex(Array(repeating: .failure(.unavailable("not run")), count: count))
-    }
-
-    func set(_ index: Int, _ outcome: Result<TaskRecord, SwitchboardError>) {
-        results.withLock { $0[index] = outcome }
-    }
-
-    var all: [Result<TaskRecord, SwitchboardError>] { results.withLock { $0 } }
 }

@@ -162,6 +162,24 @@ struct SwitchboardClientTests {
         }
     }
 
+    @Test("a remote source completes a batch with statuses only; a stale lease is a conflict, the rest complete")
+    func remoteSourceBatch() async throws {
+        try await withClient { client in
+            let source = RemoteTaskSource(client: client)
+            _ = try await client.enqueue(batch: (0..<3).map { _ in TaskSubmission(queue: "quiet", type: "t", payload: .emptyObject) })
+            let leases = try await source.lease(LeaseRequest(workerID: "q", queues: ["quiet"], maxTasks: 3))
+            #expect(leases.count == 3)
+            _ = try await source.release(leaseID: leases[1].leaseID, workerID: "q")
+            let errors = try await source.complete(
+                leases: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: try? RawJSON(validating: #"{"ok":1}"#)) })
+            #expect(errors.count == 3)
+            #expect(errors[0] == nil && errors[2] == nil)
+            #expect((errors[1] as? SwitchboardError)?.kind == .conflict)
+            #expect(try await client.task(id: leases[0].task.id).result == (try RawJSON(validating: #"{"ok":1}"#)))
+            #expect(try await client.task(id: leases[1].task.id).status == .pending)
+        }
+    }
+
     @Test("locks: acquire, refused while held, renew, release; dlq and queues")
     func locksAndOperators() async throws {
         try await withClient { client in

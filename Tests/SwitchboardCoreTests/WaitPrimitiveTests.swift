@@ -31,9 +31,72 @@ struct WaitPrimitiveTests {
         await cancelledBeforeStart { await signal.wait(queues: ["q"], after: generation) }
     }
 
-    @Test func executionControl() async {
+    @Test func earlierDeadline() async {
+        let running = RunningExecutions()
+        await cancelledBeforeStart { await running.waitForEarlierDeadline() }
+    }
+
+    @Test("an interruption cancels the handler, whether it comes before or while it runs")
+    func executionControl() async {
+        let early = ExecutionControl()
+        early.interrupt(.timedOut(.seconds(1)))
+        let sawCancel = await early.run { Task.isCancelled }
+        #expect(sawCancel && early.reason == .timedOut(.seconds(1)))
+
         let control = ExecutionControl()
-        await cancelledBeforeStart { _ = await control.wait() }
+        let started = Gate()
+        async let slept: Bool = control.run {
+            started.open()
+            return (try? await Task.sleep(for: .seconds(60))) == nil
+        }
+        await started.wait()
+        control.interrupt(.cancelRequested)
+        control.interrupt(.draining)
+        #expect(await slept, "the handler's sleep was cancelled")
+        #expect(control.reason == .cancelRequested, "the first reason stays")
+        let after = await control.run { Task.isCancelled }
+        #expect(after, "an interrupted execution stays interrupted")
+    }
+
+    @Test("an execution due before the supervisor's wake-up wakes it; a later one does not")
+    func earlierDeadlineWakes() async throws {
+        let running = RunningExecutions()
+        let t0 = Timestamp(milliseconds: 1_000_000)
+        func execution(_ id: String, deadline: Timestamp) -> RunningExecutions.Execution {
+            .init(
+                leaseID: id, control: ExecutionControl(), deadline: deadline, timeout: .seconds(1), heartbeatEvery: .seconds(1),
+                lastHeartbeat: t0)
+        }
+        #expect(running.overdue(at: t0, nextBeat: t0 + .seconds(1)).wakeAt == t0 + .seconds(1))
+        running.add(execution("late", deadline: t0 + .seconds(30)))
+        let woken = Shared(false)
+        let waiter = Task {
+            await running.waitForEarlierDeadline()
+            woken.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!woken.value, "a later deadline leaves the supervisor asleep")
+        running.add(execution("soon", deadline: t0 + .milliseconds(200)))
+        await waiter.value
+        let (overdue, wakeAt) = running.overdue(at: t0 + .milliseconds(200), nextBeat: t0 + .seconds(1))
+        #expect(overdue.map(\.leaseID) == ["soon"])
+        #expect(wakeAt == t0 + .seconds(1))
+    }
+
+    @Test("outcomes queued while the reporter is busy come out together; close ends it after the rest")
+    func outcomeQueue() async {
+        let queue = OutcomeQueue<Int>()
+        queue.add(1)
+        queue.add(2)
+        #expect(await queue.next() == [1, 2])
+        async let waiting = queue.next()
+        try? await Task.sleep(for: .milliseconds(20))
+        queue.add(3)
+        #expect(await waiting == [3])
+        queue.add(4)
+        queue.close()
+        #expect(await queue.next() == [4])
+        #expect(await queue.next() == nil)
     }
 
     @Test func manualClock() async {

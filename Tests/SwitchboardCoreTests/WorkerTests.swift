@@ -37,8 +37,8 @@ struct WorkerTests {
     func status(_ id: String) async throws -> TaskStatus { try await h.engine.task(id: id).status }
 
     /// Waits until exactly `count` timers sleep on the manual clock, so an advance reaches all
-    /// of them. A worker running one task has: its heartbeat loop, its lease long-poll, the
-    /// task's timeout, and the sleep tool when the task is a sleep.
+    /// of them. A worker running one task has: its supervisor (heartbeats and timeouts, one timer
+    /// for all tasks), its lease long-poll, and the sleep tool when the task is a sleep.
     func settled(_ count: Int) async throws {
         try await eventually("\(count) sleepers") { h.clock.sleeperCount == count }
     }
@@ -91,7 +91,7 @@ struct WorkerTests {
         submission.timeoutMS = 1000
         let id = try await h.engine.enqueue(submission).task.id
         try await running(worker) {
-            try await settled(4)
+            try await settled(3)
             h.clock.advance(by: .seconds(1))
             try await eventually("failed") { try await status(id) == .retrying }
         }
@@ -105,7 +105,7 @@ struct WorkerTests {
         let worker = makeWorker { $0.taskTimeout = .milliseconds(500) }
         let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 60000}"#))).task.id
         try await running(worker) {
-            try await settled(4)
+            try await settled(3)
             h.clock.advance(by: .milliseconds(500))
             try await eventually("failed") { try await status(id) == .retrying }
         }
@@ -173,7 +173,7 @@ struct WorkerTests {
         let worker = makeWorker(drainTimeout: .seconds(5))
         let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 600000}"#))).task.id
         let run = Task { try await worker.run() }
-        try await settled(4)
+        try await settled(3)
         worker.stop()
         h.clock.advance(by: .seconds(5))
         try await run.value
@@ -188,7 +188,7 @@ struct WorkerTests {
         let worker = makeWorker(leaseDuration: .seconds(3))
         let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 600000}"#))).task.id
         try await running(worker) {
-            try await settled(4)
+            try await settled(3)
             _ = try await h.engine.cancel(id: id)
             h.clock.advance(by: .seconds(1))
             try await eventually("cancelled") { try await status(id) == .cancelled }
@@ -203,11 +203,11 @@ struct WorkerTests {
         submission.timeoutMS = 7_200_000
         let id = try await h.engine.enqueue(submission).task.id
         try await running(worker) {
-            try await settled(4)
+            try await settled(3)
             _ = try await h.engine.cancel(id: id)
             for _ in 0..<4 {
                 h.clock.advance(by: .seconds(1))
-                try await settled(4)
+                try await settled(3)
                 #expect(try await status(id) == .running, "no heartbeat is due yet")
             }
             h.clock.advance(by: .seconds(1))
@@ -226,7 +226,7 @@ struct WorkerTests {
         let id = try await h.engine.enqueue(TaskSubmission(type: "block", payload: .null)).task.id
         try await running(worker) {
             for _ in 0..<10 {
-                try await settled(3)
+                try await settled(2)
                 let before = try await h.engine.task(id: id).leaseExpiresAt!
                 h.clock.advance(by: .seconds(1))
                 try await eventually("extended") { try await h.engine.task(id: id).leaseExpiresAt! > before }

@@ -92,6 +92,13 @@ struct LeaseEndpointTests {
             #expect(items.map { $0["status"] as? Int } == [200, 409, 404])
             #expect((items[0]["task"] as? [String: Any])?["status"] as? String == "completed")
             #expect((items[1]["detail"] as? String)?.isEmpty == false)
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            let next = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "batcher", "max_tasks": 1}"#)
+            let id = try #require(next.body?.items.first?["lease_id"] as? String)
+            let quiet = try await client.call(
+                .post, "/v1/leases/complete", json: "{\"items\": [{\"lease_id\": \"\(id)\"}], \"return_tasks\": false}")
+            #expect(quiet.body?.items.map { $0["status"] as? Int } == [200])
+            #expect(quiet.body?.items.first?["task"] == nil, "return_tasks false answers statuses only")
             expectProblem(try await client.call(.post, "/v1/leases/complete", json: #"{"items": []}"#), .unprocessableContent, mentioning: "items")
             expectProblem(try await client.call(.post, "/v1/leases/complete", json: #"{"items": [{"result": 1}]}"#), .unprocessableContent, mentioning: "lease_id")
         }

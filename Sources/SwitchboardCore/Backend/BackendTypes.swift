@@ -57,6 +57,17 @@ public struct TaskLease: Sendable, Hashable {
     }
 }
 
+/// One completion of a batch: the lease it ends and the task's result.
+public struct LeaseCompletion: Sendable, Hashable {
+    public var leaseID: String
+    public var result: RawJSON?
+
+    public init(leaseID: String, result: RawJSON?) {
+        self.leaseID = leaseID
+        self.result = result
+    }
+}
+
 public struct HeartbeatStatus: Sendable, Hashable {
     public var expiresAt: Timestamp
     /// Someone asked to cancel the task: the worker should stop its handler.

@@ -27,6 +27,10 @@ public protocol TaskBackend: Sendable {
     /// Finishes the leased task with its result.
     func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord
 
+    /// Finishes many leased tasks, each on its own: one answer per completion, in order. Throws
+    /// only when the backend could not be asked at all (then none was applied).
+    func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>]
+
     /// Records a failed attempt and applies `decide` to the task (with its attempts counted):
     /// `retrying` until the given time, or `dead`. A task asked to cancel becomes `cancelled`.
     func fail(
@@ -77,4 +81,23 @@ public protocol TaskBackend: Sendable {
 
     /// Throws when the backend cannot be reached (readiness).
     func ping() async throws
+}
+
+extension TaskBackend {
+    /// One completion after another; backends that can apply a batch in one step do.
+    public func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>] {
+        var results: [Result<TaskRecord, any Error>] = []
+        results.reserveCapacity(batch.count)
+        for completion in batch {
+            do {
+                results.append(.success(try await complete(leaseID: completion.leaseID, result: completion.result, now: now)))
+            } catch let error as SwitchboardError where error.kind == .unavailable {
+                guard results.isEmpty else { results.append(.failure(error)); continue }
+                throw error
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
 }

@@ -171,8 +171,46 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let task = try await backend.complete(leaseID: leaseID, result: result, now: now)
         attemptEnded(task, now: now, failed: false)
-        if let worker = task.workerID { workers.record(.completed, worker: worker, at: now) }
+        if let worker = task.workerID { workers.record(.completed(1), worker: worker, at: now) }
         return task
+    }
+
+    /// Many completions, each on its own (a bad result or a stale lease fails that one only),
+    /// applied by the backend in one step where it can.
+    public func complete(batch: [LeaseCompletion]) async throws -> [Result<TaskRecord, any Error>] {
+        var results = [Result<TaskRecord, any Error>?](repeating: nil, count: batch.count)
+        var valid: [LeaseCompletion] = []
+        var positions: [Int] = []
+        valid.reserveCapacity(batch.count)
+        positions.reserveCapacity(batch.count)
+        for (index, completion) in batch.enumerated() {
+            do {
+                try validator.validate(result: completion.result)
+                valid.append(completion)
+                positions.append(index)
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let now = clock.now()
+        let outcomes = valid.isEmpty ? [] : try await backend.complete(batch: valid, now: now)
+        precondition(outcomes.count == valid.count, "a backend answers every completion of a batch")
+        var completedBy: [String: Int] = [:]
+        for (index, outcome) in zip(positions, outcomes) {
+            if case .success(let task) = outcome {
+                attemptEnded(task, now: now, failed: false)
+                if let worker = task.workerID { completedBy[worker, default: 0] += 1 }
+            }
+            results[index] = outcome
+        }
+        for (worker, count) in completedBy { workers.record(.completed(count), worker: worker, at: now) }
+        return results.map { $0! }
+    }
+
+    public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        try await complete(batch: completions).map { outcome in
+            if case .failure(let error) = outcome { error } else { nil }
+        }
     }
 
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {

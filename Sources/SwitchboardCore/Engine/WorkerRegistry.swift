@@ -53,7 +53,7 @@ public final class WorkerRegistry: Sendable {
     enum Event {
         case seen
         case leased(Int)
-        case completed
+        case completed(Int)
         case failed
         case released
         case expired
@@ -69,9 +69,9 @@ public final class WorkerRegistry: Sendable {
             case .leased(let n):
                 info.leased += n
                 info.busy += n
-            case .completed:
-                info.completed += 1
-                info.busy = max(info.busy - 1, 0)
+            case .completed(let n):
+                info.completed += n
+                info.busy = max(info.busy - n, 0)
             case .failed:
                 info.failed += 1
                 info.busy = max(info.busy - 1, 0)

@@ -1,5 +1,8 @@
 /// A JSON object (a request body, usually) scanned once, with typed reads of its members by
 /// name. Every error names the field, so it can go straight back to the client.
+///
+/// Nested objects and arrays are read in place: they share the document's buffer, and their
+/// member ranges are positions in it.
 public struct JSONObjectReader: Sendable {
     public let bytes: [UInt8]
     public let members: [JSONMember]
@@ -48,12 +51,28 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .number:
+            if let value = Self.plainInteger(bytes[m.range]) { return value }
             guard let value = RawJSON(unchecked: Array(bytes[m.range])).integerValue else {
                 throw .invalid("\(path)\(key) must be a whole number")
             }
             return value
         default: throw .invalid("\(path)\(key) must be a number")
         }
+    }
+
+    /// Digits with an optional minus, short enough not to overflow: the common case, read
+    /// without making a string (anything else, like `1e3` or `2.0`, takes the general path).
+    private static func plainInteger(_ digits: ArraySlice<UInt8>) -> Int64? {
+        var rest = digits[...]
+        let negative = rest.first == UInt8(ascii: "-")
+        if negative { rest = rest.dropFirst() }
+        guard !rest.isEmpty, rest.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for c in rest {
+            guard c >= 48, c <= 57 else { return nil }
+            value = value * 10 + Int64(c - 48)
+        }
+        return negative ? -value : value
     }
 
     public func bool(_ key: String) throws(SwitchboardError) -> Bool? {
@@ -75,12 +94,11 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .object:
-            let inner = Array(bytes[m.range])
-            guard let members = try? JSONScanner.members(ofObject: inner) else { return [:] }
+            guard let members = try? JSONScanner.members(ofObjectIn: bytes, range: m.range) else { return [:] }
             var map: [String: String] = [:]
             for member in members {
                 guard member.kind == .string else { throw .invalid("\(path)\(key).\(member.key) must be a string") }
-                map[member.key] = JSONScanner.string(in: inner, range: member.range)
+                map[member.key] = JSONScanner.string(in: bytes, range: member.range)
             }
             return map
         default: throw .invalid("\(path)\(key) must be an object of strings")
@@ -93,9 +111,8 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .object:
-            let inner = Array(bytes[m.range])
-            let members = (try? JSONScanner.members(ofObject: inner)) ?? []
-            return JSONObjectReader(bytes: inner, members: members, path: "\(path)\(key).")
+            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: m.range)) ?? []
+            return JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key).")
         default: throw .invalid("\(path)\(key) must be an object")
         }
     }
@@ -106,11 +123,10 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .array:
-            let inner = Array(bytes[m.range])
-            let elements = (try? JSONScanner.elements(ofArray: inner)) ?? []
+            let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range)) ?? []
             return try elements.map { element throws(SwitchboardError) in
                 guard element.kind == .string else { throw .invalid("\(path)\(key) must be an array of strings") }
-                return JSONScanner.string(in: inner, range: element.range)
+                return JSONScanner.string(in: bytes, range: element.range)
             }
         default: throw .invalid("\(path)\(key) must be an array of strings")
         }
@@ -120,16 +136,13 @@ public struct JSONObjectReader: Sendable {
     public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
         guard let m = member(key) else { return nil }
         guard m.kind == .array else { throw .invalid("\(path)\(key) must be an array") }
-        let inner = Array(bytes[m.range])
-        let elements = (try? JSONScanner.elements(ofArray: inner)) ?? []
+        let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range)) ?? []
         var objects: [JSONObjectReader] = []
         objects.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
-            let itemPath = "\(path)\(key)[\(index)]."
             guard element.kind == .object else { throw .invalid("\(path)\(key)[\(index)] must be an object") }
-            let itemBytes = Array(inner[element.range])
-            let members = (try? JSONScanner.members(ofObject: itemBytes)) ?? []
-            objects.append(JSONObjectReader(bytes: itemBytes, members: members, path: itemPath))
+            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: element.range)) ?? []
+            objects.append(JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key)[\(index)]."))
         }
         return objects
     }

@@ -28,10 +28,20 @@ public struct JSONScanner {
 
     private let bytes: [UInt8]
     private var index = 0
+    /// Where the scanned value ends: the whole buffer, or a nested value's range within it.
+    private let end: Int
     private let maxDepth: Int
 
     private init(_ bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
+        self.end = bytes.count
+        self.maxDepth = maxDepth
+    }
+
+    private init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int) {
+        self.bytes = bytes
+        self.index = range.lowerBound
+        self.end = range.upperBound
         self.maxDepth = maxDepth
     }
 
@@ -47,7 +57,15 @@ public struct JSONScanner {
 
     /// Validates the whole document and lists the members of its top-level object, in order.
     public static func members(ofObject bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONMember] {
-        var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        try members(ofObjectIn: bytes, range: bytes.indices, maxDepth: maxDepth)
+    }
+
+    /// The members of the object that spans `range` of `bytes` (a nested value, read in place;
+    /// member ranges are positions in `bytes`).
+    public static func members(
+        ofObjectIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth
+    ) throws(JSONSyntaxError) -> [JSONMember] {
+        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "{") else { throw scanner.error("expected a JSON object") }
         var members: [JSONMember] = []
@@ -55,7 +73,7 @@ public struct JSONScanner {
             members.append(JSONMember(key: key, kind: kind, range: range))
         }
         scanner.skipWhitespace()
-        guard scanner.index == bytes.count else { throw scanner.error("unexpected data after the value") }
+        guard scanner.index == scanner.end else { throw scanner.error("unexpected data after the value") }
         return members
     }
 
@@ -68,14 +86,14 @@ public struct JSONScanner {
 
     // MARK: Scanning
 
-    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+    private var peek: UInt8? { index < end ? bytes[index] : nil }
 
     private func error(_ reason: String) -> JSONSyntaxError {
         JSONSyntaxError(offset: index, reason: reason)
     }
 
     private mutating func skipWhitespace() {
-        while index < bytes.count {
+        while index < end {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
             default: return
@@ -174,7 +192,7 @@ public struct JSONScanner {
 
     private mutating func scanLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
         let count = literal.utf8CodeUnitCount
-        guard index + count <= bytes.count else { throw error("unexpected end of input") }
+        guard index + count <= end else { throw error("unexpected end of input") }
         let matches = literal.withUTF8Buffer { expected in
             (0..<count).allSatisfy { bytes[index + $0] == expected[$0] }
         }
@@ -205,21 +223,27 @@ public struct JSONScanner {
     }
 
     /// Scans a string starting at its opening quote; returns its decoded text when asked to.
+    /// Text without escapes is made straight from its bytes (short keys need no allocation).
     private mutating func scanString(decoding: Bool) throws(JSONSyntaxError) -> String? {
         index += 1
-        var decoded: [UInt8] = []
+        let start = index
+        var decoded: [UInt8]?
         var runStart = index
         while true {
-            guard index < bytes.count else { throw error("unterminated string") }
+            guard index < end else { throw error("unterminated string") }
             let c = bytes[index]
             switch c {
             case UInt8(ascii: "\""):
-                if decoding { decoded.append(contentsOf: bytes[runStart..<index]) }
-                index += 1
-                return decoding ? String(decoding: decoded, as: UTF8.self) : nil
+                defer { index += 1 }
+                guard decoding else { return nil }
+                guard var escaped = decoded else { return String(decoding: bytes[start..<index], as: UTF8.self) }
+                escaped.append(contentsOf: bytes[runStart..<index])
+                return String(decoding: escaped, as: UTF8.self)
             case UInt8(ascii: "\\"):
-                if decoding { decoded.append(contentsOf: bytes[runStart..<index]) }
-                try scanEscape(into: &decoded)
+                var escaped = decoded ?? []
+                if decoding { escaped.append(contentsOf: bytes[runStart..<index]) }
+                try scanEscape(into: &escaped)
+                if decoding { decoded = escaped }
                 runStart = index
             case 0..<0x20:
                 throw error("control character in string")
@@ -254,7 +278,7 @@ public struct JSONScanner {
         }
         var scalar = try hex4()
         if (0xD800...0xDBFF).contains(scalar) {
-            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+            guard index + 1 < end, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
                 throw error("unpaired surrogate")
             }
             index += 2
@@ -270,7 +294,7 @@ public struct JSONScanner {
     }
 
     private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
-        guard index + 4 <= bytes.count else { throw error("unterminated escape") }
+        guard index + 4 <= end else { throw error("unterminated escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
             let c = bytes[index]
@@ -303,7 +327,7 @@ public struct JSONScanner {
         case 0xF4: count = 3; highest = 0x8F
         default: throw error("invalid UTF-8")
         }
-        guard index + count < bytes.count else { throw error("invalid UTF-8") }
+        guard index + count < end else { throw error("invalid UTF-8") }
         let second = bytes[index + 1]
         guard second >= lowest, second <= highest else { throw error("invalid UTF-8") }
         for k in stride(from: 2, through: count, by: 1) {
@@ -399,7 +423,14 @@ extension JSONScanner {
 extension JSONScanner {
     /// Validates the whole document and lists the elements of its top-level array, in order.
     public static func elements(ofArray bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
-        var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        try elements(ofArrayIn: bytes, range: bytes.indices, maxDepth: maxDepth)
+    }
+
+    /// The elements of the array that spans `range` of `bytes`, read in place.
+    public static func elements(
+        ofArrayIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth
+    ) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
+        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "[") else { throw scanner.error("expected a JSON array") }
         scanner.index += 1
@@ -425,7 +456,7 @@ extension JSONScanner {
             }
         }
         scanner.skipWhitespace()
-        guard scanner.index == bytes.count else { throw scanner.error("unexpected data after the value") }
+        guard scanner.index == scanner.end else { throw scanner.error("unexpected data after the value") }
         return elements
     }
 }

@@ -105,6 +105,21 @@ public final class MemoryTaskBackend: TaskBackend {
         }
     }
 
+    /// The whole batch under one lock hold.
+    public func complete(batch: [LeaseCompletion], now: Timestamp) -> [Result<TaskRecord, any Error>] {
+        state.withLock { s in
+            batch.map { completion in
+                Result { () throws(SwitchboardError) -> TaskRecord in
+                    let box = try s.leased(completion.leaseID)
+                    _ = s.endLease(box)
+                    box.record.result = completion.result
+                    s.finish(box, .completed, now: now)
+                    return box.record
+                }.mapError { $0 as any Error }
+            }
+        }
+    }
+
     public func fail(
         leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
     ) throws -> TaskRecord {

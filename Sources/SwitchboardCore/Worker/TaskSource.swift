@@ -7,7 +7,26 @@ public protocol TaskSource: Sendable {
     /// is beating, so a worker busy with long tasks is still seen as alive.
     func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus
     func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord
+    /// Many completions at once, each succeeding or failing on its own: one answer each, in
+    /// order, nil where it went through. Throws when none could be delivered (unreachable).
+    func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?]
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord
     /// Gives the task back without using up its attempt.
     func release(leaseID: String, workerID: String?) async throws -> TaskRecord
+}
+
+extension TaskSource {
+    public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        var errors: [(any Error)?] = []
+        errors.reserveCapacity(completions.count)
+        for completion in completions {
+            do {
+                _ = try await complete(leaseID: completion.leaseID, result: completion.result)
+                errors.append(nil)
+            } catch {
+                errors.append(error)
+            }
+        }
+        return errors
+    }
 }

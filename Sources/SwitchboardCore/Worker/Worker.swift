@@ -9,7 +9,23 @@ public struct TaskContext: Sendable {
     public var workerID: String
     public var locks: any LockService
     public var tools: ToolRegistry
-    public var logger: Logger
+    /// The worker's logger with the task's id (built when asked for: most handlers never log,
+    /// and metadata costs an allocation per task).
+    public var logger: Logger {
+        get { customLogger ?? workerLogger.with(taskID: task.id) }
+        set { customLogger = newValue }
+    }
+    private let workerLogger: Logger
+    private var customLogger: Logger?
+
+    init(task: TaskRecord, leaseID: String, workerID: String, locks: any LockService, tools: ToolRegistry, workerLogger: Logger) {
+        self.task = task
+        self.leaseID = leaseID
+        self.workerID = workerID
+        self.locks = locks
+        self.tools = tools
+        self.workerLogger = workerLogger
+    }
 }
 
 /// Runs tasks from a `TaskSource` (the engine in-process, or the REST API remotely) with a fixed
@@ -70,12 +86,11 @@ public final class Worker: Service, Sendable {
 
     public typealias Handler = @Sendable (TaskContext) async throws -> RawJSON?
 
-    /// A task being run, as the heartbeat loop sees it.
-    private struct Execution: Sendable {
-        var leaseID: String
-        var control: ExecutionControl
-        var heartbeatEvery: Duration
-        var lastHeartbeat: Timestamp
+    /// A finished execution's outcome, on its way to the source.
+    private struct Report: Sendable {
+        var outcome: Outcome
+        var lease: TaskLease
+        var elapsed: Duration
     }
 
     public let configuration: Configuration
@@ -85,7 +100,8 @@ public final class Worker: Service, Sendable {
     private let clock: any SwitchboardClock
     private let logger: Logger
     private let handlers = Mutex<[String: Handler]>([:])
-    private let executions = Mutex<[String: Execution]>([:])
+    private let running = RunningExecutions()
+    private let outcomes = OutcomeQueue<Report>()
     private let counters = Mutex(WorkerMetrics())
     private let slots: Slots
     private let stopSignal = StopSignal()
@@ -135,10 +151,15 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.heartbeatLoop() }
-                    await self.leaseAndRun()
-                    group.cancelAll()
+                await withTaskGroup(of: Void.self) { supervision in
+                    supervision.addTask { await self.supervise() }
+                    await withTaskGroup(of: Void.self) { reporting in
+                        reporting.addTask { await self.reportOutcomes() }
+                        await self.leaseAndRun()
+                        // Every execution has ended: the reporting loop delivers the rest, then ends.
+                        outcomes.close()
+                    }
+                    supervision.cancelAll()
                 }
                 let m = metrics
                 logger.info(
@@ -182,6 +203,7 @@ public final class Worker: Service, Sendable {
                     break
                 }
                 slots.take(leases.count)
+                counters.withLock { $0.tasksStarted += leases.count }
                 for lease in leases {
                     group.addTask { await self.execute(lease) }
                 }
@@ -244,8 +266,7 @@ public final class Worker: Service, Sendable {
             await group.next()
             group.cancelAll()
         }
-        let unfinished = executions.withLock { Array($0.values) }
-        for execution in unfinished { execution.control.interrupt(.draining) }
+        for execution in running.all { execution.control.interrupt(.draining) }
     }
 
     // MARK: Running one task
@@ -258,67 +279,112 @@ public final class Worker: Service, Sendable {
 
     private func execute(_ lease: TaskLease) async {
         let task = lease.task
-        counters.withLock { $0.tasksStarted += 1 }
         let control = ExecutionControl()
         let timeout = min(Duration.milliseconds(task.timeoutMS), configuration.taskTimeout ?? .milliseconds(task.timeoutMS))
         let leaseLength = configuration.leaseDuration ?? timeout
-        executions.withLock {
-            $0[lease.leaseID] = Execution(
-                leaseID: lease.leaseID, control: control,
-                heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: clock.now())
-        }
-        defer { _ = executions.withLock { $0.removeValue(forKey: lease.leaseID) } }
-
+        let now = clock.now()
+        running.add(
+            RunningExecutions.Execution(
+                leaseID: lease.leaseID, control: control, deadline: now + timeout, timeout: timeout,
+                heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now))
         let handler = handlers.withLock { $0[task.type] }
         let context = TaskContext(
-            task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools,
-            logger: logger.with(taskID: task.id))
+            task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
         let started = ContinuousClock.now
-        let deadline = clock.now() + timeout
-
-        let outcome: Outcome = await withTaskGroup(of: Outcome?.self) { group in
-            group.addTask {
-                guard let handler else {
-                    return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(self.configuration.id)"))
-                }
-                do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
+        let finished: Outcome = await control.run {
+            guard let handler else {
+                return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(self.configuration.id)"))
             }
-            group.addTask { await control.wait().map(Outcome.interrupted) }
-            group.addTask {
-                guard (try? await self.clock.sleep(until: deadline)) != nil else { return nil }
-                control.interrupt(.timedOut(timeout))
-                return nil
-            }
-            var first: Outcome?
-            while first == nil, let next = await group.next() { first = next }
-            group.cancelAll()
-            return first ?? .interrupted(.draining)
+            do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
         }
+        running.remove(lease.leaseID)
         let elapsed = ContinuousClock.now - started
+        // Whatever the handler made of it, an interrupted execution ends as interrupted.
+        let outcome = control.reason.map(Outcome.interrupted) ?? finished
         // The slot is free once the handler is: the next task may start while this outcome is
         // on its way (a remote worker would otherwise idle a slot for a round trip per task).
         slots.give()
-        await report(outcome, for: lease, elapsed: elapsed)
+        outcomes.add(Report(outcome: outcome, lease: lease, elapsed: elapsed))
     }
 
-    /// Reports the outcome; while the backend is unavailable (a Redis restart, a lost
-    /// connection) it tries again with backoff rather than leave the task to run twice.
-    /// A stale lease is not retried: the task is someone else's.
-    private func report(_ outcome: Outcome, for lease: TaskLease, elapsed: Duration) async {
+    // MARK: Reporting
+
+    /// Delivers outcomes until the worker has stopped and every one is delivered: completions
+    /// that finished meanwhile go together in one batch, the rest one by one.
+    private func reportOutcomes() async {
+        while let reports = await outcomes.next() {
+            var completions: [Report] = []
+            for report in reports {
+                if case .succeeded = report.outcome {
+                    completions.append(report)
+                } else {
+                    await reportOne(report)
+                }
+            }
+            if !completions.isEmpty { await complete(completions) }
+        }
+    }
+
+    /// Completes a batch; while the source is unavailable (a Redis restart, a lost connection)
+    /// it tries again with backoff rather than leave the tasks to run twice. A stale lease is
+    /// not retried: the task is someone else's.
+    private func complete(_ reports: [Report]) async {
+        var pending = reports
+        var delay = Duration.milliseconds(100)
+        for attempt in 1...Self.reportAttempts {
+            let batch = pending.map { report -> LeaseCompletion in
+                guard case .succeeded(let result) = report.outcome else { preconditionFailure("only completions are batched") }
+                return LeaseCompletion(leaseID: report.lease.leaseID, result: result)
+            }
+            let errors: [(any Error)?]
+            do {
+                errors = try await source.complete(leases: batch)
+            } catch {
+                errors = Array(repeating: error, count: batch.count)
+            }
+            var unavailable: [Report] = []
+            var completed = 0
+            var duration = Duration.zero
+            for (report, error) in zip(pending, errors) {
+                switch error {
+                case nil:
+                    completed += 1
+                    duration += report.elapsed
+                case let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts:
+                    unavailable.append(report)
+                case let error?:
+                    // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
+                    logger.warning("could not report the outcome", metadata: ["task_id": "\(report.lease.task.id)", "error": "\(error)"])
+                }
+            }
+            counters.withLock {
+                $0.tasksCompleted += completed
+                $0.totalDuration += duration
+            }
+            guard !unavailable.isEmpty else { return }
+            logger.notice(
+                "could not report outcomes yet; trying again", metadata: ["tasks": "\(unavailable.count)", "attempt": "\(attempt)"])
+            guard (try? await clock.sleep(for: delay)) != nil else { return }
+            delay *= 2
+            pending = unavailable
+        }
+    }
+
+    /// Reports an outcome other than success, retrying while the source is unavailable.
+    private func reportOne(_ report: Report) async {
         var delay = Duration.milliseconds(100)
         for attempt in 1...Self.reportAttempts {
             do {
-                try await deliver(outcome, for: lease, elapsed: elapsed)
+                try await deliver(report.outcome, for: report.lease, elapsed: report.elapsed)
                 return
             } catch let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts {
                 logger.notice(
                     "could not report the outcome yet; trying again",
-                    metadata: ["task_id": "\(lease.task.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                    metadata: ["task_id": "\(report.lease.task.id)", "attempt": "\(attempt)", "error": "\(error)"])
                 guard (try? await clock.sleep(for: delay)) != nil else { break }
                 delay *= 2
             } catch {
-                // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
-                logger.warning("could not report the outcome", metadata: ["task_id": "\(lease.task.id)", "error": "\(error)"])
+                logger.warning("could not report the outcome", metadata: ["task_id": "\(report.lease.task.id)", "error": "\(error)"])
                 return
             }
         }
@@ -369,23 +435,43 @@ public final class Worker: Service, Sendable {
         }
     }
 
-    // MARK: Heartbeats
+    // MARK: Supervision
 
-    private func heartbeatLoop() async {
-        while (try? await clock.sleep(for: configuration.heartbeatInterval)) != nil {
-            let now = clock.now()
-            let due = executions.withLock { $0.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
-            for execution in due {
-                do {
-                    let status = try await source.heartbeat(
-                        leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
-                    executions.withLock { $0[execution.leaseID]?.lastHeartbeat = now }
-                    if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
-                } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
-                    execution.control.interrupt(.leaseLost)
-                } catch {
-                    logger.warning("heartbeat failed", metadata: ["lease_id": "\(execution.leaseID)", "error": "\(error)"])
-                }
+    /// Heartbeats running tasks every `heartbeatInterval` (each as often as its lease needs),
+    /// learns of cancel requests and lost leases, and interrupts tasks past their timeout: one
+    /// loop and one timer for the whole worker.
+    private func supervise() async {
+        var nextBeat = clock.now() + configuration.heartbeatInterval
+        while !Task.isCancelled {
+            var now = clock.now()
+            if now >= nextBeat {
+                await sendHeartbeats(now: now)
+                now = clock.now()
+                nextBeat = now + configuration.heartbeatInterval
+            }
+            let (overdue, wakeAt) = running.overdue(at: now, nextBeat: nextBeat)
+            for execution in overdue { execution.control.interrupt(.timedOut(execution.timeout)) }
+            guard overdue.isEmpty else { continue }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await self.clock.sleep(until: wakeAt) }
+                group.addTask { await self.running.waitForEarlierDeadline() }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func sendHeartbeats(now: Timestamp) async {
+        for execution in running.dueForHeartbeat(at: now) {
+            do {
+                let status = try await source.heartbeat(
+                    leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
+                running.heartbeatSent(execution.leaseID, at: now)
+                if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
+            } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
+                execution.control.interrupt(.leaseLost)
+            } catch {
+                logger.warning("heartbeat failed", metadata: ["lease_id": "\(execution.leaseID)", "error": "\(error)"])
             }
         }
     }

@@ -136,45 +136,182 @@ enum Interruption: Sendable, Equatable {
     case draining
 }
 
-/// Lets the worker interrupt one execution from outside (heartbeat answers, the drain deadline).
+/// Lets the worker interrupt one execution from outside (the supervisor's timeout and
+/// heartbeat answers, the drain deadline) by cancelling the task that runs its handler.
+///
+/// The handler runs inline in its execution's own task, with no watcher tasks or timer beside
+/// it (those cost more than a no-op handler). Cancelling that task from outside needs its
+/// handle: `UnsafeCurrentTask` is valid only while the task lives, so it is kept only while
+/// the handler runs and is used only under the same lock that forgets it when the handler ends.
 final class ExecutionControl: Sendable {
-    private struct State {
+    private struct State: @unchecked Sendable {
         var reason: Interruption?
-        var waiter: CheckedContinuation<Interruption?, Never>?
-        var cancelled = false
+        var task: UnsafeCurrentTask?
     }
 
     private let state = Mutex(State())
 
+    /// Why the execution was interrupted, if it was.
+    var reason: Interruption? { state.withLock { $0.reason } }
+
+    /// Runs `body` (the handler) so that `interrupt` cancels it.
+    func run<T>(_ body: () async -> T) async -> T {
+        withUnsafeCurrentTask { task in
+            state.withLock { s in
+                s.task = task
+                if s.reason != nil { task?.cancel() }
+            }
+        }
+        defer { state.withLock { $0.task = nil } }
+        return await body()
+    }
+
+    /// Records the first reason and cancels the handler's task (if it still runs).
     func interrupt(_ reason: Interruption) {
-        let waiter = state.withLock { s -> CheckedContinuation<Interruption?, Never>? in
-            guard s.reason == nil else { return nil }
+        state.withLock { s in
+            guard s.reason == nil else { return }
             s.reason = reason
+            s.task?.cancel()
+        }
+    }
+}
+
+/// The executions a worker is running, as its supervisor loop sees them: what heartbeats are
+/// due, which deadlines passed. The supervisor sleeps until its next heartbeat or the earliest
+/// deadline; an execution whose deadline comes sooner than that wakes it (so the common case,
+/// tasks that all get the same timeout, arms no timer per task).
+final class RunningExecutions: Sendable {
+    struct Execution: Sendable {
+        var leaseID: String
+        var control: ExecutionControl
+        var deadline: Timestamp
+        var timeout: Duration
+        var heartbeatEvery: Duration
+        var lastHeartbeat: Timestamp
+    }
+
+    private struct State {
+        var executions: [String: Execution] = [:]
+        /// When the supervisor wakes next (nil: it is not asleep).
+        var wakeAt: Timestamp?
+        var earlierDeadline = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func add(_ execution: Execution) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.executions[execution.leaseID] = execution
+            guard let wakeAt = s.wakeAt, execution.deadline < wakeAt else { return nil }
+            s.wakeAt = nil
+            s.earlierDeadline = true
             defer { s.waiter = nil }
             return s.waiter
         }
-        waiter?.resume(returning: reason)
+        waiter?.resume()
     }
 
-    /// The interruption once there is one; nil when the waiting task is cancelled first.
-    func wait() async -> Interruption? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Interruption?, Never>) in
-                let answer: Interruption?? = state.withLock { s in
-                    if let reason = s.reason { return .some(reason) }
-                    if s.cancelled { return .some(nil) }
-                    s.waiter = continuation
-                    return .none
+    func remove(_ leaseID: String) {
+        _ = state.withLock { $0.executions.removeValue(forKey: leaseID) }
+    }
+
+    var all: [Execution] { state.withLock { Array($0.executions.values) } }
+
+    func dueForHeartbeat(at now: Timestamp) -> [Execution] {
+        state.withLock { $0.executions.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
+    }
+
+    func heartbeatSent(_ leaseID: String, at now: Timestamp) {
+        state.withLock { $0.executions[leaseID]?.lastHeartbeat = now }
+    }
+
+    /// The executions past their deadline as of `now`, and when the supervisor must wake next:
+    /// `nextBeat`, or the earliest deadline still ahead if sooner.
+    func overdue(at now: Timestamp, nextBeat: Timestamp) -> (overdue: [Execution], wakeAt: Timestamp) {
+        state.withLock { s in
+            var overdue: [Execution] = []
+            var wakeAt = nextBeat
+            for execution in s.executions.values {
+                if execution.deadline <= now {
+                    overdue.append(execution)
+                } else if execution.deadline < wakeAt {
+                    wakeAt = execution.deadline
                 }
-                if let answer { continuation.resume(returning: answer) }
+            }
+            s.wakeAt = wakeAt
+            s.earlierDeadline = false
+            return (overdue, wakeAt)
+        }
+    }
+
+    /// Returns when an execution with an earlier deadline than the supervisor's wake-up time
+    /// starts, or when the calling task is cancelled.
+    func waitForEarlierDeadline() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s in
+                    if s.earlierDeadline || Task.isCancelled { return true }
+                    s.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { s in
-                s.cancelled = true
+            state.withLock { s in
                 defer { s.waiter = nil }
                 return s.waiter
+            }?.resume()
+        }
+    }
+}
+
+/// Outcomes waiting to be reported, taken in batches by the worker's reporting loop: a handler
+/// that finished hands its outcome over and frees its slot at once, and outcomes that pile up
+/// while one report is on its way go out together in the next.
+final class OutcomeQueue<Item: Sendable>: Sendable {
+    private struct State {
+        var items: [Item] = []
+        var closed = false
+        var waiter: CheckedContinuation<[Item]?, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    func add(_ item: Item) {
+        let (waiter, items) = state.withLock { s -> (CheckedContinuation<[Item]?, Never>?, [Item]) in
+            s.items.append(item)
+            guard let waiter = s.waiter else { return (nil, []) }
+            s.waiter = nil
+            defer { s.items = [] }
+            return (waiter, s.items)
+        }
+        waiter?.resume(returning: items)
+    }
+
+    /// No more items will come; `next` returns nil once the queued ones are taken.
+    func close() {
+        let waiter = state.withLock { s in
+            s.closed = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume(returning: nil)
+    }
+
+    /// Everything queued, waiting for at least one item; nil once closed and empty.
+    func next() async -> [Item]? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<[Item]?, Never>) in
+            let answer: [Item]?? = state.withLock { s in
+                if !s.items.isEmpty {
+                    defer { s.items = [] }
+                    return .some(s.items)
+                }
+                if s.closed { return .some(nil) }
+                s.waiter = continuation
+                return .none
             }
-            waiter?.resume(returning: nil)
+            if let answer { continuation.resume(returning: answer) }
         }
     }
 }
