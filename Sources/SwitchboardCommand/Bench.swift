@@ -26,6 +26,7 @@ struct Bench: AsyncParsableCommand {
     @Argument(help: "engine, latency, depth, http-enqueue, http-batch, remote, locks, redis or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
+    @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -43,7 +44,7 @@ struct Bench: AsyncParsableCommand {
             case .depth: try await BenchScenarios.depth(quick: quick)
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
             case .httpBatch: try await BenchHTTP.run(batch: 100, quick: quick)
-            case .remote: try await BenchRemote.run(quick: quick)
+            case .remote: try await BenchRemote.run(quick: quick, slots: slots)
             case .locks: try await BenchScenarios.locks(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .redis:
                 guard let redis else { throw ValidationError("the redis scenario needs --redis redis://…") }
@@ -326,9 +327,11 @@ enum BenchScenarios {
                     while toComplete.value > 0 {
                         let leases = try await engine.lease(
                             LeaseRequest(workerID: "bench-\(consumer)", maxTasks: 100, wait: .milliseconds(200)))
-                        try await withThrowingTaskGroup(of: Void.self) { completions in
-                            for lease in leases { completions.addTask { _ = try await engine.complete(leaseID: lease.leaseID, result: nil) } }
-                            try await completions.waitForAll()
+                        // As a Worker reports: the completions of a lease in one batch.
+                        if !leases.isEmpty {
+                            for outcome in try await engine.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: nil) }) {
+                                _ = try outcome.get()
+                            }
                         }
                         toComplete.add(-leases.count)
                     }

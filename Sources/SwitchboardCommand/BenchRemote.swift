@@ -20,10 +20,12 @@ enum BenchRemote {
         ).print()
     }
 
-    /// Seconds from the first lease to the last completion of `tasks` queued echo calls.
+    /// Seconds from resuming a paused queue of `tasks` echo calls, with every worker started
+    /// and waiting on it, to the last completion (process start-up is not part of the figure).
     private static func drain(tasks: Int, slots: Int, remote: Bool) async throws -> Double {
         let metrics = ServerMetrics()
         let engine = TaskEngine.memory(metricsFactory: metrics.factory)
+        _ = try await engine.pause(queue: "bench")
         let submission = TaskSubmission(queue: "bench", payload: try RawJSON(validating: #"{"tool_name":"echo","input":{}}"#))
         for _ in 0..<(tasks / 1000) { _ = try await engine.enqueue(batch: Array(repeating: submission, count: 1000)) }
         _ = try await engine.enqueue(batch: Array(repeating: submission, count: tasks % 1000 == 0 ? 1 : tasks % 1000))
@@ -46,7 +48,6 @@ enum BenchRemote {
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }
         while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
-        let start = ContinuousClock.now
         var processes: [Process] = []
         if remote {
             for i in 0..<2 {
@@ -61,6 +62,13 @@ enum BenchRemote {
             }
         }
         defer { for process in processes where process.isRunning { process.terminate() } }
+        let launched = ContinuousClock.now
+        while engine.workers.list(now: .now()).count < 2 {
+            guard ContinuousClock.now - launched < .seconds(30) else { throw BenchError("the workers did not start in 30 s") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let start = ContinuousClock.now
+        _ = try await engine.resume(queue: "bench")
         while try await engine.queues().first(where: { $0.name == "bench" })?.depth[.completed] ?? 0 < total {
             guard ContinuousClock.now - start < .seconds(300) else {
                 throw BenchError("the \(remote ? "remote" : "in-process") workers did not drain \(total) tasks in 5 minutes")

@@ -44,7 +44,8 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
             arguments += [
                 record.id, record.queue, Int(record.priority), scheduled ? "scheduled" : "pending",
                 record.notBefore.map { String($0.milliseconds) } ?? "", task.idempotencyKey ?? "",
-                task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", record.runID ?? "", fields.count / 2,
+                task.idempotencyExpiresAt.map { String($0.milliseconds) } ?? "0", record.runID ?? "", task.idIsFresh ? 1 : 0,
+                fields.count / 2,
             ]
             arguments += fields
         }

@@ -150,12 +150,13 @@ enum RedisTaskScripts {
     static func script(_ body: String) -> RedisScript { RedisScript(prelude + "\n" + body) }
 
     /// ARGV: P, now, task count, then per task: id, queue, priority, status (pending, or
-    /// scheduled when due later), not_before, idempotency key, its expiry, run id, field count,
-    /// and that many field/value pairs — the whole new hash. Attempts, `ua` and `rs` start
+    /// scheduled when due later), not_before, idempotency key, its expiry, run id, fresh (1: the
+    /// engine made the id up, so it cannot exist yet), field count, and that many field/value
+    /// pairs — the whole new hash. Attempts, `ua` and `rs` start
     /// absent, read as 0 and the creation time.
     /// Returns per task `{1}` (stored) or `{0, fields…}` (the task already known).
     ///
-    /// The hot path: per new task one EXISTS and one HSET; index entries, counts and wake-ups
+    /// The hot path: per new task one HSET (and an EXISTS when the client chose the id); index entries, counts and wake-ups
     /// are gathered and written once per batch.
     static let enqueue = script("""
         local nowText = ARGV[2]
@@ -165,9 +166,9 @@ enum RedisTaskScripts {
         local seq = nil
         local i = 4
         while i <= #ARGV do
-          local id, q, pri, status, nb, ikey, iexp, run, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
-            ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], tonumber(ARGV[i + 8])
-          local fields = i + 9
+          local id, q, pri, status, nb, ikey, iexp, run, fresh, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3],
+            ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8], tonumber(ARGV[i + 9])
+          local fields = i + 10
           i = fields + 2 * n
           local existing = nil
           if ikey ~= '' then
@@ -178,7 +179,7 @@ enum RedisTaskScripts {
               if tonumber(string.sub(known, 1, sep - 1)) > now and redis.call('EXISTS', tk(kid)) == 1 then existing = kid end
             end
           end
-          if not existing and redis.call('EXISTS', tk(id)) == 1 then existing = id end
+          if not existing and fresh ~= '1' and redis.call('EXISTS', tk(id)) == 1 then existing = id end
           if existing then
             out[#out + 1] = {0, redis.call('HGETALL', tk(existing))}
           else

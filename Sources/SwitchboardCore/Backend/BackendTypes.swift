@@ -5,11 +5,15 @@ public struct NewTask: Sendable, Hashable {
     public var idempotencyKey: String?
     /// Until when `idempotencyKey` keeps returning this task.
     public var idempotencyExpiresAt: Timestamp?
+    /// The engine made the id up (a UUIDv7 with 74 random bits), so no stored task has it and a
+    /// backend may skip looking (the client did not choose it).
+    public var idIsFresh: Bool
 
-    public init(record: TaskRecord, idempotencyKey: String? = nil, idempotencyExpiresAt: Timestamp? = nil) {
+    public init(record: TaskRecord, idempotencyKey: String? = nil, idempotencyExpiresAt: Timestamp? = nil, idIsFresh: Bool = false) {
         self.record = record
         self.idempotencyKey = idempotencyKey
         self.idempotencyExpiresAt = idempotencyExpiresAt
+        self.idIsFresh = idIsFresh
     }
 }
 

@@ -49,7 +49,7 @@ struct TaskValidator {
             createdAt: now, updatedAt: now)
         return NewTask(
             record: record, idempotencyKey: s.idempotencyKey,
-            idempotencyExpiresAt: s.idempotencyKey.map { _ in now + configuration.idempotencyTTL })
+            idempotencyExpiresAt: s.idempotencyKey.map { _ in now + configuration.idempotencyTTL }, idIsFresh: s.id == nil)
     }
 
     private func validate(metadata: [String: String]) throws(SwitchboardError) {

@@ -5,6 +5,8 @@ import HeapModule
 /// an 8-byte reference instead of a copy or a second dictionary lookup.
 final class TaskBox {
     var record: TaskRecord
+    /// Its queue's state, held here so that no transition looks the queue up by name.
+    let queue: QueueState
     let createdSequence: UInt64
     /// Position in its queue's ready order; kept across a release so the task gets its place back.
     var readySequence: UInt64
@@ -16,8 +18,9 @@ final class TaskBox {
     var deadSequence: UInt64 = 0
     var removed = false
 
-    init(record: TaskRecord, sequence: UInt64, now: Timestamp) {
+    init(record: TaskRecord, queue: QueueState, sequence: UInt64, now: Timestamp) {
         self.record = record
+        self.queue = queue
         self.createdSequence = sequence
         self.readySequence = sequence
         self.readySince = now
@@ -80,7 +83,9 @@ struct FinishedEntry: Comparable {
     static func == (a: FinishedEntry, b: FinishedEntry) -> Bool { a.at == b.at && a.box === b.box }
 }
 
-struct QueueState {
+/// A class, so tasks can point at their queue's state (see `TaskBox.queue`); only ever touched
+/// under the backend's lock.
+final class QueueState {
     var ready = Heap<ReadyEntry>()
     var due = Heap<DueEntry>()
     var paused = false
@@ -132,6 +137,14 @@ struct MemoryBackendState {
         self.errorHistoryLimit = errorHistoryLimit
     }
 
+    /// The named queue's state, created on first use.
+    mutating func queue(_ name: String) -> QueueState {
+        if let existing = queues[name] { return existing }
+        let created = QueueState()
+        queues[name] = created
+        return created
+    }
+
     mutating func takeSequence() -> UInt64 {
         defer { nextSequence += 1 }
         return nextSequence
@@ -144,8 +157,8 @@ struct MemoryBackendState {
         box.record.status = status
         box.record.updatedAt = now
         guard old != status else { return }
-        queues[box.record.queue, default: QueueState()].counts[old.index] -= 1
-        queues[box.record.queue, default: QueueState()].counts[status.index] += 1
+        box.queue.counts[old.index] -= 1
+        box.queue.counts[status.index] += 1
     }
 
     mutating func makeReady(_ box: TaskBox, sequence: UInt64, since: Timestamp, now: Timestamp) {
@@ -153,14 +166,13 @@ struct MemoryBackendState {
         box.readySince = since
         box.dueAt = nil
         setStatus(box, .pending, now: now)
-        queues[box.record.queue, default: QueueState()].ready.insert(
-            ReadyEntry(priority: box.record.priority, sequence: sequence, box: box))
+        box.queue.ready.insert(ReadyEntry(priority: box.record.priority, sequence: sequence, box: box))
     }
 
     mutating func makeDue(_ box: TaskBox, _ status: TaskStatus, at: Timestamp, now: Timestamp) {
         box.dueAt = at
         setStatus(box, status, now: now)
-        queues[box.record.queue, default: QueueState()].due.insert(DueEntry(at: at, box: box))
+        box.queue.due.insert(DueEntry(at: at, box: box))
     }
 
     mutating func finish(_ box: TaskBox, _ status: TaskStatus, now: Timestamp) {
@@ -201,7 +213,7 @@ struct MemoryBackendState {
     mutating func unpark(_ key: String) -> String? {
         while let entry = parkedByLockKey[key]?.popFirst() {
             if entry.isLive {
-                queues[entry.box.record.queue, default: QueueState()].ready.insert(entry)
+                entry.box.queue.ready.insert(entry)
                 if parkedByLockKey[key]?.isEmpty == true { parkedByLockKey[key] = nil }
                 return entry.box.record.queue
             }
@@ -239,8 +251,9 @@ struct MemoryBackendState {
 
     mutating func promoteDue(queue name: String, now: Timestamp) -> Bool {
         var promoted = false
-        while let top = queues[name]?.due.min, top.at <= now {
-            _ = queues[name]!.due.popMin()
+        guard let queue = queues[name] else { return false }
+        while let top = queue.due.min, top.at <= now {
+            _ = queue.due.popMin()
             guard top.isLive else { continue }
             makeReady(top.box, sequence: takeSequence(), since: top.at, now: now)
             promoted = true
@@ -251,7 +264,7 @@ struct MemoryBackendState {
     mutating func remove(_ box: TaskBox) {
         box.removed = true
         tasks[box.record.id] = nil
-        queues[box.record.queue, default: QueueState()].counts[box.record.status.index] -= 1
+        box.queue.counts[box.record.status.index] -= 1
         byCreation.noteRemoval { !$0.box.removed }
         if box.record.status == .dead { byBurial.noteRemoval(isLive: Self.isBuried) }
         if let run = box.record.runID {

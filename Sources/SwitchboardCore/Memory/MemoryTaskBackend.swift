@@ -27,7 +27,7 @@ public final class MemoryTaskBackend: TaskBackend {
                 if let box = s.tasks[new.record.id] {
                     return EnqueueOutcome(task: box.record, created: false)
                 }
-                let box = TaskBox(record: new.record, sequence: s.takeSequence(), now: now)
+                let box = TaskBox(record: new.record, queue: s.queue(new.record.queue), sequence: s.takeSequence(), now: now)
                 s.tasks[new.record.id] = box
                 s.byCreation.append(box.createdSequence, box)
                 if let run = new.record.runID { s.byRun[run, default: SequenceIndex()].append(box.createdSequence, box) }
@@ -36,7 +36,7 @@ public final class MemoryTaskBackend: TaskBackend {
                     s.idempotencyExpiries.append((expiresAt, key))
                 }
                 let status = new.record.status
-                s.queues[new.record.queue, default: QueueState()].counts[status.index] += 1
+                box.queue.counts[status.index] += 1
                 if status == .scheduled, let due = new.record.notBefore, due > now {
                     s.makeDue(box, .scheduled, at: due, now: now)
                 } else {
@@ -54,11 +54,9 @@ public final class MemoryTaskBackend: TaskBackend {
         return state.withLock { s in
             var leased: [TaskLease] = []
             for queue in queues where leased.count < maxTasks {
-                // Read the flag without keeping a copy of the queue: a live copy would make the
-                // heap below non-unique and turn every pop into a full copy.
-                guard s.queues[queue]?.paused == false else { continue }
+                guard let state = s.queues[queue], !state.paused else { continue }
                 _ = s.promoteDue(queue: queue, now: now)
-                while leased.count < maxTasks, let entry = s.queues[queue]!.ready.popMin() {
+                while leased.count < maxTasks, let entry = state.ready.popMin() {
                     guard entry.isLive else { continue }
                     let box = entry.box
                     if let key = box.record.lockKey {
@@ -241,8 +239,9 @@ public final class MemoryTaskBackend: TaskBackend {
 
     public func setPaused(_ paused: Bool, queue: String) -> QueueInfo {
         state.withLock { s in
-            s.queues[queue, default: QueueState()].paused = paused
-            return s.queues[queue]!.info(name: queue)
+            let state = s.queue(queue)
+            state.paused = paused
+            return state.info(name: queue)
         }
     }
 

@@ -86,10 +86,12 @@ public final class Worker: Service, Sendable {
 
     public typealias Handler = @Sendable (TaskContext) async throws -> RawJSON?
 
-    /// A finished execution's outcome, on its way to the source.
+    /// A finished execution's outcome, on its way to the source (small: it is queued and
+    /// copied per task, the task record is not needed any more).
     private struct Report: Sendable {
         var outcome: Outcome
-        var lease: TaskLease
+        var leaseID: String
+        var taskID: String
         var elapsed: Duration
     }
 
@@ -304,7 +306,7 @@ public final class Worker: Service, Sendable {
         // The slot is free once the handler is: the next task may start while this outcome is
         // on its way (a remote worker would otherwise idle a slot for a round trip per task).
         slots.give()
-        outcomes.add(Report(outcome: outcome, lease: lease, elapsed: elapsed))
+        outcomes.add(Report(outcome: outcome, leaseID: lease.leaseID, taskID: task.id, elapsed: elapsed))
     }
 
     // MARK: Reporting
@@ -334,7 +336,7 @@ public final class Worker: Service, Sendable {
         for attempt in 1...Self.reportAttempts {
             let batch = pending.map { report -> LeaseCompletion in
                 guard case .succeeded(let result) = report.outcome else { preconditionFailure("only completions are batched") }
-                return LeaseCompletion(leaseID: report.lease.leaseID, result: result)
+                return LeaseCompletion(leaseID: report.leaseID, result: result)
             }
             let errors: [(any Error)?]
             do {
@@ -354,7 +356,7 @@ public final class Worker: Service, Sendable {
                     unavailable.append(report)
                 case let error?:
                     // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
-                    logger.warning("could not report the outcome", metadata: ["task_id": "\(report.lease.task.id)", "error": "\(error)"])
+                    logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
                 }
             }
             counters.withLock {
@@ -375,16 +377,16 @@ public final class Worker: Service, Sendable {
         var delay = Duration.milliseconds(100)
         for attempt in 1...Self.reportAttempts {
             do {
-                try await deliver(report.outcome, for: report.lease, elapsed: report.elapsed)
+                try await deliver(report)
                 return
             } catch let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts {
                 logger.notice(
                     "could not report the outcome yet; trying again",
-                    metadata: ["task_id": "\(report.lease.task.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                    metadata: ["task_id": "\(report.taskID)", "attempt": "\(attempt)", "error": "\(error)"])
                 guard (try? await clock.sleep(for: delay)) != nil else { break }
                 delay *= 2
             } catch {
-                logger.warning("could not report the outcome", metadata: ["task_id": "\(report.lease.task.id)", "error": "\(error)"])
+                logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
                 return
             }
         }
@@ -393,9 +395,9 @@ public final class Worker: Service, Sendable {
     /// Tries over about six seconds (0.1 s doubling), within a default lease's grace.
     static let reportAttempts = 7
 
-    private func deliver(_ outcome: Outcome, for lease: TaskLease, elapsed: Duration) async throws {
-        let leaseID = lease.leaseID
-        switch outcome {
+    private func deliver(_ report: Report) async throws {
+        let (leaseID, elapsed) = (report.leaseID, report.elapsed)
+        switch report.outcome {
         case .succeeded(let result):
             _ = try await source.complete(leaseID: leaseID, result: result)
             counters.withLock {
@@ -418,7 +420,7 @@ public final class Worker: Service, Sendable {
             _ = try await source.release(leaseID: leaseID, workerID: configuration.id)
             counters.withLock { $0.tasksReleased += 1 }
         case .interrupted(.leaseLost):
-            logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(lease.task.id)"])
+            logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(report.taskID)"])
         }
     }
 
