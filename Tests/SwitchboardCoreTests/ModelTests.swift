@@ -102,6 +102,35 @@ struct JSONTests {
         #expect(JSONScanner.string(in: bytes, range: members[1].range) == "x\ty")
     }
 
+    @Test("nested values of a validated document are read in place, skipping what was checked, with the same answers")
+    func nestedReadsAgree() throws {
+        let document = #"""
+            {"items": [{"id": "a\"]}", "n": -1.5e+3, "t": {"deep": [true, false, null, {"x": "[{\\"}]}, "e": []},
+                       {"id": "é", "n": 0, "t": {}}], "m": {"k": "v\u0041"}, "s": ["p", "q\n"]}
+            """#
+        let reader = try JSONObjectReader(Array(document.utf8))
+        let items = try #require(try reader.objects("items"))
+        #expect(items.count == 2)
+        for item in items {
+            // The skimmed members are exactly those of a validating scan of the same range.
+            let whole = try #require(reader.members.first { $0.key == "items" })
+            let elements = try JSONScanner.elements(ofArrayIn: reader.bytes, range: whole.range)
+            let checked = try elements.map { try JSONScanner.members(ofObjectIn: reader.bytes, range: $0.range) }
+            #expect(checked.contains { $0.map(\.key) == item.members.map(\.key) && $0.map(\.range) == item.members.map(\.range) })
+        }
+        #expect(try items[0].string("id") == "a\"]}")
+        #expect(try items[0].integer("n") == -1500)
+        let t = try #require(try items[0].object("t"))
+        #expect(t.members.map(\.key) == ["deep"])
+        #expect(t.members.map(\.kind) == [.array])
+        #expect(items[0].members.map(\.key) == ["id", "n", "t", "e"])
+        #expect(String(decoding: t.bytes[t.members[0].range], as: UTF8.self) == #"[true, false, null, {"x": "[{\\"}]"#)
+        #expect(try items[1].string("id") == "é")
+        #expect(try items[1].object("t")?.members.isEmpty == true)
+        #expect(try reader.stringMap("m") == ["k": "vA"])
+        #expect(try reader.strings("s") == ["p", "q\n"])
+    }
+
     @Test("the scanner agrees with Foundation on mutated documents, and never crashes")
     func fuzzAgainstFoundation() {
         var rng = SystemRandomNumberGenerator()

@@ -94,7 +94,7 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .object:
-            guard let members = try? JSONScanner.members(ofObjectIn: bytes, range: m.range) else { return [:] }
+            guard let members = try? JSONScanner.members(ofObjectIn: bytes, range: m.range, validated: true) else { return [:] }
             var map: [String: String] = [:]
             for member in members {
                 guard member.kind == .string else { throw .invalid("\(path)\(key).\(member.key) must be a string") }
@@ -111,7 +111,7 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .object:
-            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: m.range)) ?? []
+            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: m.range, validated: true)) ?? []
             return JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key).")
         default: throw .invalid("\(path)\(key) must be an object")
         }
@@ -123,7 +123,7 @@ public struct JSONObjectReader: Sendable {
         switch m.kind {
         case .null: return nil
         case .array:
-            let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range)) ?? []
+            let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range, validated: true)) ?? []
             return try elements.map { element throws(SwitchboardError) in
                 guard element.kind == .string else { throw .invalid("\(path)\(key) must be an array of strings") }
                 return JSONScanner.string(in: bytes, range: element.range)
@@ -136,12 +136,12 @@ public struct JSONObjectReader: Sendable {
     public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
         guard let m = member(key) else { return nil }
         guard m.kind == .array else { throw .invalid("\(path)\(key) must be an array") }
-        let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range)) ?? []
+        let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range, validated: true)) ?? []
         var objects: [JSONObjectReader] = []
         objects.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
             guard element.kind == .object else { throw .invalid("\(path)\(key)[\(index)] must be an object") }
-            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: element.range)) ?? []
+            let members = (try? JSONScanner.members(ofObjectIn: bytes, range: element.range, validated: true)) ?? []
             objects.append(JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key)[\(index)]."))
         }
         return objects

@@ -31,18 +31,23 @@ public struct JSONScanner {
     /// Where the scanned value ends: the whole buffer, or a nested value's range within it.
     private let end: Int
     private let maxDepth: Int
+    /// The bytes were validated already (a value nested in a document scanned before): values
+    /// are skipped by their delimiters instead of checked again.
+    private let trusted: Bool
 
     private init(_ bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
         self.end = bytes.count
         self.maxDepth = maxDepth
+        self.trusted = false
     }
 
-    private init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int) {
+    private init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int, trusted: Bool) {
         self.bytes = bytes
         self.index = range.lowerBound
         self.end = range.upperBound
         self.maxDepth = maxDepth
+        self.trusted = trusted
     }
 
     /// Checks that `bytes` hold exactly one JSON value (surrounding white space allowed).
@@ -62,10 +67,12 @@ public struct JSONScanner {
 
     /// The members of the object that spans `range` of `bytes` (a nested value, read in place;
     /// member ranges are positions in `bytes`).
+    /// `validated`: the range lies in a document this scanner validated already, so its values
+    /// are skipped, not checked again (a lease answer's tasks are read three levels down).
     public static func members(
-        ofObjectIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth
+        ofObjectIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth, validated: Bool = false
     ) throws(JSONSyntaxError) -> [JSONMember] {
-        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth)
+        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth, trusted: validated)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "{") else { throw scanner.error("expected a JSON object") }
         var members: [JSONMember] = []
@@ -103,6 +110,7 @@ public struct JSONScanner {
 
     private mutating func scanValue(depth: Int) throws(JSONSyntaxError) -> JSONKind {
         guard let c = peek else { throw error("unexpected end of input") }
+        if trusted, depth > 0 { return skipValidated(c) }
         switch c {
         case UInt8(ascii: "{"):
             try scanObject(depth: depth) { _, _, _ in }
@@ -215,6 +223,71 @@ public struct JSONScanner {
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
             guard let d = peek, d >= 48, d <= 57 else { throw error("expected a digit in the exponent") }
             skipDigits()
+        }
+    }
+
+    /// Steps over a value known to be valid JSON, starting at its first byte `c`: strings by
+    /// their closing quote, containers by their matching bracket, scalars by their end.
+    private mutating func skipValidated(_ c: UInt8) -> JSONKind {
+        switch c {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            var depth = 0
+            while index < end {
+                switch bytes[index] {
+                case UInt8(ascii: "\""):
+                    skipValidatedString()
+                    continue
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    depth += 1
+                case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                    depth -= 1
+                    if depth == 0 {
+                        index += 1
+                        return c == UInt8(ascii: "{") ? .object : .array
+                    }
+                default: break
+                }
+                index += 1
+            }
+            return c == UInt8(ascii: "{") ? .object : .array
+        case UInt8(ascii: "\""):
+            skipValidatedString()
+            return .string
+        case UInt8(ascii: "t"):
+            index += 4
+            return .bool
+        case UInt8(ascii: "f"):
+            index += 5
+            return .bool
+        case UInt8(ascii: "n"):
+            index += 4
+            return .null
+        default:
+            while index < end {
+                switch bytes[index] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                    UInt8(ascii: "e"), UInt8(ascii: "E"):
+                    index += 1
+                default:
+                    return .number
+                }
+            }
+            return .number
+        }
+    }
+
+    private mutating func skipValidatedString() {
+        index += 1
+        while index < end {
+            switch bytes[index] {
+            case UInt8(ascii: "\""):
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 2
+            default:
+                index += 1
+            }
         }
     }
 
@@ -428,9 +501,9 @@ extension JSONScanner {
 
     /// The elements of the array that spans `range` of `bytes`, read in place.
     public static func elements(
-        ofArrayIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth
+        ofArrayIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth, validated: Bool = false
     ) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
-        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth)
+        var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth, trusted: validated)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "[") else { throw scanner.error("expected a JSON array") }
         scanner.index += 1

@@ -482,13 +482,13 @@ public final class Worker: Service, Sendable {
 
     /// Looks `payload.tool_name` up in the registry and runs it with `payload.input`.
     @Sendable static func toolCallHandler(_ context: TaskContext) async throws -> RawJSON? {
-        guard let members = context.task.payload.objectMembers(), let name = members["tool_name"]?.stringValue else {
+        guard let payload = try? JSONObjectReader(context.task.payload.bytes), let name = try? payload.string("tool_name") else {
             throw TaskFailure.permanent("a tool_call payload needs a string tool_name")
         }
         guard let tool = context.tools.tool(named: name) else {
             throw TaskFailure.permanent("unknown tool '\(name)'; this worker has: \(context.tools.names.joined(separator: ", "))")
         }
-        return try await tool.execute(input: members["input"] ?? .null)
+        return try await tool.execute(input: payload.raw("input") ?? .null)
     }
 }
 
