@@ -77,10 +77,13 @@ public final class TaskEngine: TaskSource {
             }
         }
         let outcomes = try await backend.enqueue(tasks, now: now)
+        let created = outcomes.lazy.filter(\.created).map(\.task)
+        metrics.enqueued(created)
         var queues: Set<String> = []
-        for outcome in outcomes where outcome.created {
-            metrics.enqueued(outcome.task)
-            queues.insert(outcome.task.queue)
+        var lastQueue: String?
+        for task in created where task.queue != lastQueue {
+            queues.insert(task.queue)
+            lastQueue = task.queue
         }
         readySignal.notify(queues: queues)
         return outcomes
@@ -102,7 +105,7 @@ public final class TaskEngine: TaskSource {
             let leases = try await backend.lease(
                 queues: request.queues, maxTasks: request.maxTasks, workerID: request.workerID, terms: terms, now: now)
             if !leases.isEmpty {
-                for lease in leases { metrics.leased(lease, now: now) }
+                metrics.leased(leases, now: now)
                 workers.record(.leased(leases.count), worker: request.workerID, at: now)
                 return leases
             }
@@ -195,14 +198,26 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let outcomes = valid.isEmpty ? [] : try await backend.complete(batch: valid, now: now)
         precondition(outcomes.count == valid.count, "a backend answers every completion of a batch")
-        var completedBy: [String: Int] = [:]
+        var completed: [TaskRecord] = []
+        completed.reserveCapacity(outcomes.count)
         for (index, outcome) in zip(positions, outcomes) {
-            if case .success(let task) = outcome {
-                attemptEnded(task, now: now, failed: false)
-                if let worker = task.workerID { completedBy[worker, default: 0] += 1 }
-            }
+            if case .success(let task) = outcome { completed.append(task) }
             results[index] = outcome
         }
+        metrics.completed(completed, now: now)
+        // A freed lock key may have made a parked task of any queue ready.
+        if completed.contains(where: { $0.lockKey != nil }) { readySignal.notifyAll() }
+        var completedBy: [String: Int] = [:]
+        var lastWorker: String?
+        var run = 0
+        for task in completed {
+            if task.workerID != lastWorker {
+                if let lastWorker { completedBy[lastWorker, default: 0] += run }
+                (lastWorker, run) = (task.workerID, 0)
+            }
+            run += 1
+        }
+        if let lastWorker { completedBy[lastWorker, default: 0] += run }
         for (worker, count) in completedBy { workers.record(.completed(count), worker: worker, at: now) }
         return results.map { $0! }
     }

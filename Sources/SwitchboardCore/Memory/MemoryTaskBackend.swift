@@ -24,7 +24,7 @@ public final class MemoryTaskBackend: TaskBackend {
                 {
                     return EnqueueOutcome(task: box.record, created: false)
                 }
-                if let box = s.tasks[new.record.id] {
+                if !new.idIsFresh, let box = s.tasks[new.record.id] {
                     return EnqueueOutcome(task: box.record, created: false)
                 }
                 let box = TaskBox(record: new.record, queue: s.queue(new.record.queue), sequence: s.takeSequence(), now: now)
