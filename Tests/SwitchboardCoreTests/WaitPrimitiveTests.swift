@@ -68,7 +68,7 @@ struct WaitPrimitiveTests {
                 lastHeartbeat: t0)
         }
         #expect(running.overdue(at: t0, nextBeat: t0 + .seconds(1)).wakeAt == t0 + .seconds(1))
-        running.add(execution("late", deadline: t0 + .seconds(30)))
+        _ = running.add(execution("late", deadline: t0 + .seconds(30)))
         let woken = Shared(false)
         let waiter = Task {
             await running.waitForEarlierDeadline()
@@ -76,7 +76,7 @@ struct WaitPrimitiveTests {
         }
         try await Task.sleep(for: .milliseconds(50))
         #expect(!woken.value, "a later deadline leaves the supervisor asleep")
-        running.add(execution("soon", deadline: t0 + .milliseconds(200)))
+        _ = running.add(execution("soon", deadline: t0 + .milliseconds(200)))
         await waiter.value
         let (overdue, wakeAt) = running.overdue(at: t0 + .milliseconds(200), nextBeat: t0 + .seconds(1))
         #expect(overdue.map(\.leaseID) == ["soon"])

@@ -206,8 +206,11 @@ public final class Worker: Service, Sendable {
                 }
                 slots.take(leases.count)
                 counters.withLock { $0.tasksStarted += leases.count }
+                // One look at the handlers per lease call, not one per task.
+                let handlers = self.handlers.withLock { $0 }
                 for lease in leases {
-                    group.addTask { await self.execute(lease) }
+                    let handler = handlers[lease.task.type]
+                    group.addTask { await self.execute(lease, handler: handler) }
                 }
             }
             await drain()
@@ -279,17 +282,16 @@ public final class Worker: Service, Sendable {
         case interrupted(Interruption)
     }
 
-    private func execute(_ lease: TaskLease) async {
+    private func execute(_ lease: TaskLease, handler: Handler?) async {
         let task = lease.task
         let control = ExecutionControl()
         let timeout = min(Duration.milliseconds(task.timeoutMS), configuration.taskTimeout ?? .milliseconds(task.timeoutMS))
         let leaseLength = configuration.leaseDuration ?? timeout
         let now = clock.now()
-        running.add(
+        let executionID = running.add(
             RunningExecutions.Execution(
                 leaseID: lease.leaseID, control: control, deadline: now + timeout, timeout: timeout,
                 heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now))
-        let handler = handlers.withLock { $0[task.type] }
         let context = TaskContext(
             task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
         let started = ContinuousClock.now
@@ -299,7 +301,7 @@ public final class Worker: Service, Sendable {
             }
             do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
         }
-        running.remove(lease.leaseID)
+        running.remove(executionID)
         let elapsed = ContinuousClock.now - started
         // Whatever the handler made of it, an interrupted execution ends as interrupted.
         let outcome = control.reason.map(Outcome.interrupted) ?? finished
@@ -468,7 +470,7 @@ public final class Worker: Service, Sendable {
             do {
                 let status = try await source.heartbeat(
                     leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
-                running.heartbeatSent(execution.leaseID, at: now)
+                running.heartbeatSent(execution.id, at: now)
                 if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
             } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
                 execution.control.interrupt(.leaseLost)

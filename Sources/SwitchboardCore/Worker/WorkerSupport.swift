@@ -182,6 +182,8 @@ final class ExecutionControl: Sendable {
 /// tasks that all get the same timeout, arms no timer per task).
 final class RunningExecutions: Sendable {
     struct Execution: Sendable {
+        /// Given by `add`: a number is cheaper to hash than the lease id.
+        var id = 0
         var leaseID: String
         var control: ExecutionControl
         var deadline: Timestamp
@@ -191,7 +193,8 @@ final class RunningExecutions: Sendable {
     }
 
     private struct State {
-        var executions: [String: Execution] = [:]
+        var executions: [Int: Execution] = [:]
+        var nextID = 0
         /// When the supervisor wakes next (nil: it is not asleep).
         var wakeAt: Timestamp?
         var earlierDeadline = false
@@ -200,9 +203,13 @@ final class RunningExecutions: Sendable {
 
     private let state = Mutex(State())
 
-    func add(_ execution: Execution) {
+    /// Registers a running execution; returns its id.
+    func add(_ execution: Execution) -> Int {
+        var execution = execution
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.executions[execution.leaseID] = execution
+            s.nextID += 1
+            execution.id = s.nextID
+            s.executions[execution.id] = execution
             guard let wakeAt = s.wakeAt, execution.deadline < wakeAt else { return nil }
             s.wakeAt = nil
             s.earlierDeadline = true
@@ -210,10 +217,11 @@ final class RunningExecutions: Sendable {
             return s.waiter
         }
         waiter?.resume()
+        return execution.id
     }
 
-    func remove(_ leaseID: String) {
-        _ = state.withLock { $0.executions.removeValue(forKey: leaseID) }
+    func remove(_ id: Int) {
+        _ = state.withLock { $0.executions.removeValue(forKey: id) }
     }
 
     var all: [Execution] { state.withLock { Array($0.executions.values) } }
@@ -222,8 +230,8 @@ final class RunningExecutions: Sendable {
         state.withLock { $0.executions.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
     }
 
-    func heartbeatSent(_ leaseID: String, at now: Timestamp) {
-        state.withLock { $0.executions[leaseID]?.lastHeartbeat = now }
+    func heartbeatSent(_ id: Int, at now: Timestamp) {
+        state.withLock { $0.executions[id]?.lastHeartbeat = now }
     }
 
     /// The executions past their deadline as of `now`, and when the supervisor must wake next:
