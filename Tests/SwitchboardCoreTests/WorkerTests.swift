@@ -100,6 +100,29 @@ struct WorkerTests {
         #expect(worker.metrics.tasksFailed == 1 && worker.metrics.tasksRetried == 1)
     }
 
+    @Test("a handler that ignores its timeout's cancellation is waited for, with the supervisor asleep meanwhile")
+    func stubbornHandler() async throws {
+        let worker = makeWorker()
+        let gate = Gate()
+        worker.registerHandler(for: "stubborn") { _ in
+            await gate.wait()  // does not look at cancellation
+            return nil
+        }
+        var submission = TaskSubmission(type: "stubborn", payload: .null)
+        submission.timeoutMS = 1000
+        let id = try await h.engine.enqueue(submission).task.id
+        try await running(worker) {
+            try await settled(2)
+            h.clock.advance(by: .seconds(1))
+            // Past the deadline: interrupted once, then the supervisor sleeps again (no busy loop).
+            try await settled(2)
+            #expect(try await status(id) == .running, "the outcome waits for the handler")
+            gate.open()
+            try await eventually("failed") { try await status(id) == .retrying }
+        }
+        #expect(try await h.engine.task(id: id).error == "timed out after 1000 ms")
+    }
+
     @Test("the worker's task timeout caps the task's own")
     func workerTimeoutCap() async throws {
         let worker = makeWorker { $0.taskTimeout = .milliseconds(500) }

@@ -455,7 +455,6 @@ public final class Worker: Service, Sendable {
             }
             let (overdue, wakeAt) = running.overdue(at: now, nextBeat: nextBeat)
             for execution in overdue { execution.control.interrupt(.timedOut(execution.timeout)) }
-            guard overdue.isEmpty else { continue }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await self.clock.sleep(until: wakeAt) }
                 group.addTask { await self.running.waitForEarlierDeadline() }

@@ -190,6 +190,8 @@ final class RunningExecutions: Sendable {
         var timeout: Duration
         var heartbeatEvery: Duration
         var lastHeartbeat: Timestamp
+        /// Reported overdue once: a handler that takes its time to stop is not reported again.
+        var overdue = false
     }
 
     private struct State {
@@ -234,15 +236,16 @@ final class RunningExecutions: Sendable {
         state.withLock { $0.executions[id]?.lastHeartbeat = now }
     }
 
-    /// The executions past their deadline as of `now`, and when the supervisor must wake next:
-    /// `nextBeat`, or the earliest deadline still ahead if sooner.
+    /// The executions that passed their deadline since the last call, as of `now`, and when the
+    /// supervisor must wake next: `nextBeat`, or the earliest deadline still ahead if sooner.
     func overdue(at now: Timestamp, nextBeat: Timestamp) -> (overdue: [Execution], wakeAt: Timestamp) {
         state.withLock { s in
             var overdue: [Execution] = []
             var wakeAt = nextBeat
-            for execution in s.executions.values {
+            for (id, execution) in s.executions where !execution.overdue {
                 if execution.deadline <= now {
                     overdue.append(execution)
+                    s.executions[id]?.overdue = true
                 } else if execution.deadline < wakeAt {
                     wakeAt = execution.deadline
                 }
