@@ -40,7 +40,7 @@ struct Bench: AsyncParsableCommand {
         for scenario in scenarios {
             switch scenario {
             case .engine: try await BenchScenarios.engine(quick: quick)
-            case .latency: try await BenchScenarios.latency(quick: quick)
+            case .latency: try await BenchScenarios.latency(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .depth: try await BenchScenarios.depth(quick: quick)
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
             case .httpBatch: try await BenchHTTP.run(batch: 100, quick: quick)
@@ -168,17 +168,9 @@ enum BenchScenarios {
         ).print()
     }
 
-    /// Enqueue → handler start, one task at a time (light load), through an idle worker.
-    static func latency(quick: Bool) async throws {
+    /// Enqueue → handler start: memory, and with `--redis` across two engines on one Redis.
+    static func latency(quick: Bool, redis: RedisURL?) async throws {
         let samples = quick ? 500 : 5_000
-        let engine = TaskEngine.memory()
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "bench", queues: ["default"], concurrency: 4), source: engine, locks: MemoryLockService())
-        let started = Started()
-        worker.registerHandler(for: "probe") { _ in
-            started.signal()
-            return nil
-        }
         // Baseline: one task waking another (a continuation resumed across tasks).
         let hop = Started()
         let hopStart = ContinuousClock.now
@@ -188,6 +180,34 @@ enum BenchScenarios {
             await woken
         }
         let hopRate = Double(samples) / seconds(since: hopStart)
+        let memory = TaskEngine.memory()
+        try await latency(samples: samples, enqueueOn: memory, runOn: memory, backend: "memory", hopRate: hopRate)
+        guard let redis else { return }
+        // As between two servers on one Redis: the enqueue on one engine, the worker on another,
+        // woken through the ready feed (pub/sub).
+        let client = RedisClient(RedisClient.Configuration(url: redis))
+        let prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
+        let producer = TaskEngine(backend: RedisTaskBackend(client: client, prefix: prefix))
+        let consumer = TaskEngine(backend: RedisTaskBackend(client: client, prefix: prefix))
+        let feed = Task { await consumer.followReadyEvents() }
+        defer { feed.cancel() }
+        while !consumer.isFollowingReadyEvents { try await Task.sleep(for: .milliseconds(5)) }
+        try await latency(samples: samples, enqueueOn: producer, runOn: consumer, backend: "redis", hopRate: hopRate)
+        feed.cancel()
+        await feed.value
+        await client.close()
+    }
+
+    /// Enqueue → handler start, one task at a time (light load), through an idle worker.
+    static func latency(samples: Int, enqueueOn producer: TaskEngine, runOn consumer: TaskEngine, backend: String, hopRate: Double) async throws {
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "bench", queues: ["default"], concurrency: 4), source: consumer,
+            locks: MemoryLockService())
+        let started = Started()
+        worker.registerHandler(for: "probe") { _ in
+            started.signal()
+            return nil
+        }
         var latencies: [Double] = []
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -195,7 +215,7 @@ enum BenchScenarios {
             for _ in 0..<samples {
                 let sent = ContinuousClock.now
                 async let begun: Void = started.wait()
-                _ = try await engine.enqueue(TaskSubmission(type: "probe", payload: .emptyObject))
+                _ = try await producer.enqueue(TaskSubmission(type: "probe", payload: .emptyObject))
                 await begun
                 latencies.append(seconds(since: sent) * 1000)
             }
@@ -204,7 +224,7 @@ enum BenchScenarios {
         }
         latencies.sort()
         BenchResult(
-            scenario: "latency", backend: "memory", tasks: samples, seconds: seconds(since: start), p50: percentile(latencies, 0.5),
+            scenario: "latency", backend: backend, tasks: samples, seconds: seconds(since: start), p50: percentile(latencies, 0.5),
             p99: percentile(latencies, 0.99), baselineName: "task-to-task wake-up", baselinePerSec: hopRate
         ).print()
     }

@@ -17,16 +17,20 @@ def test_every_scenario_prints_its_json_line():
     result = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    scenarios = [line["scenario"] for line in lines]
-    assert scenarios[:7] == ["engine", "latency", "depth", "http-enqueue", "http-batch", "remote", "locks"]
+    seen = [(line["scenario"], line["backend"]) for line in lines]
+    expected = [("engine", "memory"), ("latency", "memory")] + ([("latency", "redis")] if redis else []) + [
+        ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("remote", "memory"), ("locks", "memory")]
     if redis:
-        assert scenarios[7:] == ["locks", "redis"]
+        expected += [("locks", "redis"), ("redis", "redis")]
+    assert seen == expected
     for line in lines:
         assert FIELDS <= set(line), line
         assert line["tasks"] > 0 and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0
-    latency = lines[1]
-    assert 0 < latency["p50_ms"] <= latency["p99_ms"]
-    assert lines[2]["bytes_per_queued_task"] > 0
+    for latency in (line for line in lines if line["scenario"] == "latency"):
+        assert 0 < latency["p50_ms"] <= latency["p99_ms"]
+    assert next(line for line in lines if line["scenario"] == "depth")["bytes_per_queued_task"] > 0
+    for http in (line for line in lines if line["scenario"].startswith("http-")):
+        assert http["hummingbird_fixed_answer_per_sec"] > 0
 
 
 def test_an_unknown_scenario_is_refused():
