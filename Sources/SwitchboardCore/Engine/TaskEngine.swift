@@ -207,6 +207,8 @@ public final class TaskEngine: TaskSource {
         metrics.completed(completed, now: now)
         // A freed lock key may have made a parked task of any queue ready.
         if completed.contains(where: { $0.lockKey != nil }) { readySignal.notifyAll() }
+        // Counted per run of one worker's tasks (a batch is usually one worker's): one registry
+        // entry per run, not a dictionary update per task.
         var completedBy: [String: Int] = [:]
         var lastWorker: String?
         var run = 0
