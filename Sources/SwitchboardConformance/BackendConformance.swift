@@ -312,6 +312,35 @@ public enum BackendConformance {
             try expectEqual(reaped.count, 50, "reaped count")
             try expectEqual(Set(reaped).count, 50, "distinct reaped")
         },
+        .init("a batch of completions: each stands alone, in order, lock keys freed") { b in
+            let q = Fixture.queue()
+            let key = Fixture.uniqueID("key")
+            let gated = Fixture.task(queue: q, lockKey: key)
+            let waiting = Fixture.task(queue: q, lockKey: key)
+            let plain = (0..<3).map { _ in Fixture.task(queue: q) }
+            _ = try await b.enqueue([gated] + plain + [waiting], now: Fixture.t0)
+            let leased = try await lease(b, [q], max: 5)
+            try expectEqual(leased.count, 4, "the second task with the key waits")
+            let byID = Dictionary(uniqueKeysWithValues: leased.map { ($0.task.id, $0) })
+            let stale = try unwrap(byID[plain[1].record.id], "leased plain task")
+            _ = try await b.release(leaseID: stale.leaseID, now: Fixture.at(5))
+            let batch = [
+                LeaseCompletion(leaseID: try unwrap(byID[gated.record.id], "leased gated task").leaseID, result: RawJSON.null),
+                LeaseCompletion(leaseID: stale.leaseID, result: nil),
+                LeaseCompletion(leaseID: "no-such-lease-0000000000000000000000000000", result: nil),
+                LeaseCompletion(leaseID: try unwrap(byID[plain[2].record.id], "leased plain task").leaseID, result: try RawJSON(validating: "[1]")),
+            ]
+            let results = try await b.complete(batch: batch, now: Fixture.at(10))
+            try expectEqual(results.count, 4, "one answer per completion")
+            try expectEqual(try results[0].get().status, .completed, "first")
+            try expectEqual(try results[3].get().result, try RawJSON(validating: "[1]"), "last, with its result")
+            for (index, kind) in [(1, SwitchboardError.Kind.conflict), (2, .notFound)] {
+                try await expectError(kind, "item \(index)") { try results[index].get() }
+            }
+            try expectEqual(try await b.task(id: plain[1].record.id)?.status, .pending, "the released task is untouched")
+            let next = try await lease(b, [q], max: 5, at: 20)
+            try expectEqual(Set(next.map(\.task.id)), [plain[1].record.id, waiting.record.id], "the freed key's task is leased")
+        },
         .init("release gives the task back in its place without using the attempt") { b in
             let q = Fixture.queue()
             let (first, second) = (Fixture.task(queue: q), Fixture.task(queue: q))
