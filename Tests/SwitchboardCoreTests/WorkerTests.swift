@@ -62,6 +62,17 @@ struct WorkerTests {
         #expect(h.counter("switchboard_tasks_completed_total") == 20)
     }
 
+    @Test("a worker with more slots than one lease call may ask for leases in several calls")
+    func moreSlotsThanOneLease() async throws {
+        let worker = makeWorker(concurrency: 1500)
+        _ = try await h.engine.enqueue(batch: (0..<1000).map { _ in echo() })
+        _ = try await h.engine.enqueue(batch: (0..<200).map { _ in echo() })
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 1200 }
+        }
+        #expect(worker.metrics.tasksFailed == 0)
+    }
+
     @Test("the concurrency bound is respected")
     func concurrencyBound() async throws {
         let worker = makeWorker(concurrency: 3)

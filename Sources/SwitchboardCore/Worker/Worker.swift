@@ -62,14 +62,18 @@ public final class Worker: Service, Sendable {
         public var cancelCheckInterval: Duration
         /// Reported to the server with each lease (remote workers: the machine's name).
         public var host: String?
+        /// The most tasks one lease call asks for, however many slots are free (the API and the
+        /// engine's default take at most 1,000 per call).
+        public var maxTasksPerLease: Int
 
         public init(
             id: String, queues: [String] = ["default"], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
             taskTimeout: Duration? = nil, maxRetries: Int? = nil, retryDelay: Duration? = nil,
             drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1),
-            cancelCheckInterval: Duration = .seconds(5), host: String? = nil
+            cancelCheckInterval: Duration = .seconds(5), host: String? = nil, maxTasksPerLease: Int = 1000
         ) {
             self.host = host
+            self.maxTasksPerLease = maxTasksPerLease
             self.id = id
             self.queues = queues
             self.concurrency = concurrency
@@ -119,6 +123,7 @@ public final class Worker: Service, Sendable {
         logger: Logger = Logger(label: "switchboard.worker")
     ) {
         precondition(configuration.concurrency > 0, "a worker needs at least one slot")
+        precondition(configuration.maxTasksPerLease > 0, "a lease call must ask for at least one task")
         self.configuration = configuration
         self.source = source
         self.locks = locks
@@ -185,7 +190,7 @@ public final class Worker: Service, Sendable {
                 // Slots tend to come free together (completions are reported in batches): one
                 // yield lets the rest of a batch land, so one lease call fills them all.
                 await Task.yield()
-                free = slots.free
+                free = min(slots.free, configuration.maxTasksPerLease)
                 guard free > 0 else { continue }
                 let request = LeaseRequest(
                     workerID: configuration.id, queues: configuration.queues, maxTasks: free,
