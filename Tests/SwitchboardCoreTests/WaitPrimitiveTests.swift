@@ -36,26 +36,31 @@ struct WaitPrimitiveTests {
         await cancelledBeforeStart { await running.waitForEarlierDeadline() }
     }
 
-    @Test("an interruption cancels the handler, whether it comes before or while it runs")
+    @Test("an interruption cancels the handler, whether it comes before or while it runs; after, it is ignored")
     func executionControl() async {
+        // Each run in a task of its own: an interruption cancels the task that runs the handler.
         let early = ExecutionControl()
         early.interrupt(.timedOut(.seconds(1)))
-        let sawCancel = await early.run { Task.isCancelled }
-        #expect(sawCancel && early.reason == .timedOut(.seconds(1)))
+        let (sawCancel, earlyReason) = await Task { await early.run { Task.isCancelled } }.value
+        #expect(sawCancel && earlyReason == .timedOut(.seconds(1)))
 
         let control = ExecutionControl()
         let started = Gate()
-        async let slept: Bool = control.run {
+        async let slept: (result: Bool, interruption: Interruption?) = control.run {
             started.open()
             return (try? await Task.sleep(for: .seconds(60))) == nil
         }
         await started.wait()
         control.interrupt(.cancelRequested)
         control.interrupt(.draining)
-        #expect(await slept, "the handler's sleep was cancelled")
-        #expect(control.reason == .cancelRequested, "the first reason stays")
-        let after = await control.run { Task.isCancelled }
-        #expect(after, "an interrupted execution stays interrupted")
+        let (cancelled, reason) = await slept
+        #expect(cancelled, "the handler's sleep was cancelled")
+        #expect(reason == .cancelRequested, "the first reason stays")
+
+        let finished = ExecutionControl()
+        let (_, none) = await Task { await finished.run { 1 } }.value
+        finished.interrupt(.timedOut(.seconds(1)))
+        #expect(none == nil && finished.reason == nil, "an interruption after the handler ended changes nothing")
     }
 
     @Test("an execution due before the supervisor's wake-up wakes it; a later one does not")

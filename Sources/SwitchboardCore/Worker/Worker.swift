@@ -300,7 +300,7 @@ public final class Worker: Service, Sendable {
         let context = TaskContext(
             task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
         let started = ContinuousClock.now
-        let finished: Outcome = await control.run {
+        let (finished, interruption): (Outcome, Interruption?) = await control.run {
             guard let handler else {
                 return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(self.configuration.id)"))
             }
@@ -308,8 +308,8 @@ public final class Worker: Service, Sendable {
         }
         running.remove(executionID)
         let elapsed = ContinuousClock.now - started
-        // Whatever the handler made of it, an interrupted execution ends as interrupted.
-        let outcome = control.reason.map(Outcome.interrupted) ?? finished
+        // Whatever the handler made of it, an execution interrupted while it ran ends as interrupted.
+        let outcome = interruption.map(Outcome.interrupted) ?? finished
         // The slot is free once the handler is: the next task may start while this outcome is
         // on its way (a remote worker would otherwise idle a slot for a round trip per task).
         slots.give()

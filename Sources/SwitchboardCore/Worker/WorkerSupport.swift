@@ -147,6 +147,7 @@ final class ExecutionControl: Sendable {
     private struct State: @unchecked Sendable {
         var reason: Interruption?
         var task: UnsafeCurrentTask?
+        var ended = false
     }
 
     private let state = Mutex(State())
@@ -154,22 +155,28 @@ final class ExecutionControl: Sendable {
     /// Why the execution was interrupted, if it was.
     var reason: Interruption? { state.withLock { $0.reason } }
 
-    /// Runs `body` (the handler) so that `interrupt` cancels it.
-    func run<T>(_ body: () async -> T) async -> T {
+    /// Runs `body` (the handler) so that `interrupt` cancels it; returns its result and the
+    /// interruption, if one came before it ended (one that comes after changes nothing).
+    func run<T>(_ body: () async -> T) async -> (result: T, interruption: Interruption?) {
         withUnsafeCurrentTask { task in
             state.withLock { s in
                 s.task = task
                 if s.reason != nil { task?.cancel() }
             }
         }
-        defer { state.withLock { $0.task = nil } }
-        return await body()
+        let result = await body()
+        let interruption = state.withLock { s in
+            s.task = nil
+            s.ended = true
+            return s.reason
+        }
+        return (result, interruption)
     }
 
-    /// Records the first reason and cancels the handler's task (if it still runs).
+    /// Records the first reason and cancels the handler's task, while it runs.
     func interrupt(_ reason: Interruption) {
         state.withLock { s in
-            guard s.reason == nil else { return }
+            guard s.reason == nil, !s.ended else { return }
             s.reason = reason
             s.task?.cancel()
         }
