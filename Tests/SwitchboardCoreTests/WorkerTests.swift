@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 @testable import SwitchboardCore
+import Synchronization
 import Testing
 
 @Suite("Worker", .timeLimit(.minutes(1)))
@@ -71,6 +72,28 @@ struct WorkerTests {
             try await eventually("all completed") { worker.metrics.tasksCompleted == 1200 }
         }
         #expect(worker.metrics.tasksFailed == 0)
+    }
+
+    @Test("a completion the source could not take is sent again, alone, until it lands; the others land once")
+    func reportRetriedWhileUnavailable() async throws {
+        let source = FirstCompletionUnavailable(engine: h.engine, times: 2)
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "worker-1", concurrency: 8, pollInterval: .seconds(1)), source: source,
+            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let ids = try await h.engine.enqueue(batch: (0..<5).map { _ in echo() }).map(\.task.id)
+        try await running(worker) {
+            // The worker waits out its backoff on the manual clock.
+            try await eventually("all reported") {
+                h.clock.advance(by: .milliseconds(200))
+                return worker.metrics.tasksCompleted == 5
+            }
+        }
+        #expect(source.refusals == 2, "refused twice, then taken")
+        #expect(worker.metrics.tasksCompleted == 5, "each completion counted once")
+        for id in ids {
+            let task = try await h.engine.task(id: id)
+            #expect(task.status == .completed && task.attempts == 1)
+        }
     }
 
     @Test("the concurrency bound is respected")
@@ -302,5 +325,50 @@ struct WorkerTests {
         try await eventually("completed one") { worker.metrics.tasksCompleted == 1 }
         await group.triggerGracefulShutdown()
         try await run.value
+    }
+}
+
+/// The engine as a task source, except that the first completion of each batch is refused as
+/// unavailable (a Redis restart, a lost connection) the first `times` times.
+final class FirstCompletionUnavailable: TaskSource {
+    let engine: TaskEngine
+    private let left: Mutex<Int>
+    private let refused = Mutex(0)
+
+    init(engine: TaskEngine, times: Int) {
+        self.engine = engine
+        left = Mutex(times)
+    }
+
+    var refusals: Int { refused.withLock { $0 } }
+
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease] { try await engine.lease(request) }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
+    }
+
+    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        try await engine.complete(leaseID: leaseID, result: result)
+    }
+
+    func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        let refuse = left.withLock { left in
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
+        guard refuse else { return try await engine.complete(leases: completions) }
+        refused.withLock { $0 += 1 }
+        let rest = completions.count > 1 ? try await engine.complete(leases: Array(completions.dropFirst())) : []
+        return [SwitchboardError.unavailable("the backend is restarting")] + rest
+    }
+
+    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        try await engine.fail(leaseID: leaseID, failure: failure)
+    }
+
+    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
+        try await engine.release(leaseID: leaseID, workerID: workerID)
     }
 }
