@@ -188,14 +188,28 @@ extension SwitchboardClient {
         if let slots = request.slots { w.key("slots"); w.int(slots) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
-        // Read without Foundation's decoder: a worker reads every task it runs.
-        let object = try JSONObjectReader(Array(answer.body.readableBytesView))
-        return try (object.objects("items") ?? []).map { item throws(SwitchboardError) in
-            guard let leaseID = try item.string("lease_id"), let expiry = try item.string("expires_at"),
-                let expiresAt = Timestamp(rfc3339: expiry), let task = try item.object("task")
-            else { throw SwitchboardError.malformed("a lease without lease_id, expires_at or task") }
+        // One pass over the answer, without Foundation's decoder: a worker reads every task it runs.
+        return try Self.items(of: answer.body) { reader throws(SwitchboardError) in
+            var leaseID: String?
+            var expiresAt: Timestamp?
+            var task: TaskRecord?
+            try reader.beginObject()
+            while let key = try reader.nextKey() {
+                if reader.key(key, is: "lease_id") {
+                    leaseID = try reader.string()
+                } else if reader.key(key, is: "expires_at") {
+                    expiresAt = try reader.timestamp()
+                } else if reader.key(key, is: "task") {
+                    task = try TaskRecord(reading: &reader)
+                } else {
+                    try reader.skipValue()
+                }
+            }
+            guard let leaseID, let expiresAt, let task else {
+                throw SwitchboardError.malformed("a lease without lease_id, expires_at or task")
+            }
             // The server does not say when the task became ready; its lease start stands in.
-            return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: try TaskRecord(json: task), readySince: expiresAt)
+            return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt)
         }
     }
 
@@ -223,8 +237,8 @@ extension SwitchboardClient {
     public func complete(batch completions: [(leaseID: String, result: RawJSON?)]) async throws -> [Result<TaskRecord, any Error>] {
         try await completeBatch(completions, returnTasks: true).map { item in
             Result {
-                guard let task = try item.get().object("task") else { throw SwitchboardError.malformed("a completed item without its task") }
-                return try TaskRecord(json: task)
+                guard let task = try item.get() else { throw SwitchboardError.malformed("a completed item without its task") }
+                return task
             }
         }
     }
@@ -237,9 +251,10 @@ extension SwitchboardClient {
         }
     }
 
+    /// Each item's outcome: its task when the answer has one, or its problem.
     private func completeBatch(
         _ completions: [(leaseID: String, result: RawJSON?)], returnTasks: Bool
-    ) async throws -> [Result<JSONObjectReader, any Error>] {
+    ) async throws -> [Result<TaskRecord?, any Error>] {
         var w = JSONWriter(capacity: 64 * completions.count)
         w.beginObject()
         w.key("items")
@@ -254,18 +269,30 @@ extension SwitchboardClient {
         if !returnTasks { w.key("return_tasks"); w.bool(false) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases/complete", body: w.bytes)
-        let items = try JSONObjectReader(Array(answer.body.readableBytesView)).objects("items") ?? []
-        guard items.count == completions.count else { throw SwitchboardError.malformed("a batch answer without every item") }
-        return items.map { item in
-            Result {
-                let status = Int(try item.integer("status") ?? 0)
-                guard status == 200 else {
-                    throw ProblemError(
-                        status: status, title: HTTPResponseStatus(statusCode: status).reasonPhrase, detail: try item.string("detail") ?? "")
+        let items = try Self.items(of: answer.body) { reader throws(SwitchboardError) -> Result<TaskRecord?, any Error> in
+            var status: Int64?
+            var detail: String?
+            var task: TaskRecord?
+            try reader.beginObject()
+            while let key = try reader.nextKey() {
+                if reader.key(key, is: "status") {
+                    status = try reader.integer()
+                } else if reader.key(key, is: "task") {
+                    task = try TaskRecord(reading: &reader)
+                } else if reader.key(key, is: "detail") {
+                    detail = try reader.string()
+                } else {
+                    try reader.skipValue()
                 }
-                return item
             }
+            let code = Int(status ?? 0)
+            guard code == 200 else {
+                return .failure(ProblemError(status: code, title: HTTPResponseStatus(statusCode: code).reasonPhrase, detail: detail ?? ""))
+            }
+            return .success(task)
         }
+        guard items.count == completions.count else { throw SwitchboardError.malformed("a batch answer without every item") }
+        return items
     }
 
     public func fail(leaseID: String, error message: String, retryable: Bool = true) async throws -> TaskRecord {

@@ -120,9 +120,28 @@ public struct SwitchboardClient: Sendable {
 
     static let decoder = JSONDecoder()
 
-    /// A task answer, read without a generic tree (the hot path of remote workers).
+    /// A task answer, read in one pass without a generic tree (the hot path of remote workers).
     func readTask(_ body: ByteBuffer) throws -> TaskRecord {
-        try TaskRecord(json: JSONObjectReader(Array(body.readableBytesView)))
+        try TaskRecord(json: Array(body.readableBytesView))
+    }
+
+    /// The elements of a `{"items": [...]}` answer, each read by `read` from its first byte.
+    static func items<Item>(
+        of body: ByteBuffer, _ read: (inout JSONPullReader) throws(SwitchboardError) -> Item
+    ) throws(SwitchboardError) -> [Item] {
+        var reader = JSONPullReader(Array(body.readableBytesView))
+        var items: [Item] = []
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            guard reader.key(key, is: "items"), !reader.isNull else {
+                try reader.skipValue()
+                continue
+            }
+            try reader.beginArray()
+            while try reader.nextElement() { items.append(try read(&reader)) }
+        }
+        try reader.end()
+        return items
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {

@@ -63,7 +63,7 @@ struct LeaseRoutes<Context: RequestContext> {
     }
 
     private static func answer(_ leases: [TaskLease]) -> Response {
-        JSONResponse.items(leases) { w, lease in
+        JSONResponse.items(leases, bytesEach: 768 + (leases.first?.task.payload.bytes.count ?? 0)) { w, lease in
             w.beginObject()
             w.key("lease_id"); w.string(lease.leaseID)
             w.key("expires_at"); w.timestamp(lease.expiresAt)
@@ -114,7 +114,7 @@ struct LeaseRoutes<Context: RequestContext> {
             outcome.mapError { error in error as? SwitchboardError ?? .invalid("\(error)") }
         }
         for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
-        return JSONResponse.items(zip(completions, outcomes)) { w, pair in
+        return JSONResponse.items(zip(completions, outcomes), bytesEach: returnTasks ? 768 : 64) { w, pair in
             let (completion, outcome) = pair
             w.beginObject()
             w.key("lease_id"); w.string(completion.leaseID)

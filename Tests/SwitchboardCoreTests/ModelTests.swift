@@ -189,6 +189,31 @@ struct JSONTests {
         #expect(parsed?["s"] as? String == "quote\" back\\ nl\n tab\t ctl\u{01} é")
         #expect(String(decoding: w.bytes, as: UTF8.self).contains("\"i\":3"))
     }
+
+    @Test("the writer spells integers as Swift does, from the smallest Int64 to the largest UInt64")
+    func writerIntegers() {
+        let values: [Int64] = [0, 7, 9, 10, -1, -10, 99, 100, 1_000_000_007, -987_654_321_012, .max, .min]
+        var w = JSONWriter()
+        w.beginArray()
+        for value in values { w.int(value) }
+        w.int(UInt64.max)
+        w.int(UInt8(200))
+        w.endArray()
+        #expect(String(decoding: w.bytes, as: UTF8.self) == "[" + (values.map(String.init) + [String(UInt64.max), "200"]).joined(separator: ",") + "]")
+    }
+
+    @Test("times are written as RFC 3339 with milliseconds and read back the same")
+    func timestamps() {
+        for ms: Int64 in [0, 1, 999, 86_399_999, 951_782_400_000, 1_800_000_000_123, 253_402_300_799_999, -1] {
+            var w = JSONWriter()
+            w.timestamp(Timestamp(milliseconds: ms))
+            let text = String(decoding: w.bytes.dropFirst().dropLast(), as: UTF8.self)
+            #expect(Timestamp(rfc3339: text) == Timestamp(milliseconds: ms), "\(ms) → \(text)")
+        }
+        var w = JSONWriter()
+        w.timestamp(Timestamp(milliseconds: 951_782_400_000))
+        #expect(String(decoding: w.bytes, as: UTF8.self) == #""2000-02-29T00:00:00.000Z""#)
+    }
 }
 
 @Suite("Task JSON")
@@ -340,11 +365,106 @@ struct TaskRecordReadingTests {
             startedAt: t + .milliseconds(1), finishedAt: t + .milliseconds(5), workerID: "w-1", leaseExpiresAt: nil,
             result: try RawJSON(validating: #"{"z": null}"#), error: "boom\nline two",
             errors: [TaskErrorEntry(attempt: 1, at: t, message: "first", workerID: nil), TaskErrorEntry(attempt: 2, at: t, message: "boom\nline two", workerID: "w-1")])
-        let read = try TaskRecord(json: JSONObjectReader(full.jsonBytes()))
+        let read = try TaskRecord(json: full.jsonBytes())
         #expect(read == full)
         #expect(read.payload.description == #"{"tool_name": "echo",  "input": [1, 2.50]}"#)
         let bare = TaskRecord(id: "x", queue: "q", type: "t", payload: .null, status: .pending, maxRetries: 0, timeoutMS: 1, createdAt: t, updatedAt: t)
-        #expect(try TaskRecord(json: JSONObjectReader(bare.jsonBytes())) == bare)
-        #expect(throws: SwitchboardError.self) { try TaskRecord(json: JSONObjectReader(Array(#"{"id": "x"}"#.utf8))) }
+        #expect(try TaskRecord(json: bare.jsonBytes()) == bare)
+        #expect(throws: SwitchboardError.self) { try TaskRecord(json: Array(#"{"id": "x"}"#.utf8)) }
+    }
+}
+
+@Suite("Reading a document in one pass")
+struct JSONPullReaderTests {
+    /// Reads `{"items": [...]}` of `{"n": integer, "s": string, "t": time, "raw": any}` objects.
+    private func items(_ text: String) throws -> [(Int64?, String?, Timestamp?, String?)] {
+        var reader = JSONPullReader(Array(text.utf8))
+        var items: [(Int64?, String?, Timestamp?, String?)] = []
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            guard reader.key(key, is: "items") else {
+                try reader.skipValue()
+                continue
+            }
+            try reader.beginArray()
+            while try reader.nextElement() {
+                var item: (Int64?, String?, Timestamp?, String?) = (nil, nil, nil, nil)
+                try reader.beginObject()
+                while let key = try reader.nextKey() {
+                    if reader.key(key, is: "n") {
+                        item.0 = try reader.integer()
+                    } else if reader.key(key, is: "s") {
+                        item.1 = try reader.string()
+                    } else if reader.key(key, is: "t") {
+                        item.2 = try reader.timestamp()
+                    } else if reader.key(key, is: "raw") {
+                        item.3 = try reader.raw().description
+                    } else {
+                        try reader.skipValue()
+                    }
+                }
+                items.append(item)
+            }
+        }
+        try reader.end()
+        return items
+    }
+
+    @Test("walks objects and arrays in order; skips what it is not asked for; null reads as nil")
+    func walks() throws {
+        let read = try items(
+            #" { "before": [1, {"x": [true, null]}], "items" : [ {"n": -42, "s": "a\"b\u00fc", "t": "2026-11-27T10:00:00.123Z", "raw": {"k": [1, 2.5e3]}, "skip": "me"}, {}, {"n": null, "s": null, "t": null, "raw": null} ], "after": {} } "#)
+        #expect(read.count == 3)
+        #expect(read[0].0 == -42)
+        #expect(read[0].1 == "a\"bü")
+        #expect(read[0].2 == Timestamp(rfc3339: "2026-11-27T10:00:00.123Z"))
+        #expect(read[0].3 == #"{"k": [1, 2.5e3]}"#)
+        #expect(read[1].0 == nil && read[1].1 == nil && read[1].3 == nil)
+        #expect(read[2].0 == nil && read[2].1 == nil && read[2].2 == nil && read[2].3 == "null")
+        #expect(try items(#"{"items": []}"#).isEmpty)
+        #expect(try items(#"{}"#).isEmpty)
+    }
+
+    @Test("a key written with escapes is the same key")
+    func escapedKeys() throws {
+        let read = try items(#"{"it\u0065ms": [{"\u006e": 7}]}"#)
+        #expect(read.count == 1 && read[0].0 == 7)
+    }
+
+    @Test("numbers: whole ones in any spelling; fractions are refused")
+    func numbers() throws {
+        #expect(try items(#"{"items": [{"n": 1e3}, {"n": 9007199254740993}, {"n": -0}]}"#).map(\.0) == [1000, 9_007_199_254_740_993, 0])
+        #expect(throws: SwitchboardError.self) { try items(#"{"items": [{"n": 1.5}]}"#) }
+        #expect(throws: SwitchboardError.self) { try items(#"{"items": [{"n": "1"}]}"#) }
+    }
+
+    @Test(
+        "malformed documents and values of the wrong kind are refused",
+        arguments: [
+            #"{"items": [{"n": 1} {"n": 2}]}"#, #"{"items": [{"n": 1},]}"#, #"{"items": [{"n": 1}]"#, #"{"items": [{"n": 1}]} x"#,
+            #"{"items": [{"n" 1}]}"#, #"{"items": [{"s": 5}]}"#, #"{"items": [{"t": "yesterday"}]}"#, #"{"items": [{"raw": tru}]}"#,
+            #"{"items": [{"s": "unterminated}]}"#, #"{"items": {"n": 1}}"#, #"{"items": [7]}"#, #"["items"]"#, "",
+            #"{"items": [{"raw": "\#u{01}"}]}"#,
+        ])
+    func refuses(_ text: String) {
+        #expect(throws: SwitchboardError.self) { try items(text) }
+    }
+
+    @Test("nesting is bounded as the scanner bounds it")
+    func nesting() {
+        let deep = #"{"items": [{"raw": "# + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "}]}"
+        #expect(throws: SwitchboardError.self) { try items(deep) }
+    }
+
+    @Test("a task's fields in another order, with fields it does not know, read the same")
+    func taskInAnyOrder() throws {
+        let t = Timestamp(milliseconds: 1_800_000_000_000)
+        let task = TaskRecord(
+            id: "id-1", queue: "q", type: "tool_call", metadata: ["k": "v"], payload: .emptyObject, status: .running, attempts: 1,
+            maxRetries: 3, timeoutMS: 10, createdAt: t, updatedAt: t, workerID: "w")
+        let text = #"{"future": {"a": [1]}, "worker_id": "w", "updated_at": "2027-01-15T08:00:00.000Z", "status": "running", "attempts": 1, "# +
+            #""payload": {}, "queue": "q", "type": "tool_call", "max_retries": 3, "timeout_ms": 10, "metadata": {"k": "v"}, "# +
+            #""created_at": "2027-01-15T08:00:00.000Z", "errors": null, "id": "id-1"}"#
+        #expect(try TaskRecord(json: Array(text.utf8)) == task)
     }
 }

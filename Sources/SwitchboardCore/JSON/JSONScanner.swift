@@ -26,10 +26,10 @@ public struct JSONMember: Sendable {
 public struct JSONScanner {
     public static let defaultMaxDepth = 64
 
-    private let bytes: [UInt8]
-    private var index = 0
+    let bytes: [UInt8]
+    var index = 0
     /// Where the scanned value ends: the whole buffer, or a nested value's range within it.
-    private let end: Int
+    let end: Int
     private let maxDepth: Int
     /// The bytes were validated already (a value nested in a document scanned before): values
     /// are skipped by their delimiters instead of checked again.
@@ -42,7 +42,7 @@ public struct JSONScanner {
         self.trusted = false
     }
 
-    private init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int, trusted: Bool) {
+    init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int, trusted: Bool) {
         self.bytes = bytes
         self.index = range.lowerBound
         self.end = range.upperBound
@@ -93,13 +93,13 @@ public struct JSONScanner {
 
     // MARK: Scanning
 
-    private var peek: UInt8? { index < end ? bytes[index] : nil }
+    var peek: UInt8? { index < end ? bytes[index] : nil }
 
-    private func error(_ reason: String) -> JSONSyntaxError {
+    func error(_ reason: String) -> JSONSyntaxError {
         JSONSyntaxError(offset: index, reason: reason)
     }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < end {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -108,7 +108,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanValue(depth: Int) throws(JSONSyntaxError) -> JSONKind {
+    mutating func scanValue(depth: Int) throws(JSONSyntaxError) -> JSONKind {
         guard let c = peek else { throw error("unexpected end of input") }
         if trusted, depth > 0 { return skipValidated(c) }
         switch c {
@@ -297,7 +297,7 @@ public struct JSONScanner {
 
     /// Scans a string starting at its opening quote; returns its decoded text when asked to.
     /// Text without escapes is made straight from its bytes (short keys need no allocation).
-    private mutating func scanString(decoding: Bool) throws(JSONSyntaxError) -> String? {
+    mutating func scanString(decoding: Bool) throws(JSONSyntaxError) -> String? {
         index += 1
         let start = index
         var decoded: [UInt8]?

@@ -58,7 +58,11 @@ public struct JSONWriter {
 
     public mutating func int(_ value: some BinaryInteger) {
         separate()
-        bytes.append(contentsOf: String(value).utf8)
+        if let small = Int64(exactly: value) {
+            Self.appendDecimal(small, to: &bytes)
+        } else {
+            bytes.append(contentsOf: String(value).utf8)
+        }
         needsComma = true
     }
 
@@ -122,14 +126,21 @@ public struct JSONWriter {
     }
 
     static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
-        bytes.append(UInt8(ascii: "\""))
-        // Most strings (ids, names, times) need no escaping: copy them in one go.
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-            bytes.append(contentsOf: value.utf8)
+        var value = value
+        value.withUTF8 { utf8 in
             bytes.append(UInt8(ascii: "\""))
-            return
+            // Most strings (ids, names, times) need no escaping: one check, one copy.
+            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: utf8)
+            } else {
+                appendEscaped(utf8, to: &bytes)
+            }
+            bytes.append(UInt8(ascii: "\""))
         }
-        for c in value.utf8 {
+    }
+
+    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+        for c in utf8 {
             switch c {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
             case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
@@ -143,6 +154,22 @@ public struct JSONWriter {
             default: bytes.append(c)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Decimal digits without making a `String` first (counts and times fill every task).
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var rest = value.magnitude
+        guard rest >= 10 else { return bytes.append(UInt8(truncatingIfNeeded: rest) + 48) }
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes hold any Int64's 19 digits
+        withUnsafeMutableBytes(of: &scratch) { digits in
+            var at = digits.count
+            while rest > 0 {
+                at -= 1
+                digits[at] = UInt8(truncatingIfNeeded: rest % 10) + 48
+                rest /= 10
+            }
+            bytes.append(contentsOf: digits[at...])
+        }
     }
 }

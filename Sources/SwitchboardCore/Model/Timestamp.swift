@@ -60,31 +60,49 @@ extension Timestamp {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, composed on the stack and appended in one go (every task
+    /// answer carries several).
     public func appendRFC3339(to bytes: inout [UInt8]) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = civilDate(fromDaysSinceEpoch: days)
-        appendDigits(year, count: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(month, count: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendDigits(day, count: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "T"))
-        appendDigits(msOfDay / 3_600_000, count: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendDigits(msOfDay / 60_000 % 60, count: 2, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
-        appendDigits(msOfDay / 1000 % 60, count: 2, to: &bytes)
-        bytes.append(UInt8(ascii: "."))
-        appendDigits(msOfDay % 1000, count: 3, to: &bytes)
-        bytes.append(UInt8(ascii: "Z"))
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { text in
+            func put(_ value: Int64, _ count: Int, at offset: Int) {
+                var v = value
+                for k in stride(from: offset + count - 1, through: offset, by: -1) {
+                    text[k] = UInt8(truncatingIfNeeded: 48 + v % 10)
+                    v /= 10
+                }
+            }
+            put(year, 4, at: 0)
+            text[4] = UInt8(ascii: "-")
+            put(month, 2, at: 5)
+            text[7] = UInt8(ascii: "-")
+            put(day, 2, at: 8)
+            text[10] = UInt8(ascii: "T")
+            put(msOfDay / 3_600_000, 2, at: 11)
+            text[13] = UInt8(ascii: ":")
+            put(msOfDay / 60_000 % 60, 2, at: 14)
+            text[16] = UInt8(ascii: ":")
+            put(msOfDay / 1000 % 60, 2, at: 17)
+            text[19] = UInt8(ascii: ".")
+            put(msOfDay % 1000, 3, at: 20)
+            text[23] = UInt8(ascii: "Z")
+            bytes.append(contentsOf: text)
+        }
     }
 
     /// Parses RFC 3339 date-times (`T` or `t`, fractional seconds of any length, `Z` or an offset).
     public init?(rfc3339 text: some StringProtocol) {
-        let b = Array(text.utf8)
-        var i = 0
+        self.init(rfc3339Bytes: Array(text.utf8)[...])
+    }
+
+    /// As `init?(rfc3339:)`, from UTF-8 bytes in place (a client reads several per task).
+    public init?(rfc3339Bytes b: ArraySlice<UInt8>) {
+        var i = b.startIndex
+        let end = b.endIndex
         func number(_ width: Int) -> Int64? {
-            guard i + width <= b.count else { return nil }
+            guard i + width <= end else { return nil }
             var value: Int64 = 0
             for _ in 0..<width {
                 let c = b[i]
@@ -95,7 +113,7 @@ extension Timestamp {
             return value
         }
         func expect(_ chars: UInt8...) -> Bool {
-            guard i < b.count, chars.contains(b[i]) else { return false }
+            guard i < end, chars.contains(b[i]) else { return false }
             i += 1
             return true
         }
@@ -107,10 +125,10 @@ extension Timestamp {
             hour < 24, minute < 60, second < 61
         else { return nil }
         var fractionMs: Int64 = 0
-        if i < b.count, b[i] == UInt8(ascii: ".") {
+        if i < end, b[i] == UInt8(ascii: ".") {
             i += 1
             var digits = 0
-            while i < b.count, b[i] >= 48, b[i] <= 57 {
+            while i < end, b[i] >= 48, b[i] <= 57 {
                 if digits < 3 { fractionMs = fractionMs * 10 + Int64(b[i] - 48) }
                 digits += 1
                 i += 1
@@ -119,7 +137,7 @@ extension Timestamp {
             for _ in digits..<max(digits, 3) { fractionMs *= 10 }
         }
         var offsetMinutes: Int64 = 0
-        guard i < b.count else { return nil }
+        guard i < end else { return nil }
         switch b[i] {
         case UInt8(ascii: "Z"), UInt8(ascii: "z"):
             i += 1
@@ -131,7 +149,7 @@ extension Timestamp {
         default:
             return nil
         }
-        guard i == b.count else { return nil }
+        guard i == end else { return nil }
         let days = daysSinceEpoch(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetMinutes * 60
         self.init(milliseconds: seconds * 1000 + fractionMs)
@@ -147,17 +165,6 @@ extension Int64 {
             r += divisor
         }
         return (q, r)
-    }
-}
-
-private func appendDigits(_ value: Int64, count: Int, to bytes: inout [UInt8]) {
-    var divisor: Int64 = 1
-    for _ in 1..<count { divisor *= 10 }
-    var v = value
-    while divisor > 0 {
-        bytes.append(UInt8(48 + (v / divisor) % 10))
-        v %= divisor
-        divisor /= 10
     }
 }
 

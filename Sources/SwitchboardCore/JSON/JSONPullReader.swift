@@ -1,0 +1,215 @@
+/// Reads one JSON document front to back in a single validating pass, handing values out as it
+/// meets them — for answers a client reads whole and in volume (a lease answer of a thousand
+/// tasks), where listing an object's members first and reading them after would scan every byte
+/// twice and allocate a member list per object.
+///
+/// The caller walks the document:
+/// ```swift
+/// var reader = JSONPullReader(bytes)
+/// try reader.beginObject()
+/// while let key = try reader.nextKey() {
+///     if reader.key(key, is: "id") { id = try reader.string() } else { try reader.skipValue() }
+/// }
+/// try reader.end()
+/// ```
+/// Any syntax error, or a value of the wrong kind, is `SwitchboardError.malformed`.
+public struct JSONPullReader {
+    private var scanner: JSONScanner
+    /// Containers open around the position: bounds nesting like the scanner's `maxDepth`.
+    private var depth = 0
+    /// Just inside a container, before its first member or element.
+    private var atFirst = false
+
+    public init(_ bytes: [UInt8]) {
+        scanner = JSONScanner(bytes, range: bytes.indices, maxDepth: JSONScanner.defaultMaxDepth, trusted: false)
+    }
+
+    /// A key's place in the document; compare it with `key(_:is:)`.
+    public struct Key {
+        fileprivate let range: Range<Int>
+        /// The decoded text of a key written with escapes (rare: then bytes cannot be compared).
+        fileprivate let unescaped: String?
+    }
+
+    // MARK: Containers
+
+    public mutating func beginObject() throws(SwitchboardError) {
+        try open(UInt8(ascii: "{"), "an object")
+    }
+
+    /// The next member's key, with the reader on its value (which must then be read or
+    /// skipped); nil once the object has ended.
+    public mutating func nextKey() throws(SwitchboardError) -> Key? {
+        guard try another(closing: UInt8(ascii: "}")) else { return nil }
+        guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string key") }
+        let start = scanner.index + 1
+        _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
+        let range = start..<(scanner.index - 1)
+        let unescaped =
+            scanner.bytes[range].contains(UInt8(ascii: "\\"))
+            ? JSONScanner.string(in: scanner.bytes, range: (start - 1)..<scanner.index) : nil
+        scanner.skipWhitespace()
+        guard scanner.peek == UInt8(ascii: ":") else { throw malformed("expected ':'") }
+        scanner.index += 1
+        scanner.skipWhitespace()
+        return Key(range: range, unescaped: unescaped)
+    }
+
+    public func key(_ key: Key, is name: StaticString) -> Bool {
+        name.withUTF8Buffer { expected in
+            if let unescaped = key.unescaped { return unescaped.utf8.elementsEqual(expected) }
+            return key.range.count == expected.count && scanner.bytes[key.range].elementsEqual(expected)
+        }
+    }
+
+    /// Where `key` is in `names`, trying `hint` first: a writer that always writes the same
+    /// fields in the same order is read with one comparison per key.
+    public func index(of key: Key, in names: [StaticString], hint: Int) -> Int? {
+        if hint < names.count, self.key(key, is: names[hint]) { return hint }
+        return names.indices.first { self.key(key, is: names[$0]) }
+    }
+
+    public mutating func beginArray() throws(SwitchboardError) {
+        try open(UInt8(ascii: "["), "an array")
+    }
+
+    /// Whether another element follows (the reader then stands on it); false once the array
+    /// has ended.
+    public mutating func nextElement() throws(SwitchboardError) -> Bool {
+        try another(closing: UInt8(ascii: "]"))
+    }
+
+    /// Checks that nothing but white space follows the document.
+    public mutating func end() throws(SwitchboardError) {
+        scanner.skipWhitespace()
+        guard scanner.index == scanner.end else { throw malformed("unexpected data after the value") }
+    }
+
+    // MARK: Values
+
+    /// Whether the value here is `null` (not consumed).
+    public var isNull: Bool { scanner.peek == UInt8(ascii: "n") }
+
+    /// A string, or nil for `null`.
+    public mutating func string() throws(SwitchboardError) -> String? {
+        if try skipNull() { return nil }
+        guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string") }
+        return try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: true) }
+    }
+
+    /// A whole number, or nil for `null`.
+    public mutating func integer() throws(SwitchboardError) -> Int64? {
+        if try skipNull() { return nil }
+        let start = scanner.index
+        guard try scan() == .number else { throw malformed("expected a number", at: start) }
+        var value: Int64 = 0
+        var digits = scanner.bytes[start..<scanner.index]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative { digits = digits.dropFirst() }
+        guard digits.count <= 18, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            guard let whole = RawJSON(unchecked: Array(scanner.bytes[start..<scanner.index])).integerValue else {
+                throw malformed("expected a whole number", at: start)
+            }
+            return whole
+        }
+        for c in digits { value = value * 10 + Int64(c - 48) }
+        return negative ? -value : value
+    }
+
+    public mutating func bool() throws(SwitchboardError) -> Bool? {
+        if try skipNull() { return nil }
+        let first = scanner.peek
+        guard try scan() == .bool else { throw malformed("expected true or false") }
+        return first == UInt8(ascii: "t")
+    }
+
+    /// An RFC 3339 time, or nil for `null`.
+    public mutating func timestamp() throws(SwitchboardError) -> Timestamp? {
+        if try skipNull() { return nil }
+        let start = scanner.index
+        guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a time") }
+        _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
+        // Times never need escapes; one that has them is no RFC 3339 time either.
+        guard let time = Timestamp(rfc3339Bytes: scanner.bytes[(start + 1)..<(scanner.index - 1)]) else {
+            throw malformed("expected an RFC 3339 time", at: start)
+        }
+        return time
+    }
+
+    /// The value as the bytes it came as (validated).
+    public mutating func raw() throws(SwitchboardError) -> RawJSON {
+        let start = scanner.index
+        _ = try scan()
+        return RawJSON(unchecked: Array(scanner.bytes[start..<scanner.index]))
+    }
+
+    /// An object of strings, or nil for `null`.
+    public mutating func stringMap() throws(SwitchboardError) -> [String: String]? {
+        if try skipNull() { return nil }
+        var map: [String: String] = [:]
+        try beginObject()
+        while let key = try nextKey() {
+            let name = key.unescaped ?? String(decoding: scanner.bytes[key.range], as: UTF8.self)
+            guard let value = try string() else { throw malformed("expected a string") }
+            map[name] = value
+        }
+        return map
+    }
+
+    public mutating func skipValue() throws(SwitchboardError) {
+        _ = try scan()
+    }
+
+    // MARK: Steps
+
+    private mutating func open(_ bracket: UInt8, _ what: String) throws(SwitchboardError) {
+        scanner.skipWhitespace()
+        guard scanner.peek == bracket else { throw malformed("expected \(what)") }
+        guard depth < JSONScanner.defaultMaxDepth else { throw malformed("nesting deeper than \(JSONScanner.defaultMaxDepth)") }
+        scanner.index += 1
+        depth += 1
+        atFirst = true
+        scanner.skipWhitespace()
+    }
+
+    /// Steps over the separator after a member or element: true when another follows, false
+    /// (past the closing bracket) when the container ends.
+    private mutating func another(closing: UInt8) throws(SwitchboardError) -> Bool {
+        scanner.skipWhitespace()
+        if scanner.peek == closing {
+            scanner.index += 1
+            depth -= 1
+            atFirst = false
+            return false
+        }
+        if !atFirst {
+            guard scanner.peek == UInt8(ascii: ",") else { throw malformed("expected ',' or '\(Character(Unicode.Scalar(closing)))'") }
+            scanner.index += 1
+            scanner.skipWhitespace()
+        }
+        atFirst = false
+        return true
+    }
+
+    private mutating func skipNull() throws(SwitchboardError) -> Bool {
+        guard isNull else { return false }
+        _ = try scan()
+        return true
+    }
+
+    private mutating func scan() throws(SwitchboardError) -> JSONKind {
+        try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanValue(depth: depth) }
+    }
+
+    private static func syntax<T>(_ body: () throws(JSONSyntaxError) -> T) throws(SwitchboardError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .malformed(error.description)
+        }
+    }
+
+    private func malformed(_ reason: String, at offset: Int? = nil) -> SwitchboardError {
+        .malformed(JSONSyntaxError(offset: offset ?? scanner.index, reason: reason).description)
+    }
+}
