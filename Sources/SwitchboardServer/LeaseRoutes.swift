@@ -34,7 +34,13 @@ struct LeaseRoutes<Context: RequestContext> {
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
             host: host, slots: slots.map { Int($0) })
-        guard leaseRequest.wait > .zero else { return Self.answer(try await engine.lease(leaseRequest)) }
+        // A busy queue answers at once: the long-poll's watchers (two child tasks, their
+        // wake-ups) are only set up when there is nothing to take yet.
+        try engine.validate(leaseRequest)
+        var immediate = leaseRequest
+        immediate.wait = .zero
+        let ready = try await engine.lease(immediate)
+        guard ready.isEmpty, leaseRequest.wait > .zero else { return Self.answer(ready) }
         // A long-poll ends (empty) when the server starts shutting down, so that it does not
         // hold up the drain of in-flight requests for its whole wait, and when its client goes
         // away; tasks leased in the instant a client went are given back at once.

@@ -96,6 +96,25 @@ struct WorkerTests {
         }
     }
 
+    @Test("a busy queue is leased without waiting; only an empty one is long-polled")
+    func longPollOnlyWhenEmpty() async throws {
+        let source = LeaseRecording(engine: h.engine)
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "worker-1", concurrency: 8, pollInterval: .seconds(1)), source: source,
+            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        _ = try await h.engine.enqueue(batch: (0..<5).map { _ in echo() })
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 5 }
+            try await eventually("then long-polling") { source.calls.contains { $0.wait > .zero } }
+        }
+        let calls = source.calls
+        #expect(calls.first?.wait == .zero && calls.first?.leased == 5, "the ready tasks came from a call that does not wait")
+        for (index, call) in calls.enumerated() where call.wait > .zero {
+            #expect(call.wait == .seconds(1))
+            #expect(index > 0 && calls[index - 1].wait == .zero && calls[index - 1].leased == 0, "a long-poll follows an empty look")
+        }
+    }
+
     @Test("the concurrency bound is respected")
     func concurrencyBound() async throws {
         let worker = makeWorker(concurrency: 3)
@@ -362,6 +381,47 @@ final class FirstCompletionUnavailable: TaskSource {
         refused.withLock { $0 += 1 }
         let rest = completions.count > 1 ? try await engine.complete(leases: Array(completions.dropFirst())) : []
         return [SwitchboardError.unavailable("the backend is restarting")] + rest
+    }
+
+    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        try await engine.fail(leaseID: leaseID, failure: failure)
+    }
+
+    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
+        try await engine.release(leaseID: leaseID, workerID: workerID)
+    }
+}
+
+/// The engine as a task source that records each lease call: how long it asked to wait and how
+/// many tasks it got.
+final class LeaseRecording: TaskSource {
+    let engine: TaskEngine
+    private let recorded = Mutex<[(wait: Duration, leased: Int)]>([])
+
+    init(engine: TaskEngine) {
+        self.engine = engine
+    }
+
+    var calls: [(wait: Duration, leased: Int)] { recorded.withLock { $0 } }
+
+    /// Recorded as it starts (a long-poll may not end before the test looks), its count filled
+    /// in when it returns (-1 until then).
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
+        let index = recorded.withLock { calls in
+            calls.append((request.wait, -1))
+            return calls.count - 1
+        }
+        let leases = try await engine.lease(request)
+        recorded.withLock { $0[index].leased = leases.count }
+        return leases
+    }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
+    }
+
+    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        try await engine.complete(leaseID: leaseID, result: result)
     }
 
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {

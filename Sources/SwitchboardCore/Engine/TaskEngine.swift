@@ -94,6 +94,11 @@ public final class TaskEngine: TaskSource {
     /// Leases ready tasks; with `wait`, long-polls: the call sleeps until an enqueue (or a
     /// promotion, release, requeue, resume) signals one of its queues, or until the earliest
     /// scheduled task in them is due, and never past `wait`.
+    /// Refuses a lease request `lease` would refuse, without leasing.
+    public func validate(_ request: LeaseRequest) throws(SwitchboardError) {
+        try validator.validate(request)
+    }
+
     public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
         try validator.validate(request)
         workers.record(.seen, worker: request.workerID, host: request.host, slots: request.slots, at: clock.now())

@@ -196,9 +196,14 @@ public final class Worker: Service, Sendable {
                     workerID: configuration.id, queues: configuration.queues, maxTasks: free,
                     leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
                     slots: configuration.concurrency)
-                let leases: [TaskLease]
+                var leases: [TaskLease]
                 do {
-                    leases = try await leaseUnlessStopped(request)
+                    // While the queues are busy a plain call gets the tasks; racing it against the
+                    // stop signal (a task group, two child tasks) is only worth it for a long-poll.
+                    var immediate = request
+                    immediate.wait = .zero
+                    leases = try await source.lease(immediate)
+                    if leases.isEmpty, request.wait > .zero, !stopSignal.isFired { leases = try await leaseUnlessStopped(request) }
                 } catch {
                     logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
                     await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
