@@ -174,7 +174,16 @@ extension SwitchboardClient {
 
     /// Leases for a worker; long-polls up to `request.wait`.
     public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
-        var w = JSONWriter()
+        try await lease(request, completing: []).leases
+    }
+
+    /// Completes `completions` and then leases, in one call: what a worker sends when it has
+    /// finished tasks and free slots at once. `completions` has one answer per completion, in
+    /// order, nil where it went through (as `complete(leases:)`).
+    public func lease(
+        _ request: LeaseRequest, completing completions: [(leaseID: String, result: RawJSON?)]
+    ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
+        var w = JSONWriter(capacity: 192 + 64 * completions.count)
         w.beginObject()
         w.key("worker_id"); w.string(request.workerID)
         w.key("queues")
@@ -186,31 +195,93 @@ extension SwitchboardClient {
         w.key("wait_ms"); w.int(request.wait.milliseconds)
         if let host = request.host { w.key("host"); w.string(host) }
         if let slots = request.slots { w.key("slots"); w.int(slots) }
+        if !completions.isEmpty {
+            w.key("complete")
+            Self.writeCompletions(completions, to: &w)
+        }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
         // One pass over the answer, without Foundation's decoder: a worker reads every task it runs.
-        return try Self.items(of: answer.body) { reader throws(SwitchboardError) in
-            var leaseID: String?
-            var expiresAt: Timestamp?
-            var task: TaskRecord?
-            try reader.beginObject()
-            while let key = try reader.nextKey() {
-                if reader.key(key, is: "lease_id") {
-                    leaseID = try reader.string()
-                } else if reader.key(key, is: "expires_at") {
-                    expiresAt = try reader.timestamp()
-                } else if reader.key(key, is: "task") {
-                    task = try TaskRecord(reading: &reader)
-                } else {
-                    try reader.skipValue()
+        var reader = JSONPullReader(Array(answer.body.readableBytesView))
+        var leases: [TaskLease] = []
+        var statuses: [(any Error)?] = []
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            if reader.key(key, is: "items"), !reader.isNull {
+                try reader.beginArray()
+                while try reader.nextElement() { leases.append(try Self.readLease(&reader)) }
+            } else if reader.key(key, is: "completed"), !reader.isNull {
+                try reader.beginArray()
+                while try reader.nextElement() {
+                    if case .failure(let error) = try Self.readCompletionStatus(&reader) { statuses.append(error) } else { statuses.append(nil) }
                 }
+            } else {
+                try reader.skipValue()
             }
-            guard let leaseID, let expiresAt, let task else {
-                throw SwitchboardError.malformed("a lease without lease_id, expires_at or task")
-            }
-            // The server does not say when the task became ready; its lease start stands in.
-            return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt)
         }
+        try reader.end()
+        guard statuses.count == completions.count else { throw SwitchboardError.malformed("a lease answer without every completion") }
+        return (leases, statuses)
+    }
+
+    private static func readLease(_ reader: inout JSONPullReader) throws(SwitchboardError) -> TaskLease {
+        var leaseID: String?
+        var expiresAt: Timestamp?
+        var task: TaskRecord?
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            if reader.key(key, is: "lease_id") {
+                leaseID = try reader.string()
+            } else if reader.key(key, is: "expires_at") {
+                expiresAt = try reader.timestamp()
+            } else if reader.key(key, is: "task") {
+                task = try TaskRecord(reading: &reader)
+            } else {
+                try reader.skipValue()
+            }
+        }
+        guard let leaseID, let expiresAt, let task else {
+            throw SwitchboardError.malformed("a lease without lease_id, expires_at or task")
+        }
+        // The server does not say when the task became ready; its lease start stands in.
+        return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt)
+    }
+
+    /// `[{"lease_id", "result"?}]`.
+    private static func writeCompletions(_ completions: [(leaseID: String, result: RawJSON?)], to w: inout JSONWriter) {
+        w.beginArray()
+        for completion in completions {
+            w.beginObject()
+            w.key("lease_id"); w.string(completion.leaseID)
+            if let result = completion.result { w.key("result"); w.raw(result) }
+            w.endObject()
+        }
+        w.endArray()
+    }
+
+    /// One `{"lease_id", "status", "task"?, "detail"?}`: its task (when the answer has it), or
+    /// its problem.
+    private static func readCompletionStatus(_ reader: inout JSONPullReader) throws(SwitchboardError) -> Result<TaskRecord?, any Error> {
+        var status: Int64?
+        var detail: String?
+        var task: TaskRecord?
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            if reader.key(key, is: "status") {
+                status = try reader.integer()
+            } else if reader.key(key, is: "task") {
+                task = try TaskRecord(reading: &reader)
+            } else if reader.key(key, is: "detail") {
+                detail = try reader.string()
+            } else {
+                try reader.skipValue()
+            }
+        }
+        let code = Int(status ?? 0)
+        guard code == 200 else {
+            return .failure(ProblemError(status: code, title: HTTPResponseStatus(statusCode: code).reasonPhrase, detail: detail ?? ""))
+        }
+        return .success(task)
     }
 
     public func heartbeat(leaseID: String, extendBy: Duration? = nil, workerID: String? = nil) async throws -> HeartbeatStatus {
@@ -258,39 +329,11 @@ extension SwitchboardClient {
         var w = JSONWriter(capacity: 64 * completions.count)
         w.beginObject()
         w.key("items")
-        w.beginArray()
-        for completion in completions {
-            w.beginObject()
-            w.key("lease_id"); w.string(completion.leaseID)
-            if let result = completion.result { w.key("result"); w.raw(result) }
-            w.endObject()
-        }
-        w.endArray()
+        Self.writeCompletions(completions, to: &w)
         if !returnTasks { w.key("return_tasks"); w.bool(false) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases/complete", body: w.bytes)
-        let items = try Self.items(of: answer.body) { reader throws(SwitchboardError) -> Result<TaskRecord?, any Error> in
-            var status: Int64?
-            var detail: String?
-            var task: TaskRecord?
-            try reader.beginObject()
-            while let key = try reader.nextKey() {
-                if reader.key(key, is: "status") {
-                    status = try reader.integer()
-                } else if reader.key(key, is: "task") {
-                    task = try TaskRecord(reading: &reader)
-                } else if reader.key(key, is: "detail") {
-                    detail = try reader.string()
-                } else {
-                    try reader.skipValue()
-                }
-            }
-            let code = Int(status ?? 0)
-            guard code == 200 else {
-                return .failure(ProblemError(status: code, title: HTTPResponseStatus(statusCode: code).reasonPhrase, detail: detail ?? ""))
-            }
-            return .success(task)
-        }
+        let items = try Self.items(of: answer.body) { reader throws(SwitchboardError) in try Self.readCompletionStatus(&reader) }
         guard items.count == completions.count else { throw SwitchboardError.malformed("a batch answer without every item") }
         return items
     }

@@ -41,6 +41,14 @@ public struct RemoteTaskSource: TaskSource {
         return errors
     }
 
+    /// One call: the server completes, then leases (`"complete"` in `POST /v1/leases`).
+    public func lease(
+        _ request: LeaseRequest, completing completions: [LeaseCompletion]
+    ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
+        let answer = try await mapped { try await client.lease(request, completing: completions.map { ($0.leaseID, $0.result) }) }
+        return (answer.leases, answer.completions.map { error in error.map { ($0 as? ProblemError)?.switchboardError ?? $0 } })
+    }
+
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
         try await mapped { try await client.fail(leaseID: leaseID, error: failure.message, retryable: failure.retryable) }
     }

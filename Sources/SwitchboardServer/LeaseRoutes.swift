@@ -22,7 +22,7 @@ struct LeaseRoutes<Context: RequestContext> {
 
     @Sendable func lease(_ request: Request, context: Context) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
-        try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots"])
+        try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots", "complete"])
         let host = try body.string("host")
         if let host, !NamePattern.isPrintable(host, maxLength: 255) { throw SwitchboardError.invalid("host must be 1-255 printable characters") }
         let slots = try body.integer("slots")
@@ -34,13 +34,21 @@ struct LeaseRoutes<Context: RequestContext> {
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
             host: host, slots: slots.map { Int($0) })
+        try engine.validate(leaseRequest)
+        // Tasks the worker finished, carried on its next lease call: completed first (a bad
+        // item refuses the whole call before anything changes), answered with statuses only.
+        let carried = try body.objects("complete").map { items throws(SwitchboardError) in
+            guard (1...1000).contains(items.count) else { throw SwitchboardError.invalid("complete must hold 1-1000 completions") }
+            return try Self.completions(items)
+        }
+        var completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])?
+        if let carried { completed = (carried, try await complete(carried)) }
         // A busy queue answers at once: the long-poll's watchers (two child tasks, their
         // wake-ups) are only set up when there is nothing to take yet.
-        try engine.validate(leaseRequest)
         var immediate = leaseRequest
         immediate.wait = .zero
         let ready = try await engine.lease(immediate)
-        guard ready.isEmpty, leaseRequest.wait > .zero else { return Self.answer(ready) }
+        guard ready.isEmpty, leaseRequest.wait > .zero else { return Self.answer(ready, completed: completed) }
         // A long-poll ends (empty) when the server starts shutting down, so that it does not
         // hold up the drain of in-flight requests for its whole wait, and when its client goes
         // away; tasks leased in the instant a client went are given back at once.
@@ -63,19 +71,79 @@ struct LeaseRoutes<Context: RequestContext> {
         }
         if let channel, !leases.isEmpty, await ConnectionWatch.hasClientGone(channel) {
             for lease in leases { _ = try? await engine.release(leaseID: lease.leaseID, workerID: leaseRequest.workerID) }
-            return Self.answer([])
+            return Self.answer([], completed: completed)
         }
-        return Self.answer(leases)
+        return Self.answer(leases, completed: completed)
     }
 
-    private static func answer(_ leases: [TaskLease]) -> Response {
-        JSONResponse.items(leases, bytesEach: 768 + (leases.first?.task.payload.bytes.count ?? 0)) { w, lease in
+    /// `{"items": [...]}`, and `"completed"` (statuses in the order given) when the call carried
+    /// completions.
+    private static func answer(
+        _ leases: [TaskLease], completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])? = nil
+    ) -> Response {
+        var w = JSONWriter(capacity: 96 + leases.count * (768 + (leases.first?.task.payload.bytes.count ?? 0)))
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for lease in leases {
             w.beginObject()
             w.key("lease_id"); w.string(lease.leaseID)
             w.key("expires_at"); w.timestamp(lease.expiresAt)
             w.key("task"); lease.task.write(to: &w)
             w.endObject()
         }
+        w.endArray()
+        if let (completions, outcomes) = completed {
+            w.key("completed")
+            writeStatuses(completions, outcomes, tasks: false, to: &w)
+        }
+        w.endObject()
+        return JSONResponse.ok(w.bytes)
+    }
+
+    /// The completions of a batch's items, each checked before any is applied.
+    private static func completions(_ items: [JSONObjectReader]) throws(SwitchboardError) -> [LeaseCompletion] {
+        var completions: [LeaseCompletion] = []
+        completions.reserveCapacity(items.count)
+        for item in items {
+            try item.rejectUnknown(allowed: ["lease_id", "result"])
+            guard let leaseID = try item.string("lease_id"), !leaseID.isEmpty else {
+                throw SwitchboardError.invalid("\(item.path)lease_id is required")
+            }
+            completions.append(LeaseCompletion(leaseID: leaseID, result: item.raw("result").flatMap { $0.isNull ? nil : $0 }))
+        }
+        return completions
+    }
+
+    /// Each completion's outcome. A backend that cannot be reached fails the whole call (503),
+    /// as a single call would.
+    private func complete(_ completions: [LeaseCompletion]) async throws -> [Result<TaskRecord, SwitchboardError>] {
+        let outcomes = try await engine.complete(batch: completions).map { outcome in
+            outcome.mapError { error in error as? SwitchboardError ?? .invalid("\(error)") }
+        }
+        for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
+        return outcomes
+    }
+
+    /// `[{"lease_id", "status", "task" | "detail"}]`, the task only when asked for.
+    private static func writeStatuses(
+        _ completions: [LeaseCompletion], _ outcomes: [Result<TaskRecord, SwitchboardError>], tasks: Bool, to w: inout JSONWriter
+    ) {
+        w.beginArray()
+        for (completion, outcome) in zip(completions, outcomes) {
+            w.beginObject()
+            w.key("lease_id"); w.string(completion.leaseID)
+            switch outcome {
+            case .success(let task):
+                w.key("status"); w.int(200)
+                if tasks { w.key("task"); task.write(to: &w) }
+            case .failure(let error):
+                w.key("status"); w.int(Problem.status(of: error.kind).code)
+                w.key("detail"); w.string(error.detail)
+            }
+            w.endObject()
+        }
+        w.endArray()
     }
 
     @Sendable func heartbeat(_ request: Request, context: Context) async throws -> Response {
@@ -106,34 +174,14 @@ struct LeaseRoutes<Context: RequestContext> {
         guard let items = try body.objects("items"), (1...1000).contains(items.count) else {
             throw SwitchboardError.invalid("items must hold 1-1000 completions")
         }
-        var completions: [LeaseCompletion] = []
-        completions.reserveCapacity(items.count)
-        for item in items {
-            try item.rejectUnknown(allowed: ["lease_id", "result"])
-            guard let leaseID = try item.string("lease_id"), !leaseID.isEmpty else {
-                throw SwitchboardError.invalid("\(item.path)lease_id is required")
-            }
-            completions.append(LeaseCompletion(leaseID: leaseID, result: item.raw("result").flatMap { $0.isNull ? nil : $0 }))
-        }
-        // A backend that cannot be reached fails the whole call (503), as a single call would.
-        let outcomes = try await engine.complete(batch: completions).map { outcome in
-            outcome.mapError { error in error as? SwitchboardError ?? .invalid("\(error)") }
-        }
-        for case .failure(let error) in outcomes where error.kind == .unavailable { throw error }
-        return JSONResponse.items(zip(completions, outcomes), bytesEach: returnTasks ? 768 : 64) { w, pair in
-            let (completion, outcome) = pair
-            w.beginObject()
-            w.key("lease_id"); w.string(completion.leaseID)
-            switch outcome {
-            case .success(let task):
-                w.key("status"); w.int(200)
-                if returnTasks { w.key("task"); task.write(to: &w) }
-            case .failure(let error):
-                w.key("status"); w.int(Problem.status(of: error.kind).code)
-                w.key("detail"); w.string(error.detail)
-            }
-            w.endObject()
-        }
+        let completions = try Self.completions(items)
+        let outcomes = try await complete(completions)
+        var w = JSONWriter(capacity: 64 + completions.count * (returnTasks ? 768 : 64))
+        w.beginObject()
+        w.key("items")
+        Self.writeStatuses(completions, outcomes, tasks: returnTasks, to: &w)
+        w.endObject()
+        return JSONResponse.ok(w.bytes)
     }
 
     @Sendable func fail(_ request: Request, context: Context) async throws -> Response {

@@ -180,6 +180,26 @@ struct SwitchboardClientTests {
         }
     }
 
+    @Test("a remote source carries completions on a lease call: one answer each, in order, and the new leases")
+    func remoteSourceCarries() async throws {
+        try await withClient { client in
+            let source = RemoteTaskSource(client: client)
+            _ = try await client.enqueue(batch: (0..<3).map { _ in TaskSubmission(queue: "carry", type: "t", payload: .emptyObject) })
+            let leases = try await source.lease(LeaseRequest(workerID: "c", queues: ["carry"], maxTasks: 2))
+            _ = try await source.release(leaseID: leases[1].leaseID, workerID: "c")
+            let answer = try await source.lease(
+                LeaseRequest(workerID: "c", queues: ["carry"], maxTasks: 5),
+                completing: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: try? RawJSON(validating: "[7]")) })
+            #expect(answer.completions.count == 2)
+            #expect(answer.completions[0] == nil)
+            #expect((answer.completions[1] as? SwitchboardError)?.kind == .conflict, "a released lease is stale")
+            #expect(answer.leases.count == 2, "the released task and the third one")
+            #expect(try await client.task(id: leases[0].task.id).result == (try RawJSON(validating: "[7]")))
+            let plain = try await client.lease(LeaseRequest(workerID: "c", queues: ["carry"], maxTasks: 1), completing: [])
+            #expect(plain.leases.isEmpty && plain.completions.isEmpty)
+        }
+    }
+
     @Test("locks: acquire, refused while held, renew, release; dlq and queues")
     func locksAndOperators() async throws {
         try await withClient { client in

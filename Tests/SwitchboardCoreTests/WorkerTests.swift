@@ -115,6 +115,46 @@ struct WorkerTests {
         }
     }
 
+    @Test("finished tasks ride on the next lease call; none is lost or counted twice")
+    func completionsCarried() async throws {
+        let source = CarryRecording(engine: h.engine, refusals: 0)
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
+            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let ids = try await h.engine.enqueue(batch: (0..<6).map { _ in echo() }).map(\.task.id)
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 6 }
+        }
+        // Both slots busy: the lease loop waits for one, and the completion that frees it goes
+        // with the call that fills it.
+        #expect(source.carried >= 2, "completions went with lease calls")
+        #expect(source.carried + source.reportedAlone == 6, "each completion sent once")
+        #expect(worker.metrics.tasksCompleted == 6)
+        for id in ids { #expect(try await h.engine.task(id: id).status == .completed) }
+    }
+
+    @Test("completions a lease call failed to carry are reported on their own, once")
+    func carriedCompletionsNotLost() async throws {
+        let source = CarryRecording(engine: h.engine, refusals: 1)
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
+            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let ids = try await h.engine.enqueue(batch: (0..<4).map { _ in echo() }).map(\.task.id)
+        try await running(worker) {
+            try await eventually("all completed") {
+                // The failed lease call backs off for the poll interval on the manual clock.
+                h.clock.advance(by: .milliseconds(200))
+                return worker.metrics.tasksCompleted == 4
+            }
+        }
+        #expect(source.refused >= 1, "a carrying call failed")
+        #expect(worker.metrics.tasksCompleted == 4, "each completion counted once")
+        for id in ids {
+            let task = try await h.engine.task(id: id)
+            #expect(task.status == .completed && task.attempts == 1)
+        }
+    }
+
     @Test("the concurrency bound is respected")
     func concurrencyBound() async throws {
         let worker = makeWorker(concurrency: 3)
@@ -422,6 +462,61 @@ final class LeaseRecording: TaskSource {
 
     func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
         try await engine.complete(leaseID: leaseID, result: result)
+    }
+
+    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        try await engine.fail(leaseID: leaseID, failure: failure)
+    }
+
+    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
+        try await engine.release(leaseID: leaseID, workerID: workerID)
+    }
+}
+
+/// The engine as a task source that counts completions carried on lease calls and those sent
+/// on their own; the first `refusals` carrying calls fail as unavailable, having done nothing.
+final class CarryRecording: TaskSource {
+    let engine: TaskEngine
+    private let counts = Mutex((carried: 0, alone: 0, refusalsLeft: 0, refused: 0))
+
+    init(engine: TaskEngine, refusals: Int) {
+        self.engine = engine
+        counts.withLock { $0.refusalsLeft = refusals }
+    }
+
+    var carried: Int { counts.withLock { $0.carried } }
+    var reportedAlone: Int { counts.withLock { $0.alone } }
+    var refused: Int { counts.withLock { $0.refused } }
+
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease] { try await engine.lease(request) }
+
+    func lease(
+        _ request: LeaseRequest, completing completions: [LeaseCompletion]
+    ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
+        let refuse = counts.withLock { c in
+            guard !completions.isEmpty, c.refusalsLeft > 0 else { return false }
+            c.refusalsLeft -= 1
+            c.refused += 1
+            return true
+        }
+        if refuse { throw SwitchboardError.unavailable("the server is restarting") }
+        counts.withLock { $0.carried += completions.count }
+        let outcomes = try await engine.complete(leases: completions)
+        return (try await engine.lease(request), outcomes)
+    }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
+    }
+
+    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        counts.withLock { $0.alone += 1 }
+        return try await engine.complete(leaseID: leaseID, result: result)
+    }
+
+    func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        counts.withLock { $0.alone += completions.count }
+        return try await engine.complete(leases: completions)
     }
 
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {

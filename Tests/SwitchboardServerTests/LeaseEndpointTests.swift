@@ -104,6 +104,42 @@ struct LeaseEndpointTests {
         }
     }
 
+    @Test("a lease call carries completions: they are applied first, each answered in order")
+    func leaseCarryingCompletions() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks/batch", json: #"{"items": [{"payload": {"tool_name": "echo"}}, {"payload": {"tool_name": "echo"}}]}"#)
+            let first = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "carrier", "max_tasks": 2}"#)
+            #expect(first.body?.object["completed"] == nil, "no completions carried, none answered")
+            let leaseIDs = (first.body?.items ?? []).compactMap { $0["lease_id"] as? String }
+            let taskIDs = (first.body?.items ?? []).compactMap { ($0["task"] as? [String: Any])?["id"] as? String }
+            #expect(leaseIDs.count == 2)
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            // A bad item refuses the whole call: nothing is completed, nothing leased.
+            expectProblem(
+                try await client.call(.post, "/v1/leases", json: "{\"worker_id\": \"carrier\", \"complete\": [{\"lease_id\": \"\(leaseIDs[0])\"}, {\"result\": 1}]}"),
+                .unprocessableContent, mentioning: "lease_id")
+            expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "carrier", "complete": []}"#), .unprocessableContent, mentioning: "complete")
+            #expect(try await client.call(.get, "/v1/tasks/\(taskIDs[0])").body?.string("status") == "running")
+            let second = try await client.call(
+                .post, "/v1/leases",
+                json: "{\"worker_id\": \"carrier\", \"complete\": [{\"lease_id\": \"\(leaseIDs[0])\", \"result\": {\"n\": 1}}, {\"lease_id\": \"\(leaseIDs[0])\"}, {\"lease_id\": \"\(leaseIDs[1])\"}]}")
+            #expect(second.status == .ok)
+            let completed = second.body?.object["completed"] as? [[String: Any]] ?? []
+            #expect(completed.map { $0["status"] as? Int } == [200, 409, 200], "the repeat of a lease finds it completed")
+            #expect(completed.map { $0["lease_id"] as? String } == [leaseIDs[0], leaseIDs[0], leaseIDs[1]])
+            #expect(completed.allSatisfy { $0["task"] == nil }, "statuses only")
+            #expect(second.body?.items.count == 1, "and the queued task was leased")
+            let done = try await client.call(.get, "/v1/tasks/\(taskIDs[0])").body
+            #expect(done?.string("status") == "completed")
+            #expect(done?.object["result"] as? [String: Int] == ["n": 1])
+            // Carried completions with nothing left to lease.
+            let third = try await client.call(
+                .post, "/v1/leases", json: "{\"worker_id\": \"carrier\", \"complete\": [{\"lease_id\": \"\((second.body?.items.first?["lease_id"] as? String) ?? "")\"}]}")
+            #expect((third.body?.object["completed"] as? [[String: Any]])?.map { $0["status"] as? Int } == [200])
+            #expect(third.body?.items.isEmpty == true)
+        }
+    }
+
     @Test("bad lease requests are refused with a problem and lease nothing")
     func badRequests() async throws {
         try await h.test { client in

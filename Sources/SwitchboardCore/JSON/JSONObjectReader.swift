@@ -132,9 +132,9 @@ public struct JSONObjectReader: Sendable {
         }
     }
 
-    /// The objects of an array member (e.g. a batch's `items`); nil when absent.
+    /// The objects of an array member (e.g. a batch's `items`); nil when absent or null.
     public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
-        guard let m = member(key) else { return nil }
+        guard let m = member(key), m.kind != .null else { return nil }
         guard m.kind == .array else { throw .invalid("\(path)\(key) must be an array") }
         let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range, validated: true)) ?? []
         var objects: [JSONObjectReader] = []

@@ -10,12 +10,28 @@ public protocol TaskSource: Sendable {
     /// Many completions at once, each succeeding or failing on its own: one answer each, in
     /// order, nil where it went through. Throws when none could be delivered (unreachable).
     func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?]
+    /// Completes `completions` (as `complete(leases:)`), then leases (as `lease(_:)`): a worker
+    /// carries the tasks it finished on its next lease call, one round trip where the source
+    /// can make it one. Throws when the completions could not be delivered.
+    func lease(
+        _ request: LeaseRequest, completing completions: [LeaseCompletion]
+    ) async throws -> (leases: [TaskLease], completions: [(any Error)?])
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord
     /// Gives the task back without using up its attempt.
     func release(leaseID: String, workerID: String?) async throws -> TaskRecord
 }
 
 extension TaskSource {
+    /// Two calls. A lease that fails after the completions went through answers no tasks, so
+    /// that the completions' outcomes are not lost with it (the next lease call says why).
+    public func lease(
+        _ request: LeaseRequest, completing completions: [LeaseCompletion]
+    ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
+        let outcomes = completions.isEmpty ? [] : try await complete(leases: completions)
+        guard !completions.isEmpty else { return (try await lease(request), []) }
+        return ((try? await lease(request)) ?? [], outcomes)
+    }
+
     public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
         var errors: [(any Error)?] = []
         errors.reserveCapacity(completions.count)

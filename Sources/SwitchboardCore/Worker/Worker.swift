@@ -97,6 +97,12 @@ public final class Worker: Service, Sendable {
         var leaseID: String
         var taskID: String
         var elapsed: Duration
+
+        /// A success's completion (only successes are batched or carried).
+        var completion: LeaseCompletion {
+            guard case .succeeded(let result) = outcome else { preconditionFailure("only successes complete") }
+            return LeaseCompletion(leaseID: leaseID, result: result)
+        }
     }
 
     public let configuration: Configuration
@@ -186,9 +192,13 @@ public final class Worker: Service, Sendable {
 
     private func leaseAndRun() async {
         await withDiscardingTaskGroup { group in
-            while var free = await slots.waitForFree(), !stopSignal.isFired {
-                // Slots tend to come free together (completions are reported in batches): one
-                // yield lets the rest of a batch land, so one lease call fills them all.
+            while true {
+                // Until the next lease call, finished tasks wait to go with it (one round trip
+                // for both) instead of going on their own.
+                outcomes.setCarrying(true)
+                guard var free = await slots.waitForFree(), !stopSignal.isFired else { break }
+                // Slots tend to come free together: one yield lets the rest of a burst land, so
+                // one lease call fills them all.
                 await Task.yield()
                 free = min(slots.free, configuration.maxTasksPerLease)
                 guard free > 0 else { continue }
@@ -196,15 +206,22 @@ public final class Worker: Service, Sendable {
                     workerID: configuration.id, queues: configuration.queues, maxTasks: free,
                     leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
                     slots: configuration.concurrency)
+                let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
                 var leases: [TaskLease]
                 do {
                     // While the queues are busy a plain call gets the tasks; racing it against the
                     // stop signal (a task group, two child tasks) is only worth it for a long-poll.
+                    // What finishes during this short call waits for the next one.
                     var immediate = request
                     immediate.wait = .zero
-                    leases = try await source.lease(immediate)
-                    if leases.isEmpty, request.wait > .zero, !stopSignal.isFired { leases = try await leaseUnlessStopped(request) }
+                    leases = carried.isEmpty ? try await source.lease(immediate) : try await lease(immediate, carrying: carried)
+                    if leases.isEmpty, request.wait > .zero, !stopSignal.isFired {
+                        // A long-poll may last: what finishes meanwhile is reported on its own.
+                        outcomes.setCarrying(false)
+                        leases = try await leaseUnlessStopped(request)
+                    }
                 } catch {
+                    outcomes.setCarrying(false)
                     logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
                     await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
                     continue
@@ -223,8 +240,28 @@ public final class Worker: Service, Sendable {
                     group.addTask { await self.execute(lease, handler: handler) }
                 }
             }
+            // Nothing waits for a lease call any more: the reporting loop delivers it all.
+            outcomes.setCarrying(false)
             await drain()
         }
+    }
+
+    /// What one call may carry (the API takes up to 1,000 completions per call).
+    static let completionsPerCall = 1000
+
+    /// A lease call carrying finished tasks. Completions it could not deliver go to the
+    /// reporting loop, which tries again: all of them when the call failed as a whole (one that
+    /// landed before an answer was lost then comes back as a stale lease, and is logged).
+    private func lease(_ request: LeaseRequest, carrying reports: [Report]) async throws -> [TaskLease] {
+        let answer: (leases: [TaskLease], completions: [(any Error)?])
+        do {
+            answer = try await source.lease(request, completing: reports.map(\.completion))
+        } catch {
+            for report in reports { outcomes.add(report) }
+            throw error
+        }
+        for report in settle(reports, errors: answer.completions, lastTry: false) { outcomes.add(report) }
+        return answer.leases
     }
 
     /// Leases, or returns nothing as soon as `stop()` is called. Leases granted in that same
@@ -317,8 +354,11 @@ public final class Worker: Service, Sendable {
         let outcome = interruption.map(Outcome.interrupted) ?? finished
         // The slot is free once the handler is: the next task may start while this outcome is
         // on its way (a remote worker would otherwise idle a slot for a round trip per task).
+        // The outcome is handed over first, so that the lease call the free slot prompts finds
+        // a completion ready to carry.
+        let succeeded = if case .succeeded = outcome { true } else { false }
+        outcomes.add(Report(outcome: outcome, leaseID: lease.leaseID, taskID: task.id, elapsed: elapsed), carriable: succeeded)
         slots.give()
-        outcomes.add(Report(outcome: outcome, leaseID: lease.leaseID, taskID: task.id, elapsed: elapsed))
     }
 
     // MARK: Reporting
@@ -346,35 +386,13 @@ public final class Worker: Service, Sendable {
         var pending = reports
         var delay = Duration.milliseconds(100)
         for attempt in 1...Self.reportAttempts {
-            let batch = pending.map { report -> LeaseCompletion in
-                guard case .succeeded(let result) = report.outcome else { preconditionFailure("only completions are batched") }
-                return LeaseCompletion(leaseID: report.leaseID, result: result)
-            }
             let errors: [(any Error)?]
             do {
-                errors = try await source.complete(leases: batch)
+                errors = try await source.complete(leases: pending.map(\.completion))
             } catch {
-                errors = Array(repeating: error, count: batch.count)
+                errors = Array(repeating: error, count: pending.count)
             }
-            var unavailable: [Report] = []
-            var completed = 0
-            var duration = Duration.zero
-            for (report, error) in zip(pending, errors) {
-                switch error {
-                case nil:
-                    completed += 1
-                    duration += report.elapsed
-                case let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts:
-                    unavailable.append(report)
-                case let error?:
-                    // The lease expired or was taken meanwhile; at-least-once delivery runs it again.
-                    logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
-                }
-            }
-            counters.withLock {
-                $0.tasksCompleted += completed
-                $0.totalDuration += duration
-            }
+            let unavailable = settle(pending, errors: errors, lastTry: attempt == Self.reportAttempts)
             guard !unavailable.isEmpty else { return }
             logger.notice(
                 "could not report outcomes yet; trying again", metadata: ["tasks": "\(unavailable.count)", "attempt": "\(attempt)"])
@@ -382,6 +400,33 @@ public final class Worker: Service, Sendable {
             delay *= 2
             pending = unavailable
         }
+    }
+
+    /// Counts the completions that went through and logs the lost ones (the lease expired or
+    /// was taken meanwhile; at-least-once delivery runs the task again); returns those the source
+    /// could not take yet, to be tried again — none on the last try.
+    private func settle(_ reports: [Report], errors: [(any Error)?], lastTry: Bool) -> [Report] {
+        var unavailable: [Report] = []
+        var completed = 0
+        var duration = Duration.zero
+        for (index, report) in reports.enumerated() {
+            // An answer without every item says nothing of the missing ones: try them again.
+            let error = index < errors.count ? errors[index] : SwitchboardError.unavailable("no answer for this completion")
+            switch error {
+            case nil:
+                completed += 1
+                duration += report.elapsed
+            case let error as SwitchboardError where error.kind == .unavailable && !lastTry:
+                unavailable.append(report)
+            case let error?:
+                logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
+            }
+        }
+        counters.withLock {
+            $0.tasksCompleted += completed
+            $0.totalDuration += duration
+        }
+        return unavailable
     }
 
     /// Reports an outcome other than success, retrying while the source is unavailable.

@@ -287,34 +287,76 @@ final class RunningExecutions: Sendable {
 /// Outcomes waiting to be reported, taken in batches by the worker's reporting loop: a handler
 /// that finished hands its outcome over and frees its slot at once, and outcomes that pile up
 /// while one report is on its way go out together in the next.
+///
+/// While `carrying` is on (the lease loop is about to call), carriable items (completions) are
+/// held for the lease loop to take with `takeHeld` and send along with its lease call, instead
+/// of waking the reporting loop; turning it off hands whatever is held to the reporting loop.
 final class OutcomeQueue<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
+        var held: [Item] = []
+        var carrying = false
         var closed = false
         var waiter: CheckedContinuation<[Item]?, Never>?
+
+        /// The waiter and what it gets, when there is both.
+        mutating func wake() -> (CheckedContinuation<[Item]?, Never>, [Item])? {
+            guard let waiter, !items.isEmpty else { return nil }
+            self.waiter = nil
+            defer { items = [] }
+            return (waiter, items)
+        }
     }
 
     private let state = Mutex(State())
 
-    func add(_ item: Item) {
-        let (waiter, items) = state.withLock { s -> (CheckedContinuation<[Item]?, Never>?, [Item]) in
+    func add(_ item: Item, carriable: Bool = false) {
+        let wake = state.withLock { s -> (CheckedContinuation<[Item]?, Never>, [Item])? in
+            if carriable, s.carrying {
+                s.held.append(item)
+                return nil
+            }
             s.items.append(item)
+            return s.wake()
+        }
+        wake.map { $0.0.resume(returning: $0.1) }
+    }
+
+    /// Holds carriable items from now on (on), or hands the held ones to the reporting loop (off).
+    func setCarrying(_ on: Bool) {
+        let wake = state.withLock { s -> (CheckedContinuation<[Item]?, Never>, [Item])? in
+            s.carrying = on && !s.closed
+            guard !s.carrying, !s.held.isEmpty else { return nil }
+            s.items += s.held
+            s.held = []
+            return s.wake()
+        }
+        wake.map { $0.0.resume(returning: $0.1) }
+    }
+
+    /// Up to `limit` held items, oldest first.
+    func takeHeld(limit: Int) -> [Item] {
+        state.withLock { s in
+            let taken = Array(s.held.prefix(limit))
+            s.held.removeFirst(taken.count)
+            return taken
+        }
+    }
+
+    /// No more items will come; `next` returns nil once the queued ones (held ones included)
+    /// are taken.
+    func close() {
+        let (waiter, items) = state.withLock { s -> (CheckedContinuation<[Item]?, Never>?, [Item]) in
+            s.closed = true
+            s.carrying = false
+            s.items += s.held
+            s.held = []
             guard let waiter = s.waiter else { return (nil, []) }
             s.waiter = nil
             defer { s.items = [] }
             return (waiter, s.items)
         }
-        waiter?.resume(returning: items)
-    }
-
-    /// No more items will come; `next` returns nil once the queued ones are taken.
-    func close() {
-        let waiter = state.withLock { s in
-            s.closed = true
-            defer { s.waiter = nil }
-            return s.waiter
-        }
-        waiter?.resume(returning: nil)
+        waiter?.resume(returning: items.isEmpty ? nil : items)
     }
 
     /// Everything queued, waiting for at least one item; nil once closed and empty.
