@@ -43,22 +43,49 @@ public struct JSONPullReader {
         guard try another(closing: UInt8(ascii: "}")) else { return nil }
         guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string key") }
         let start = scanner.index + 1
-        _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
-        let range = start..<(scanner.index - 1)
-        let unescaped =
-            scanner.bytes[range].contains(UInt8(ascii: "\\"))
-            ? JSONScanner.string(in: scanner.bytes, range: (start - 1)..<scanner.index) : nil
+        let key: Key
+        if let close = plainStringEnd(from: start) {
+            // Printable ASCII without escapes (every key our server writes): nothing to decode.
+            scanner.index = close + 1
+            key = Key(range: start..<close, unescaped: nil)
+        } else {
+            _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
+            key = Key(range: start..<(scanner.index - 1), unescaped: JSONScanner.string(in: scanner.bytes, range: (start - 1)..<scanner.index))
+        }
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: ":") else { throw malformed("expected ':'") }
         scanner.index += 1
         scanner.skipWhitespace()
-        return Key(range: range, unescaped: unescaped)
+        return key
+    }
+
+    /// Where the string starting at `start` closes, when it is printable ASCII without escapes;
+    /// nil for anything that needs the scanner's full check.
+    private func plainStringEnd(from start: Int) -> Int? {
+        scanner.bytes.withUnsafeBufferPointer { bytes in
+            var index = start
+            while index < scanner.end {
+                let c = bytes[index]
+                if c == UInt8(ascii: "\"") { return index }
+                guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return nil }
+                index += 1
+            }
+            return nil
+        }
     }
 
     public func key(_ key: Key, is name: StaticString) -> Bool {
         name.withUTF8Buffer { expected in
             if let unescaped = key.unescaped { return unescaped.utf8.elementsEqual(expected) }
-            return key.range.count == expected.count && scanner.bytes[key.range].elementsEqual(expected)
+            guard key.range.count == expected.count else { return false }
+            return scanner.bytes.withUnsafeBufferPointer { bytes in
+                var offset = 0
+                while offset < expected.count {
+                    guard bytes[key.range.lowerBound + offset] == expected[offset] else { return false }
+                    offset += 1
+                }
+                return true
+            }
         }
     }
 
