@@ -456,6 +456,39 @@ struct JSONPullReaderTests {
         #expect(throws: SwitchboardError.self) { try items(deep) }
     }
 
+    @Test("on mutated task documents it refuses whatever the validating scanner refuses, and never crashes")
+    func fuzzAgainstScanner() {
+        var rng = SystemRandomNumberGenerator()
+        let t = Timestamp(milliseconds: 1_800_000_000_123)
+        let seed = TaskRecord(
+            id: "0193c1f0-aaaa", queue: "q", type: "tool_call", runID: "run-1", metadata: ["a": "b\u{e9}"],
+            payload: .emptyObject, status: .dead, attempts: 2, maxRetries: 1, timeoutMS: 5000, createdAt: t, updatedAt: t,
+            result: RawJSON(unchecked: Array(#"[1, {"z": null}]"#.utf8)), error: "boom\n",
+            errors: [TaskErrorEntry(attempt: 1, at: t, message: "first", workerID: "w")]
+        ).jsonBytes()
+        let alphabet = Array(#"{}[]":,\ ".0123456789eE+-tfnulrsa"#.utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0x0A]
+        for _ in 0..<4000 {
+            var bytes = seed
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let at = Int.random(in: 0..<bytes.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0: bytes[at] = alphabet.randomElement(using: &rng)!
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
+                }
+            }
+            let read = try? TaskRecord(json: bytes)
+            if (try? JSONScanner.validate(bytes)) == nil {
+                #expect(read == nil, "read a document the scanner refuses: \(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+        var random = [UInt8](repeating: 0, count: 64)
+        for _ in 0..<2000 {
+            for j in random.indices { random[j] = UInt8.random(in: 0...255, using: &rng) }
+            _ = try? TaskRecord(json: random)
+        }
+    }
+
     @Test("a task's fields in another order, with fields it does not know, read the same")
     func taskInAnyOrder() throws {
         let t = Timestamp(milliseconds: 1_800_000_000_000)
