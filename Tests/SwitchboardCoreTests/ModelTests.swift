@@ -190,6 +190,21 @@ struct JSONTests {
         #expect(String(decoding: w.bytes, as: UTF8.self).contains("\"i\":3"))
     }
 
+    @Test("the word-at-a-time escape check agrees with the byte-at-a-time one")
+    func escapeCheck() {
+        var rng = SystemRandomNumberGenerator()
+        // Mostly harmless bytes, with the ones that matter (and their neighbours) sprinkled in.
+        let interesting: [UInt8] = [0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7F, 0x80, 0x9F, 0xA0, 0xDC, 0xE2, 0xFF]
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 0...40, using: &rng)
+            let bytes = (0..<count).map { _ in
+                Int.random(in: 0..<8, using: &rng) == 0 ? interesting.randomElement(using: &rng)! : UInt8.random(in: 0x23...0x5B, using: &rng)
+            }
+            let naive = bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+            #expect(bytes.withUnsafeBufferPointer(JSONWriter.needsEscaping) == naive, "\(bytes)")
+        }
+    }
+
     @Test("the writer spells integers as Swift does, from the smallest Int64 to the largest UInt64")
     func writerIntegers() {
         let values: [Int64] = [0, 7, 9, 10, -1, -10, 99, 100, 1_000_000_007, -987_654_321_012, .max, .min]

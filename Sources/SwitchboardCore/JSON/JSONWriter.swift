@@ -130,13 +130,41 @@ public struct JSONWriter {
         value.withUTF8 { utf8 in
             bytes.append(UInt8(ascii: "\""))
             // Most strings (ids, names, times) need no escaping: one check, one copy.
-            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            if !needsEscaping(utf8) {
                 bytes.append(contentsOf: utf8)
             } else {
                 appendEscaped(utf8, to: &bytes)
             }
             bytes.append(UInt8(ascii: "\""))
         }
+    }
+
+    /// Whether any byte is a control character, a quote or a backslash — eight bytes at a time
+    /// (every id, name and time of every task answer passes through here).
+    static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = 0
+        if let base = utf8.baseAddress {
+            while index + 8 <= utf8.count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                // A byte below 0x20 (of a byte under 0x80), or equal to '"' or '\\' (a zero byte
+                // after xor), sets its high bit in one of these; bytes of 0x80 and above are
+                // masked out by `~word`.
+                let below = (word &- ones &* 0x20) & ~word & highs
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let zeros = ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash) & highs
+                if below | zeros != 0 { return true }
+                index += 8
+            }
+        }
+        while index < utf8.count {
+            let c = utf8[index]
+            if c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") { return true }
+            index += 1
+        }
+        return false
     }
 
     private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
