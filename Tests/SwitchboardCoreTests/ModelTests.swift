@@ -190,7 +190,7 @@ struct JSONTests {
         #expect(String(decoding: w.bytes, as: UTF8.self).contains("\"i\":3"))
     }
 
-    @Test("the word-at-a-time escape check agrees with the byte-at-a-time one")
+    @Test("the word-at-a-time checks agree with byte-at-a-time ones")
     func escapeCheck() {
         var rng = SystemRandomNumberGenerator()
         // Mostly harmless bytes, with the ones that matter (and their neighbours) sprinkled in.
@@ -202,6 +202,9 @@ struct JSONTests {
             }
             let naive = bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
             #expect(bytes.withUnsafeBufferPointer(JSONWriter.needsEscaping) == naive, "\(bytes)")
+            let from = Int.random(in: 0...count, using: &rng)
+            let plainEnd = bytes[from...].firstIndex { $0 < 0x20 || $0 >= 0x80 || $0 == 0x22 || $0 == 0x5C } ?? count
+            #expect(bytes.withUnsafeBufferPointer { ASCIIWord.plainRunEnd(in: $0, from: from, to: count) } == plainEnd, "\(bytes) from \(from)")
         }
     }
 

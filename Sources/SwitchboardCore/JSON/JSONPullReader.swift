@@ -63,14 +63,8 @@ public struct JSONPullReader {
     /// nil for anything that needs the scanner's full check.
     private func plainStringEnd(from start: Int) -> Int? {
         scanner.bytes.withUnsafeBufferPointer { bytes in
-            var index = start
-            while index < scanner.end {
-                let c = bytes[index]
-                if c == UInt8(ascii: "\"") { return index }
-                guard c >= 0x20, c < 0x80, c != UInt8(ascii: "\\") else { return nil }
-                index += 1
-            }
-            return nil
+            let stop = ASCIIWord.plainRunEnd(in: bytes, from: start, to: scanner.end)
+            return stop < scanner.end && bytes[stop] == UInt8(ascii: "\"") ? stop : nil
         }
     }
 

@@ -303,6 +303,7 @@ public struct JSONScanner {
         var decoded: [UInt8]?
         var runStart = index
         while true {
+            index = bytes.withUnsafeBufferPointer { ASCIIWord.plainRunEnd(in: $0, from: index, to: end) }
             guard index < end else { throw error("unterminated string") }
             let c = bytes[index]
             switch c {

@@ -142,20 +142,10 @@ public struct JSONWriter {
     /// Whether any byte is a control character, a quote or a backslash — eight bytes at a time
     /// (every id, name and time of every task answer passes through here).
     static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         var index = 0
         if let base = utf8.baseAddress {
             while index + 8 <= utf8.count {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-                // A byte below 0x20 (of a byte under 0x80), or equal to '"' or '\\' (a zero byte
-                // after xor), sets its high bit in one of these; bytes of 0x80 and above are
-                // masked out by `~word`.
-                let below = (word &- ones &* 0x20) & ~word & highs
-                let quote = word ^ (ones &* 0x22)
-                let backslash = word ^ (ones &* 0x5C)
-                let zeros = ((quote &- ones) & ~quote | (backslash &- ones) & ~backslash) & highs
-                if below | zeros != 0 { return true }
+                if ASCIIWord.hasControlQuoteOrBackslash(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) { return true }
                 index += 8
             }
         }
