@@ -41,6 +41,9 @@ public struct RemoteTaskSource: TaskSource {
         return errors
     }
 
+    /// Completions ride on lease calls: one request per batch instead of two.
+    public var carriesCompletionsOnLease: Bool { true }
+
     /// One call: the server completes, then leases (`"complete"` in `POST /v1/leases`).
     public func lease(
         _ request: LeaseRequest, completing completions: [LeaseCompletion]

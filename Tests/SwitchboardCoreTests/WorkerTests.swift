@@ -133,6 +133,20 @@ struct WorkerTests {
         for id in ids { #expect(try await h.engine.task(id: id).status == .completed) }
     }
 
+    @Test("a source whose lease and completion are separate calls (in-process) gets completions from the reporting loop")
+    func completionsNotCarriedInProcess() async throws {
+        let source = CarryRecording(engine: h.engine, refusals: 0, carries: false)
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
+            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        _ = try await h.engine.enqueue(batch: (0..<6).map { _ in echo() })
+        try await running(worker) {
+            try await eventually("all completed") { worker.metrics.tasksCompleted == 6 }
+        }
+        #expect(source.carried == 0)
+        #expect(source.reportedAlone == 6)
+    }
+
     @Test("completions a lease call failed to carry are reported on their own, once")
     func carriedCompletionsNotLost() async throws {
         let source = CarryRecording(engine: h.engine, refusals: 1)
@@ -479,10 +493,13 @@ final class CarryRecording: TaskSource {
     let engine: TaskEngine
     private let counts = Mutex((carried: 0, alone: 0, refusalsLeft: 0, refused: 0))
 
-    init(engine: TaskEngine, refusals: Int) {
+    init(engine: TaskEngine, refusals: Int, carries: Bool = true) {
         self.engine = engine
+        carriesCompletionsOnLease = carries
         counts.withLock { $0.refusalsLeft = refusals }
     }
+
+    let carriesCompletionsOnLease: Bool
 
     var carried: Int { counts.withLock { $0.carried } }
     var reportedAlone: Int { counts.withLock { $0.alone } }

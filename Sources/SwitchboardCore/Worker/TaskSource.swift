@@ -16,12 +16,18 @@ public protocol TaskSource: Sendable {
     func lease(
         _ request: LeaseRequest, completing completions: [LeaseCompletion]
     ) async throws -> (leases: [TaskLease], completions: [(any Error)?])
+    /// Whether `lease(_:completing:)` is one round trip. Only then does a worker carry its
+    /// finished tasks on its lease calls: in-process, completing on the worker's separate
+    /// reporting loop runs alongside leasing, which is faster than one after the other.
+    var carriesCompletionsOnLease: Bool { get }
     func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord
     /// Gives the task back without using up its attempt.
     func release(leaseID: String, workerID: String?) async throws -> TaskRecord
 }
 
 extension TaskSource {
+    public var carriesCompletionsOnLease: Bool { false }
+
     /// Two calls. A lease that fails after the completions went through answers no tasks, so
     /// that the completions' outcomes are not lost with it (the next lease call says why).
     public func lease(

@@ -191,11 +191,12 @@ public final class Worker: Service, Sendable {
     // MARK: Leasing
 
     private func leaseAndRun() async {
+        let carries = source.carriesCompletionsOnLease
         await withDiscardingTaskGroup { group in
             while true {
                 // Until the next lease call, finished tasks wait to go with it (one round trip
                 // for both) instead of going on their own.
-                outcomes.setCarrying(true)
+                if carries { outcomes.setCarrying(true) }
                 guard var free = await slots.waitForFree(), !stopSignal.isFired else { break }
                 // Slots tend to come free together: one yield lets the rest of a burst land, so
                 // one lease call fills them all.
