@@ -2,6 +2,8 @@
 """No-op tasks per second through two remote `switchboard worker` processes against the same
 server with two in-process workers, back to back (release build, memory backend).
 Each run: pause the queue, enqueue N echo tasks in batches, resume, time until all completed.
+Also prints each run's CPU time per task (Linux: /proc/PID/stat), server and workers apart —
+steadier on a noisy machine than the rates.
 Usage: scripts/remote-ratio.py [tasks] [concurrency per worker]"""
 import json
 import os
@@ -36,6 +38,13 @@ def completed(base):
     return sum(q["depth"]["completed"] for q in queues if q["name"] == "bench")
 
 
+def cpu_seconds(process):
+    """User plus system time of a process so far (Linux)."""
+    with open(f"/proc/{process.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(remote):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -58,18 +67,22 @@ def measure(remote):
         for _ in range(N // 1000):
             post(base, "/v1/tasks/batch", {"items": [item] * 1000})
         time.sleep(0.5)
+        cpu_before = [cpu_seconds(p) for p in processes]
         started = time.monotonic()
         post(base, "/v1/queues/bench/resume")
         while completed(base) < N:
             time.sleep(0.02)
-        return N / (time.monotonic() - started)
+        rate = N / (time.monotonic() - started)
+        cpu = [cpu_seconds(p) - before for p, before in zip(processes, cpu_before)]
+        return rate, {"server": round(cpu[0] * 1e6 / N, 1), "workers": round(sum(cpu[1:]) * 1e6 / N, 1)}
     finally:
         for p in reversed(processes):
             p.terminate()
             p.wait()
 
 
-in_process = measure(remote=False)
-remote = measure(remote=True)
+in_process, in_process_cpu = measure(remote=False)
+remote, remote_cpu = measure(remote=True)
 print(json.dumps({"tasks": N, "concurrency_per_worker": C, "in_process_per_sec": round(in_process),
-                  "remote_per_sec": round(remote), "ratio": round(remote / in_process, 2)}))
+                  "remote_per_sec": round(remote), "ratio": round(remote / in_process, 2),
+                  "cpu_us_per_task": {"in_process": in_process_cpu, "remote": remote_cpu}}))
