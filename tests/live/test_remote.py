@@ -127,6 +127,33 @@ def test_a_long_poll_lease_returns_as_soon_as_a_task_is_enqueued():
         assert server.stop() == 0
 
 
+def test_completions_carried_on_a_long_poll_land_at_once():
+    server = Server("--workers", "0")
+    try:
+        created = requests.post(server.base + TASKS, json=sleep_task(1), timeout=5).json()
+        lease = requests.post(server.base + "/v1/leases", json={"worker_id": "carrier"}, timeout=5).json()["items"][0]
+        answer = {}
+
+        def lease_carrying():
+            answer["response"] = requests.post(server.base + "/v1/leases", json={
+                "worker_id": "carrier", "wait_ms": 20000, "complete": [{"lease_id": lease["lease_id"], "result": {"ok": 1}}]},
+                timeout=30)
+
+        poller = threading.Thread(target=lease_carrying)
+        poller.start()
+        # The queue is empty, so the call long-polls; its completion landed before it began waiting.
+        wait_for(lambda: task(server, created["id"])["status"] == "completed", 5, "the carried completion")
+        assert poller.is_alive(), "still waiting for work"
+        requests.post(server.base + TASKS, json=sleep_task(1), timeout=5)
+        poller.join(timeout=25)
+        body = answer["response"].json()
+        assert [c["status"] for c in body["completed"]] == [200]
+        assert len(body["items"]) == 1
+        assert task(server, created["id"])["result"] == {"ok": 1}
+    finally:
+        assert server.stop() == 0
+
+
 def test_the_python_example_worker():
     server = Server("--workers", "0")
     example = subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", "python_worker.py"),
