@@ -104,12 +104,9 @@ enum JSONResponse {
         ok(task.jsonBytes(), status: status, headers: headers)
     }
 
-    /// `{"items": [...]}`, each element written by `write` in about `bytesEach` bytes (reserved
-    /// up front: a lease answer of a thousand tasks would otherwise grow a dozen times).
-    static func items<Element>(
-        _ elements: some Sequence<Element>, bytesEach: Int = 128, _ write: (inout JSONWriter, Element) -> Void
-    ) -> Response {
-        object(capacity: 64 + elements.underestimatedCount * bytesEach) { w in
+    /// `{"items": [...]}`, each element written by `write`.
+    static func items<Element>(_ elements: some Sequence<Element>, _ write: (inout JSONWriter, Element) -> Void) -> Response {
+        object { w in
             w.key("items")
             w.beginArray()
             for element in elements { write(&w, element) }

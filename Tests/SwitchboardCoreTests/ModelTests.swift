@@ -138,16 +138,7 @@ struct JSONTests {
         let alphabet = Array(#"{}[]":,\ ".0123456789eE+-tfnulrsa\u{00}"#.utf8) + [0xC3, 0xA9, 0xFF, 0x0A]
         var disagreements: [String] = []
         for i in 0..<4000 {
-            var bytes = Array(seeds[i % seeds.count].utf8)
-            for _ in 0..<Int.random(in: 1...3, using: &rng) {
-                let at = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0: bytes[at] = alphabet.randomElement(using: &rng)!
-                case 1: bytes.remove(at: at)
-                default: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
-                }
-                if bytes.isEmpty { bytes = [0x30] }
-            }
+            let bytes = mutated(Array(seeds[i % seeds.count].utf8), from: alphabet, using: &rng)
             let ours = (try? JSONScanner.validate(bytes)) != nil
             let theirs = (try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])) != nil
             if ours != theirs { disagreements.append(String(decoding: bytes, as: UTF8.self)) }
@@ -486,15 +477,7 @@ struct JSONPullReaderTests {
         ).jsonBytes()
         let alphabet = Array(#"{}[]":,\ ".0123456789eE+-tfnulrsa"#.utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0x0A]
         for _ in 0..<4000 {
-            var bytes = seed
-            for _ in 0..<Int.random(in: 1...3, using: &rng) {
-                let at = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0: bytes[at] = alphabet.randomElement(using: &rng)!
-                case 1: bytes.remove(at: at)
-                default: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
-                }
-            }
+            let bytes = mutated(seed, from: alphabet, using: &rng)
             let read = try? TaskRecord(json: bytes)
             if (try? JSONScanner.validate(bytes)) == nil {
                 #expect(read == nil, "read a document the scanner refuses: \(String(decoding: bytes, as: UTF8.self))")
@@ -518,4 +501,19 @@ struct JSONPullReaderTests {
             #""created_at": "2027-01-15T08:00:00.000Z", "errors": null, "id": "id-1"}"#
         #expect(try TaskRecord(json: Array(text.utf8)) == task)
     }
+}
+
+/// `bytes` with one to three bytes replaced, removed or inserted from `alphabet` (never empty).
+func mutated(_ bytes: [UInt8], from alphabet: [UInt8], using rng: inout some RandomNumberGenerator) -> [UInt8] {
+    var bytes = bytes
+    for _ in 0..<Int.random(in: 1...3, using: &rng) {
+        let at = Int.random(in: 0..<bytes.count, using: &rng)
+        switch Int.random(in: 0..<3, using: &rng) {
+        case 0: bytes[at] = alphabet.randomElement(using: &rng)!
+        case 1: bytes.remove(at: at)
+        default: bytes.insert(alphabet.randomElement(using: &rng)!, at: at)
+        }
+        if bytes.isEmpty { bytes = [0x30] }
+    }
+    return bytes
 }

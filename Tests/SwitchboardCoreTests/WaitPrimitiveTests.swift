@@ -104,6 +104,29 @@ struct WaitPrimitiveTests {
         #expect(await queue.next() == nil)
     }
 
+    @Test("an outcome queue holds carriable items for the lease loop while carrying, and hands them over after")
+    func outcomeQueueCarrying() async {
+        let queue = OutcomeQueue<Int>()
+        queue.setCarrying(true)
+        queue.add(1, carriable: true)
+        queue.add(2)
+        #expect(await queue.next() == [2], "what cannot be carried goes to the reporting loop at once")
+        queue.add(3, carriable: true)
+        #expect(queue.takeHeld(limit: 1) == [1])
+        async let waiting = queue.next()
+        try? await Task.sleep(for: .milliseconds(20))
+        queue.setCarrying(false)
+        #expect(await waiting == [3], "turning carrying off wakes the reporting loop with what was held")
+        queue.add(4, carriable: true)
+        #expect(queue.takeHeld(limit: 10).isEmpty, "not carrying: nothing is held")
+        #expect(await queue.next() == [4])
+        queue.setCarrying(true)
+        queue.add(5, carriable: true)
+        queue.close()
+        #expect(await queue.next() == [5], "closing hands over what was held")
+        #expect(await queue.next() == nil)
+    }
+
     @Test func manualClock() async {
         let clock = ManualClock()
         await cancelledBeforeStart { try? await clock.sleep(for: .seconds(60)) }

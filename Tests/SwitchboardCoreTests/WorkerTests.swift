@@ -401,9 +401,39 @@ struct WorkerTests {
     }
 }
 
+/// A task source that hands every call to an engine; the test sources below change only the
+/// calls they watch or break.
+protocol EngineBacked: TaskSource {
+    var engine: TaskEngine { get }
+}
+
+extension EngineBacked {
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease] { try await engine.lease(request) }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
+    }
+
+    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
+        try await engine.complete(leaseID: leaseID, result: result)
+    }
+
+    func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
+        try await engine.complete(leases: completions)
+    }
+
+    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        try await engine.fail(leaseID: leaseID, failure: failure)
+    }
+
+    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
+        try await engine.release(leaseID: leaseID, workerID: workerID)
+    }
+}
+
 /// The engine as a task source, except that the first completion of each batch is refused as
 /// unavailable (a Redis restart, a lost connection) the first `times` times.
-final class FirstCompletionUnavailable: TaskSource {
+final class FirstCompletionUnavailable: EngineBacked {
     let engine: TaskEngine
     private let left: Mutex<Int>
     private let refused = Mutex(0)
@@ -414,16 +444,6 @@ final class FirstCompletionUnavailable: TaskSource {
     }
 
     var refusals: Int { refused.withLock { $0 } }
-
-    func lease(_ request: LeaseRequest) async throws -> [TaskLease] { try await engine.lease(request) }
-
-    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
-        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
-    }
-
-    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
-        try await engine.complete(leaseID: leaseID, result: result)
-    }
 
     func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
         let refuse = left.withLock { left in
@@ -436,19 +456,11 @@ final class FirstCompletionUnavailable: TaskSource {
         let rest = completions.count > 1 ? try await engine.complete(leases: Array(completions.dropFirst())) : []
         return [SwitchboardError.unavailable("the backend is restarting")] + rest
     }
-
-    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
-        try await engine.fail(leaseID: leaseID, failure: failure)
-    }
-
-    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
-        try await engine.release(leaseID: leaseID, workerID: workerID)
-    }
 }
 
 /// The engine as a task source that records each lease call: how long it asked to wait and how
 /// many tasks it got.
-final class LeaseRecording: TaskSource {
+final class LeaseRecording: EngineBacked {
     let engine: TaskEngine
     private let recorded = Mutex<[(wait: Duration, leased: Int)]>([])
 
@@ -469,27 +481,11 @@ final class LeaseRecording: TaskSource {
         recorded.withLock { $0[index].leased = leases.count }
         return leases
     }
-
-    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
-        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
-    }
-
-    func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
-        try await engine.complete(leaseID: leaseID, result: result)
-    }
-
-    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
-        try await engine.fail(leaseID: leaseID, failure: failure)
-    }
-
-    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
-        try await engine.release(leaseID: leaseID, workerID: workerID)
-    }
 }
 
 /// The engine as a task source that counts completions carried on lease calls and those sent
 /// on their own; the first `refusals` carrying calls fail as unavailable, having done nothing.
-final class CarryRecording: TaskSource {
+final class CarryRecording: EngineBacked {
     let engine: TaskEngine
     private let counts = Mutex((carried: 0, alone: 0, refusalsLeft: 0, refused: 0))
 
@@ -504,8 +500,6 @@ final class CarryRecording: TaskSource {
     var carried: Int { counts.withLock { $0.carried } }
     var reportedAlone: Int { counts.withLock { $0.alone } }
     var refused: Int { counts.withLock { $0.refused } }
-
-    func lease(_ request: LeaseRequest) async throws -> [TaskLease] { try await engine.lease(request) }
 
     func lease(
         _ request: LeaseRequest, completing completions: [LeaseCompletion]
@@ -522,10 +516,6 @@ final class CarryRecording: TaskSource {
         return (try await engine.lease(request), outcomes)
     }
 
-    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
-        try await engine.heartbeat(leaseID: leaseID, extendBy: extendBy, workerID: workerID)
-    }
-
     func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
         counts.withLock { $0.alone += 1 }
         return try await engine.complete(leaseID: leaseID, result: result)
@@ -534,13 +524,5 @@ final class CarryRecording: TaskSource {
     func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
         counts.withLock { $0.alone += completions.count }
         return try await engine.complete(leases: completions)
-    }
-
-    func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
-        try await engine.fail(leaseID: leaseID, failure: failure)
-    }
-
-    func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
-        try await engine.release(leaseID: leaseID, workerID: workerID)
     }
 }

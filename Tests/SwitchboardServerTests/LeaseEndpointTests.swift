@@ -110,6 +110,8 @@ struct LeaseEndpointTests {
             _ = try await client.call(.post, "/v1/tasks/batch", json: #"{"items": [{"payload": {"tool_name": "echo"}}, {"payload": {"tool_name": "echo"}}]}"#)
             let first = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "carrier", "max_tasks": 2}"#)
             #expect(first.body?.object["completed"] == nil, "no completions carried, none answered")
+            let none = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "carrier", "complete": null, "queues": ["empty"]}"#)
+            #expect(none.status == .ok && none.body?.object["completed"] == nil, "null is absent")
             let leaseIDs = (first.body?.items ?? []).compactMap { $0["lease_id"] as? String }
             let taskIDs = (first.body?.items ?? []).compactMap { ($0["task"] as? [String: Any])?["id"] as? String }
             #expect(leaseIDs.count == 2)
