@@ -29,7 +29,7 @@ struct JSONLogHandler: LogHandler {
         w.key("source"); w.string(event.source)
         let merged = metadata.merging(event.metadata ?? [:]) { $1 }
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-            w.key(key)
+            w.key(computed: key)
             w.string(value.description)
         }
         w.endObject()

@@ -87,9 +87,18 @@ private func hexValue(_ c: UInt8) -> UInt8? {
 /// Builds JSON responses from bytes the writers made; never through a generic encoder.
 enum JSONResponse {
     static func ok(_ bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        ok(ByteBuffer(bytes: bytes), status: status, headers: headers)
+    }
+
+    /// What `w` wrote, copied once, straight into the response's buffer.
+    static func ok(_ w: borrowing JSONWriter, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        ok(w.withBytes { ByteBuffer(bytes: $0) }, status: status, headers: headers)
+    }
+
+    private static func ok(_ buffer: ByteBuffer, status: HTTPResponse.Status, headers: HTTPFields) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: buffer))
     }
 
     static func object(status: HTTPResponse.Status = .ok, capacity: Int = 256, _ write: (inout JSONWriter) -> Void) -> Response {
@@ -97,7 +106,7 @@ enum JSONResponse {
         w.beginObject()
         write(&w)
         w.endObject()
-        return ok(w.bytes, status: status)
+        return ok(w, status: status)
     }
 
     static func task(_ task: TaskRecord, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
@@ -126,13 +135,13 @@ enum JSONResponse {
             w.key("next_cursor"); w.string(cursor)
         }
         w.endObject()
-        return ok(w.bytes, status: status)
+        return ok(w, status: status)
     }
 
     static func queue(_ info: QueueInfo) -> Response {
         var w = JSONWriter()
         w.queueInfo(info)
-        return ok(w.bytes)
+        return ok(w)
     }
 
     static var noContent: Response { Response(status: .noContent) }
@@ -146,7 +155,7 @@ extension JSONWriter {
         key("depth")
         beginObject()
         for status in TaskStatus.allCases {
-            key(status.rawValue)
+            key(computed: status.rawValue)
             int(info.depth[status] ?? 0)
         }
         endObject()

@@ -107,6 +107,6 @@ extension LockLease {
     var response: Response {
         var w = JSONWriter()
         write(to: &w)
-        return JSONResponse.ok(w.bytes)
+        return JSONResponse.ok(w)
     }
 }

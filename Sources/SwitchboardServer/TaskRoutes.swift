@@ -67,7 +67,7 @@ struct TaskRoutes<Context: RequestContext> {
         w.key("counts")
         w.beginObject()
         for status in TaskStatus.allCases {
-            w.key(status.rawValue)
+            w.key(computed: status.rawValue)
             w.int(summary.counts[status] ?? 0)
         }
         w.endObject()
@@ -76,7 +76,7 @@ struct TaskRoutes<Context: RequestContext> {
         for task in summary.tasks { task.write(to: &w) }
         w.endArray()
         w.endObject()
-        return JSONResponse.ok(w.bytes)
+        return JSONResponse.ok(w)
     }
 }
 

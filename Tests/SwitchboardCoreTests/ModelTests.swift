@@ -131,6 +131,17 @@ struct JSONTests {
         #expect(try reader.strings("s") == ["p", "q\n"])
     }
 
+    @Test("errors name a nested field by its whole path")
+    func nestedPaths() throws {
+        let reader = try JSONObjectReader(Array(#"{"items": [{}, {"t": {"deep": [1]}, "u": 5}]}"#.utf8))
+        let items = try #require(try reader.objects("items"))
+        #expect(reader.path == "" && items[1].path == "items[1].")
+        let t = try #require(try items[1].object("t"))
+        #expect(t.path == "items[1].t.")
+        #expect(throws: SwitchboardError.invalid("items[1].t.deep must be a string")) { try t.string("deep") }
+        #expect(throws: SwitchboardError.invalid("unknown field 'items[1].u'")) { try items[1].rejectUnknown(allowed: ["t"]) }
+    }
+
     @Test("the scanner agrees with Foundation on mutated documents, and never crashes")
     func fuzzAgainstFoundation() {
         var rng = SystemRandomNumberGenerator()
@@ -222,6 +233,39 @@ struct JSONTests {
         var w = JSONWriter()
         w.timestamp(Timestamp(milliseconds: 951_782_400_000))
         #expect(String(decoding: w.bytes, as: UTF8.self) == #""2000-02-29T00:00:00.000Z""#)
+    }
+
+    @Test("one writer spells every time right however they repeat, alternate or cross midnight, and grows from any capacity")
+    func writerSequences() throws {
+        // Repeats, alternations, the same time of day on another day, the same day at other
+        // times, either side of midnight and of the epoch: what the writer's remembered last
+        // time and last day must never get wrong.
+        let times: [Int64] = [
+            1_795_000_000_000, 1_795_000_000_000, 1_795_000_035_000, 1_795_000_000_000, 1_795_000_000_000 + 86_400_000,
+            1_795_000_035_000, 1_795_046_399_999, 1_795_046_400_000, 1_795_046_399_999, 0, -1, 0, -86_400_000, -1,
+        ]
+        var w = JSONWriter(capacity: 1)
+        w.beginObject()
+        w.key("times")
+        w.beginArray()
+        for ms in times { w.timestamp(Timestamp(milliseconds: ms)) }
+        w.timestamp(nil)
+        w.endArray()
+        w.key(computed: "k\"ey"); w.string("v")
+        w.key("map"); w.stringMap(["b": "2", "a": "1"])
+        w.endObject()
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(w.bytes)) as? [String: Any])
+        let written = try #require(object["times"] as? [Any])
+        #expect(written.count == times.count + 1)
+        for (ms, text) in zip(times, written) {
+            #expect(text as? String == Timestamp(milliseconds: ms).rfc3339, "\(ms)")
+            #expect((text as? String).flatMap { Timestamp(rfc3339: $0) } == Timestamp(milliseconds: ms), "\(ms)")
+        }
+        #expect(written.last is NSNull)
+        #expect(object["k\"ey"] as? String == "v")
+        #expect(String(decoding: w.bytes, as: UTF8.self).hasSuffix(#""map":{"a":"1","b":"2"}}"#))
+        // What `withBytes` lends is what `bytes` copies.
+        #expect(w.withBytes { Array($0) } == w.bytes)
     }
 }
 
@@ -432,6 +476,17 @@ struct JSONPullReaderTests {
         #expect(read[2].0 == nil && read[2].1 == nil && read[2].2 == nil && read[2].3 == "null")
         #expect(try items(#"{"items": []}"#).isEmpty)
         #expect(try items(#"{}"#).isEmpty)
+    }
+
+    @Test("times that repeat, alternate or differ in one character each read as themselves")
+    func repeatedTimes() throws {
+        let texts = [
+            "2026-11-27T10:00:00.123Z", "2026-11-27T10:00:00.123Z", "2026-11-27T10:00:00.124Z", "2026-11-27T10:00:00.123Z",
+            "2026-11-28T10:00:00.123Z", "2026-11-27T10:00:00.123+01:00", "2026-11-27T10:00:00.123Z", "2027-11-27T10:00:00.123Z",
+        ]
+        let read = try items("{\"items\": [" + texts.map { "{\"t\": \"\($0)\"}" }.joined(separator: ",") + "]}")
+        #expect(read.map(\.2) == texts.map { Timestamp(rfc3339: $0) })
+        #expect(read[4].2 != read[0].2 && read[5].2 != read[0].2 && read[7].2 != read[0].2)
     }
 
     @Test("a key written with escapes is the same key")

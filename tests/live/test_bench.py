@@ -19,7 +19,8 @@ def test_every_scenario_prints_its_json_line():
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     seen = [(line["scenario"], line["backend"]) for line in lines]
     expected = [("engine", "memory"), ("latency", "memory")] + ([("latency", "redis")] if redis else []) + [
-        ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("remote", "memory"), ("locks", "memory")]
+        ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("remote", "memory"), ("codec", "none"),
+        ("locks", "memory")]
     if redis:
         expected += [("locks", "redis"), ("redis", "redis")]
     assert seen == expected
@@ -29,6 +30,8 @@ def test_every_scenario_prints_its_json_line():
     for latency in (line for line in lines if line["scenario"] == "latency"):
         assert 0 < latency["p50_ms"] <= latency["p99_ms"]
     assert next(line for line in lines if line["scenario"] == "depth")["bytes_per_queued_task"] > 0
+    codec = next(line for line in lines if line["scenario"] == "codec")
+    assert codec["bytes_per_task"] > 500 and codec["write_ns_per_task"] > 0 and codec["read_ns_per_task"] > 0
     for http in (line for line in lines if line["scenario"].startswith("http-")):
         assert http["hummingbird_fixed_answer_per_sec"] > 0
 

@@ -6,8 +6,26 @@
 public struct JSONObjectReader: Sendable {
     public let bytes: [UInt8]
     public let members: [JSONMember]
+    /// Where this object sits in the document; spelt out only for an error (a batch of a
+    /// thousand items would otherwise format a thousand paths that nobody reads).
+    private let place: Place
+
     /// Prefixed to field names in errors (e.g. `items[3].`).
-    public let path: String
+    public var path: String { place.path }
+
+    private indirect enum Place: Sendable {
+        case root
+        case member(of: Place, key: String)
+        case element(of: Place, key: String, index: Int)
+
+        var path: String {
+            switch self {
+            case .root: ""
+            case .member(let parent, let key): "\(parent.path)\(key)."
+            case .element(let parent, let key, let index): "\(parent.path)\(key)[\(index)]."
+            }
+        }
+    }
 
     /// Scans `bytes`, which must hold one JSON object; `malformed` otherwise.
     public init(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(SwitchboardError) {
@@ -17,13 +35,13 @@ public struct JSONObjectReader: Sendable {
             throw .malformed(error.description)
         }
         self.bytes = bytes
-        self.path = ""
+        self.place = .root
     }
 
-    init(bytes: [UInt8], members: [JSONMember], path: String) {
+    private init(bytes: [UInt8], members: [JSONMember], place: Place) {
         self.bytes = bytes
         self.members = members
-        self.path = path
+        self.place = place
     }
 
     private func member(_ key: String) -> JSONMember? {
@@ -112,7 +130,7 @@ public struct JSONObjectReader: Sendable {
         case .null: return nil
         case .object:
             let members = (try? JSONScanner.members(ofObjectIn: bytes, range: m.range, validated: true)) ?? []
-            return JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key).")
+            return JSONObjectReader(bytes: bytes, members: members, place: .member(of: place, key: key))
         default: throw .invalid("\(path)\(key) must be an object")
         }
     }
@@ -142,7 +160,7 @@ public struct JSONObjectReader: Sendable {
         for (index, element) in elements.enumerated() {
             guard element.kind == .object else { throw .invalid("\(path)\(key)[\(index)] must be an object") }
             let members = (try? JSONScanner.members(ofObjectIn: bytes, range: element.range, validated: true)) ?? []
-            objects.append(JSONObjectReader(bytes: bytes, members: members, path: "\(path)\(key)[\(index)]."))
+            objects.append(JSONObjectReader(bytes: bytes, members: members, place: .element(of: place, key: key, index: index)))
         }
         return objects
     }

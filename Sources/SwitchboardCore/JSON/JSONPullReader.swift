@@ -19,6 +19,9 @@ public struct JSONPullReader {
     private var depth = 0
     /// Just inside a container, before its first member or element.
     private var atFirst = false
+    /// The last 24-byte time read and its value: a lease answer's times repeat from task to task.
+    private var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastTime: Timestamp?
 
     public init(_ bytes: [UInt8]) {
         scanner = JSONScanner(bytes, range: bytes.indices, maxDepth: JSONScanner.defaultMaxDepth, trusted: false)
@@ -151,8 +154,20 @@ public struct JSONPullReader {
         guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a time") }
         _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
         // Times never need escapes; one that has them is no RFC 3339 time either.
-        guard let time = Timestamp(rfc3339Bytes: scanner.bytes[(start + 1)..<(scanner.index - 1)]) else {
+        let text = (start + 1)..<(scanner.index - 1)
+        var key: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        if text.count == 24 {
+            scanner.bytes.withUnsafeBytes { bytes in
+                withUnsafeMutableBytes(of: &key) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[text])) }
+            }
+            if let lastTime, key == lastTimeText { return lastTime }
+        }
+        guard let time = Timestamp(rfc3339Bytes: scanner.bytes[text]) else {
             throw malformed("expected an RFC 3339 time", at: start)
+        }
+        if text.count == 24 {
+            lastTimeText = key
+            lastTime = time
         }
         return time
     }

@@ -99,7 +99,14 @@ public struct JSONScanner {
         JSONSyntaxError(offset: index, reason: reason)
     }
 
+    @inline(__always)
     mutating func skipWhitespace() {
+        // Compact JSON (all our own) has none: one comparison and out.
+        guard index < end, bytes[index] <= 0x20 else { return }
+        skipWhitespaceRun()
+    }
+
+    private mutating func skipWhitespaceRun() {
         while index < end {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1

@@ -67,7 +67,7 @@ public enum JSONValue: Sendable, Hashable {
         case .object(let members):
             writer.beginObject()
             for (key, value) in members {
-                writer.key(key)
+                writer.key(computed: key)
                 value.write(to: &writer)
             }
             writer.endObject()

@@ -1,54 +1,97 @@
-/// Appends JSON tokens to a byte array. Hand-written because tasks embed opaque JSON verbatim,
-/// which `JSONEncoder` cannot do, and because this is the hot path of every response.
-public struct JSONWriter {
-    public var bytes: [UInt8]
+/// Appends JSON tokens to a buffer of its own. Hand-written because tasks embed opaque JSON
+/// verbatim, which `JSONEncoder` cannot do, and because this is the hot path of every response:
+/// a lease answer writes some thirty tokens per task, so each token is one capacity check and
+/// one copy into memory the writer owns (an `Array` append checks uniqueness and capacity per
+/// call, which cost as much as the writing). Not copyable, so that the buffer has one owner.
+public struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
     private var needsComma = false
+    /// The last time written and its text, and the last day's: the times of a lease answer
+    /// repeat (every task of a batch was leased in the same millisecond) and share their day.
+    private var lastTime = Int64.min
+    private var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    private var lastDay = Int64.min
+    private var lastDayText: (UInt64, UInt64) = (0, 0)
 
     public init(capacity: Int = 256) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit {
+        base.deallocate()
+    }
+
+    /// What has been written so far (a copy).
+    public var bytes: [UInt8] {
+        Array(UnsafeBufferPointer(start: base, count: count))
+    }
+
+    /// What has been written so far, in place (to hand to a byte buffer without an extra copy).
+    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     public mutating func beginObject() {
         separate()
-        bytes.append(UInt8(ascii: "{"))
+        put(UInt8(ascii: "{"))
         needsComma = false
     }
 
     public mutating func endObject() {
-        bytes.append(UInt8(ascii: "}"))
+        put(UInt8(ascii: "}"))
         needsComma = true
     }
 
     public mutating func beginArray() {
         separate()
-        bytes.append(UInt8(ascii: "["))
+        put(UInt8(ascii: "["))
         needsComma = false
     }
 
     public mutating func endArray() {
-        bytes.append(UInt8(ascii: "]"))
+        put(UInt8(ascii: "]"))
         needsComma = true
     }
 
     public mutating func key(_ key: StaticString) {
-        separate()
-        bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        key.withUTF8Buffer { name in
+            reserve(name.count + 4)
+            if needsComma { putReserved(UInt8(ascii: ",")) }
+            putReserved(UInt8(ascii: "\""))
+            putReserved(name)
+            putReserved(UInt8(ascii: "\""))
+            putReserved(UInt8(ascii: ":"))
+        }
         needsComma = false
     }
 
-    public mutating func key(_ key: String) {
+    /// A key known only at run time (a map's). Literal keys take `key(_:)`: a `String`
+    /// overload of that name would win every literal and cost a `String` each.
+    public mutating func key(computed key: String) {
         string(key)
-        bytes.append(UInt8(ascii: ":"))
+        put(UInt8(ascii: ":"))
         needsComma = false
     }
 
     public mutating func string(_ value: String) {
         separate()
-        Self.appendQuoted(value, to: &bytes)
+        var value = value
+        value.withUTF8 { utf8 in
+            // Most strings (ids, names, times) need no escaping: one check, one copy.
+            if !Self.needsEscaping(utf8) {
+                reserve(utf8.count + 2)
+                putReserved(UInt8(ascii: "\""))
+                putReserved(utf8)
+                putReserved(UInt8(ascii: "\""))
+            } else {
+                put(UInt8(ascii: "\""))
+                appendEscaped(utf8)
+                put(UInt8(ascii: "\""))
+            }
+        }
         needsComma = true
     }
 
@@ -59,9 +102,9 @@ public struct JSONWriter {
     public mutating func int(_ value: some BinaryInteger) {
         separate()
         if let small = Int64(exactly: value) {
-            Self.appendDecimal(small, to: &bytes)
+            appendDecimal(small)
         } else {
-            bytes.append(contentsOf: String(value).utf8)
+            put(String(value))
         }
         needsComma = true
     }
@@ -70,46 +113,61 @@ public struct JSONWriter {
         separate()
         if value.isFinite {
             if let exact = Int64(exactly: value) {
-                bytes.append(contentsOf: String(exact).utf8)
+                put(String(exact))
             } else {
-                bytes.append(contentsOf: String(value).utf8)
+                put(String(value))
             }
         } else {
-            bytes.append(contentsOf: "null".utf8)
+            put("null")
         }
         needsComma = true
     }
 
     public mutating func bool(_ value: Bool) {
         separate()
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        put(value ? "true" : "false")
         needsComma = true
     }
 
     /// An object of strings, keys sorted so equal maps write equal bytes.
     public mutating func stringMap(_ map: [String: String]) {
         beginObject()
-        for key in map.keys.sorted() {
-            self.key(key)
-            string(map[key]!)
+        if !map.isEmpty {
+            for key in map.keys.sorted() {
+                self.key(computed: key)
+                string(map[key]!)
+            }
         }
         endObject()
     }
 
     public mutating func null() {
         separate()
-        bytes.append(contentsOf: "null".utf8)
+        put("null")
         needsComma = true
     }
 
     public mutating func timestamp(_ value: Timestamp?) {
         separate()
         if let value {
-            bytes.append(UInt8(ascii: "\""))
-            value.appendRFC3339(to: &bytes)
-            bytes.append(UInt8(ascii: "\""))
+            if value.milliseconds != lastTime {
+                lastTime = value.milliseconds
+                let (day, msOfDay) = value.milliseconds.floorDivided(by: 86_400_000)
+                if day != lastDay {
+                    lastDay = day
+                    withUnsafeMutableBytes(of: &lastDayText) { Timestamp.writeDate(day: day, into: $0) }
+                }
+                withUnsafeMutableBytes(of: &lastTimeText) { text in
+                    withUnsafeBytes(of: lastDayText) { text.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<11])) }
+                    Timestamp.writeTimeOfDay(msOfDay, into: text)
+                }
+            }
+            reserve(26)
+            putReserved(UInt8(ascii: "\""))
+            withUnsafeBytes(of: lastTimeText) { putReserved($0.assumingMemoryBound(to: UInt8.self)) }
+            putReserved(UInt8(ascii: "\""))
         } else {
-            bytes.append(contentsOf: "null".utf8)
+            put("null")
         }
         needsComma = true
     }
@@ -117,26 +175,8 @@ public struct JSONWriter {
     /// Embeds already-validated JSON as it is.
     public mutating func raw(_ json: RawJSON?) {
         separate()
-        if let json { bytes.append(contentsOf: json.bytes) } else { bytes.append(contentsOf: "null".utf8) }
+        if let json { json.bytes.withUnsafeBufferPointer { put($0) } } else { put("null") }
         needsComma = true
-    }
-
-    private mutating func separate() {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
-    }
-
-    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
-        var value = value
-        value.withUTF8 { utf8 in
-            bytes.append(UInt8(ascii: "\""))
-            // Most strings (ids, names, times) need no escaping: one check, one copy.
-            if !needsEscaping(utf8) {
-                bytes.append(contentsOf: utf8)
-            } else {
-                appendEscaped(utf8, to: &bytes)
-            }
-            bytes.append(UInt8(ascii: "\""))
-        }
     }
 
     /// Whether any byte is a control character, a quote or a backslash — eight bytes at a time
@@ -157,37 +197,97 @@ public struct JSONWriter {
         return false
     }
 
-    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+    // MARK: Output
+
+    @inline(__always)
+    private mutating func separate() {
+        if needsComma { put(UInt8(ascii: ",")) }
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(toHold: count + extra) }
+    }
+
+    private mutating func grow(toHold needed: Int) {
+        let newCapacity = max(needed, capacity * 2)
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.initialize(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    private mutating func putReserved(_ byte: UInt8) {
+        base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    private mutating func putReserved(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        (base + count).initialize(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    @inline(__always)
+    private mutating func put(_ byte: UInt8) {
+        reserve(1)
+        putReserved(byte)
+    }
+
+    private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        reserve(bytes.count)
+        putReserved(bytes)
+    }
+
+    private mutating func put(_ text: StaticString) {
+        text.withUTF8Buffer { put($0) }
+    }
+
+    private mutating func put(_ text: String) {
+        var text = text
+        text.withUTF8 { put($0) }
+    }
+
+    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        // At most six bytes (`\u00XX`) for each one.
+        reserve(utf8.count * 6)
         for c in utf8 {
             switch c {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case UInt8(ascii: "\""): putReserved(0x5C); putReserved(0x22)
+            case UInt8(ascii: "\\"): putReserved(0x5C); putReserved(0x5C)
+            case 0x0A: putReserved(0x5C); putReserved(UInt8(ascii: "n"))
+            case 0x0D: putReserved(0x5C); putReserved(UInt8(ascii: "r"))
+            case 0x09: putReserved(0x5C); putReserved(UInt8(ascii: "t"))
             case 0..<0x20:
-                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30])
-                bytes.append(Hex.digits[Int(c >> 4)])
-                bytes.append(Hex.digits[Int(c & 0xF)])
-            default: bytes.append(c)
+                putReserved(0x5C); putReserved(UInt8(ascii: "u")); putReserved(0x30); putReserved(0x30)
+                putReserved(Hex.digits[Int(c >> 4)])
+                putReserved(Hex.digits[Int(c & 0xF)])
+            default: putReserved(c)
             }
         }
     }
 
     /// Decimal digits without making a `String` first (counts and times fill every task).
-    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    private mutating func appendDecimal(_ value: Int64) {
+        reserve(20)
+        if value < 0 { putReserved(UInt8(ascii: "-")) }
         var rest = value.magnitude
-        guard rest >= 10 else { return bytes.append(UInt8(truncatingIfNeeded: rest) + 48) }
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes hold any Int64's 19 digits
-        withUnsafeMutableBytes(of: &scratch) { digits in
-            var at = digits.count
-            while rest > 0 {
-                at -= 1
-                digits[at] = UInt8(truncatingIfNeeded: rest % 10) + 48
-                rest /= 10
-            }
-            bytes.append(contentsOf: digits[at...])
+        guard rest >= 10 else { return putReserved(UInt8(truncatingIfNeeded: rest) + 48) }
+        var digits = 0
+        var probe = rest
+        while probe > 0 {
+            digits += 1
+            probe /= 10
+        }
+        var at = count + digits
+        count = at
+        while rest > 0 {
+            at -= 1
+            base[at] = UInt8(truncatingIfNeeded: rest % 10) + 48
+            rest /= 10
         }
     }
 }

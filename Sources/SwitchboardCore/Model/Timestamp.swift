@@ -63,32 +63,50 @@ extension Timestamp {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, composed on the stack and appended in one go (every task
     /// answer carries several).
     public func appendRFC3339(to bytes: inout [UInt8]) {
-        let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
-        let (year, month, day) = civilDate(fromDaysSinceEpoch: days)
         var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
         withUnsafeMutableBytes(of: &scratch) { text in
-            func put(_ value: Int64, _ count: Int, at offset: Int) {
-                var v = value
-                for k in stride(from: offset + count - 1, through: offset, by: -1) {
-                    text[k] = UInt8(truncatingIfNeeded: 48 + v % 10)
-                    v /= 10
-                }
-            }
-            put(year, 4, at: 0)
-            text[4] = UInt8(ascii: "-")
-            put(month, 2, at: 5)
-            text[7] = UInt8(ascii: "-")
-            put(day, 2, at: 8)
-            text[10] = UInt8(ascii: "T")
-            put(msOfDay / 3_600_000, 2, at: 11)
-            text[13] = UInt8(ascii: ":")
-            put(msOfDay / 60_000 % 60, 2, at: 14)
-            text[16] = UInt8(ascii: ":")
-            put(msOfDay / 1000 % 60, 2, at: 17)
-            text[19] = UInt8(ascii: ".")
-            put(msOfDay % 1000, 3, at: 20)
-            text[23] = UInt8(ascii: "Z")
+            writeRFC3339(into: text)
             bytes.append(contentsOf: text)
+        }
+    }
+
+    /// The 24 bytes of `YYYY-MM-DDTHH:MM:SS.mmmZ` into `text`.
+    func writeRFC3339(into text: UnsafeMutableRawBufferPointer) {
+        let (day, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
+        Self.writeDate(day: day, into: text)
+        Self.writeTimeOfDay(msOfDay, into: text)
+    }
+
+    /// `YYYY-MM-DDT`, the first 11 bytes, for a day since the epoch.
+    static func writeDate(day: Int64, into text: UnsafeMutableRawBufferPointer) {
+        precondition(text.count >= 11)
+        let (year, month, dayOfMonth) = civilDate(fromDaysSinceEpoch: day)
+        putDigits(year, 4, at: 0, in: text)
+        text[4] = UInt8(ascii: "-")
+        putDigits(month, 2, at: 5, in: text)
+        text[7] = UInt8(ascii: "-")
+        putDigits(dayOfMonth, 2, at: 8, in: text)
+        text[10] = UInt8(ascii: "T")
+    }
+
+    /// `HH:MM:SS.mmmZ`, bytes 11 to 23.
+    static func writeTimeOfDay(_ msOfDay: Int64, into text: UnsafeMutableRawBufferPointer) {
+        precondition(text.count >= 24)
+        putDigits(msOfDay / 3_600_000, 2, at: 11, in: text)
+        text[13] = UInt8(ascii: ":")
+        putDigits(msOfDay / 60_000 % 60, 2, at: 14, in: text)
+        text[16] = UInt8(ascii: ":")
+        putDigits(msOfDay / 1000 % 60, 2, at: 17, in: text)
+        text[19] = UInt8(ascii: ".")
+        putDigits(msOfDay % 1000, 3, at: 20, in: text)
+        text[23] = UInt8(ascii: "Z")
+    }
+
+    private static func putDigits(_ value: Int64, _ count: Int, at offset: Int, in text: UnsafeMutableRawBufferPointer) {
+        var v = value
+        for k in stride(from: offset + count - 1, through: offset, by: -1) {
+            text[k] = UInt8(truncatingIfNeeded: 48 + v % 10)
+            v /= 10
         }
     }
 
@@ -157,7 +175,7 @@ extension Timestamp {
 }
 
 extension Int64 {
-    fileprivate func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    func floorDivided(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
         var q = self / divisor
         var r = self % divisor
         if r < 0 {
