@@ -37,10 +37,7 @@ struct LeaseRoutes<Context: RequestContext> {
         try engine.validate(leaseRequest)
         // Tasks the worker finished, carried on its next lease call: completed first (a bad
         // item refuses the whole call before anything changes), answered with statuses only.
-        let carried = try body.objects("complete").map { items throws(SwitchboardError) in
-            guard (1...1000).contains(items.count) else { throw SwitchboardError.invalid("complete must hold 1-1000 completions") }
-            return try Self.completions(items)
-        }
+        let carried = try Self.completions(in: body, "complete")
         var completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])?
         if let carried { completed = (carried, try await complete(carried)) }
         // A busy queue answers at once: the long-poll's watchers (two child tasks, their
@@ -100,17 +97,35 @@ struct LeaseRoutes<Context: RequestContext> {
         }
     }
 
-    /// The completions of a batch's items, each checked before any is applied.
-    private static func completions(_ items: [JSONObjectReader]) throws(SwitchboardError) -> [LeaseCompletion] {
+    /// The completions listed in `key` (nil when absent or null), each checked before any is
+    /// applied; read in one pass, as a worker sends one per task it ran.
+    private static func completions(in body: JSONObjectReader, _ key: String) throws(SwitchboardError) -> [LeaseCompletion]? {
+        guard var reader = body.pullReader(key) else { return nil }
+        guard reader.kind == .array else { throw .invalid("\(key) must be an array") }
         var completions: [LeaseCompletion] = []
-        completions.reserveCapacity(items.count)
-        for item in items {
-            try item.rejectUnknown(allowed: ["lease_id", "result"])
-            guard let leaseID = try item.string("lease_id"), !leaseID.isEmpty else {
-                throw SwitchboardError.invalid("\(item.path)lease_id is required")
+        try reader.beginArray()
+        while try reader.nextElement() {
+            let index = completions.count
+            guard completions.count < 1000 else { throw .invalid("\(key) must hold 1-1000 completions") }
+            guard reader.kind == .object else { throw .invalid("\(key)[\(index)] must be an object") }
+            var leaseID: String?
+            var result: RawJSON?
+            try reader.beginObject()
+            while let field = try reader.nextKey() {
+                if reader.key(field, is: "lease_id") {
+                    guard reader.kind == .string || reader.kind == .null else { throw .invalid("\(key)[\(index)].lease_id must be a string") }
+                    leaseID = try reader.string()
+                } else if reader.key(field, is: "result") {
+                    let value = try reader.raw()
+                    result = value.isNull ? nil : value
+                } else {
+                    throw .invalid("unknown field '\(key)[\(index)].\(reader.text(of: field))'")
+                }
             }
-            completions.append(LeaseCompletion(leaseID: leaseID, result: item.raw("result").flatMap { $0.isNull ? nil : $0 }))
+            guard let leaseID, !leaseID.isEmpty else { throw .invalid("\(key)[\(index)].lease_id is required") }
+            completions.append(LeaseCompletion(leaseID: leaseID, result: result))
         }
+        guard !completions.isEmpty else { throw .invalid("\(key) must hold 1-1000 completions") }
         return completions
     }
 
@@ -170,10 +185,9 @@ struct LeaseRoutes<Context: RequestContext> {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         try body.rejectUnknown(allowed: ["items", "return_tasks"])
         let returnTasks = try body.bool("return_tasks") ?? true
-        guard let items = try body.objects("items"), (1...1000).contains(items.count) else {
+        guard let completions = try Self.completions(in: body, "items") else {
             throw SwitchboardError.invalid("items must hold 1-1000 completions")
         }
-        let completions = try Self.completions(items)
         let outcomes = try await complete(completions)
         return JSONResponse.object(capacity: 64 + completions.count * (returnTasks ? 768 : 64)) { w in
             w.key("items")

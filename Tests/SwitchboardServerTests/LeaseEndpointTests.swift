@@ -104,6 +104,36 @@ struct LeaseEndpointTests {
         }
     }
 
+    @Test("a completion list that is not a list of lease ids refuses the call, naming the item and field")
+    func badCompletionLists() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            let lease = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "picky", "max_tasks": 1}"#)
+            let id = try #require(lease.body?.items.first?["lease_id"] as? String)
+            let good = "{\"lease_id\": \"\(id)\"}"
+            let cases: [(String, String)] = [
+                (#"{"a": 1}"#, "complete must be an array"),
+                (#"[1]"#, "complete[0] must be an object"),
+                ("[\(good), {\"lease_id\": 7}]", "complete[1].lease_id must be a string"),
+                ("[\(good), {\"lease_id\": \"\"}]", "complete[1].lease_id is required"),
+                ("[\(good), {\"lease_id\": null}]", "complete[1].lease_id is required"),
+                ("[{\"lease_id\": \"x\", \"res\\u0075lts\": 1}]", "unknown field 'complete[0].results'"),
+                ("[{\"lease_id\": \"\\u0078\", \"res\\u0075lt\": 1}, 2]", "complete[1] must be an object"),
+                ("[" + Array(repeating: good, count: 1001).joined(separator: ",") + "]", "1-1000"),
+            ]
+            for (list, detail) in cases {
+                for path in ["/v1/leases", "/v1/leases/complete"] {
+                    let body = path == "/v1/leases" ? "{\"worker_id\": \"picky\", \"complete\": \(list)}" : "{\"items\": \(list)}"
+                    let expected = path == "/v1/leases" ? detail : detail.replacingOccurrences(of: "complete", with: "items")
+                    expectProblem(try await client.call(.post, path, json: body), .unprocessableContent, mentioning: expected)
+                }
+            }
+            // Nothing was completed by any of them: the lease still completes once.
+            let done = try await client.call(.post, "/v1/leases/complete", json: "{\"items\": [\(good)]}")
+            #expect(done.body?.items.map { $0["status"] as? Int } == [200])
+        }
+    }
+
     @Test("a lease call carries completions: they are applied first, each answered in order")
     func leaseCarryingCompletions() async throws {
         try await h.test { client in

@@ -150,6 +150,13 @@ public struct JSONObjectReader: Sendable {
         }
     }
 
+    /// A pull reader over a member's value, nil when absent or null: an array of a thousand
+    /// small objects is read in one pass instead of a member list (and key strings) per object.
+    public func pullReader(_ key: String) -> JSONPullReader? {
+        guard let m = member(key), m.kind != .null else { return nil }
+        return JSONPullReader(bytes, range: m.range)
+    }
+
     /// The objects of an array member (e.g. a batch's `items`); nil when absent or null.
     public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
         guard let m = member(key), m.kind != .null else { return nil }

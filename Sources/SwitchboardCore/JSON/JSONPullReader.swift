@@ -24,7 +24,12 @@ public struct JSONPullReader {
     private var lastTime: Timestamp?
 
     public init(_ bytes: [UInt8]) {
-        scanner = JSONScanner(bytes, range: bytes.indices, maxDepth: JSONScanner.defaultMaxDepth, trusted: false)
+        self.init(bytes, range: bytes.indices)
+    }
+
+    /// Reads the one value that lies in `range` of `bytes`.
+    public init(_ bytes: [UInt8], range: Range<Int>) {
+        scanner = JSONScanner(bytes, range: range, maxDepth: JSONScanner.defaultMaxDepth, trusted: false)
     }
 
     /// A key's place in the document; compare it with `key(_:is:)`.
@@ -71,6 +76,11 @@ public struct JSONPullReader {
         }
     }
 
+    /// The key as text (for a message naming it).
+    public func text(of key: Key) -> String {
+        key.unescaped ?? String(decoding: scanner.bytes[key.range], as: UTF8.self)
+    }
+
     public func key(_ key: Key, is name: StaticString) -> Bool {
         name.withUTF8Buffer { expected in
             if let unescaped = key.unescaped { return unescaped.utf8.elementsEqual(expected) }
@@ -113,6 +123,19 @@ public struct JSONPullReader {
 
     /// Whether the value here is `null` (not consumed).
     public var isNull: Bool { scanner.peek == UInt8(ascii: "n") }
+
+    /// What the value here is, by its first byte (not consumed, not yet checked); nil at the end.
+    public var kind: JSONKind? {
+        switch scanner.peek {
+        case nil: nil
+        case UInt8(ascii: "{"): .object
+        case UInt8(ascii: "["): .array
+        case UInt8(ascii: "\""): .string
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): .bool
+        case UInt8(ascii: "n"): .null
+        default: .number
+        }
+    }
 
     /// A string, or nil for `null`.
     public mutating func string() throws(SwitchboardError) -> String? {
