@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -43,7 +44,7 @@ enum BenchHTTP {
             engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics,
             settings: ServerSettings())
         let start = ContinuousClock.now
-        let rate = try await serve(server.router(context: SwitchboardRequestContext.self)) { port in
+        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer) { port in
             try await load(port: port, path: path, body: body, connections: connections, for: duration)
         }
         let seconds = BenchScenarios.seconds(since: start)
@@ -60,13 +61,14 @@ enum BenchHTTP {
 
     /// Runs `router` on a loopback port while `body` runs.
     static func serve<Builder: HTTPResponderBuilder>(
-        _ router: Builder, _ body: (Int) async throws -> Double
+        _ router: Builder, server: HTTPServerBuilder = .http1(), _ body: (Int) async throws -> Double
     ) async throws -> Double where Builder.Responder.Context: RequestContext, Builder.Responder.Context.Source == ApplicationRequestContextSource {
         let port = Mutex<Int?>(nil)
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let app = Application(
             router: router,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
             logger: logger)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
@@ -42,6 +43,7 @@ enum BenchRemote {
         let port = Mutex<Int?>(nil)
         let app = Application(
             router: server.router(context: SwitchboardRequestContext.self),
+            server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             services: workers,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },

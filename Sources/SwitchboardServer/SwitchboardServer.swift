@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import SwitchboardCore
 
@@ -53,6 +54,18 @@ public struct SwitchboardServer: Sendable {
         return router
     }
 
+    /// The event loops of the listener, the connections and their requests' handlers.
+    static let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    /// HTTP/1.1 with requests handled on SwiftNIO's event loops (`EventLoopBoundChannel`); what
+    /// `application(logger:)` serves, and what a benchmark of the server should serve.
+    public var httpServer: HTTPServerBuilder {
+        .http1OnEventLoops(
+            configuration: .init(
+                additionalChannelHandlers: [ConnectionWatch()], idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds)),
+            group: Self.eventLoopGroup)
+    }
+
     /// The Hummingbird application, with the engine's maintenance and the in-process workers as
     /// its services. On SIGTERM the service group stops them in reverse order: the HTTP server
     /// stops accepting and drains requests first, then the workers drain their tasks, then
@@ -62,12 +75,10 @@ public struct SwitchboardServer: Sendable {
         services.append(contentsOf: workers)
         return Application(
             router: router(context: SwitchboardRequestContext.self),
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [ConnectionWatch()],
-                    idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds))),
+            server: httpServer,
             configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
             services: services,
+            eventLoopGroupProvider: .shared(Self.eventLoopGroup),
             logger: logger)
     }
 }

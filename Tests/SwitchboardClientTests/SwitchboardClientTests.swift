@@ -22,8 +22,10 @@ struct SwitchboardClientTests {
     }
 
     func withClient(_ body: @escaping @Sendable (SwitchboardClient) async throws -> Void) async throws {
+        // Served as `switchboard serve` serves: requests handled on the event loops.
         let app = Application(
-            router: server.router(), configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
+            router: server.router(), server: server.httpServer,
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
             try await body(SwitchboardClient(baseURL: "http://127.0.0.1:\(port)"))
