@@ -44,7 +44,7 @@ enum BenchHTTP {
             engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics,
             settings: ServerSettings())
         let start = ContinuousClock.now
-        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer) { port in
+        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: SwitchboardServer.httpEventLoopGroup) { port in
             try await load(port: port, path: path, body: body, connections: connections, for: duration)
         }
         let seconds = BenchScenarios.seconds(since: start)
@@ -61,7 +61,8 @@ enum BenchHTTP {
 
     /// Runs `router` on a loopback port while `body` runs.
     static func serve<Builder: HTTPResponderBuilder>(
-        _ router: Builder, server: HTTPServerBuilder = .http1(), _ body: (Int) async throws -> Double
+        _ router: Builder, server: HTTPServerBuilder = .http1(), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ body: (Int) async throws -> Double
     ) async throws -> Double where Builder.Responder.Context: RequestContext, Builder.Responder.Context.Source == ApplicationRequestContextSource {
         let port = Mutex<Int?>(nil)
         var logger = Logger(label: "bench")
@@ -71,6 +72,7 @@ enum BenchHTTP {
             server: server,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            eventLoopGroupProvider: .shared(group),
             logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }

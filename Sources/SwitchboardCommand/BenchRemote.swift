@@ -47,6 +47,7 @@ enum BenchRemote {
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             services: workers,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            eventLoopGroupProvider: .shared(SwitchboardServer.httpEventLoopGroup),
             logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }

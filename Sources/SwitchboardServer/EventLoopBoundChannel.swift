@@ -7,10 +7,12 @@ import Synchronization
 /// Hummingbird's HTTP/1.1 server, with requests handled on SwiftNIO's event loops instead of
 /// Swift's global pool: a request handled on the loop that does its connection's I/O costs no
 /// thread hop to the pool and back (two wake-ups, each tens of microseconds on a VM), which is
-/// what a remote worker waits for on every lease call. A request goes to another loop only when
-/// that one has fewer requests in hand: two busy worker connections accepted on the same loop
-/// are then still handled side by side. Handlers never block a thread; work that computes for
-/// long belongs in a worker, not in a handler.
+/// what a remote worker waits for on every lease call. A loop busy with one request cannot even
+/// read the next request of another connection it serves, so a request goes to another loop
+/// when that one has fewer requests in hand, or as few but fewer other connections to serve
+/// (`EventLoopBalancer`): two busy worker connections accepted on the same loop are then still
+/// handled side by side. Handlers never block a thread; work that computes for long belongs in
+/// a worker, not in a handler.
 extension HTTPServerBuilder {
     static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup) -> HTTPServerBuilder {
         let loops = EventLoopBalancer(group)
@@ -41,42 +43,64 @@ struct EventLoopBoundChannel: ServerChildChannel {
     }
 
     func handle(value: HTTP1Channel.Value, logger: Logger) async {
-        await withTaskExecutorPreference(loops.executor(of: value.channel.eventLoop)) {
+        let loop = loops.connected(value.channel.eventLoop)
+        defer { loops.disconnected(loop) }
+        await withTaskExecutorPreference(loops.executor(loop)) {
             await base.handle(value: value, logger: logger)
         }
     }
 }
 
-/// The event loops requests are handled on, each with how many requests it has in hand.
+/// The event loops requests are handled on: for each, the requests it has in hand and the
+/// connections whose I/O it does.
 final class EventLoopBalancer: Sendable {
+    private struct Load {
+        var requests = 0
+        var connections = 0
+    }
+
     private let loops: [any EventLoop]
     private let executors: [EventLoopTaskExecutor]
-    private let inHand: Mutex<[Int]>
+    private let load: Mutex<[Load]>
 
     init(_ group: any EventLoopGroup) {
         loops = Array(group.makeIterator())
         executors = loops.map(EventLoopTaskExecutor.init)
-        inHand = Mutex(Array(repeating: 0, count: loops.count))
+        load = Mutex(Array(repeating: Load(), count: loops.count))
     }
 
-    /// The loop for a new request: `preferred` (its connection's) unless another has fewer
-    /// requests in hand.
-    func acquire(preferring preferred: any EventLoop) -> Int {
-        inHand.withLock { counts in
-            var chosen = index(of: preferred)
-            for candidate in counts.indices where counts[candidate] < counts[chosen] { chosen = candidate }
-            counts[chosen] += 1
+    /// A connection whose I/O `eventLoop` does has opened; its index.
+    func connected(_ eventLoop: any EventLoop) -> Int {
+        let loop = index(of: eventLoop)
+        load.withLock { $0[loop].connections += 1 }
+        return loop
+    }
+
+    func disconnected(_ loop: Int) {
+        load.withLock { $0[loop].connections -= 1 }
+    }
+
+    /// The loop for a new request on a connection of `own`: the one with the fewest requests in
+    /// hand, then the fewest other connections to read from meanwhile; `own` when no other is
+    /// less loaded.
+    func acquire(preferring own: any EventLoop) -> Int {
+        let own = index(of: own)
+        return load.withLock { loads in
+            func cost(_ loop: Int) -> (Int, Int) {
+                (loads[loop].requests, loads[loop].connections - (loop == own ? 1 : 0))
+            }
+            var chosen = own
+            for candidate in loads.indices where cost(candidate) < cost(chosen) { chosen = candidate }
+            loads[chosen].requests += 1
             return chosen
         }
     }
 
     func release(_ loop: Int) {
-        inHand.withLock { $0[loop] -= 1 }
+        load.withLock { $0[loop].requests -= 1 }
     }
 
     func executor(_ loop: Int) -> EventLoopTaskExecutor { executors[loop] }
-
-    func executor(of eventLoop: any EventLoop) -> EventLoopTaskExecutor { executors[index(of: eventLoop)] }
 
     private func index(of eventLoop: any EventLoop) -> Int {
         loops.firstIndex { $0 === eventLoop } ?? 0

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Hummingbird
 import HummingbirdTesting
 import ServiceLifecycle
@@ -25,11 +26,17 @@ struct SwitchboardClientTests {
         // Served as `switchboard serve` serves: requests handled on the event loops.
         let app = Application(
             router: server.router(), server: server.httpServer,
-            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            eventLoopGroupProvider: .shared(SwitchboardServer.httpEventLoopGroup))
         try await app.test(.live) { client in
             let port = try #require(client.port)
             try await body(SwitchboardClient(baseURL: "http://127.0.0.1:\(port)"))
         }
+    }
+
+    @Test("the shared HTTP client makes no spans when no tracer is bootstrapped")
+    func noSpansForNobody() {
+        #expect(SwitchboardClient.sharedHTTPClient.tracer == nil)
     }
 
     @Test("tasks: enqueue (with replay), get, list, run, cancel")

@@ -8,21 +8,28 @@ import Testing
 
 @Suite("Requests handled on event loops")
 struct EventLoopBoundTests {
-    @Test("a request goes to its connection's loop unless another has fewer in hand")
+    @Test("a request goes to its connection's loop unless another has fewer in hand, or as few and fewer other connections")
     func balancing() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
         defer { try? group.syncShutdownGracefully() }
         let loops = Array(group.makeIterator())
         let balancer = EventLoopBalancer(group)
-        #expect(balancer.acquire(preferring: loops[1]) == 1, "all idle: its own")
-        #expect(balancer.acquire(preferring: loops[1]) == 0, "its own is busier: the first idle one")
-        #expect(balancer.acquire(preferring: loops[1]) == 2)
-        #expect(balancer.acquire(preferring: loops[1]) == 1, "all equally busy: its own")
+        // One connection on each of loops 0 and 1.
+        #expect(balancer.connected(loops[0]) == 0 && balancer.connected(loops[1]) == 1)
+        #expect(balancer.acquire(preferring: loops[1]) == 1, "all idle, no other connection on its own: its own")
+        #expect(balancer.acquire(preferring: loops[1]) == 2, "its own is busy: the idle loop without connections")
+        #expect(balancer.acquire(preferring: loops[0]) == 0, "its own is as idle as any")
+        #expect(balancer.acquire(preferring: loops[1]) == 1, "all equally busy, its own has no other connection")
         balancer.release(2)
         #expect(balancer.acquire(preferring: loops[0]) == 2, "the one that finished")
-        balancer.release(0)
-        balancer.release(1)
-        #expect(balancer.acquire(preferring: loops[0]) == 0)
+        for loop in [0, 1, 1, 2] { balancer.release(loop) }
+        // A second connection on loop 1: loop 1's requests go where there is none to serve.
+        #expect(balancer.connected(loops[1]) == 1)
+        #expect(balancer.acquire(preferring: loops[1]) == 2)
+        #expect(balancer.acquire(preferring: loops[1]) == 1, "loop 2 is busy now, loop 0 serves a connection: its own")
+        balancer.disconnected(1)
+        balancer.release(2)
+        #expect(balancer.acquire(preferring: loops[1]) == 2, "its own has a request in hand: the idle loop without connections")
     }
 
     @Test("what prefers a loop's executor runs on that loop, its child tasks too")
