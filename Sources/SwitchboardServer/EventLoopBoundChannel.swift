@@ -8,11 +8,11 @@ import Synchronization
 /// Swift's global pool: a request handled on the loop that does its connection's I/O costs no
 /// thread hop to the pool and back (two wake-ups, each tens of microseconds on a VM), which is
 /// what a remote worker waits for on every lease call. A loop busy with one request cannot even
-/// read the next request of another connection it serves, so a request goes to another loop
-/// when that one has fewer requests in hand, or as few but fewer other connections to serve
-/// (`EventLoopBalancer`): two busy worker connections accepted on the same loop are then still
-/// handled side by side. Handlers never block a thread; work that computes for long belongs in
-/// a worker, not in a handler.
+/// read the next request of another connection it serves, so a request goes to a free loop
+/// (idle, serving no connection) when its own is busy or serves other connections
+/// (`EventLoopBalancer.acquire`): two busy worker connections accepted on the same loop are then
+/// still handled side by side. Handlers
+/// never block a thread; work that computes for long belongs in a worker, not in a handler.
 extension HTTPServerBuilder {
     static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup) -> HTTPServerBuilder {
         let loops = EventLoopBalancer(group)
@@ -80,17 +80,19 @@ final class EventLoopBalancer: Sendable {
         load.withLock { $0[loop].connections -= 1 }
     }
 
-    /// The loop for a new request on a connection of `own`: the one with the fewest requests in
-    /// hand, then the fewest other connections to read from meanwhile; `own` when no other is
-    /// less loaded.
+    /// The loop for a new request on a connection of `own`: `own`, unless it is busy or serves
+    /// other connections and a loop is free — idle and serving no connection, so that it has
+    /// nothing else to read or answer meanwhile. With connections on every loop (many clients)
+    /// a request never hops; with a few busy ones, two that share a loop still run side by side.
     func acquire(preferring own: any EventLoop) -> Int {
         let own = index(of: own)
         return load.withLock { loads in
-            func cost(_ loop: Int) -> (Int, Int) {
-                (loads[loop].requests, loads[loop].connections - (loop == own ? 1 : 0))
-            }
             var chosen = own
-            for candidate in loads.indices where cost(candidate) < cost(chosen) { chosen = candidate }
+            if loads[own].requests > 0 || loads[own].connections > 1,
+                let free = loads.indices.first(where: { loads[$0].requests == 0 && loads[$0].connections == 0 })
+            {
+                chosen = free
+            }
             loads[chosen].requests += 1
             return chosen
         }

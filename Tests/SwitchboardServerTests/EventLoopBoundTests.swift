@@ -8,28 +8,33 @@ import Testing
 
 @Suite("Requests handled on event loops")
 struct EventLoopBoundTests {
-    @Test("a request goes to its connection's loop unless another has fewer in hand, or as few and fewer other connections")
+    @Test("a request stays on its connection's loop unless that one is busy or serves others and a loop is free")
     func balancing() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 3)
         defer { try? group.syncShutdownGracefully() }
         let loops = Array(group.makeIterator())
         let balancer = EventLoopBalancer(group)
-        // One connection on each of loops 0 and 1.
+        // One connection on each of loops 0 and 1; none on loop 2.
         #expect(balancer.connected(loops[0]) == 0 && balancer.connected(loops[1]) == 1)
-        #expect(balancer.acquire(preferring: loops[1]) == 1, "all idle, no other connection on its own: its own")
-        #expect(balancer.acquire(preferring: loops[1]) == 2, "its own is busy: the idle loop without connections")
-        #expect(balancer.acquire(preferring: loops[0]) == 0, "its own is as idle as any")
-        #expect(balancer.acquire(preferring: loops[1]) == 1, "all equally busy, its own has no other connection")
+        #expect(balancer.acquire(preferring: loops[1]) == 1, "idle, no other connection: its own")
+        #expect(balancer.acquire(preferring: loops[1]) == 2, "its own is busy: the free loop")
+        #expect(balancer.acquire(preferring: loops[0]) == 0, "its own is idle")
+        #expect(balancer.acquire(preferring: loops[0]) == 0, "busy, but no loop is free: its own")
         balancer.release(2)
-        #expect(balancer.acquire(preferring: loops[0]) == 2, "the one that finished")
-        for loop in [0, 1, 1, 2] { balancer.release(loop) }
-        // A second connection on loop 1: loop 1's requests go where there is none to serve.
+        #expect(balancer.acquire(preferring: loops[1]) == 2, "loop 2 is free again")
+        for loop in [0, 0, 1, 2] { balancer.release(loop) }
+        // A second connection on loop 1: its requests go to the loop that serves none.
         #expect(balancer.connected(loops[1]) == 1)
         #expect(balancer.acquire(preferring: loops[1]) == 2)
-        #expect(balancer.acquire(preferring: loops[1]) == 1, "loop 2 is busy now, loop 0 serves a connection: its own")
-        balancer.disconnected(1)
-        balancer.release(2)
-        #expect(balancer.acquire(preferring: loops[1]) == 2, "its own has a request in hand: the idle loop without connections")
+        #expect(balancer.acquire(preferring: loops[1]) == 1, "loop 0 is idle but serves a connection: its own")
+        for loop in [1, 2] { balancer.release(loop) }
+        // Every loop serves a connection: no request hops.
+        #expect(balancer.connected(loops[2]) == 2)
+        #expect(balancer.acquire(preferring: loops[1]) == 1)
+        #expect(balancer.acquire(preferring: loops[1]) == 1)
+        for loop in [1, 1] { balancer.release(loop) }
+        balancer.disconnected(2)
+        #expect(balancer.acquire(preferring: loops[1]) == 2, "loop 2's connection went: free again")
     }
 
     @Test("what prefers a loop's executor runs on that loop, its child tasks too")
