@@ -11,8 +11,8 @@ import Synchronization
 /// read the next request of another connection it serves, so a request goes to a free loop
 /// (idle, serving no connection) when its own is busy or serves other connections
 /// (`EventLoopBalancer.acquire`): two busy worker connections accepted on the same loop are then
-/// still handled side by side. Handlers
-/// never block a thread; work that computes for long belongs in a worker, not in a handler.
+/// still handled side by side. Handlers never block a thread; work that computes for long
+/// belongs in a worker, not in a handler.
 extension HTTPServerBuilder {
     static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup) -> HTTPServerBuilder {
         let loops = EventLoopBalancer(group)
