@@ -178,18 +178,18 @@ public struct JSONPullReader {
         _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
         // Times never need escapes; one that has them is no RFC 3339 time either.
         let text = (start + 1)..<(scanner.index - 1)
-        var key: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
         if text.count == 24 {
             scanner.bytes.withUnsafeBytes { bytes in
-                withUnsafeMutableBytes(of: &key) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[text])) }
+                withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[text])) }
             }
-            if let lastTime, key == lastTimeText { return lastTime }
+            if let lastTime, words == lastTimeText { return lastTime }
         }
         guard let time = Timestamp(rfc3339Bytes: scanner.bytes[text]) else {
             throw malformed("expected an RFC 3339 time", at: start)
         }
         if text.count == 24 {
-            lastTimeText = key
+            lastTimeText = words
             lastTime = time
         }
         return time
