@@ -202,7 +202,7 @@ extension SwitchboardClient {
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
         // One pass over the answer, without Foundation's decoder: a worker reads every task it runs.
-        var reader = JSONPullReader(Array(answer.body.readableBytesView))
+        var reader = JSONPullReader(answer.body)
         var leases: [TaskLease] = []
         var statuses: [(any Error)?] = []
         try reader.beginObject()
@@ -373,7 +373,7 @@ extension SwitchboardClient {
 
     /// The Prometheus exposition text of `/metrics`.
     public func metrics() async throws -> String {
-        String(buffer: try await send(.GET, "/metrics", repeatable: true).body)
+        String(decoding: try await send(.GET, "/metrics", repeatable: true).body, as: UTF8.self)
     }
 
     // MARK: Locks

@@ -55,7 +55,7 @@ public struct SwitchboardClient: Sendable {
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String?)] = [], body: [UInt8]? = nil,
         headers: [(String, String)] = [], repeatable: Bool = false, extraTimeout: Duration = .zero
-    ) async throws -> (status: Int, body: ByteBuffer) {
+    ) async throws -> (status: Int, body: [UInt8]) {
         var url = configuration.baseURL + path
         let pairs = query.compactMap { name, value in value.map { "\(name)=\(Self.percentEncoded($0))" } }
         if !pairs.isEmpty { url += "?" + pairs.joined(separator: "&") }
@@ -71,7 +71,7 @@ public struct SwitchboardClient: Sendable {
         while true {
             do {
                 let response = try await http.execute(request, timeout: .milliseconds(timeout.milliseconds))
-                let bytes = try await response.body.collect(upTo: 64 << 20)
+                let bytes = try await Self.bodyBytes(of: response, limit: 64 << 20)
                 let status = Int(response.status.code)
                 if (200..<300).contains(status) { return (status, bytes) }
                 let problem = Self.problem(status: status, reason: response.status.reasonPhrase, body: bytes)
@@ -90,14 +90,30 @@ public struct SwitchboardClient: Sendable {
         }
     }
 
+    /// The whole body in one array, sized from its Content-Length: one copy of each part.
+    /// (`collect(upTo:)` grows a buffer by doubling, and the readers want an array: a lease
+    /// answer of 80 KB was copied several times over.)
+    private static func bodyBytes(of response: HTTPClientResponse, limit: Int) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let length = response.headers.first(name: "content-length").flatMap({ Int($0) }), (0...limit).contains(length) {
+            bytes.reserveCapacity(length)
+        }
+        for try await part in response.body {
+            guard bytes.count + part.readableBytes <= limit else {
+                throw SwitchboardError.malformed("an answer of more than \(limit) bytes")
+            }
+            bytes.append(contentsOf: part.readableBytesView)
+        }
+        return bytes
+    }
+
     /// Full jitter over `retryBase × 2^(attempt−1)`.
     private func backoff(_ attempt: Int) -> Duration {
         let ceiling = configuration.retryBase.milliseconds << min(attempt - 1, 10)
         return .milliseconds(Int64.random(in: 0...max(ceiling, 1)))
     }
 
-    private static func problem(status: Int, reason: String, body: ByteBuffer) -> ProblemError {
-        let bytes = Array(body.readableBytesView)
+    private static func problem(status: Int, reason: String, body bytes: [UInt8]) -> ProblemError {
         guard let object = try? JSONObjectReader(bytes) else {
             return ProblemError(status: status, title: reason, detail: String(decoding: bytes.prefix(500), as: UTF8.self))
         }
@@ -125,15 +141,15 @@ public struct SwitchboardClient: Sendable {
     static let decoder = JSONDecoder()
 
     /// A task answer, read in one pass without a generic tree (the hot path of remote workers).
-    func readTask(_ body: ByteBuffer) throws -> TaskRecord {
-        try TaskRecord(json: Array(body.readableBytesView))
+    func readTask(_ body: [UInt8]) throws -> TaskRecord {
+        try TaskRecord(json: body)
     }
 
     /// The elements of a `{"items": [...]}` answer, each read by `read` from its first byte.
     static func items<Item>(
-        of body: ByteBuffer, _ read: (inout JSONPullReader) throws(SwitchboardError) -> Item
+        of body: [UInt8], _ read: (inout JSONPullReader) throws(SwitchboardError) -> Item
     ) throws(SwitchboardError) -> [Item] {
-        var reader = JSONPullReader(Array(body.readableBytesView))
+        var reader = JSONPullReader(body)
         var items: [Item] = []
         try reader.beginObject()
         while let key = try reader.nextKey() {
@@ -148,8 +164,8 @@ public struct SwitchboardClient: Sendable {
         return items
     }
 
-    func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
-        try Self.decoder.decode(T.self, from: Data(body.readableBytesView))
+    func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+        try Self.decoder.decode(T.self, from: Data(body))
     }
 }
 
