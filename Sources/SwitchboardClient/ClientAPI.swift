@@ -201,26 +201,32 @@ extension SwitchboardClient {
         }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
-        // One pass over the answer, without Foundation's decoder: a worker reads every task it runs.
-        var reader = JSONPullReader(answer.body)
+        let (leases, statuses) = try Self.readLeaseAnswer(answer.body)
+        guard statuses.count == completions.count else { throw SwitchboardError.malformed("a lease answer without every completion") }
+        return (leases, statuses)
+    }
+
+    /// `{"items": [lease…], "completed"?: [status…]}` in one pass, without Foundation's decoder
+    /// (a worker reads every task it runs this way; `bench codec` times it).
+    package static func readLeaseAnswer(_ bytes: [UInt8]) throws(SwitchboardError) -> (leases: [TaskLease], completions: [(any Error)?]) {
+        var reader = JSONPullReader(bytes)
         var leases: [TaskLease] = []
         var statuses: [(any Error)?] = []
         try reader.beginObject()
         while let key = try reader.nextKey() {
             if reader.key(key, is: "items"), !reader.isNull {
                 try reader.beginArray()
-                while try reader.nextElement() { leases.append(try Self.readLease(&reader)) }
+                while try reader.nextElement() { leases.append(try readLease(&reader)) }
             } else if reader.key(key, is: "completed"), !reader.isNull {
                 try reader.beginArray()
                 while try reader.nextElement() {
-                    if case .failure(let error) = try Self.readCompletionStatus(&reader) { statuses.append(error) } else { statuses.append(nil) }
+                    if case .failure(let error) = try readCompletionStatus(&reader) { statuses.append(error) } else { statuses.append(nil) }
                 }
             } else {
                 try reader.skipValue()
             }
         }
         try reader.end()
-        guard statuses.count == completions.count else { throw SwitchboardError.malformed("a lease answer without every completion") }
         return (leases, statuses)
     }
 

@@ -1,8 +1,10 @@
 import Foundation
+import SwitchboardClient
 import SwitchboardCore
 
 /// The codec scenario: the JSON work a task costs on the remote path, apart from HTTP — the
-/// server writing a lease answer of 128 leased tasks, a worker reading it back whole — against
+/// server writing a lease answer of 128 leased tasks, a worker reading it back whole (the very
+/// code of the lease route and of the client) — against
 /// Foundation's `JSONSerialization` reading the same answer (into a tree, without the checks).
 enum BenchCodec {
     static func run(quick: Bool) {
@@ -60,47 +62,18 @@ enum BenchCodec {
         w.beginObject()
         w.key("items")
         w.beginArray()
-        for lease in leases {
-            w.beginObject()
-            w.key("lease_id"); w.string(lease.leaseID)
-            w.key("expires_at"); w.timestamp(lease.expiresAt)
-            w.key("task"); lease.task.write(to: &w)
-            w.endObject()
-        }
+        for lease in leases { lease.write(to: &w) }
         w.endArray()
         w.endObject()
         return w.bytes
     }
 
-    /// As the client reads a lease answer; the tasks' attempts summed so that nothing is skipped.
+    /// As a worker's client reads it; the tasks' attempts summed so that nothing is skipped.
     private static func read(_ answer: [UInt8]) -> Int {
-        var attempts = 0
-        var reader = JSONPullReader(answer)
         do {
-            try reader.beginObject()
-            while let key = try reader.nextKey() {
-                guard reader.key(key, is: "items") else {
-                    try reader.skipValue()
-                    continue
-                }
-                try reader.beginArray()
-                while try reader.nextElement() {
-                    try reader.beginObject()
-                    while let key = try reader.nextKey() {
-                        if reader.key(key, is: "task") {
-                            attempts += try TaskRecord(reading: &reader).attempts
-                        } else if reader.key(key, is: "lease_id") {
-                            attempts += try reader.string()?.isEmpty == false ? 0 : 1
-                        } else {
-                            try reader.skipValue()
-                        }
-                    }
-                }
-            }
-            try reader.end()
+            return try SwitchboardClient.readLeaseAnswer(answer).leases.reduce(0) { $0 + $1.task.attempts }
         } catch {
             fatalError("the codec scenario cannot read its own answer: \(error)")
         }
-        return attempts
     }
 }

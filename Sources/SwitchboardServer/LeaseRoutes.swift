@@ -82,13 +82,7 @@ struct LeaseRoutes<Context: RequestContext> {
         JSONResponse.object(capacity: 96 + leases.count * (768 + (leases.first?.task.payload.bytes.count ?? 0))) { w in
             w.key("items")
             w.beginArray()
-            for lease in leases {
-                w.beginObject()
-                w.key("lease_id"); w.string(lease.leaseID)
-                w.key("expires_at"); w.timestamp(lease.expiresAt)
-                w.key("task"); lease.task.write(to: &w)
-                w.endObject()
-            }
+            for lease in leases { lease.write(to: &w) }
             w.endArray()
             if let (completions, outcomes) = completed {
                 w.key("completed")

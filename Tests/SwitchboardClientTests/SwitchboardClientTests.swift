@@ -39,6 +39,38 @@ struct SwitchboardClientTests {
         #expect(SwitchboardClient.sharedHTTPClient.tracer == nil)
     }
 
+    @Test("a lease answer the server writes reads back as the same leases, with each carried completion's status")
+    func leaseAnswerRoundTrip() throws {
+        let now = Timestamp(milliseconds: 1_795_000_000_000)
+        let leases = (0..<3).map { i in
+            TaskLease(
+                leaseID: "lease-\(i)", expiresAt: now + .seconds(35),
+                task: TaskRecord(
+                    id: "task-\(i)", queue: "q", type: "tool_call", metadata: ["k": "v\(i)"],
+                    payload: try! RawJSON(validating: #"{"tool_name": "echo", "input": {"n": \#(i)}}"#), status: .running, attempts: 1,
+                    maxRetries: 3, timeoutMS: 30_000, createdAt: now - .milliseconds(i), updatedAt: now, startedAt: now,
+                    workerID: "w", leaseExpiresAt: now + .seconds(35)),
+                readySince: now + .seconds(35))
+        }
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("items")
+        w.beginArray()
+        for lease in leases { lease.write(to: &w) }
+        w.endArray()
+        w.key("completed")
+        w.beginArray()
+        w.beginObject(); w.key("lease_id"); w.string("a"); w.key("status"); w.int(200); w.endObject()
+        w.beginObject(); w.key("lease_id"); w.string("b"); w.key("status"); w.int(409); w.key("detail"); w.string("stale"); w.endObject()
+        w.endArray()
+        w.endObject()
+        let (read, statuses) = try SwitchboardClient.readLeaseAnswer(w.bytes)
+        #expect(read == leases, "readySince stands in as the lease's expiry, as the reader documents")
+        #expect(statuses.count == 2 && statuses[0] == nil)
+        #expect((statuses[1] as? ProblemError)?.status == 409)
+        #expect(throws: SwitchboardError.self) { try SwitchboardClient.readLeaseAnswer(Array(#"{"items": [{"lease_id": "x"}]}"#.utf8)) }
+    }
+
     @Test("tasks: enqueue (with replay), get, list, run, cancel")
     func tasks() async throws {
         try await withClient { client in

@@ -9,7 +9,7 @@ struct WorkerTests {
     let h = EngineHarness()
 
     func makeWorker(
-        concurrency: Int = 4, drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil,
+        concurrency: Int = 4, drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, source: (any TaskSource)? = nil,
         configure: (inout Worker.Configuration) -> Void = { _ in }
     ) -> Worker {
         var configuration = Worker.Configuration(
@@ -17,7 +17,7 @@ struct WorkerTests {
             leaseDuration: leaseDuration, heartbeatInterval: .seconds(1))
         configure(&configuration)
         return Worker(
-            configuration: configuration, source: h.engine, locks: MemoryLockService(clock: h.clock),
+            configuration: configuration, source: source ?? h.engine, locks: MemoryLockService(clock: h.clock),
             tools: .builtins(clock: h.clock), clock: h.clock)
     }
 
@@ -77,9 +77,7 @@ struct WorkerTests {
     @Test("a completion the source could not take is sent again, alone, until it lands; the others land once")
     func reportRetriedWhileUnavailable() async throws {
         let source = FirstCompletionUnavailable(engine: h.engine, times: 2)
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "worker-1", concurrency: 8, pollInterval: .seconds(1)), source: source,
-            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let worker = makeWorker(concurrency: 8, source: source)
         let ids = try await h.engine.enqueue(batch: (0..<5).map { _ in echo() }).map(\.task.id)
         try await running(worker) {
             // The worker waits out its backoff on the manual clock.
@@ -99,9 +97,7 @@ struct WorkerTests {
     @Test("a busy queue is leased without waiting; only an empty one is long-polled")
     func longPollOnlyWhenEmpty() async throws {
         let source = LeaseRecording(engine: h.engine)
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "worker-1", concurrency: 8, pollInterval: .seconds(1)), source: source,
-            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let worker = makeWorker(concurrency: 8, source: source)
         _ = try await h.engine.enqueue(batch: (0..<5).map { _ in echo() })
         try await running(worker) {
             try await eventually("all completed") { worker.metrics.tasksCompleted == 5 }
@@ -118,9 +114,7 @@ struct WorkerTests {
     @Test("finished tasks ride on the next lease call; none is lost or counted twice")
     func completionsCarried() async throws {
         let source = CarryRecording(engine: h.engine, refusals: 0)
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
-            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let worker = makeWorker(concurrency: 2, source: source)
         let ids = try await h.engine.enqueue(batch: (0..<6).map { _ in echo() }).map(\.task.id)
         try await running(worker) {
             try await eventually("all completed") { worker.metrics.tasksCompleted == 6 }
@@ -136,9 +130,7 @@ struct WorkerTests {
     @Test("a source whose lease and completion are separate calls (in-process) gets completions from the reporting loop")
     func completionsNotCarriedInProcess() async throws {
         let source = CarryRecording(engine: h.engine, refusals: 0, carries: false)
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
-            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let worker = makeWorker(concurrency: 2, source: source)
         _ = try await h.engine.enqueue(batch: (0..<6).map { _ in echo() })
         try await running(worker) {
             try await eventually("all completed") { worker.metrics.tasksCompleted == 6 }
@@ -150,9 +142,7 @@ struct WorkerTests {
     @Test("completions a lease call failed to carry are reported on their own, once")
     func carriedCompletionsNotLost() async throws {
         let source = CarryRecording(engine: h.engine, refusals: 1)
-        let worker = Worker(
-            configuration: Worker.Configuration(id: "worker-1", concurrency: 2, pollInterval: .seconds(1)), source: source,
-            locks: MemoryLockService(clock: h.clock), tools: .builtins(clock: h.clock), clock: h.clock)
+        let worker = makeWorker(concurrency: 2, source: source)
         let ids = try await h.engine.enqueue(batch: (0..<4).map { _ in echo() }).map(\.task.id)
         try await running(worker) {
             try await eventually("all completed") {

@@ -127,6 +127,17 @@ extension TaskRecord {
     }
 }
 
+extension TaskLease {
+    /// `{"lease_id", "expires_at", "task"}`: one item of a lease answer (DESIGN.md §3).
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("lease_id"); w.string(leaseID)
+        w.key("expires_at"); w.timestamp(expiresAt)
+        w.key("task"); task.write(to: &w)
+        w.endObject()
+    }
+}
+
 extension Timestamp: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
