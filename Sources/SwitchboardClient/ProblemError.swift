@@ -22,6 +22,7 @@ public struct ProblemError: Error, Sendable, Hashable, CustomStringConvertible {
         case 409: .conflict
         case 413: .tooLarge
         case 422: .invalid
+        case 429: .overloaded
         case 503: .unavailable
         default: nil
         }

@@ -2,7 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import SwitchboardCore
+import Synchronization
 import Tracing
 
 /// A typed client of Switchboard's REST API (DESIGN.md §3), on AsyncHTTPClient.
@@ -20,16 +22,67 @@ public struct SwitchboardClient: Sendable {
         /// Extra tries of a repeatable call.
         public var retries = 3
         public var retryBase: Duration = .milliseconds(100)
+        /// Sent with every call as `Authorization: Bearer …`; never logged or printed.
+        public var token: String?
+        /// For `https://` servers: a CA to trust and a client certificate (mTLS); nil: the
+        /// system's roots and no client certificate.
+        public var tls: TLSFiles?
 
-        public init(baseURL: String) {
+        public init(baseURL: String, token: String? = nil, tls: TLSFiles? = nil) {
             self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+            self.token = token
+            self.tls = tls
+        }
+    }
+
+    /// PEM files for HTTPS: the CA that signed the server's certificate (else the system's
+    /// roots), and the client's own certificate and key when the server asks for one (mTLS).
+    public struct TLSFiles: Sendable, Hashable {
+        public var caFile: String?
+        public var certificateFile: String?
+        public var keyFile: String?
+
+        public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+
+        /// TLS 1.2 or later; the server's name (or IP entry) is always verified.
+        public func configuration() throws -> TLSConfiguration {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            if let caFile { tls.trustRoots = .file(caFile) }
+            switch (certificateFile, keyFile) {
+            case (let certificate?, let key?):
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            case (nil, nil):
+                break
+            default:
+                throw SwitchboardError.invalid("a client certificate needs both its certificate and its key file")
+            }
+            return tls
         }
     }
 
     public let configuration: Configuration
     private let http: HTTPClient
 
-    public init(_ configuration: Configuration, httpClient: HTTPClient = SwitchboardClient.sharedHTTPClient) {
+    /// With `tls` set and no client given, calls go through a client made for those files (one
+    /// per set of files, for the process's life).
+    public init(_ configuration: Configuration, httpClient: HTTPClient? = nil) throws {
+        self.configuration = configuration
+        if let httpClient {
+            http = httpClient
+        } else if let tls = configuration.tls {
+            http = try Self.httpClient(for: tls)
+        } else {
+            http = Self.sharedHTTPClient
+        }
+    }
+
+    public init(_ configuration: Configuration, httpClient: HTTPClient) {
         self.configuration = configuration
         self.http = httpClient
     }
@@ -51,6 +104,24 @@ public struct SwitchboardClient: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
+    private static let tlsClients = Mutex<[TLSFiles: HTTPClient]>([:])
+
+    /// The process's client for these TLS files, made on first use and never shut down (as the
+    /// shared one).
+    static func httpClient(for files: TLSFiles) throws -> HTTPClient {
+        try tlsClients.withLock { clients in
+            if let client = clients[files] { return client }
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.timeout.connect = .seconds(5)
+            configuration.tlsConfiguration = try files.configuration()
+            if configuration.tracing.tracer is NoOpTracer { configuration.tracing.tracer = nil }
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[files] = client
+            return client
+        }
+    }
+
     /// One call: status and body bytes of a 2xx answer; a problem otherwise.
     func send(
         _ method: HTTPMethod, _ path: String, query: [(String, String?)] = [], body: [UInt8]? = nil,
@@ -62,6 +133,7 @@ public struct SwitchboardClient: Sendable {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let token = configuration.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -75,7 +147,13 @@ public struct SwitchboardClient: Sendable {
                 let status = Int(response.status.code)
                 if (200..<300).contains(status) { return (status, bytes) }
                 let problem = Self.problem(status: status, reason: response.status.reasonPhrase, body: bytes)
-                guard repeatable, status == 503, attempt < configuration.retries else { throw problem }
+                guard repeatable, status == 503 || status == 429, attempt < configuration.retries else { throw problem }
+                // A server that says when to come back (429) is taken at its word, up to 10 s.
+                if status == 429, let after = response.headers.first(name: "retry-after").flatMap({ Int64($0) }) {
+                    attempt += 1
+                    try await Task.sleep(for: .seconds(min(max(after, 0), 10)))
+                    continue
+                }
             } catch let error as ProblemError {
                 throw error
             } catch is CancellationError {

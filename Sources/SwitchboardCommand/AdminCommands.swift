@@ -6,11 +6,37 @@ import SwitchboardCore
 import Glibc
 #endif
 
-/// What every admin subcommand needs: where the server is.
+/// What every command that calls a server needs: where it is, and how to prove who we are.
 struct ServerOption: ParsableArguments {
     @Option(help: "The server's base URL.") var server = Environment.string("SERVER") ?? "http://127.0.0.1:8080"
+    @Option(help: "Bearer token for the server (better: SWITCHBOARD_TOKEN, which other users cannot see in ps).")
+    var token: String?
+    @Option(help: "For https://: a PEM file of the CA that signed the server's certificate (else the system's roots).")
+    var caFile = Environment.string("CA_FILE") ?? ""
+    @Option(help: "For mTLS: this client's certificate (PEM).") var clientCert = Environment.string("CLIENT_CERT") ?? ""
+    @Option(help: "For mTLS: this client's private key (PEM).") var clientKey = Environment.string("CLIENT_KEY") ?? ""
 
-    var client: SwitchboardClient { SwitchboardClient(baseURL: server) }
+    func validate() throws {
+        guard server.hasPrefix("http://") || server.hasPrefix("https://") else { throw ValidationError("server must be an http(s):// URL") }
+        guard clientCert.isEmpty == clientKey.isEmpty else { throw ValidationError("--client-cert and --client-key go together") }
+    }
+
+    var configuration: SwitchboardClient.Configuration {
+        func path(_ text: String) -> String? { text.isEmpty ? nil : text }
+        let tls = SwitchboardClient.TLSFiles(caFile: path(caFile), certificateFile: path(clientCert), keyFile: path(clientKey))
+        return SwitchboardClient.Configuration(
+            baseURL: server, token: token ?? Environment.string("TOKEN"), tls: tls == SwitchboardClient.TLSFiles() ? nil : tls)
+    }
+
+    var client: SwitchboardClient {
+        get throws {
+            do {
+                return try SwitchboardClient(configuration)
+            } catch {
+                throw ValidationError("the TLS files cannot be used: \(error)")
+            }
+        }
+    }
 }
 
 /// Prints one JSON document per line, as the API answers it.

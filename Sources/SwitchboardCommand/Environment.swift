@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -19,6 +21,27 @@ enum Environment {
             exit(64)
         }
         return value
+    }
+
+    static func double(_ name: String) -> Double? {
+        guard let text = string(name) else { return nil }
+        guard let value = Double(text) else {
+            let message = Array("switchboard: SWITCHBOARD_\(name)=\(text) is not a number\n".utf8)
+            _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            exit(64)
+        }
+        return value
+    }
+
+    /// `1`, `true` or `yes` (any case) is on; unset or anything else is off.
+    static func flag(_ name: String) -> Bool {
+        guard let text = string(name)?.lowercased() else { return false }
+        return ["1", "true", "yes"].contains(text)
+    }
+
+    /// A comma-separated list, blanks dropped.
+    static func list(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
     static var hostname: String {

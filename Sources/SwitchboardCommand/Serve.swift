@@ -4,6 +4,7 @@ import Logging
 import Metrics
 import NIOSSL
 import ServiceLifecycle
+import SwitchboardAuth
 import SwitchboardCore
 import SwitchboardRESP
 import SwitchboardRedis
@@ -51,6 +52,39 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder of the dashboard served at /.") var publicDir = Environment.string("PUBLIC_DIR") ?? "Public"
     @Option(help: "The contract served at /openapi.yaml.") var openapi = Environment.string("OPENAPI") ?? "openapi.yaml"
 
+    // Security (README "Running it in production").
+    @Option(help: "Token file (YAML or JSON: name, scopes, queues, sha256, expires); re-read on SIGHUP. SWITCHBOARD_TOKENS may hold more.")
+    var authFile = Environment.string("AUTH_FILE") ?? ""
+    @Option(help: "JWTs: a file with a JWKS or one PEM public key (Ed25519, P-256, P-384, RSA); scopes from the scope claim.")
+    var jwtKey = Environment.string("JWT_KEY") ?? ""
+    @Option(help: "JWTs: a file with an HMAC secret (HS256, at least 32 bytes).") var jwtSecretFile = Environment.string("JWT_SECRET_FILE") ?? ""
+    @Option(help: "JWTs: the issuer (iss) they must name.") var jwtIssuer = Environment.string("JWT_ISSUER") ?? ""
+    @Option(help: "JWTs: an audience (aud) they must include.") var jwtAudience = Environment.string("JWT_AUDIENCE") ?? ""
+    @Option(help: "Scopes of a verified client certificate that no client_certificate rule of the token file matches (comma list).")
+    var mtlsScope = Environment.string("MTLS_SCOPE") ?? ""
+    @Flag(help: "Start without auth even on a non-loopback address (anyone who reaches the port may do anything).")
+    var insecureNoAuth = Environment.flag("INSECURE_NO_AUTH")
+    @Option(help: "Host names this server answers for besides loopback and --host (comma list; * for any, only with auth).")
+    var allowedHosts = Environment.string("ALLOWED_HOSTS") ?? ""
+    @Option(help: "Origins whose pages may call the API, e.g. https://ops.example.com (comma list).")
+    var allowedOrigins = Environment.string("ALLOWED_ORIGINS") ?? ""
+    @Option(help: "HTTPS: the server's certificate chain (PEM); re-read on SIGHUP.") var tlsCert = Environment.string("TLS_CERT") ?? ""
+    @Option(help: "HTTPS: the server's private key (PEM).") var tlsKey = Environment.string("TLS_KEY") ?? ""
+    @Option(help: "mTLS: the CA of client certificates; every client must present one it signed.")
+    var tlsClientCa = Environment.string("TLS_CLIENT_CA") ?? ""
+    @Flag(help: "Serve /metrics without credentials even with auth on.") var openMetrics = Environment.flag("OPEN_METRICS")
+    @Option(help: "Requests per second of a token without its own rate_limit (0: unmetered).")
+    var rateLimit = Environment.double("RATE_LIMIT") ?? 0
+    @Option(help: "Burst above --rate-limit (default: the rate).") var rateBurst = Environment.int("RATE_BURST") ?? 0
+    @Option(help: "A request body must arrive whole within this of its head; else the connection is closed.")
+    var bodyTimeoutMs = Environment.int("BODY_TIMEOUT_MS") ?? 30_000
+    @Option(help: "Open connections beyond this wait to be accepted.") var maxConnections = Environment.int("MAX_CONNECTIONS") ?? 4096
+    @Option(help: "Distinct queue names the server takes (a metric label each); 422 beyond.")
+    var maxQueueNames = Environment.int("MAX_QUEUE_NAMES") ?? 1000
+    @Option(help: "Distinct task types the server takes; 422 beyond.") var maxTaskTypes = Environment.int("MAX_TASK_TYPES") ?? 1000
+    @Option(help: "Waiting tasks (scheduled, pending, retrying) a queue may hold; 429 beyond (0: no bound).")
+    var maxQueueDepth = Environment.int("MAX_QUEUE_DEPTH") ?? 0
+
     func validate() throws {
         _ = try storage()
         guard redisConnections > 0, !redisPrefix.isEmpty else { throw ValidationError("redis-connections must be positive, redis-prefix not empty") }
@@ -65,11 +99,65 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("timeouts and retention must not be negative")
         }
         if let leaseMs, leaseMs < 100 { throw ValidationError("lease-ms must be at least 100") }
+        guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard tlsClientCa.isEmpty || !tlsCert.isEmpty else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
+        guard mtlsScope.isEmpty || !tlsClientCa.isEmpty else { throw ValidationError("--mtls-scope needs --tls-client-ca") }
+        if !mtlsScope.isEmpty {
+            do { _ = try Scope.list(mtlsScope) } catch { throw ValidationError("mtls-scope: \(error)") }
+        }
+        guard jwtKey.isEmpty || jwtSecretFile.isEmpty else { throw ValidationError("give one of --jwt-key and --jwt-secret-file") }
+        guard rateLimit >= 0, rateBurst >= 0, bodyTimeoutMs > 0, maxConnections > 0 else {
+            throw ValidationError("rate-limit, rate-burst must not be negative; body-timeout-ms and max-connections must be positive")
+        }
+        guard maxQueueNames > 0, maxTaskTypes > 0, maxQueueDepth >= 0 else {
+            throw ValidationError("max-queue-names and max-task-types must be positive, max-queue-depth not negative")
+        }
+    }
+
+    /// Everything security-related, read and checked: files that cannot be used refuse to start.
+    func security(logger: Logger) async throws -> SecuritySettings {
+        var security = SecuritySettings()
+        var auth = Authenticator.Settings()
+        auth.tokens = TokenStore.Sources(file: authFile.isEmpty ? nil : authFile, environment: Environment.string("TOKENS"))
+        auth.jwt = JWTVerifier.Settings(
+            keyFile: jwtKey.isEmpty ? nil : jwtKey, secretFile: jwtSecretFile.isEmpty ? nil : jwtSecretFile,
+            issuer: jwtIssuer.isEmpty ? nil : jwtIssuer, audience: jwtAudience.isEmpty ? nil : jwtAudience)
+        auth.certificateScopes = mtlsScope.isEmpty ? nil : try Scope.list(mtlsScope)
+        auth.defaultRateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateBurst > 0 ? rateBurst : nil) : nil
+        do {
+            security.authenticator = auth.isEnabled ? try await Authenticator(auth) : .disabled(defaultRateLimit: auth.defaultRateLimit)
+        } catch {
+            throw ValidationError("auth: \(error)")
+        }
+        if !tlsCert.isEmpty {
+            do {
+                security.tls = try ServerTLS(
+                    .init(certificateChain: tlsCert, privateKey: tlsKey, clientCA: tlsClientCa.isEmpty ? nil : tlsClientCa))
+            } catch {
+                throw ValidationError("tls: \(error)")
+            }
+        }
+        security.allowedHosts = Environment.list(allowedHosts)
+        security.allowedOrigins = Environment.list(allowedOrigins)
+        security.openMetrics = openMetrics
+        security.bodyTimeout = .milliseconds(bodyTimeoutMs)
+        security.maxConnections = maxConnections
+        security.allowInsecureExposure = insecureNoAuth
+        return security
     }
 
     func run() async throws {
         Logs.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "switchboard")
+        var settings = ServerSettings()
+        settings.host = host
+        settings.security = try await security(logger: logger)
+        do {
+            try settings.validateExposure()
+        } catch {
+            printError("switchboard: \(error)")
+            throw ExitCode(78)
+        }
         let metrics = ServerMetrics()
         MetricsSystem.bootstrap(metrics.factory)
 
@@ -80,6 +168,9 @@ struct Serve: AsyncParsableCommand {
         configuration.leaseGrace = .milliseconds(leaseGraceMs)
         configuration.finishedRetention = .milliseconds(retentionMs)
         configuration.maxFinishedTasks = maxFinishedTasks
+        configuration.admission.maxQueueNames = maxQueueNames
+        configuration.admission.maxTaskTypes = maxTaskTypes
+        configuration.admission.maxQueueDepth = maxQueueDepth > 0 ? maxQueueDepth : nil
         let engine: TaskEngine
         let lockService: any LockService
         var redis: RedisClient?
@@ -109,8 +200,6 @@ struct Serve: AsyncParsableCommand {
                     drainTimeout: .milliseconds(drainTimeoutMs), leaseDuration: leaseMs.map { .milliseconds($0) }),
                 source: engine, locks: locks, tools: tools, logger: logger)
         }
-        var settings = ServerSettings()
-        settings.host = host
         settings.port = port
         settings.maxBodyBytes = maxBodyBytes
         settings.idleTimeout = .milliseconds(idleTimeoutMs)
@@ -118,7 +207,11 @@ struct Serve: AsyncParsableCommand {
         settings.openAPIPath = openapi
         let server = SwitchboardServer(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess)
         logger.info(
-            "starting", metadata: ["address": "\(host):\(port)", "backend": "\(redactedBackend)", "workers": "\(workers)x\(concurrency)"])
+            "starting",
+            metadata: [
+                "address": "\(settings.security.tls == nil ? "http" : "https")://\(host):\(port)", "backend": "\(redactedBackend)",
+                "workers": "\(workers)x\(concurrency)", "auth": "\(authSummary(settings.security))",
+            ])
         do {
             try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
@@ -127,6 +220,18 @@ struct Serve: AsyncParsableCommand {
         }
         await redis?.close()
         logger.info("stopped")
+    }
+
+    /// What guards the server, for the start-up line (names of sources, never a credential).
+    private func authSummary(_ security: SecuritySettings) -> String {
+        let authenticator = security.authenticator
+        guard authenticator.isEnabled else { return "off (loopback only)" }
+        var parts: [String] = []
+        if let tokens = authenticator.tokens { parts.append("\(tokens.count) tokens") }
+        if authenticator.jwt != nil { parts.append("jwt") }
+        if let scopes = authenticator.certificateScopes { parts.append("client certificates as \(scopes.spelled)") }
+        if security.tls?.requiresClientCertificates == true { parts.append("mtls") }
+        return parts.joined(separator: ", ")
     }
 
     /// The backend for logs: a Redis URL without its password.

@@ -11,7 +11,7 @@ struct WorkerCommand: AsyncParsableCommand {
         commandName: "worker",
         abstract: "Run a remote worker: lease tasks from a server over REST and run them with the built-in tools.")
 
-    @Option(help: "The server's base URL.") var server = Environment.string("SERVER") ?? "http://127.0.0.1:8080"
+    @OptionGroup var connection: ServerOption
     @Option(help: "This worker's id (shown in GET /v1/workers and on its tasks).")
     var id = Environment.string("WORKER_ID") ?? Environment.hostname
     @Option(help: "Tasks run at once.") var concurrency = Environment.int("CONCURRENCY") ?? 8
@@ -27,7 +27,6 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
 
     func validate() throws {
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else { throw ValidationError("server must be an http(s):// URL") }
         guard NamePattern.isIdentifier(id, maxLength: 128) else { throw ValidationError("id must be 1-128 characters of A-Z a-z 0-9 _ . : -") }
         guard concurrency > 0 else { throw ValidationError("concurrency must be positive") }
         guard (0...60_000).contains(waitMs), drainTimeoutMs >= 0 else { throw ValidationError("wait-ms must be 0-60000, drain-timeout-ms not negative") }
@@ -39,14 +38,14 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         Logs.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "switchboard.worker")
-        let client = SwitchboardClient(baseURL: server)
+        let client = try connection.client
         let worker = Worker(
             configuration: Worker.Configuration(
                 id: id, queues: queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty },
                 concurrency: concurrency, pollInterval: .milliseconds(waitMs), drainTimeout: .milliseconds(drainTimeoutMs),
                 leaseDuration: leaseMs.map { .milliseconds($0) }, host: Environment.hostname),
             source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client), tools: .builtins(), logger: logger)
-        logger.info("starting", metadata: ["server": "\(server)", "worker_id": "\(id)", "concurrency": "\(concurrency)"])
+        logger.info("starting", metadata: ["server": "\(connection.server)", "worker_id": "\(id)", "concurrency": "\(concurrency)"])
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

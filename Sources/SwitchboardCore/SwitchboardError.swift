@@ -16,6 +16,8 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
         case tooLarge
         /// The backend cannot be reached: 503.
         case unavailable
+        /// Too much at once: a queue at its depth limit, a caller over its rate: 429.
+        case overloaded
     }
 
     public var kind: Kind
@@ -32,6 +34,10 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
     public static func conflict(_ detail: String) -> SwitchboardError { .init(.conflict, detail) }
     public static func tooLarge(_ detail: String) -> SwitchboardError { .init(.tooLarge, detail) }
     public static func unavailable(_ detail: String) -> SwitchboardError { .init(.unavailable, detail) }
+    public static func overloaded(_ detail: String) -> SwitchboardError { .init(.overloaded, detail) }
+
+    /// Worth trying again later, unchanged: the backend is away or the server is busy.
+    public var isTransient: Bool { kind == .unavailable || kind == .overloaded }
 
     public var description: String { "\(kind.rawValue): \(detail)" }
 }

@@ -65,9 +65,10 @@ final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    /// Whether the client of `channel` has gone by now.
+    /// Whether the client of `channel` has gone by now; false when the pipeline has no watch
+    /// (a test channel), since nothing tells.
     static func hasClientGone(_ channel: any Channel) async -> Bool {
-        (try? await channel.pipeline.handler(type: ConnectionWatch.self).map { $0.isGone }.get()) ?? !channel.isActive
+        (try? await channel.pipeline.handler(type: ConnectionWatch.self).map { $0.isGone }.get()) ?? false
     }
 }
 
@@ -96,14 +97,3 @@ private final class OnceContinuation: Sendable {
     }
 }
 
-/// The request context of the server: Hummingbird's, plus the connection, so that a long-poll
-/// can tell when its client has gone.
-public struct SwitchboardRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
-    public let channel: any Channel
-
-    public init(source: ApplicationRequestContextSource) {
-        coreContext = .init(source: source)
-        channel = source.channel
-    }
-}

@@ -14,10 +14,10 @@ import Synchronization
 /// still handled side by side. Handlers never block a thread; work that computes for long
 /// belongs in a worker, not in a handler.
 extension HTTPServerBuilder {
-    static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup) -> HTTPServerBuilder {
+    static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup, tls: ServerTLS? = nil) -> HTTPServerBuilder {
         let loops = EventLoopBalancer(group)
-        return HTTPServerBuilder { responder in
-            EventLoopBoundChannel(
+        return HTTPServerBuilder { responder -> any ServerChildChannel in
+            let channel = EventLoopBoundChannel(
                 base: HTTP1Channel(
                     responder: { request, writer, channel in
                         let loop = loops.acquire(preferring: channel.eventLoop)
@@ -29,6 +29,8 @@ extension HTTPServerBuilder {
                     },
                     configuration: configuration),
                 loops: loops)
+            guard let tls else { return channel }
+            return TLSServerChannel(base: channel, tls: tls)
         }
     }
 }

@@ -1,23 +1,25 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardAuth
 import Synchronization
 
 /// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an
 /// in-process worker makes on the engine.
-struct LeaseRoutes<Context: RequestContext> {
+struct LeaseRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
     let maxBodyBytes: Int
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .post, "/v1/leases", use: lease)
-        table.on(router, .post, "/v1/leases/complete", use: completeBatch)
-        table.on(router, .post, "/v1/leases/:lease_id/heartbeat", use: heartbeat)
-        table.on(router, .post, "/v1/leases/:lease_id/complete", use: complete)
-        table.on(router, .post, "/v1/leases/:lease_id/fail", use: fail)
-        table.on(router, .post, "/v1/leases/:lease_id/release", use: release)
-        table.on(router, .get, "/v1/workers", use: workers)
+        table.on(router, .post, "/v1/leases", .allowing(.worker), use: lease)
+        table.on(router, .post, "/v1/leases/complete", .allowing(.worker), use: completeBatch)
+        table.on(router, .post, "/v1/leases/:lease_id/heartbeat", .allowing(.worker), use: heartbeat)
+        table.on(router, .post, "/v1/leases/:lease_id/complete", .allowing(.worker), use: complete)
+        table.on(router, .post, "/v1/leases/:lease_id/fail", .allowing(.worker), use: fail)
+        table.on(router, .post, "/v1/leases/:lease_id/release", .allowing(.worker), use: release)
+        table.on(router, .get, "/v1/workers", .allowing(.viewer, .operator, .worker), use: workers)
     }
 
     @Sendable func lease(_ request: Request, context: Context) async throws -> Response {
@@ -35,6 +37,7 @@ struct LeaseRoutes<Context: RequestContext> {
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
             host: host, slots: slots.map { Int($0) })
         try engine.validate(leaseRequest)
+        for queue in leaseRequest.queues { try context.authorize(queue: queue) }
         // Tasks the worker finished, carried on its next lease call: completed first (a bad
         // item refuses the whole call before anything changes), answered with statuses only.
         let carried = try Self.completions(in: body, "complete")
@@ -49,7 +52,7 @@ struct LeaseRoutes<Context: RequestContext> {
         // A long-poll ends (empty) when the server starts shutting down, so that it does not
         // hold up the drain of in-flight requests for its whole wait, and when its client goes
         // away; tasks leased in the instant a client went are given back at once.
-        let channel = (context as? SwitchboardRequestContext)?.channel
+        let channel = context.channel
         let leases = try await cancelWhenGracefulShutdown { [engine] in
             try await withThrowingTaskGroup(of: [TaskLease]?.self) { group in
                 group.addTask { try await engine.lease(leaseRequest) }

@@ -1,19 +1,21 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardAuth
 
 /// `/v1/locks`: leases with fencing tokens.
-struct LockRoutes<Context: RequestContext> {
+struct LockRoutes<Context: SwitchboardContext> {
     let locks: any LockService
     let maxBodyBytes: Int
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .get, "/v1/locks", use: list)
-        table.on(router, .get, "/v1/locks/:key", use: get)
-        table.on(router, .post, "/v1/locks/:key/acquire", use: acquire)
-        table.on(router, .post, "/v1/locks/:key/renew", use: renew)
-        table.on(router, .post, "/v1/locks/:key/release", use: release)
+        table.on(router, .get, "/v1/locks", .allowing(.viewer, .operator, .worker), use: list)
+        table.on(router, .get, "/v1/locks/:key", .allowing(.viewer, .operator, .worker), use: get)
+        table.on(router, .post, "/v1/locks/:key/acquire", .allowing(.worker), use: acquire)
+        table.on(router, .post, "/v1/locks/:key/renew", .allowing(.worker), use: renew)
+        table.on(router, .post, "/v1/locks/:key/release", .allowing(.worker, .operator, audit: "lock.release", unless: [.worker]), use: release)
     }
 
     @Sendable func acquire(_ request: Request, context: Context) async throws -> Response {
@@ -28,7 +30,7 @@ struct LockRoutes<Context: RequestContext> {
             // A waiting acquire ends when the server starts shutting down, rather than hold up
             // its drain, and when its client goes away; the lock services answer "still held"
             // (409) when their wait is cut. A lock granted just as the client went is released.
-            let channel = (context as? SwitchboardRequestContext)?.channel
+            let channel = context.channel
             do {
                 acquired = try await cancelWhenGracefulShutdown { [locks] in
                     try await withThrowingTaskGroup(of: LockLease??.self) { group in

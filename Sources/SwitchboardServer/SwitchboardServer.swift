@@ -1,11 +1,14 @@
 import CoreMetrics
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOHTTPTypes
 import ServiceLifecycle
+import SwitchboardAuth
 import SwitchboardCore
 
 /// What the HTTP server needs besides the engine.
@@ -20,8 +23,60 @@ public struct ServerSettings: Sendable {
     public var publicDirectory = "Public"
     /// The contract served at `GET /openapi.yaml`.
     public var openAPIPath = "openapi.yaml"
+    /// Who may connect and what they may do: auth, TLS, browser rules, abuse limits.
+    public var security = SecuritySettings()
 
     public init() {}
+}
+
+/// The server's defences (DESIGN.md §6; README "Running it in production").
+public struct SecuritySettings: Sendable {
+    /// Credentials: without any, every caller is anonymous and may do everything, which is why
+    /// `validateExposure` keeps such a server on loopback.
+    public var authenticator: Authenticator = .disabled()
+    /// Host names the server answers for besides loopback and its bound address; `*` for any
+    /// (only with auth).
+    public var allowedHosts: [String] = []
+    /// Origins whose pages may call the API (CORS), e.g. `https://ops.example.com`.
+    public var allowedOrigins: [String] = []
+    /// HTTPS (and mTLS with a client CA); nil: plain HTTP.
+    public var tls: ServerTLS?
+    /// `/metrics` without credentials even with auth on (for a Prometheus without a token).
+    public var openMetrics = false
+    /// A request body must arrive whole within this of its head, else the connection is closed.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// Open connections beyond this wait to be accepted; nil: no bound.
+    public var maxConnections: Int?
+    /// Starts even when reachable beyond loopback without auth (`--insecure-no-auth`).
+    public var allowInsecureExposure = false
+    /// Where audit lines go (one per administrative action, and per credential reload).
+    public var auditLogger = Logger(label: "switchboard.audit")
+
+    public init() {}
+}
+
+extension ServerSettings {
+    /// Refuses a configuration that would let anyone who can reach the port do anything: a
+    /// non-loopback bind without auth (unless told `--insecure-no-auth`), or any Host accepted
+    /// without auth.
+    public func validateExposure() throws(ExposureError) {
+        let auth = security.authenticator.isEnabled
+        if !auth, !security.allowInsecureExposure, !BrowserPolicy.isLoopback(BrowserPolicy.normalizedHost(host)) {
+            throw ExposureError(
+                "refusing to listen on \(host) without auth: anyone who can reach it could run tools through it. "
+                    + "Give credentials with --auth-file (see `switchboard token create`), SWITCHBOARD_TOKENS or --jwt-key, "
+                    + "or, on a network you trust completely, pass --insecure-no-auth")
+        }
+        if !auth, security.allowedHosts.contains("*") {
+            throw ExposureError("--allowed-hosts '*' needs auth (--auth-file, SWITCHBOARD_TOKENS or --jwt-key): any host name would reach an open server")
+        }
+    }
+}
+
+public struct ExposureError: Error, CustomStringConvertible {
+    public var description: String
+
+    init(_ description: String) { self.description = description }
 }
 
 /// Everything a running server is made of, built once and shared by routes and services.
@@ -40,19 +95,33 @@ public struct SwitchboardServer: Sendable {
         self.workers = workers
     }
 
-    /// The routes of DESIGN.md §3.
-    public func router<Context: RequestContext>(context: Context.Type = BasicRequestContext.self) -> Router<Context> {
+    /// The routes of DESIGN.md §3, each behind its access rule (§6). The page's files are
+    /// served before authentication: they hold no data, and the page asks for a token.
+    public func router<Context: SwitchboardContext>(context: Context.Type = SwitchboardRequestContext.self) -> Router<Context> {
+        routes(context: context).router
+    }
+
+    func routes<Context: SwitchboardContext>(context: Context.Type) -> (router: Router<Context>, table: RouteTable) {
         let router = Router(context: Context.self)
-        let table = RouteTable()
-        router.add(middleware: EdgeMiddleware(routes: table, metrics: HTTPMetrics(factory: metrics.factory)))
+        let security = settings.security
+        let authenticator = security.authenticator
+        let table = RouteTable(authEnabled: authenticator.isEnabled, audit: AuditLog(logger: security.auditLogger))
+        let browser = BrowserPolicy(
+            allowedHosts: security.allowedHosts, allowedOrigins: security.allowedOrigins, boundHost: settings.host, tls: security.tls != nil)
+        router.add(middleware: EdgeMiddleware(routes: table, browser: browser, metrics: HTTPMetrics(factory: metrics.factory)))
         router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
+        router.add(
+            middleware: AuthenticationMiddleware(
+                authenticator: authenticator, clock: engine.clock,
+                readsClientCertificates: security.tls?.requiresClientCertificates == true && authenticator.isEnabled))
         TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         DeadLetterRoutes(engine: engine).add(to: router, table: table)
         QueueRoutes(engine: engine).add(to: router, table: table)
         LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         LeaseRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
-        SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath).add(to: router, table: table)
-        return router
+        SystemRoutes(engine: engine, metrics: metrics, openAPIPath: settings.openAPIPath, openMetrics: security.openMetrics)
+            .add(to: router, table: table)
+        return (router, table)
     }
 
     /// The event loops of the listener, the connections and their requests' handlers: two per
@@ -65,13 +134,16 @@ public struct SwitchboardServer: Sendable {
     /// The event loop group an `Application` serving `httpServer` must be given.
     public static var httpEventLoopGroup: any EventLoopGroup { eventLoopGroup }
 
-    /// HTTP/1.1 with requests handled on SwiftNIO's event loops (`EventLoopBoundChannel`); what
-    /// `application(logger:)` serves, and what a benchmark of the server should serve.
+    /// HTTP/1.1 (over TLS when configured) with requests handled on SwiftNIO's event loops
+    /// (`EventLoopBoundChannel`); what `application(logger:)` serves, and what a benchmark of
+    /// the server should serve.
     public var httpServer: HTTPServerBuilder {
-        .http1OnEventLoops(
+        let bodyTimeout = TimeAmount.milliseconds(settings.security.bodyTimeout.wholeMilliseconds)
+        return .http1OnEventLoops(
             configuration: .init(
-                additionalChannelHandlers: [ConnectionWatch()], idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds)),
-            group: Self.eventLoopGroup)
+                additionalChannelHandlers: [ConnectionWatch(), RequestBodyDeadline(limit: bodyTimeout)],
+                idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds)),
+            group: Self.eventLoopGroup, tls: settings.security.tls)
     }
 
     /// The Hummingbird application, with the engine's maintenance and the in-process workers as
@@ -79,12 +151,17 @@ public struct SwitchboardServer: Sendable {
     /// stops accepting and drains requests first, then the workers drain their tasks, then
     /// maintenance stops.
     public func application(logger: Logger) -> some ApplicationProtocol {
-        var services: [any Service] = [EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self)]
+        var services: [any Service] = [
+            EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self),
+            CredentialReloadService(security: settings.security, logger: logger),
+        ]
         services.append(contentsOf: workers)
         return Application(
             router: router(context: SwitchboardRequestContext.self),
             server: httpServer,
-            configuration: ApplicationConfiguration(address: .hostname(settings.host, port: settings.port), serverName: "switchboard"),
+            configuration: ApplicationConfiguration(
+                address: .hostname(settings.host, port: settings.port), serverName: "switchboard",
+                availableConnectionsDelegate: settings.security.maxConnections.map { MaximumAvailableConnections($0, logger: logger) }),
             services: services,
             eventLoopGroupProvider: .shared(Self.eventLoopGroup),
             logger: logger)
@@ -113,15 +190,17 @@ struct ServerMaintenanceService: Service {
     }
 }
 
-/// Health, readiness, metrics and the contract.
-struct SystemRoutes<Context: RequestContext> {
+/// Health, readiness, metrics and the contract. Health and the contract are open; readiness
+/// and metrics need `viewer` (metrics may be opened for a Prometheus without credentials).
+struct SystemRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
     let metrics: ServerMetrics
     let openAPIPath: String
+    let openMetrics: Bool
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .get, "/healthz") { _, _ in JSONResponse.object { $0.key("status"); $0.string("ok") } }
-        table.on(router, .get, "/readyz") { _, _ in
+        table.on(router, .get, "/healthz", .open) { _, _ in JSONResponse.object { $0.key("status"); $0.string("ok") } }
+        table.on(router, .get, "/readyz", .allowing(.viewer, .operator)) { _, _ in
             do {
                 try await engine.backend.ping()
             } catch {
@@ -129,12 +208,12 @@ struct SystemRoutes<Context: RequestContext> {
             }
             return JSONResponse.object { $0.key("status"); $0.string("ready") }
         }
-        table.on(router, .get, "/metrics") { _, _ in
+        table.on(router, .get, "/metrics", openMetrics ? .open : .allowing(.viewer, .operator)) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
-        table.on(router, .get, "/openapi.yaml") { _, context in
+        table.on(router, .get, "/openapi.yaml", .open) { _, context in
             do {
                 let body = try await FileIO().loadFile(path: openAPIPath, context: context)
                 return Response(status: .ok, headers: [.contentType: "application/yaml"], body: body)

@@ -1,19 +1,21 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdAuth
 import SwitchboardCore
+import SwitchboardAuth
 
 /// `/v1/tasks` and `/v1/runs`: decode, call the engine, encode.
-struct TaskRoutes<Context: RequestContext> {
+struct TaskRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
     let maxBodyBytes: Int
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .post, "/v1/tasks", use: enqueue)
-        table.on(router, .post, "/v1/tasks/batch", use: enqueueBatch)
-        table.on(router, .get, "/v1/tasks", use: list)
-        table.on(router, .get, "/v1/tasks/:id", use: get)
-        table.on(router, .post, "/v1/tasks/:id/cancel", use: cancel)
-        table.on(router, .get, "/v1/runs/:run_id", use: run)
+        table.on(router, .post, "/v1/tasks", .allowing(.producer), use: enqueue)
+        table.on(router, .post, "/v1/tasks/batch", .allowing(.producer), use: enqueueBatch)
+        table.on(router, .get, "/v1/tasks", .allowing(.viewer, .producer, .operator), use: list)
+        table.on(router, .get, "/v1/tasks/:id", .allowing(.viewer, .producer, .operator), use: get)
+        table.on(router, .post, "/v1/tasks/:id/cancel", .allowing(.producer, .operator, audit: "task.cancel"), use: cancel)
+        table.on(router, .get, "/v1/runs/:run_id", .allowing(.viewer, .producer, .operator), use: run)
     }
 
     @Sendable func enqueue(_ request: Request, context: Context) async throws -> Response {
@@ -29,6 +31,7 @@ struct TaskRoutes<Context: RequestContext> {
             }
             submission.idempotencyKey = key
         }
+        try context.authorize(queue: submission.queue ?? engine.configuration.defaultQueue)
         let outcome = try await engine.enqueue(submission)
         return JSONResponse.task(
             outcome.task, status: outcome.created ? .created : .ok, headers: [.location: "/v1/tasks/\(outcome.task.id)"])
@@ -39,28 +42,38 @@ struct TaskRoutes<Context: RequestContext> {
         try object.rejectUnknown(allowed: ["items"])
         guard let items = try object.objects("items") else { throw SwitchboardError.invalid("items is required") }
         let submissions = try items.map { item throws(SwitchboardError) in try TaskSubmission(item) }
+        for submission in submissions { try context.authorize(queue: submission.queue ?? engine.configuration.defaultQueue) }
         let outcomes = try await engine.enqueue(batch: submissions)
         return JSONResponse.tasks(outcomes.map(\.task), status: .created)
     }
 
     @Sendable func get(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.task(try await engine.task(id: context.parameter("id")))
+        let task = try await engine.task(id: context.parameter("id"))
+        try context.authorize(queue: task.queue)
+        return JSONResponse.task(task)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let filter = try TaskFilter(
-            queue: request.nameQuery("queue"), status: request.statusQuery(), type: request.nameQuery("type"),
+            queue: context.queueFilter(request.nameQuery("queue")), status: request.statusQuery(), type: request.nameQuery("type"),
             runID: request.nameQuery("run_id"))
         let page = try await engine.list(filter, page: request.pageRequest())
         return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
 
     @Sendable func cancel(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.task(try await engine.cancel(id: context.parameter("id")))
+        let id = try context.parameter("id")
+        if !context.seesEveryQueue { try context.authorize(queue: try await engine.task(id: id).queue) }
+        return JSONResponse.task(try await engine.cancel(id: id))
     }
 
     @Sendable func run(_ request: Request, context: Context) async throws -> Response {
-        let summary = try await engine.run(try context.parameter("run_id"))
+        var summary = try await engine.run(try context.parameter("run_id"))
+        if !context.seesEveryQueue {
+            // A caller limited to some queues sees the run's tasks in those, and counts of them.
+            summary.tasks = summary.tasks.filter { context.principal.mayUse(queue: $0.queue) }
+            summary.counts = Dictionary(grouping: summary.tasks, by: \.status).mapValues(\.count)
+        }
         var w = JSONWriter(capacity: 128 + summary.tasks.count * 700)
         w.beginObject()
         w.key("run_id"); w.string(summary.runID)
@@ -95,62 +108,71 @@ extension HTTPField.Name {
 }
 
 /// `/v1/dlq`: the dead-letter queue.
-struct DeadLetterRoutes<Context: RequestContext> {
+struct DeadLetterRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .get, "/v1/dlq", use: list)
-        table.on(router, .post, "/v1/dlq/requeue", use: requeueAll)
-        table.on(router, .post, "/v1/dlq/:id/requeue", use: requeue)
-        table.on(router, .delete, "/v1/dlq/:id", use: delete)
-        table.on(router, .delete, "/v1/dlq", use: purge)
+        table.on(router, .get, "/v1/dlq", .allowing(.viewer, .operator), use: list)
+        table.on(router, .post, "/v1/dlq/requeue", .allowing(.operator, audit: "dlq.requeue_all"), use: requeueAll)
+        table.on(router, .post, "/v1/dlq/:id/requeue", .allowing(.operator, audit: "dlq.requeue"), use: requeue)
+        table.on(router, .delete, "/v1/dlq/:id", .allowing(.operator, audit: "dlq.delete"), use: delete)
+        table.on(router, .delete, "/v1/dlq", .allowing(.operator, audit: "dlq.purge"), use: purge)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let page = try await engine.deadLetters(
-            queue: request.nameQuery("queue"), type: request.nameQuery("type"), page: request.pageRequest())
+            queue: context.queueFilter(request.nameQuery("queue")), type: request.nameQuery("type"), page: request.pageRequest())
         return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
 
     @Sendable func requeue(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.task(try await engine.requeueDead(id: context.parameter("id")))
+        let id = try context.parameter("id")
+        if !context.seesEveryQueue { try context.authorize(queue: try await engine.task(id: id).queue) }
+        return JSONResponse.task(try await engine.requeueDead(id: id))
     }
 
     @Sendable func requeueAll(_ request: Request, context: Context) async throws -> Response {
-        let count = try await engine.requeueDead(queue: request.nameQuery("queue"), type: request.nameQuery("type"))
+        let count = try await engine.requeueDead(queue: context.queueFilter(request.nameQuery("queue")), type: request.nameQuery("type"))
         return JSONResponse.object { $0.key("requeued"); $0.int(count) }
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        try await engine.deleteDead(id: context.parameter("id"))
+        let id = try context.parameter("id")
+        if !context.seesEveryQueue { try context.authorize(queue: try await engine.task(id: id).queue) }
+        try await engine.deleteDead(id: id)
         return JSONResponse.noContent
     }
 
     @Sendable func purge(_ request: Request, context: Context) async throws -> Response {
-        let count = try await engine.purgeDead(queue: request.nameQuery("queue"), type: request.nameQuery("type"))
+        let count = try await engine.purgeDead(queue: context.queueFilter(request.nameQuery("queue")), type: request.nameQuery("type"))
         return JSONResponse.object { $0.key("deleted"); $0.int(count) }
     }
 }
 
 /// `/v1/queues`.
-struct QueueRoutes<Context: RequestContext> {
+struct QueueRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
 
     func add(to router: Router<Context>, table: RouteTable) {
-        table.on(router, .get, "/v1/queues", use: list)
-        table.on(router, .post, "/v1/queues/:name/pause", use: pause)
-        table.on(router, .post, "/v1/queues/:name/resume", use: resume)
+        table.on(router, .get, "/v1/queues", .allowing(.viewer, .operator), use: list)
+        table.on(router, .post, "/v1/queues/:name/pause", .allowing(.operator, audit: "queue.pause"), use: pause)
+        table.on(router, .post, "/v1/queues/:name/resume", .allowing(.operator, audit: "queue.resume"), use: resume)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.items(try await engine.queues()) { w, queue in w.queueInfo(queue) }
+        let queues = try await engine.queues().filter { context.principal.mayUse(queue: $0.name) }
+        return JSONResponse.items(queues) { w, queue in w.queueInfo(queue) }
     }
 
     @Sendable func pause(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.queue(try await engine.pause(queue: context.parameter("name")))
+        let name = try context.parameter("name")
+        try context.authorize(queue: name)
+        return JSONResponse.queue(try await engine.pause(queue: name))
     }
 
     @Sendable func resume(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.queue(try await engine.resume(queue: context.parameter("name")))
+        let name = try context.parameter("name")
+        try context.authorize(queue: name)
+        return JSONResponse.queue(try await engine.resume(queue: name))
     }
 }

@@ -116,7 +116,7 @@ struct SwitchboardClientTests {
         var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:1")
         configuration.retries = 1
         configuration.retryBase = .milliseconds(1)
-        let client = SwitchboardClient(configuration)
+        let client = try SwitchboardClient(configuration)
         await #expect(throws: SwitchboardError.self) { try await client.task(id: "x") }
         await #expect(throws: SwitchboardError.self) { try await client.enqueue(TaskSubmission(payload: .emptyObject)) }
     }
@@ -296,7 +296,7 @@ struct ClientRetryTests {
             let port = try #require(client.port)
             var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:\(port)")
             configuration.retryBase = .milliseconds(1)
-            try await body(SwitchboardClient(configuration), flaky)
+            try await body(try SwitchboardClient(configuration), flaky)
         }
     }
 

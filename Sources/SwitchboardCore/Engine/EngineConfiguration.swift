@@ -5,6 +5,8 @@ import Metrics
 /// only the decisions.
 public struct EngineConfiguration: Sendable {
     public var limits = TaskLimits()
+    /// Bounds on distinct queue names and task types, and on queue depth.
+    public var admission = AdmissionLimits()
     public var defaultQueue = "default"
     public var defaultMaxRetries = 3
     public var retry = RetryPolicy()

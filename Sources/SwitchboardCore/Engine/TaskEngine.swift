@@ -20,6 +20,7 @@ public final class TaskEngine: TaskSource {
     /// Whether that feed is live; while it is not, waiting leasers fall back to polling.
     private let readyFeedLive = Atomic<Bool>(false)
     private let validator: TaskValidator
+    private let admission: Admission
     private let random = Mutex(RandomBytes())
 
     public init(
@@ -35,6 +36,7 @@ public final class TaskEngine: TaskSource {
         self.logger = logger
         self.metrics = EngineMetrics(factory: metricsFactory)
         self.validator = TaskValidator(configuration: configuration)
+        self.admission = Admission(limits: configuration.admission)
         self.readySource = backend as? any ReadyEventSource
     }
 
@@ -76,9 +78,11 @@ public final class TaskEngine: TaskSource {
                 throw submissions.count == 1 ? error : SwitchboardError(error.kind, "items[\(index)]: \(error.detail)")
             }
         }
+        try await admission.admit(tasks) { try await backend.queues() }
         let outcomes = try await backend.enqueue(tasks, now: now)
         let created = outcomes.lazy.filter(\.created).map(\.task)
         metrics.enqueued(created)
+        admission.enqueued(created)
         var queues: Set<String> = []
         var lastQueue: String?
         for task in created where task.queue != lastQueue {
@@ -378,7 +382,9 @@ public final class TaskEngine: TaskSource {
 
         _ = try await backend.trim(
             finishedBefore: now - configuration.finishedRetention, keepAtMost: configuration.maxFinishedTasks, now: now)
-        metrics.depth(try await backend.queues())
+        let queues = try await backend.queues()
+        metrics.depth(queues)
+        admission.record(depths: queues)
 
         if reaped.count == configuration.reapBatchSize { return now }
         let next = now + configuration.maintenanceInterval

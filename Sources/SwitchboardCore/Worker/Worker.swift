@@ -417,7 +417,7 @@ public final class Worker: Service, Sendable {
             case nil:
                 completed += 1
                 duration += report.elapsed
-            case let error as SwitchboardError where error.kind == .unavailable && !lastTry:
+            case let error as SwitchboardError where error.isTransient && !lastTry:
                 unavailable.append(report)
             case let error?:
                 logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
@@ -437,7 +437,7 @@ public final class Worker: Service, Sendable {
             do {
                 try await deliver(report)
                 return
-            } catch let error as SwitchboardError where error.kind == .unavailable && attempt < Self.reportAttempts {
+            } catch let error as SwitchboardError where error.isTransient && attempt < Self.reportAttempts {
                 logger.notice(
                     "could not report the outcome yet; trying again",
                     metadata: ["task_id": "\(report.taskID)", "attempt": "\(attempt)", "error": "\(error)"])
