@@ -158,7 +158,7 @@ public struct JWTVerifier: Sendable {
             switch error.errorType {
             case .claimVerificationFailure: return "a claim does not hold (\(error.reason ?? "expired or not yet valid"))"
             case .signatureVerificationFailed: return "the signature does not verify"
-            case .malformedToken: return "it is malformed"
+            case .malformedToken: return "it is malformed, or a required claim (sub, exp, scope) is missing or of the wrong type"
             case .missingKIDHeader, .unknownKID: return "no configured key signed it"
             default: return error.reason ?? "\(error.errorType)"
             }

@@ -101,6 +101,15 @@ public struct SwitchboardServer: Sendable {
         routes(context: context).router
     }
 
+    /// Every route with the scopes that may call it (nil: open) and its audit action: the
+    /// access rules as the server applies them (tests hold `openapi.yaml` to this).
+    public func routeAccess() -> [RouteDescription] {
+        routes(context: SwitchboardRequestContext.self).table.all.map { route in
+            RouteDescription(
+                method: route.method.rawValue, path: route.path, scopes: route.access.scopes, auditAction: route.access.auditAction)
+        }
+    }
+
     func routes<Context: SwitchboardContext>(context: Context.Type) -> (router: Router<Context>, table: RouteTable) {
         let router = Router(context: Context.self)
         let security = settings.security
@@ -166,6 +175,16 @@ public struct SwitchboardServer: Sendable {
             eventLoopGroupProvider: .shared(Self.eventLoopGroup),
             logger: logger)
     }
+}
+
+/// One route's access rule.
+public struct RouteDescription: Sendable, Hashable {
+    public var method: String
+    /// With `:name` parameters, e.g. `/v1/tasks/:id`.
+    public var path: String
+    /// The scopes that may call it besides `admin`; nil: open to everyone.
+    public var scopes: Set<Scope>?
+    public var auditAction: String?
 }
 
 /// Publishes the gauges no single request updates: workers, busy slots and locks held.

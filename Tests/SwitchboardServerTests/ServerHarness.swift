@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOPosix
 import SwitchboardCore
 import SwitchboardServer
 import Testing
@@ -12,7 +13,10 @@ struct ServerHarness {
     let clock = ManualClock()
     let server: SwitchboardServer
 
-    init(maxBodyBytes: Int = 1 << 20, configure: (inout EngineConfiguration) -> Void = { _ in }) {
+    init(
+        maxBodyBytes: Int = 1 << 20, security: SecuritySettings = SecuritySettings(),
+        configure: (inout EngineConfiguration) -> Void = { _ in }
+    ) {
         let metrics = ServerMetrics()
         var configuration = EngineConfiguration()
         configuration.retry = RetryPolicy(jitter: { $0 })
@@ -20,6 +24,7 @@ struct ServerHarness {
         let engine = TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics.factory)
         var settings = ServerSettings()
         settings.maxBodyBytes = maxBodyBytes
+        settings.security = security
         server = SwitchboardServer(
             engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory),
             metrics: metrics, settings: settings)
@@ -82,3 +87,64 @@ func expectProblem(
 }
 
 let echoTask = #"{"payload": {"tool_name": "echo", "input": {"x": 1}}}"#
+
+extension ServerHarness {
+    /// The server as `serve` runs it (the real HTTP server, on a loopback port), for what needs a
+    /// socket: Host headers as sent, connections, TLS.
+    func testLive(_ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        let app = Application(
+            router: server.router(), server: server.httpServer,
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            eventLoopGroupProvider: .shared(SwitchboardServer.httpEventLoopGroup))
+        try await app.test(.live) { client in try await body(try #require(client.port)) }
+    }
+}
+
+extension TestClientProtocol {
+    /// Sends `body` with exactly `headers` (no Content-Type added).
+    @discardableResult
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, body: String, headers: HTTPFields
+    ) async throws -> (status: HTTPResponse.Status, headers: HTTPFields, body: JSONBody?) {
+        try await execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: body)) { response in
+            (response.status, response.headers, response.body.readableBytes > 0 ? try? JSONBody(response.body) : nil)
+        }
+    }
+}
+
+/// Writes `request` on a new connection and reads until the answer is whole (its head and a
+/// Content-Length body) or the server closes; what the server sent, as text.
+func rawExchange(port: Int, _ request: String, timeout: Duration = .seconds(10)) async throws -> String {
+    let collected = RawCollector()
+    let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collected) } }
+        .connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(ByteBuffer(string: request))
+    let deadline = ContinuousClock.now + timeout
+    while !collected.isComplete, channel.isActive, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+    try? await channel.close()
+    return collected.text
+}
+
+final class RawCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    private let lock = NSLock()
+    private var bytes: [UInt8] = []
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        lock.withLock { bytes += buffer.readableBytesView }
+    }
+
+    var text: String { lock.withLock { String(decoding: bytes, as: UTF8.self) } }
+
+    var isComplete: Bool {
+        let text = self.text
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        guard let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+            let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+        else { return true }
+        return text.utf8.count - text[..<end.upperBound].utf8.count >= length
+    }
+}
