@@ -4,25 +4,36 @@ heartbeats while a tool runs, and completes or fails each task.
 
     python3 examples/python_worker.py --server http://127.0.0.1:8080 --queue default
 
+With auth and HTTPS: SWITCHBOARD_TOKEN (or --token) holds a worker-scoped token, --ca-file the CA
+that signed the server's certificate, --client-cert/--client-key a client certificate for mTLS.
+
 Tools: "upper" (returns the input's "text" in capitals), "slow" (sleeps input "seconds",
 heartbeating) and anything else fails as not retryable.
 """
 import argparse
 import json
+import os
 import socket
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
 
 
+TOKEN = None
+CONTEXT = None
+
+
 def call(server, path, body=None, timeout=70):
     """POSTs JSON and returns (status, decoded answer)."""
     data = json.dumps(body if body is not None else {}).encode()
-    request = urllib.request.Request(server + path, data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if TOKEN:
+        headers["Authorization"] = f"Bearer {TOKEN}"
+    request = urllib.request.Request(server + path, data=data, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=CONTEXT) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:  # a problem+json answer
         return error.code, json.loads(error.read() or b"null")
@@ -76,7 +87,17 @@ if __name__ == "__main__":
     parser.add_argument("--server", default="http://127.0.0.1:8080")
     parser.add_argument("--id", default=f"py-{socket.gethostname()}")
     parser.add_argument("--queue", action="append", dest="queues")
+    parser.add_argument("--token", default=os.environ.get("SWITCHBOARD_TOKEN"), help="bearer token (default: SWITCHBOARD_TOKEN)")
+    parser.add_argument("--ca-file", help="PEM of the CA that signed the server's certificate")
+    parser.add_argument("--client-cert", help="PEM client certificate, for mTLS")
+    parser.add_argument("--client-key", help="PEM key of the client certificate")
     args = parser.parse_args()
+    TOKEN = args.token
+    if args.server.startswith("https://"):
+        CONTEXT = ssl.create_default_context(cafile=args.ca_file)
+        CONTEXT.minimum_version = ssl.TLSVersion.TLSv1_2
+        if args.client_cert:
+            CONTEXT.load_cert_chain(args.client_cert, args.client_key)
     try:
         work(args.server.rstrip("/"), args.id, args.queues or ["default"], threading.Event())
     except KeyboardInterrupt:

@@ -280,14 +280,14 @@ struct LockCommand: AsyncParsableCommand {
     }
 
     struct Release: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Release a lock held by HOLDER with TOKEN.")
+        static let configuration = CommandConfiguration(abstract: "Release a lock held by HOLDER, granted with FENCING_TOKEN.")
         @OptionGroup var options: ServerOption
         @Argument var key: String
         @Option var holder: String
-        @Option var token: UInt64
+        @Option(help: "The fencing token the lock was granted with.") var fencingToken: UInt64
 
         func run() async throws {
-            try await admin { try await options.client.releaseLock(key: key, holder: holder, token: token) }
+            try await admin { try await options.client.releaseLock(key: key, holder: holder, token: fencingToken) }
         }
     }
 }

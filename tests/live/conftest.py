@@ -20,22 +20,30 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *args):
+    """`switchboard serve` on a free loopback port. `scheme="https"` needs `verify` (a CA file) and,
+    under mTLS, `cert` (client certificate and key) for the start-up check; `env` adds variables."""
+
+    def __init__(self, *args, env=None, scheme="http", verify=True, cert=None, host="127.0.0.1"):
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"{scheme}://{host}:{self.port}"
+        self.verify = verify
+        self.cert = cert
         self.log_path = os.path.join(ROOT, ".build", f"live-server-{self.port}.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [BINARY, "serve", "--port", str(self.port), *args], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+            [BINARY, "serve", "--port", str(self.port), *args], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **(env or {})))
         deadline = time.time() + 30
         while time.time() < deadline:
+            if self.process.poll() is not None:
+                break
             try:
-                if requests.get(self.base + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.base + "/healthz", timeout=1, verify=verify, cert=cert).status_code == 200:
                     return
             except requests.ConnectionError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"the server did not start; see {self.log_path}")
+        raise RuntimeError(f"the server did not start; see {self.log_path}:\n{self.output()[-3000:]}")
 
     def output(self):
         if not self.log.closed:
@@ -139,3 +147,65 @@ def redis_server(tmp_path):
     r = RedisServer(tmp_path)
     yield r
     r.kill()
+
+
+class PKI:
+    """Certificates made with openssl in a test's folder: a CA, server certificates for
+    localhost/127.0.0.1, client certificates it signed, and expired ones (`openssl ca` with fixed
+    dates, since `x509 -days` cannot go back in time)."""
+
+    def __init__(self, folder):
+        require_tool("openssl")
+        self.dir = str(folder)
+        self.ca = self.path("ca.crt")
+        self._run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+                  "-subj", "/CN=switchboard-test-ca")
+        with open(self.path("ca.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca = test\n[test]\ndir = .\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n"
+                    "default_md = sha256\npolicy = any\ncopy_extensions = copy\n[any]\ncommonName = supplied\n")
+        open(self.path("index.txt"), "w").close()
+        with open(self.path("serial"), "w") as f:
+            f.write("1000\n")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _run(self, *args):
+        result = subprocess.run(["openssl", *args], cwd=self.dir, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+
+    def issue(self, name, cn, san, expired=False):
+        """Signs a new key's certificate; returns (certificate path, key path)."""
+        with open(self.path(f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\n")
+        self._run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}",
+                  "-addext", f"subjectAltName={san}")
+        if expired:
+            self._run("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", f"{name}.csr",
+                      "-out", f"{name}.crt", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-notext")
+        else:
+            self._run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                      "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+        return self.path(f"{name}.crt"), self.path(f"{name}.key")
+
+    def server(self, name="server", expired=False):
+        return self.issue(name, "localhost", "DNS:localhost,IP:127.0.0.1", expired=expired)
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return PKI(tmp_path)
+
+
+def make_tokens(folder, *specs):
+    """Writes a token file from `switchboard token create` lines; returns (path, {name: token})."""
+    lines, tokens = ["tokens:"], {}
+    for name, *options in specs:
+        out = subprocess.run([BINARY, "token", "create", "--name", name, *options], capture_output=True, text=True, check=True).stdout
+        token, entry = out.splitlines()[:2]
+        tokens[name] = token
+        lines.append(entry)
+    path = os.path.join(str(folder), "tokens.yaml")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path, tokens

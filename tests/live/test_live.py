@@ -108,24 +108,35 @@ def test_openapi_document_is_valid():
     validate(document)
 
 
-def test_schemathesis_finds_nothing(server):
+def test_schemathesis_finds_nothing(tmp_path):
     require_tool("schemathesis")
-    common = ["schemathesis", "run", f"{ROOT}/openapi.yaml", "--url", server.base, "--seed", "1"]
-    # Every operation but the two long-polls, with every phase and check.
-    result = subprocess.run(
-        common + ["--max-examples", "40", "--exclude-operation-id", "acquireLock", "--exclude-operation-id", "leaseTasks"],
-        capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    # acquireLock long-polls up to wait_ms (5 minutes at most) for locks earlier examples took
-    # for up to a day, and leaseTasks up to a minute for work: hooks keep schema-valid waits and
-    # TTLs short, and the coverage phase (whose boundary values bypass hooks) is left to the
-    # router tests.
-    env = dict(os.environ, SCHEMATHESIS_HOOKS="schemathesis_hooks", PYTHONPATH=os.path.dirname(__file__))
-    result = subprocess.run(
-        common + ["--max-examples", "150", "--include-operation-id", "acquireLock", "--include-operation-id", "leaseTasks",
-                  "--phases", "examples,fuzzing"],
-        capture_output=True, text=True, timeout=900, env=env)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    from conftest import make_tokens
+
+    # With auth on, as in production: every call carries an admin token, and schemathesis's
+    # ignored_auth check also calls each secured operation without it and expects a refusal.
+    path, tokens = make_tokens(tmp_path, ("schemathesis", "--scope", "admin"))
+    server = Server("--auth-file", path)
+    common = ["schemathesis", "run", f"{ROOT}/openapi.yaml", "--url", server.base, "--seed", "1",
+              "--header", f"Authorization: Bearer {tokens['schemathesis']}"]
+    try:
+        # Every operation but the two long-polls, with every phase and check.
+        result = subprocess.run(
+            common + ["--max-examples", "40", "--exclude-operation-id", "acquireLock", "--exclude-operation-id", "leaseTasks"],
+            capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        # acquireLock long-polls up to wait_ms (5 minutes at most) for locks earlier examples took
+        # for up to a day, and leaseTasks up to a minute for work: hooks keep schema-valid waits and
+        # TTLs short, and the coverage phase (whose boundary values bypass hooks) is left to the
+        # router tests.
+        env = dict(os.environ, SCHEMATHESIS_HOOKS="schemathesis_hooks", PYTHONPATH=os.path.dirname(__file__))
+        result = subprocess.run(
+            common + ["--max-examples", "150", "--include-operation-id", "acquireLock", "--include-operation-id", "leaseTasks",
+                      "--phases", "examples,fuzzing"],
+            capture_output=True, text=True, timeout=900, env=env)
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    finally:
+        assert server.stop() == 0
+    assert tokens["schemathesis"] not in server.output()
 
 
 def test_idle_connections_are_closed():
@@ -134,7 +145,7 @@ def test_idle_connections_are_closed():
     server = Server("--idle-timeout-ms", "300")
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert b"200 OK" in s.recv(4096)
             # Keep-alive, then silence: the server closes the connection once it has been idle.
             started = time.time()

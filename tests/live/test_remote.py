@@ -254,7 +254,7 @@ def test_admin_subcommands_use_the_api():
         token = requests.post(server.base + "/v1/locks/k1/acquire", json={"holder": "h", "ttl_ms": 60000}, timeout=5).json()["token"]
         assert [l["key"] for l in cli("lock", "list")["items"]] == ["k1"]
         assert cli("lock", "get", "k1")["token"] == token
-        cli("lock", "release", "k1", "--holder", "h", "--token", str(token))
+        cli("lock", "release", "k1", "--holder", "h", "--fencing-token", str(token))
         assert "not held" in cli("lock", "get", "k1", ok=False)
     finally:
         assert server.stop() == 0

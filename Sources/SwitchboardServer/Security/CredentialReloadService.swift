@@ -24,17 +24,17 @@ struct CredentialReloadService: Service {
         if let tokens = security.authenticator.tokens {
             do {
                 let count = try tokens.reload()
-                audit.notice("audit", metadata: ["action": "credentials.reload", "target": "tokens", "outcome": "ok", "entries": "\(count)"])
+                audit.notice("audit", metadata: ["action": "credentials.reload", "principal": "SIGHUP", "target": "tokens", "outcome": "ok", "entries": "\(count)"])
             } catch {
-                audit.error("audit", metadata: ["action": "credentials.reload", "target": "tokens", "outcome": "failed", "error": "\(error)"])
+                audit.error("audit", metadata: ["action": "credentials.reload", "principal": "SIGHUP", "target": "tokens", "outcome": "failed", "error": "\(error)"])
             }
         }
         if let tls = security.tls {
             do {
                 try tls.reload()
-                audit.notice("audit", metadata: ["action": "credentials.reload", "target": "tls", "outcome": "ok"])
+                audit.notice("audit", metadata: ["action": "credentials.reload", "principal": "SIGHUP", "target": "tls", "outcome": "ok"])
             } catch {
-                audit.error("audit", metadata: ["action": "credentials.reload", "target": "tls", "outcome": "failed", "error": "\(error)"])
+                audit.error("audit", metadata: ["action": "credentials.reload", "principal": "SIGHUP", "target": "tls", "outcome": "failed", "error": "\(error)"])
             }
         }
     }
