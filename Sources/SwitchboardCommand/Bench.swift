@@ -15,16 +15,17 @@ import Glibc
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure Switchboard; one JSON line per scenario (build with -c release for real figures).",
-        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, remote, codec, locks, redis (with --redis).")
+        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case engine, latency, depth, locks, redis, all
         case httpEnqueue = "http-enqueue"
         case httpBatch = "http-batch"
+        case httpSecure = "http-secure"
         case remote, codec
     }
 
-    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, remote, codec, locks, redis or all.") var scenario: Scenario
+    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
     @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
@@ -37,7 +38,7 @@ struct Bench: AsyncParsableCommand {
         }
         let scenarios: [Scenario] =
             scenario == .all
-            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) : [scenario]
+            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) : [scenario]
         for scenario in scenarios {
             switch scenario {
             case .engine: try await BenchScenarios.engine(quick: quick)
@@ -45,6 +46,7 @@ struct Bench: AsyncParsableCommand {
             case .depth: try await BenchScenarios.depth(quick: quick)
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
             case .httpBatch: try await BenchHTTP.run(batch: 100, quick: quick)
+            case .httpSecure: try await BenchSecure.run(quick: quick)
             case .remote: try await BenchRemote.run(quick: quick, slots: slots)
             case .codec: BenchCodec.run(quick: quick)
             case .locks: try await BenchScenarios.locks(quick: quick, redis: try redis.map { try RedisURL($0) })

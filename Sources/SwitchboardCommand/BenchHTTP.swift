@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import SwitchboardCore
 import ServiceLifecycle
 import SwitchboardServer
@@ -95,8 +96,12 @@ enum BenchHTTP {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    /// Requests per second answered with a 2xx, over `connections` keep-alive connections.
-    static func load(port: Int, path: String, body: String, connections: Int, for duration: Duration) async throws -> Double {
+    /// Requests per second answered with a 2xx, over `connections` keep-alive connections, each
+    /// request with `token` as its bearer token and over TLS with `tls` when given.
+    static func load(
+        port: Int, path: String, body: String, connections: Int, for duration: Duration, token: String? = nil,
+        tls: NIOSSLContext? = nil
+    ) async throws -> Double {
         let answered = Counter()
         let failed = Counter()
         let deadline = NIODeadline.now() + .milliseconds(duration.components.seconds * 1000)
@@ -107,9 +112,12 @@ enum BenchHTTP {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                        }
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(
-                            LoadHandler(path: path, body: body, deadline: deadline, answered: answered, failed: failed))
+                            LoadHandler(path: path, body: body, token: token, deadline: deadline, answered: answered, failed: failed))
                     }
                 }
                 .connect(host: "127.0.0.1", port: port).get()
@@ -136,14 +144,16 @@ private final class LoadHandler: ChannelInboundHandler {
 
     let path: String
     let body: ByteBuffer
+    let authorization: String?
     let deadline: NIODeadline
     let answered: Counter
     let failed: Counter
     private var ok = false
 
-    init(path: String, body: String, deadline: NIODeadline, answered: Counter, failed: Counter) {
+    init(path: String, body: String, token: String? = nil, deadline: NIODeadline, answered: Counter, failed: Counter) {
         self.path = path
         self.body = ByteBuffer(string: body)
+        self.authorization = token.map { "Bearer \($0)" }
         self.deadline = deadline
         self.answered = answered
         self.failed = failed
@@ -168,6 +178,7 @@ private final class LoadHandler: ChannelInboundHandler {
         var headers = HTTPHeaders()
         headers.add(name: "host", value: "localhost")
         headers.add(name: "content-type", value: "application/json")
+        if let authorization { headers.add(name: "authorization", value: authorization) }
         headers.add(name: "content-length", value: String(body.readableBytes))
         context.write(wrapOutboundOut(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)

@@ -52,7 +52,9 @@ final class RouteTable: Sendable {
         let authEnabled = authEnabled
         let audit = audit
         router.on(RouterPath(path), method: method) { request, context in
-            guard let action = access.auditAction, access.isAudited(for: context.identity) else {
+            // Without auth there is no identity: everyone is anonymous.
+            let caller = authEnabled ? context.identity : context.principal
+            guard let action = access.auditAction, access.isAudited(for: caller) else {
                 if authEnabled { try access.authorize(context) }
                 return try await handler(request, context)
             }
@@ -60,10 +62,10 @@ final class RouteTable: Sendable {
             do {
                 if authEnabled { try access.authorize(context) }
                 let response = try await handler(request, context)
-                audit.record(action, request: request, principal: context.identity, status: response.status)
+                audit.record(action, request: request, principal: caller, status: response.status)
                 return response
             } catch {
-                audit.record(action, request: request, principal: context.identity, status: Problem(error).status)
+                audit.record(action, request: request, principal: caller, status: Problem(error).status)
                 throw error
             }
         }

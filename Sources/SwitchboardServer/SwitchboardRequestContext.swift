@@ -13,8 +13,9 @@ public protocol SwitchboardContext: AuthRequestContext where Identity == Princip
 }
 
 extension SwitchboardContext {
-    /// The caller; anonymous (everything allowed) only on a server without auth, since every
-    /// route that needs a principal refuses a request without one first.
+    /// The caller; anonymous (everything allowed) only on a server without auth — which sets no
+    /// identity at all —, since with auth every route that needs a principal refuses a request
+    /// without one first.
     var principal: Principal { identity ?? .anonymous }
 }
 

@@ -119,10 +119,14 @@ public struct SwitchboardServer: Sendable {
             allowedHosts: security.allowedHosts, allowedOrigins: security.allowedOrigins, boundHost: settings.host, tls: security.tls != nil)
         router.add(middleware: EdgeMiddleware(routes: table, browser: browser, metrics: HTTPMetrics(factory: metrics.factory)))
         router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
-        router.add(
-            middleware: AuthenticationMiddleware(
-                authenticator: authenticator, clock: engine.clock,
-                readsClientCertificates: security.tls?.requiresClientCertificates == true && authenticator.isEnabled))
+        // Without credentials or a rate to meter, every caller is anonymous: no layer is needed
+        // (`SwitchboardContext.principal` reads a missing identity as anonymous).
+        if authenticator.isEnabled || authenticator.defaultRateLimit != nil {
+            router.add(
+                middleware: AuthenticationMiddleware(
+                    authenticator: authenticator, clock: engine.clock,
+                    readsClientCertificates: security.tls?.requiresClientCertificates == true && authenticator.isEnabled))
+        }
         TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         DeadLetterRoutes(engine: engine).add(to: router, table: table)
         QueueRoutes(engine: engine).add(to: router, table: table)

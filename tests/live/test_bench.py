@@ -19,7 +19,7 @@ def test_every_scenario_prints_its_json_line():
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     seen = [(line["scenario"], line["backend"]) for line in lines]
     expected = [("engine", "memory"), ("latency", "memory")] + ([("latency", "redis")] if redis else []) + [
-        ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("remote", "memory"), ("codec", "none"),
+        ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("http-secure", "memory"), ("remote", "memory"), ("codec", "none"),
         ("locks", "memory")]
     if redis:
         expected += [("locks", "redis"), ("redis", "redis")]
@@ -32,8 +32,11 @@ def test_every_scenario_prints_its_json_line():
     assert next(line for line in lines if line["scenario"] == "depth")["bytes_per_queued_task"] > 0
     codec = next(line for line in lines if line["scenario"] == "codec")
     assert codec["bytes_per_task"] > 500 and codec["write_ns_per_task"] > 0 and codec["read_ns_per_task"] > 0
-    for http in (line for line in lines if line["scenario"].startswith("http-")):
+    for http in (line for line in lines if line["scenario"] in ("http-enqueue", "http-batch")):
         assert http["hummingbird_fixed_answer_per_sec"] > 0
+    secure = next(line for line in lines if line["scenario"] == "http-secure")
+    assert secure["auth_per_sec"] > 0 and secure["tls_per_sec"] > 0 and secure["auth_tls_per_sec"] > 0
+    assert 0 < secure["auth_tls_ratio"] and abs(secure["auth_tls_ratio"] - secure["ratio"]) <= 0.002
 
 
 def test_an_unknown_scenario_is_refused():
