@@ -359,3 +359,47 @@ def test_readme_production_section_runs_as_written(tmp_path):
     assert len(tokens) == 5
     for token in tokens:
         assert token not in log and token not in open(tmp_path / "worker.log").read()
+
+
+def test_connection_cap_rate_limit_depth_and_name_bounds(tmp_path):
+    path, tokens = make_tokens(tmp_path, ("busy", "--scope", "producer"))
+    server = Server("--workers", "0", "--auth-file", path, "--max-connections", "2", "--rate-limit", "5", "--rate-burst", "5",
+                    "--max-queue-depth", "3", "--max-queue-names", "2")
+    try:
+        # Two connections held open; a third is not served until one of them closes.
+        held = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+        for s in held:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert b"200 OK" in s.recv(4096)
+        third = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        third.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        third.settimeout(1)
+        with pytest.raises(socket.timeout):
+            third.recv(4096)
+        held[0].close()
+        third.settimeout(5)
+        assert b"200 OK" in third.recv(4096), "served once a connection freed"
+        third.close()
+        held[1].close()
+
+        busy = auth(tokens["busy"])
+
+        def post(queue):
+            # Each answer is read and its connection closed: with a cap of two, a kept response
+            # (which holds its connection) would hold up the next call.
+            with requests.post(server.base + "/v1/tasks", json={"queue": queue, **TASK}, headers=busy, timeout=10) as answer:
+                return answer.status_code, answer.json(), answer.headers
+
+        answers = [post("q1") for _ in range(4)]
+        assert [status for status, _, _ in answers] == [201, 201, 201, 429]
+        assert "queue q1 holds 3 waiting tasks" in answers[3][1]["detail"] and answers[3][2]["Retry-After"] == "1"
+        time.sleep(1.2)
+        assert post("q2")[0] == 201
+        status, problem, _ = post("q3")
+        assert status == 422 and "limit of 2" in problem["detail"]
+        # Five a second with a burst of five: a quick run of calls meets 429 with Retry-After.
+        limited = [answer for answer in (post("q2") for _ in range(12)) if answer[0] == 429 and "rate" in answer[1]["detail"]]
+        assert limited and int(limited[0][2]["Retry-After"]) >= 1
+        assert "busy is over its rate of 5 requests per second" in limited[0][1]["detail"]
+    finally:
+        assert server.stop() == 0
