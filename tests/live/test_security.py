@@ -188,6 +188,13 @@ def test_the_walkthrough_over_https(pki):
         # Plain HTTP to the TLS port gets nowhere.
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5)
+        # TLS 1.2 or later only: a client that offers TLS 1.1 at most gets a protocol_version alert.
+        def s_client(*options):
+            return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-CAfile", pki.ca, *options],
+                                  input="", capture_output=True, text=True, timeout=20)
+        old = s_client("-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0")
+        assert "alert protocol version" in old.stdout + old.stderr
+        assert "Protocol  : TLSv1.2" in s_client("-tls1_2").stdout
     finally:
         assert server.stop() == 0
 

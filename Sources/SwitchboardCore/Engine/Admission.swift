@@ -53,9 +53,13 @@ final class Admission: Sendable {
             // Known names (nearly every task) are only looked up: the sets are not copied.
             var newQueues: [String] = []
             var newTypes: [String] = []
+            var previous: (queue: String, type: String)?
             for task in tasks {
                 let queue = task.record.queue
                 let type = task.record.type
+                // The tasks of a batch mostly share their queue and type: looked up once.
+                if let previous, previous.queue == queue, previous.type == type { continue }
+                previous = (queue, type)
                 if !state.queues.contains(queue), !newQueues.contains(queue) {
                     newQueues.append(queue)
                     guard state.queues.count + newQueues.count <= limits.maxQueueNames else {

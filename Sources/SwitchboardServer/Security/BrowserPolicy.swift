@@ -39,50 +39,76 @@ struct BrowserPolicy: Sendable {
         case preflight(Response)
     }
 
+    /// The headers the policy reads, found in one pass over the fields: a lookup by name per
+    /// header went through generic code for each and cost the single-task enqueue ~2%.
+    private struct Facts {
+        var origin: String?
+        var secFetchSite: String?
+        var contentType: String?
+        var preflightMethod = false
+        var hasBody = false
+
+        init(_ fields: HTTPFields) {
+            for field in fields {
+                switch field.name {
+                case .contentType: contentType = field.value
+                case .contentLength: hasBody = hasBody || (Int(field.value).map { $0 > 0 } ?? true)
+                case .transferEncoding: hasBody = true
+                case .origin: origin = field.value
+                case .secFetchSite: secFetchSite = field.value
+                case .accessControlRequestMethod: preflightMethod = true
+                default: continue
+                }
+            }
+        }
+    }
+
     func check(_ request: Request) throws(Problem) -> Verdict {
         guard let authority = request.head.authority, !authority.isEmpty else {
             throw Problem(.misdirectedRequest, "the request names no host (Host header)")
         }
-        let host = Self.host(ofAuthority: authority)
-        guard allowsAnyHost || Self.isLoopback(host) || allowedHosts.contains(host) else {
-            throw Problem(.misdirectedRequest, "this server does not answer for the host \(host); see --allowed-hosts")
-        }
-        let origin = request.headers[.origin]
-        let allowedCrossOrigin = origin.map(Self.normalizedOrigin).flatMap { allowedOrigins.contains($0) ? $0 : nil }
-        let ownOrigin = origin.map { Self.normalizedOrigin($0) == "\(scheme)://\(authority.lowercased())" } ?? false
-        if request.method == .options, let origin, request.headers[.accessControlRequestMethod] != nil {
-            guard let allowed = allowedCrossOrigin ?? (ownOrigin ? Self.normalizedOrigin(origin) : nil) else {
-                throw Problem(.forbidden, "cross-origin requests from \(origin) are not allowed; see --allowed-origins")
-            }
-            return .preflight(Self.preflightAnswer(origin: allowed))
-        }
-        if request.method != .get, request.method != .head, request.method != .options {
-            if let origin, !ownOrigin, allowedCrossOrigin == nil {
-                throw Problem(.forbidden, "a \(request.method.rawValue) from the page at \(origin) is refused: only this server's own origin and --allowed-origins may change anything")
-            }
-            if origin == nil, request.headers[.secFetchSite]?.lowercased() == "cross-site" {
-                throw Problem(.forbidden, "a cross-site \(request.method.rawValue) (Sec-Fetch-Site: cross-site) is refused")
+        // The usual hosts are recognised without spelling the host out (no allocation per request).
+        if !allowsAnyHost, !Self.isPlainLoopback(authority) {
+            let host = Self.host(ofAuthority: authority)
+            guard Self.isLoopback(host) || allowedHosts.contains(host) else {
+                throw Problem(.misdirectedRequest, "this server does not answer for the host \(host); see --allowed-hosts")
             }
         }
-        try Self.checkContentType(request)
-        return .proceed(corsOrigin: ownOrigin ? nil : allowedCrossOrigin)
-    }
-
-    /// A body, or any declared type on a state-changing request, must be JSON.
-    private static func checkContentType(_ request: Request) throws(Problem) {
-        let declared = request.headers[.contentType]
-        let hasBody =
-            request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) }.map { $0 > 0 } ?? false)
-        let changesState = request.method != .get && request.method != .head && request.method != .options
-        guard hasBody || (changesState && declared != nil) else { return }
-        guard let declared, isJSON(declared) else {
-            throw Problem(
-                .unsupportedMediaType,
-                "request bodies must be application/json" + (declared.map { " (Content-Type: \($0) was sent)" } ?? " (no Content-Type was sent)"))
+        let facts = Facts(request.headers)
+        let method = request.method
+        let changesState = method != .get && method != .head && method != .options
+        var corsOrigin: String?
+        if let origin = facts.origin {
+            let normalized = Self.normalizedOrigin(origin)
+            let own = normalized == "\(scheme)://\(authority.lowercased())"
+            let allowed = allowedOrigins.contains(normalized)
+            if method == .options, facts.preflightMethod {
+                guard own || allowed else {
+                    throw Problem(.forbidden, "cross-origin requests from \(origin) are not allowed; see --allowed-origins")
+                }
+                return .preflight(Self.preflightAnswer(origin: normalized))
+            }
+            if changesState, !own, !allowed {
+                throw Problem(.forbidden, "a \(method.rawValue) from the page at \(origin) is refused: only this server's own origin and --allowed-origins may change anything")
+            }
+            corsOrigin = allowed && !own ? normalized : nil
+        } else if changesState, facts.secFetchSite?.lowercased() == "cross-site" {
+            throw Problem(.forbidden, "a cross-site \(method.rawValue) (Sec-Fetch-Site: cross-site) is refused")
         }
+        // A body, or any declared type on a state-changing request, must be JSON.
+        if facts.hasBody || (changesState && facts.contentType != nil) {
+            guard let declared = facts.contentType, Self.isJSON(declared) else {
+                throw Problem(
+                    .unsupportedMediaType,
+                    "request bodies must be application/json"
+                        + (facts.contentType.map { " (Content-Type: \($0) was sent)" } ?? " (no Content-Type was sent)"))
+            }
+        }
+        return .proceed(corsOrigin: corsOrigin)
     }
 
     static func isJSON(_ contentType: String) -> Bool {
+        if contentType == "application/json" { return true }
         let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         return mediaType == "application/json"
     }
@@ -124,6 +150,17 @@ struct BrowserPolicy: Sendable {
         var origin = text.trimmingCharacters(in: .whitespaces).lowercased()
         while origin.hasSuffix("/") { origin.removeLast() }
         return origin
+    }
+
+    /// `localhost[:port]` or `127.0.0.1[:port]` as sent (lowercase): what nearly every request on
+    /// a loopback server names, told without making a String.
+    static func isPlainLoopback(_ authority: String) -> Bool {
+        var utf8 = authority.utf8[...]
+        if let colon = utf8.firstIndex(of: UInt8(ascii: ":")) {
+            guard utf8[utf8.index(after: colon)...].allSatisfy({ (48...57).contains($0) }) else { return false }
+            utf8 = utf8[..<colon]
+        }
+        return utf8.elementsEqual("localhost".utf8) || utf8.elementsEqual("127.0.0.1".utf8)
     }
 
     /// `localhost`, 127.0.0.0/8 and `::1` (with or without IPv4 mapping).
