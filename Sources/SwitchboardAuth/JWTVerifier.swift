@@ -33,7 +33,7 @@ public struct JWTVerifier: Sendable {
         var nbf: NotBeforeClaim?
         var iss: IssuerClaim?
         var aud: AudienceClaim?
-        var scope: ScopeClaim
+        var scope: ScopeWords
         var queues: [String]?
 
         enum CodingKeys: String, CodingKey {
@@ -44,31 +44,6 @@ public struct JWTVerifier: Sendable {
         func verify(using algorithm: some JWTAlgorithm) async throws {
             try exp.verifyNotExpired()
             try nbf?.verifyNotBefore()
-        }
-    }
-
-    enum ScopeClaim: Codable, Sendable {
-        case words(String)
-        case list([String])
-
-        init(from decoder: any Decoder) throws {
-            let value = try decoder.singleValueContainer()
-            if let text = try? value.decode(String.self) { self = .words(text) } else { self = .list(try value.decode([String].self)) }
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var value = encoder.singleValueContainer()
-            switch self {
-            case .words(let text): try value.encode(text)
-            case .list(let list): try value.encode(list)
-            }
-        }
-
-        var text: String {
-            switch self {
-            case .words(let text): text
-            case .list(let list): list.joined(separator: " ")
-            }
         }
     }
 

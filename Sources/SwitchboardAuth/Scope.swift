@@ -32,3 +32,19 @@ extension Set<Scope> {
     /// `producer worker`, in the order of `Scope.allCases`: for messages and logs.
     public var spelled: String { sorted().map(\.rawValue).joined(separator: " ") }
 }
+
+/// Scopes as written in a token file or a JWT's `scope` claim: one string of words
+/// (`"worker viewer"`, OAuth's form) or a list.
+struct ScopeWords: Codable, Sendable {
+    var text: String
+
+    init(from decoder: any Decoder) throws {
+        let value = try decoder.singleValueContainer()
+        if let words = try? value.decode(String.self) { text = words } else { text = try value.decode([String].self).joined(separator: " ") }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var value = encoder.singleValueContainer()
+        try value.encode(text)
+    }
+}

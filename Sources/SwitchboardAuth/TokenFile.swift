@@ -69,29 +69,11 @@ public enum TokenFile {
         enum CodingKeys: String, CodingKey { case tokens }
     }
 
-    /// Scopes may be a list or one string of words (as a JWT's `scope` claim).
-    private enum ScopeList: Decodable {
-        case words(String)
-        case list([String])
-
-        init(from decoder: any Decoder) throws {
-            let value = try decoder.singleValueContainer()
-            if let text = try? value.decode(String.self) { self = .words(text) } else { self = .list(try value.decode([String].self)) }
-        }
-
-        var text: String {
-            switch self {
-            case .words(let text): text
-            case .list(let list): list.joined(separator: " ")
-            }
-        }
-    }
-
     private struct Entry: Decodable {
         var name: String?
         var sha256: String?
         var clientCertificate: String?
-        var scopes: ScopeList?
+        var scopes: ScopeWords?
         var queues: [String]?
         var expires: String?
         var rateLimit: Double?

@@ -13,20 +13,14 @@ enum Environment {
         getenv("SWITCHBOARD_\(name)").map { String(cString: $0) }
     }
 
-    static func int(_ name: String) -> Int? {
-        guard let text = string(name) else { return nil }
-        guard let value = Int(text) else {
-            let message = Array("switchboard: SWITCHBOARD_\(name)=\(text) is not a whole number\n".utf8)
-            _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-            exit(64)
-        }
-        return value
-    }
+    static func int(_ name: String) -> Int? { parsed(name, "a whole number") }
 
-    static func double(_ name: String) -> Double? {
+    static func double(_ name: String) -> Double? { parsed(name, "a number") }
+
+    private static func parsed<Value: LosslessStringConvertible>(_ name: String, _ what: String) -> Value? {
         guard let text = string(name) else { return nil }
-        guard let value = Double(text) else {
-            let message = Array("switchboard: SWITCHBOARD_\(name)=\(text) is not a number\n".utf8)
+        guard let value = Value(text) else {
+            let message = Array("switchboard: SWITCHBOARD_\(name)=\(text) is not \(what)\n".utf8)
             _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
             exit(64)
         }
