@@ -1,9 +1,8 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdAuth
 import ServiceLifecycle
-import SwitchboardCore
 import SwitchboardAuth
+import SwitchboardCore
 import Synchronization
 
 /// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an

@@ -1,9 +1,8 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdAuth
 import ServiceLifecycle
-import SwitchboardCore
 import SwitchboardAuth
+import SwitchboardCore
 
 /// `/v1/locks`: leases with fencing tokens.
 struct LockRoutes<Context: SwitchboardContext> {

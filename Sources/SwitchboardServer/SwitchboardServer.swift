@@ -1,12 +1,10 @@
 import CoreMetrics
 import HTTPTypes
 import Hummingbird
-import HummingbirdAuth
 import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
-import NIOHTTPTypes
 import ServiceLifecycle
 import SwitchboardAuth
 import SwitchboardCore

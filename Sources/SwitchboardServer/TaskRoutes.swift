@@ -1,8 +1,7 @@
 import HTTPTypes
 import Hummingbird
-import HummingbirdAuth
-import SwitchboardCore
 import SwitchboardAuth
+import SwitchboardCore
 
 /// `/v1/tasks` and `/v1/runs`: decode, call the engine, encode.
 struct TaskRoutes<Context: SwitchboardContext> {
