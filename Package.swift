@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
+        .executable(name: "switchboard-bench", targets: ["SwitchboardBench"]),
         .executable(name: "switchboard-demo", targets: ["SwitchboardDemo"]),
         .executable(name: "remote-worker-example", targets: ["RemoteWorkerExample"]),
     ],
@@ -136,10 +137,24 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth",
+                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                "SwitchboardCore",
-                "SwitchboardServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The benchmark harness (`switchboard-bench`), apart from the shipped binary.
+        .executableTarget(
+            name: "SwitchboardBench",
+            dependencies: [
+                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -148,7 +163,6 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
 swift build -c release --product switchboard >/dev/null
+swift build -c release --product switchboard-bench >/dev/null
 bin=.build/release/switchboard
-$bin baseline-echo --port 18191 >/dev/null 2>&1 &
+.build/release/switchboard-bench baseline-echo --port 18191 >/dev/null 2>&1 &
 echo_pid=$!
 $bin serve --port 18192 --workers 0 --log-level error >/dev/null 2>&1 &
 serve_pid=$!

@@ -46,4 +46,4 @@ fi
 
 swift build --build-tests
 swift test --skip-build --disable-xctest
-python3 -m pytest -q tests/live
+python3 -m pytest -q IntegrationTests

@@ -5,7 +5,7 @@ import UnixSignals
 
 // The embedded engine end to end, in one process: an agent run of tool calls goes through the
 // memory backend, in-process workers run them, one fails into the dead-letter queue and is
-// requeued. (Measurements live in `switchboard bench`.)
+// requeued. (Measurements live in `switchboard-bench`.)
 
 LoggingSystem.bootstrap { label in
     var handler = StreamLogHandler.standardError(label: label)

@@ -156,7 +156,7 @@ def test_completions_carried_on_a_long_poll_land_at_once():
 
 def test_the_python_example_worker():
     server = Server("--workers", "0")
-    example = subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", "python_worker.py"),
+    example = subprocess.Popen([sys.executable, os.path.join(ROOT, "Examples", "PythonWorker", "python_worker.py"),
                                 "--server", server.base, "--id", "py-1"])
     try:
         def enqueue(tool, data):

@@ -10,11 +10,11 @@ import Synchronization
 /// The remote scenario: no-op tasks drained by two `switchboard worker` processes over HTTP,
 /// against two in-process workers of as many slots on the same kind of server, back to back.
 enum BenchRemote {
-    static func run(quick: Bool, slots: Int = 32) async throws {
+    static func run(quick: Bool, slots: Int = 32, switchboard: URL) async throws {
         // Below the memory backend's 100,000 kept finished tasks, which the drain counts.
         let tasks = quick ? 5_000 : 80_000
-        let inProcess = try await drain(tasks: tasks, slots: slots, remote: false)
-        let remote = try await drain(tasks: tasks, slots: slots, remote: true)
+        let inProcess = try await drain(tasks: tasks, slots: slots, remote: false, switchboard: switchboard)
+        let remote = try await drain(tasks: tasks, slots: slots, remote: true, switchboard: switchboard)
         BenchResult(
             scenario: "remote", backend: "memory", tasks: tasks, seconds: remote,
             baselineName: "two in-process workers of \(slots) slots", baselinePerSec: Double(tasks) / inProcess,
@@ -24,7 +24,7 @@ enum BenchRemote {
 
     /// Seconds from resuming a paused queue of `tasks` echo calls, with every worker started
     /// and waiting on it, to the last completion (process start-up is not part of the figure).
-    private static func drain(tasks: Int, slots: Int, remote: Bool) async throws -> Double {
+    private static func drain(tasks: Int, slots: Int, remote: Bool, switchboard: URL) async throws -> Double {
         let metrics = ServerMetrics()
         let engine = TaskEngine.memory(metricsFactory: metrics.factory)
         _ = try await engine.pause(queue: "bench")
@@ -56,7 +56,7 @@ enum BenchRemote {
         if remote {
             for i in 0..<2 {
                 let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                process.executableURL = switchboard
                 process.arguments = [
                     "worker", "--server", "http://127.0.0.1:\(port.withLock { $0 }!)", "--id", "remote-\(i)", "--concurrency", "\(slots)",
                     "--queues", "bench", "--wait-ms", "1000", "--log-level", "error",

@@ -2,7 +2,7 @@
 """A Switchboard worker in Python, standard library only: it leases tasks over the REST API,
 heartbeats while a tool runs, and completes or fails each task.
 
-    python3 examples/python_worker.py --server http://127.0.0.1:8080 --queue default
+    python3 Examples/PythonWorker/python_worker.py --server http://127.0.0.1:8080 --queue default
 
 With auth and HTTPS: SWITCHBOARD_TOKEN (or --token) holds a worker-scoped token, --ca-file the CA
 that signed the server's certificate, --client-cert/--client-key a client certificate for mTLS.

@@ -309,7 +309,7 @@ def test_the_python_worker_takes_a_token_and_a_ca(pki, tmp_path):
     server = https_server(pki, "--workers", "0", "--auth-file", path)
     log = open(os.path.join(str(tmp_path), "py.log"), "w")
     worker = subprocess.Popen(
-        [sys.executable, f"{ROOT}/examples/python_worker.py", "--server", f"https://localhost:{server.port}", "--ca-file", pki.ca],
+        [sys.executable, f"{ROOT}/Examples/PythonWorker/python_worker.py", "--server", f"https://localhost:{server.port}", "--ca-file", pki.ca],
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, SWITCHBOARD_TOKEN=tokens["py"]))
     try:
         task = requests.post(server.base + "/v1/tasks", json={"payload": {"tool_name": "upper", "input": {"text": "hi"}}},

@@ -1,4 +1,4 @@
-"""`switchboard bench --quick` keeps the harness working (no thresholds: figures come from
+"""`switchboard-bench --quick` keeps the harness working (no thresholds: figures come from
 release builds on quiet machines, see BENCHMARKS.md)."""
 import json
 import os
@@ -6,11 +6,13 @@ import subprocess
 
 from conftest import BINARY
 
+BENCH = BINARY + "-bench"
+
 FIELDS = {"scenario", "backend", "tasks", "seconds", "tasks_per_sec", "p50_ms", "p99_ms", "rss_bytes", "baseline", "ratio"}
 
 
 def test_every_scenario_prints_its_json_line():
-    args = [BINARY, "bench", "all", "--quick"]
+    args = [BENCH, "all", "--quick"]
     redis = os.environ.get("SWITCHBOARD_TEST_REDIS_URL")
     if redis:
         args += ["--redis", redis.rsplit("/", 1)[0] + "/6"]
@@ -40,5 +42,12 @@ def test_every_scenario_prints_its_json_line():
 
 
 def test_an_unknown_scenario_is_refused():
-    result = subprocess.run([BINARY, "bench", "nonsense"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([BENCH, "nonsense"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "nonsense" in result.stderr
+
+
+def test_the_shipped_binary_carries_no_benchmarks():
+    result = subprocess.run([BINARY, "bench", "engine"], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    help_text = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=30).stdout
+    assert "bench" not in help_text and "baseline-echo" not in help_text

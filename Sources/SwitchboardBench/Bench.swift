@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Histogram
 import Logging
 import SwitchboardCore
@@ -10,11 +11,21 @@ import Synchronization
 import Glibc
 #endif
 
-/// `switchboard bench <scenario>`: one JSON object per line, each figure next to a baseline
+/// `switchboard-bench`: the benchmark harness, an executable of its own so that the shipped
+/// `switchboard` carries no benchmark code.
+@main
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "switchboard-bench", abstract: "Switchboard's benchmarks (build with -c release for real figures).",
+        subcommands: [Bench.self, BaselineEcho.self], defaultSubcommand: Bench.self)
+}
+
+/// `switchboard-bench <scenario>`: one JSON object per line, each figure next to a baseline
 /// measured in the same run (these machines are noisy; ratios travel, absolute rates do not).
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure Switchboard; one JSON line per scenario (build with -c release for real figures).",
+        commandName: "run",
+        abstract: "Measure Switchboard; one JSON line per scenario (the default subcommand).",
         discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
@@ -29,6 +40,14 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
     @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
+    @Option(help: "The switchboard binary whose workers the remote scenario runs (default: the one beside this one).")
+    var switchboard: String?
+
+    /// `switchboard`, next to this executable unless told otherwise.
+    var switchboardBinary: URL {
+        switchboard.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("switchboard")
+    }
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -47,7 +66,7 @@ struct Bench: AsyncParsableCommand {
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
             case .httpBatch: try await BenchHTTP.run(batch: 100, quick: quick)
             case .httpSecure: try await BenchSecure.run(quick: quick)
-            case .remote: try await BenchRemote.run(quick: quick, slots: slots)
+            case .remote: try await BenchRemote.run(quick: quick, slots: slots, switchboard: switchboardBinary)
             case .codec: BenchCodec.run(quick: quick)
             case .locks: try await BenchScenarios.locks(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .redis:
