@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
-        .library(name: "SwitchboardConformance", targets: ["SwitchboardConformance"]),
+        .library(name: "SwitchboardTesting", targets: ["SwitchboardTesting"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
         .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
@@ -56,10 +56,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The backend conformance suite: plain async checks, so that every backend's tests
-        // (memory here, Redis and NATS in their own test targets) run the very same list.
+        // Test support, as HummingbirdTesting: a clock moved by hand, fixtures, and the backend
+        // conformance suite (plain async checks, so that every backend's tests — memory here,
+        // Redis and NATS in their own test targets — run the very same list).
         .target(
-            name: "SwitchboardConformance",
+            name: "SwitchboardTesting",
             dependencies: ["SwitchboardCore"],
             swiftSettings: swiftSettings
         ),
@@ -196,7 +197,7 @@ let package = Package(
             name: "SwitchboardCoreTests",
             dependencies: [
                 "SwitchboardCore",
-                "SwitchboardConformance",
+                "SwitchboardTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -226,7 +227,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardRedisTests",
-            dependencies: ["SwitchboardCore", "SwitchboardConformance", "SwitchboardRESP", "SwitchboardRedis"],
+            dependencies: ["SwitchboardCore", "SwitchboardTesting", "SwitchboardRESP", "SwitchboardRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -247,6 +248,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore",
                 "SwitchboardServer",
+                "SwitchboardTesting",
                 "SwitchboardAuth",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),

@@ -1,5 +1,6 @@
 import MetricsTestKit
 @testable import SwitchboardCore
+import SwitchboardTesting
 import Testing
 
 @Suite("Engine", .timeLimit(.minutes(1)))

@@ -1,5 +1,6 @@
 import Synchronization
 @testable import SwitchboardCore
+import SwitchboardTesting
 import Testing
 
 @Suite("Memory locks", .timeLimit(.minutes(1)))

@@ -1,4 +1,4 @@
-import SwitchboardConformance
+import SwitchboardTesting
 import SwitchboardCore
 import Testing
 

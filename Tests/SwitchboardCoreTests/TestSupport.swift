@@ -1,6 +1,7 @@
 import MetricsTestKit
 import Synchronization
 @testable import SwitchboardCore
+import SwitchboardTesting
 import Testing
 
 /// An engine on a manual clock, with its own metrics, so tests run without waiting or sharing.

@@ -1,4 +1,5 @@
 @testable import SwitchboardCore
+import SwitchboardTesting
 import Testing
 
 /// Each waiting primitive must return when its task is cancelled, including when the

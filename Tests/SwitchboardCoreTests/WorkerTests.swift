@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 @testable import SwitchboardCore
+import SwitchboardTesting
 import Synchronization
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import SwitchboardConformance
+import SwitchboardTesting
 import SwitchboardCore
 import SwitchboardRESP
 import SwitchboardRedis

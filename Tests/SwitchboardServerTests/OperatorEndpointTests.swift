@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import SwitchboardCore
+import SwitchboardTesting
 import SwitchboardServer
 import Testing
 

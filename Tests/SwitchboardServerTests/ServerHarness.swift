@@ -5,6 +5,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import SwitchboardCore
+import SwitchboardTesting
 import SwitchboardServer
 import Testing
 
