@@ -17,7 +17,7 @@ struct WordCount: Tool {
     }
 }
 
-let client = SwitchboardClient(baseURL: CommandLine.arguments.dropFirst().first ?? "http://127.0.0.1:8080")
+let client = APIClient(baseURL: CommandLine.arguments.dropFirst().first ?? "http://127.0.0.1:8080")
 let worker = Worker(
     configuration: .init(id: "word-counter", queues: ["default"], concurrency: 4, pollInterval: .seconds(10)),
     source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client),

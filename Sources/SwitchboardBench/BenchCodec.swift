@@ -71,7 +71,7 @@ enum BenchCodec {
     /// As a worker's client reads it; the tasks' attempts summed so that nothing is skipped.
     private static func read(_ answer: [UInt8]) -> Int {
         do {
-            return try SwitchboardClient.readLeaseAnswer(answer).leases.reduce(0) { $0 + $1.task.attempts }
+            return try APIClient.readLeaseAnswer(answer).leases.reduce(0) { $0 + $1.task.attempts }
         } catch {
             fatalError("the codec scenario cannot read its own answer: \(error)")
         }

@@ -41,11 +41,11 @@ enum BenchHTTP {
         }
 
         let metrics = ServerMetrics()
-        let server = SwitchboardServer(
+        let server = ControlPlane(
             engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics,
             settings: ServerSettings())
         let start = ContinuousClock.now
-        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: SwitchboardServer.httpEventLoopGroup) { port in
+        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: ControlPlane.httpEventLoopGroup) { port in
             try await load(port: port, path: path, body: body, connections: connections, for: duration)
         }
         let seconds = BenchScenarios.seconds(since: start)

@@ -35,10 +35,10 @@ enum BenchSecure {
             var settings = ServerSettings()
             settings.security = security
             let metrics = ServerMetrics()
-            let server = SwitchboardServer(
+            let server = ControlPlane(
                 engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics, settings: settings)
             return try await BenchHTTP.serve(
-                server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: SwitchboardServer.httpEventLoopGroup
+                server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: ControlPlane.httpEventLoopGroup
             ) { port in
                 try await BenchHTTP.load(
                     port: port, path: "/v1/tasks", body: body, connections: connections, for: duration, token: auth ? token : nil,

@@ -76,7 +76,7 @@ struct WireCount: Decodable {
     var deleted: Int?
 }
 
-extension SwitchboardClient {
+extension APIClient {
     private static func segment(_ text: String) -> String { percentEncoded(text) }
 
     // MARK: Tasks

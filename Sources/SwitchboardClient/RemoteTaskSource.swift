@@ -7,8 +7,8 @@ import SwitchboardCore
 /// unreachable server (503) exactly as it does in-process. A worker's own retry limit and delay
 /// stay on the worker's side of the wire: the server applies the task's and its own.
 public struct RemoteTaskSource: TaskSource {
-    public let client: SwitchboardClient
-    public init(client: SwitchboardClient) {
+    public let client: APIClient
+    public init(client: APIClient) {
         self.client = client
     }
 
@@ -64,9 +64,9 @@ public struct RemoteTaskSource: TaskSource {
 
 /// Locks through the REST API, for handlers of a remote worker.
 public struct RemoteLockService: LockService {
-    public let client: SwitchboardClient
+    public let client: APIClient
 
-    public init(client: SwitchboardClient) {
+    public init(client: APIClient) {
         self.client = client
     }
 

@@ -21,17 +21,17 @@ struct ServerOption: ParsableArguments {
         guard clientCert.isEmpty == clientKey.isEmpty else { throw ValidationError("--client-cert and --client-key go together") }
     }
 
-    var configuration: SwitchboardClient.Configuration {
+    var configuration: APIClient.Configuration {
         func path(_ text: String) -> String? { text.isEmpty ? nil : text }
-        let tls = SwitchboardClient.TLSFiles(caFile: path(caFile), certificateFile: path(clientCert), keyFile: path(clientKey))
-        return SwitchboardClient.Configuration(
-            baseURL: server, token: token ?? Environment.string("TOKEN"), tls: tls == SwitchboardClient.TLSFiles() ? nil : tls)
+        let tls = APIClient.TLSFiles(caFile: path(caFile), certificateFile: path(clientCert), keyFile: path(clientKey))
+        return APIClient.Configuration(
+            baseURL: server, token: token ?? Environment.string("TOKEN"), tls: tls == APIClient.TLSFiles() ? nil : tls)
     }
 
-    var client: SwitchboardClient {
+    var client: APIClient {
         get throws {
             do {
-                return try SwitchboardClient(configuration)
+                return try APIClient(configuration)
             } catch {
                 throw ValidationError("the TLS files cannot be used: \(error)")
             }

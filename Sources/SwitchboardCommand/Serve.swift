@@ -205,7 +205,7 @@ struct Serve: AsyncParsableCommand {
         settings.idleTimeout = .milliseconds(idleTimeoutMs)
         settings.publicDirectory = publicDir
         settings.openAPIPath = openapi
-        let server = SwitchboardServer(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess)
+        let server = ControlPlane(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess)
         logger.info(
             "starting",
             metadata: [

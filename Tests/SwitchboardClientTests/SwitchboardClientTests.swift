@@ -13,30 +13,30 @@ import Testing
 /// The client against a real server (HummingbirdTesting's live mode, on a free port).
 @Suite("Switchboard client", .timeLimit(.minutes(1)))
 struct SwitchboardClientTests {
-    let server: SwitchboardServer
+    let server: ControlPlane
 
     init() {
         let metrics = ServerMetrics()
         let engine = TaskEngine.memory(metricsFactory: metrics.factory)
-        server = SwitchboardServer(
+        server = ControlPlane(
             engine: engine, locks: MemoryLockService(), metrics: metrics, settings: ServerSettings())
     }
 
-    func withClient(_ body: @escaping @Sendable (SwitchboardClient) async throws -> Void) async throws {
+    func withClient(_ body: @escaping @Sendable (APIClient) async throws -> Void) async throws {
         // Served as `switchboard serve` serves: requests handled on the event loops.
         let app = Application(
             router: server.router(), server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            eventLoopGroupProvider: .shared(SwitchboardServer.httpEventLoopGroup))
+            eventLoopGroupProvider: .shared(ControlPlane.httpEventLoopGroup))
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            try await body(SwitchboardClient(baseURL: "http://127.0.0.1:\(port)"))
+            try await body(APIClient(baseURL: "http://127.0.0.1:\(port)"))
         }
     }
 
     @Test("the shared HTTP client makes no spans when no tracer is bootstrapped")
     func noSpansForNobody() {
-        #expect(SwitchboardClient.sharedHTTPClient.tracer == nil)
+        #expect(APIClient.sharedHTTPClient.tracer == nil)
     }
 
     @Test("a lease answer the server writes reads back as the same leases, with each carried completion's status")
@@ -64,11 +64,11 @@ struct SwitchboardClientTests {
         w.beginObject(); w.key("lease_id"); w.string("b"); w.key("status"); w.int(409); w.key("detail"); w.string("stale"); w.endObject()
         w.endArray()
         w.endObject()
-        let (read, statuses) = try SwitchboardClient.readLeaseAnswer(w.bytes)
+        let (read, statuses) = try APIClient.readLeaseAnswer(w.bytes)
         #expect(read == leases, "readySince stands in as the lease's expiry, as the reader documents")
         #expect(statuses.count == 2 && statuses[0] == nil)
         #expect((statuses[1] as? ProblemError)?.status == 409)
-        #expect(throws: SwitchboardError.self) { try SwitchboardClient.readLeaseAnswer(Array(#"{"items": [{"lease_id": "x"}]}"#.utf8)) }
+        #expect(throws: SwitchboardError.self) { try APIClient.readLeaseAnswer(Array(#"{"items": [{"lease_id": "x"}]}"#.utf8)) }
     }
 
     @Test("tasks: enqueue (with replay), get, list, run, cancel")
@@ -113,10 +113,10 @@ struct SwitchboardClientTests {
 
     @Test("an unreachable server is `unavailable`")
     func unreachable() async throws {
-        var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:1")
+        var configuration = APIClient.Configuration(baseURL: "http://127.0.0.1:1")
         configuration.retries = 1
         configuration.retryBase = .milliseconds(1)
-        let client = try SwitchboardClient(configuration)
+        let client = try APIClient(configuration)
         await #expect(throws: SwitchboardError.self) { try await client.task(id: "x") }
         await #expect(throws: SwitchboardError.self) { try await client.enqueue(TaskSubmission(payload: .emptyObject)) }
     }
@@ -286,7 +286,7 @@ struct ClientRetryTests {
         }
     }
 
-    func withFlakyServer(failures: Int, _ body: @escaping @Sendable (SwitchboardClient, Flaky) async throws -> Void) async throws {
+    func withFlakyServer(failures: Int, _ body: @escaping @Sendable (APIClient, Flaky) async throws -> Void) async throws {
         let flaky = Flaky(failures: failures)
         let router = Router()
         router.get("/v1/queues") { _, _ in flaky.answer() }
@@ -294,9 +294,9 @@ struct ClientRetryTests {
         let app = Application(router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            var configuration = SwitchboardClient.Configuration(baseURL: "http://127.0.0.1:\(port)")
+            var configuration = APIClient.Configuration(baseURL: "http://127.0.0.1:\(port)")
             configuration.retryBase = .milliseconds(1)
-            try await body(try SwitchboardClient(configuration), flaky)
+            try await body(try APIClient(configuration), flaky)
         }
     }
 

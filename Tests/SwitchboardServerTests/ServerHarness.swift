@@ -12,7 +12,7 @@ import Testing
 /// A server on a manual clock with its own metrics registry, tested through HummingbirdTesting.
 struct ServerHarness {
     let clock = ManualClock()
-    let server: SwitchboardServer
+    let server: ControlPlane
 
     init(
         maxBodyBytes: Int = 1 << 20, security: SecuritySettings = SecuritySettings(),
@@ -26,7 +26,7 @@ struct ServerHarness {
         var settings = ServerSettings()
         settings.maxBodyBytes = maxBodyBytes
         settings.security = security
-        server = SwitchboardServer(
+        server = ControlPlane(
             engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory),
             metrics: metrics, settings: settings)
     }
@@ -96,7 +96,7 @@ extension ServerHarness {
         let app = Application(
             router: server.router(), server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            eventLoopGroupProvider: .shared(SwitchboardServer.httpEventLoopGroup))
+            eventLoopGroupProvider: .shared(ControlPlane.httpEventLoopGroup))
         try await app.test(.live) { client in try await body(try #require(client.port)) }
     }
 }

@@ -78,7 +78,7 @@ public struct ExposureError: Error, CustomStringConvertible {
 }
 
 /// Everything a running server is made of, built once and shared by routes and services.
-public struct SwitchboardServer: Sendable {
+public struct ControlPlane: Sendable {
     public let engine: TaskEngine
     public let locks: any LockService
     public let metrics: ServerMetrics
@@ -191,7 +191,7 @@ public struct RouteDescription: Sendable, Hashable {
 
 /// Publishes the gauges no single request updates: workers, busy slots and locks held.
 struct ServerMaintenanceService: Service {
-    let server: SwitchboardServer
+    let server: ControlPlane
 
     func run() async throws {
         let workers = Gauge(label: "switchboard_workers", factory: server.metrics.factory)

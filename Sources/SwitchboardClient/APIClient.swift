@@ -13,7 +13,7 @@ import Tracing
 /// be reached is `SwitchboardError.unavailable`. Calls that are safe to repeat — reads, deletes,
 /// heartbeats, enqueues with an idempotency key — are retried on connection errors and 503s with
 /// jittered exponential backoff; the others are not, since a repeat could do the work twice.
-public struct SwitchboardClient: Sendable {
+public struct APIClient: Sendable {
     public struct Configuration: Sendable {
         /// Where the server is, e.g. `http://127.0.0.1:8080`.
         public var baseURL: String
@@ -87,7 +87,7 @@ public struct SwitchboardClient: Sendable {
         self.http = httpClient
     }
 
-    public init(baseURL: String, httpClient: HTTPClient = SwitchboardClient.sharedHTTPClient) {
+    public init(baseURL: String, httpClient: HTTPClient = APIClient.sharedHTTPClient) {
         self.init(Configuration(baseURL: baseURL), httpClient: httpClient)
     }
 
