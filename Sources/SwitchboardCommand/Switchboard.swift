@@ -7,7 +7,7 @@ enum SwitchboardMain {
     static func main() async {
         // `switchboard worker` is an HTTP client whose built-in tools compute nothing heavy: its
         // tasks run on SwiftNIO's event loops, where its I/O happens, instead of hopping to Swift's
-        // global pool and back (~20% less CPU per task, BENCHMARKS.md). Everything else keeps the
+        // global pool and back (less CPU per task: BENCHMARKS.md). Everything else keeps the
         // global pool: the server's in-process workers spread their tasks over every core there.
         if CommandLine.arguments.dropFirst().first == WorkerCommand.configuration.commandName {
             NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()

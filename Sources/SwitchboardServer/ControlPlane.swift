@@ -138,7 +138,7 @@ public struct ControlPlane: Sendable {
     /// The event loops of the listener, the connections and their requests' handlers: two per
     /// core. Connections are accepted onto loops in turn, and a loop reads and answers all of
     /// its connections, so with as many loops as cores two busy worker connections shared one
-    /// about half the time (a remote drain then left a fifth of the machine idle); with twice as
+    /// about half the time (a remote drain then left part of the machine idle, BENCHMARKS.md); with twice as
     /// many that is rarer, and a request finds an idle loop to run on. Idle loops cost nothing.
     static let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2 * System.coreCount)
 
