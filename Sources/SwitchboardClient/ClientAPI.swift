@@ -344,11 +344,17 @@ extension APIClient {
         return items
     }
 
-    public func fail(leaseID: String, error message: String, retryable: Bool = true) async throws -> TaskRecord {
+    /// `maxRetries` and `retryDelay` are the worker's own, when it has them: the server applies
+    /// them with its policy, as it does for an in-process worker.
+    public func fail(
+        leaseID: String, error message: String, retryable: Bool = true, maxRetries: Int? = nil, retryDelay: Duration? = nil
+    ) async throws -> TaskRecord {
         var w = JSONWriter()
         w.beginObject()
         w.key("error"); w.string(message)
         w.key("retryable"); w.bool(retryable)
+        if let maxRetries { w.key("max_retries"); w.int(maxRetries) }
+        if let retryDelay { w.key("retry_delay_ms"); w.int(retryDelay.milliseconds) }
         w.endObject()
         return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/fail", body: w.bytes).body)
     }

@@ -53,7 +53,11 @@ public struct RemoteTaskSource: TaskSource {
     }
 
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
-        try await mapped { try await client.fail(leaseID: leaseID, error: failure.message, retryable: failure.retryable) }
+        try await mapped {
+            try await client.fail(
+                leaseID: leaseID, error: failure.message, retryable: failure.retryable, maxRetries: failure.maxRetries,
+                retryDelay: failure.retryDelay)
+        }
     }
 
     public func release(leaseID: String, workerID: String?) async throws -> TaskRecord {

@@ -24,17 +24,14 @@ struct LeaseRoutes<Context: SwitchboardContext> {
     @Sendable func lease(_ request: Request, context: Context) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots", "complete"])
-        let host = try body.string("host")
-        if let host, !NamePattern.isPrintable(host, maxLength: 255) { throw SwitchboardError.invalid("host must be 1-255 printable characters") }
         let slots = try body.integer("slots")
-        if let slots, !(1...100_000).contains(slots) { throw SwitchboardError.invalid("slots must be between 1 and 100000") }
         let leaseRequest = LeaseRequest(
             workerID: try required(body.string("worker_id"), "worker_id"),
             queues: try body.strings("queues") ?? [engine.configuration.defaultQueue],
             maxTasks: Int(try body.integer("max_tasks") ?? 1),
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
-            host: host, slots: slots.map { Int($0) })
+            host: try body.string("host"), slots: slots.map { Int(clamping: $0) })
         try engine.validate(leaseRequest)
         for queue in leaseRequest.queues { try context.authorize(queue: queue) }
         // Tasks the worker finished, carried on its next lease call: completed first (a bad
@@ -193,9 +190,11 @@ struct LeaseRoutes<Context: SwitchboardContext> {
 
     @Sendable func fail(_ request: Request, context: Context) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
-        try body.rejectUnknown(allowed: ["error", "retryable"])
+        try body.rejectUnknown(allowed: ["error", "retryable", "max_retries", "retry_delay_ms"])
+        // A worker's own retry limit and base delay, applied by the engine as in process.
         let report = TaskFailureReport(
-            message: try required(body.string("error"), "error"), retryable: try body.bool("retryable") ?? true)
+            message: try required(body.string("error"), "error"), retryable: try body.bool("retryable") ?? true,
+            maxRetries: try body.integer("max_retries").map { Int($0) }, retryDelay: try body.integer("retry_delay_ms").map { .milliseconds($0) })
         return JSONResponse.task(try await engine.fail(leaseID: try context.parameter("lease_id"), failure: report))
     }
 
@@ -227,10 +226,6 @@ struct LeaseRoutes<Context: SwitchboardContext> {
     }
 
     private func workerID(_ body: JSONObjectReader) throws(SwitchboardError) -> String? {
-        guard let id = try body.string("worker_id") else { return nil }
-        guard NamePattern.isIdentifier(id, maxLength: 128) else {
-            throw .invalid("worker_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
-        }
-        return id
+        try body.string("worker_id")
     }
 }

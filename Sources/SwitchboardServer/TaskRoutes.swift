@@ -19,19 +19,9 @@ struct TaskRoutes<Context: SwitchboardContext> {
 
     @Sendable func enqueue(_ request: Request, context: Context) async throws -> Response {
         let object = try await request.jsonObject(limit: maxBodyBytes)
-        var submission = try TaskSubmission(object)
-        if let key = request.headers[.idempotencyKey] {
-            // The header wins over the field, but a bad field is still refused.
-            if let field = submission.idempotencyKey, !NamePattern.isPrintable(field, maxLength: 256) {
-                throw SwitchboardError.invalid("idempotency_key must be 1-256 printable characters")
-            }
-            guard !key.isEmpty, key.utf8.count <= 256, key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
-                throw SwitchboardError.invalid("the Idempotency-Key header must be 1-256 printable ASCII characters")
-            }
-            submission.idempotencyKey = key
-        }
+        let submission = try TaskSubmission(object)
         try context.authorize(queue: submission.queue ?? engine.configuration.defaultQueue)
-        let outcome = try await engine.enqueue(submission)
+        let outcome = try await engine.enqueue(submission, idempotencyHeader: request.headers[.idempotencyKey])
         return JSONResponse.task(
             outcome.task, status: outcome.created ? .created : .ok, headers: [.location: "/v1/tasks/\(outcome.task.id)"])
     }

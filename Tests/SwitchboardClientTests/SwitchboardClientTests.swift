@@ -163,6 +163,27 @@ struct SwitchboardClientTests {
         }
     }
 
+    @Test("a remote Worker's own retry limit reaches the server, as an in-process one's reaches the engine")
+    func remoteWorkerRetryLimit() async throws {
+        try await withClient { client in
+            let worker = Worker(
+                configuration: Worker.Configuration(id: "strict", queues: ["retry-q"], concurrency: 1, pollInterval: .milliseconds(200), maxRetries: 0),
+                source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client))
+            var flaky = TaskSubmission.toolCall("fail", input: try RawJSON(validating: #"{"message": "flaky", "retryable": true}"#))
+            flaky.queue = "retry-q"
+            flaky.maxRetries = 3
+            let id = try await client.enqueue(flaky).task.id
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                while try await client.task(id: id).status != .dead { try await Task.sleep(for: .milliseconds(10)) }
+                worker.stop()
+                try await group.waitForAll()
+            }
+            let task = try await client.task(id: id)
+            #expect(task.attempts == 1, "retryable, three retries allowed by the task, none by the worker")
+        }
+    }
+
     @Test("a remote worker honours a cancel: the heartbeat carries it and the handler stops")
     func remoteCancel() async throws {
         try await withClient { client in

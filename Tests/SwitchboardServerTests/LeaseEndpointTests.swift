@@ -77,6 +77,25 @@ struct LeaseEndpointTests {
         }
     }
 
+    @Test("a worker's own retry limit and base delay travel with its failure; bad ones are refused and change nothing")
+    func workerRetrySettings() async throws {
+        try await h.test { client in
+            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}, "max_retries": 5}"#)
+            let leased = try await client.call(.post, "/v1/leases", json: #"{"worker_id": "rw-3"}"#)
+            let lease = try #require(leased.body?.items.first?["lease_id"] as? String)
+            for (body, field) in [
+                (#"{"error": "x", "max_retries": -1}"#, "max_retries"), (#"{"error": "x", "max_retries": 101}"#, "max_retries"),
+                (#"{"error": "x", "retry_delay_ms": -5}"#, "retry_delay_ms"), (#"{"error": "x", "retry_delay_ms": 600001}"#, "retry_delay_ms"),
+            ] {
+                expectProblem(try await client.call(.post, "/v1/leases/\(lease)/fail", json: body), .unprocessableContent, mentioning: field)
+            }
+            #expect(try await h.engine.list(TaskFilter(status: .running), page: PageRequest(limit: 5)).items.count == 1, "still running")
+            // The task allows five retries; the worker's own limit of zero buries it at once.
+            let dead = try await client.call(.post, "/v1/leases/\(lease)/fail", json: #"{"error": "x", "max_retries": 0}"#)
+            #expect(dead.body?.string("status") == "dead")
+        }
+    }
+
     @Test("a batch of completions: each item stands alone and says how it went")
     func completeBatch() async throws {
         try await h.test { client in

@@ -58,8 +58,18 @@ public final class TaskEngine: TaskSource {
     // MARK: Enqueue
 
     /// Validates and stores one task. `created` is false when the id or idempotency key was known.
-    public func enqueue(_ submission: TaskSubmission) async throws -> EnqueueOutcome {
-        try await enqueue(batch: [submission])[0]
+    /// An `Idempotency-Key` header's key (`idempotencyHeader`) wins over the submission's field,
+    /// whose value must still be valid.
+    public func enqueue(_ submission: TaskSubmission, idempotencyHeader: String? = nil) async throws -> EnqueueOutcome {
+        var submission = submission
+        if let key = idempotencyHeader {
+            try validator.validate(idempotencyHeader: key)
+            if let field = submission.idempotencyKey, !NamePattern.isPrintable(field, maxLength: 256) {
+                throw SwitchboardError.invalid("idempotency_key must be 1-256 printable characters")
+            }
+            submission.idempotencyKey = key
+        }
+        return try await enqueue(batch: [submission])[0]
     }
 
     /// Validates every task first, then stores them all in one atomic step: all or none.
@@ -171,6 +181,7 @@ public final class TaskEngine: TaskSource {
 
     public func heartbeat(leaseID: String, extendBy: Duration?, workerID: String? = nil) async throws -> HeartbeatStatus {
         if let extendBy { try validator.validate(leaseDuration: extendBy, field: "extend_ms") }
+        try validator.validate(workerID: workerID)
         let now = clock.now()
         let status = try await backend.heartbeat(
             leaseID: leaseID, extension: LeaseTerms(duration: extendBy, grace: configuration.leaseGrace), now: now)
@@ -240,6 +251,7 @@ public final class TaskEngine: TaskSource {
     }
 
     public func fail(leaseID: String, failure: TaskFailureReport) async throws -> TaskRecord {
+        try validator.validate(failure)
         let now = clock.now()
         let policy = configuration.retry
         let task = try await backend.fail(
@@ -255,6 +267,7 @@ public final class TaskEngine: TaskSource {
     }
 
     public func release(leaseID: String, workerID: String? = nil) async throws -> TaskRecord {
+        try validator.validate(workerID: workerID)
         let now = clock.now()
         let task = try await backend.release(leaseID: leaseID, now: now)
         if let workerID { workers.record(.released, worker: workerID, at: now) }

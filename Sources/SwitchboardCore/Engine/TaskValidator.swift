@@ -114,6 +114,25 @@ struct TaskValidator {
         guard request.wait >= .zero, request.wait <= configuration.maxLeaseWait else {
             throw .invalid("wait_ms must be between 0 and \(configuration.maxLeaseWait.wholeMilliseconds)")
         }
+        if let host = request.host, !NamePattern.isPrintable(host, maxLength: 255) {
+            throw .invalid("host must be 1-255 printable characters")
+        }
+        if let slots = request.slots, !(1...100_000).contains(slots) { throw .invalid("slots must be between 1 and 100000") }
+    }
+
+    /// The worker id a heartbeat or release names (it only feeds `GET /v1/workers`).
+    func validate(workerID: String?) throws(SwitchboardError) {
+        if let workerID, !NamePattern.isIdentifier(workerID, maxLength: 128) {
+            throw .invalid("worker_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+        }
+    }
+
+    /// An `Idempotency-Key` header: printable ASCII, 1-256 characters (stricter than the field,
+    /// since a header is ASCII on the wire).
+    func validate(idempotencyHeader key: String) throws(SwitchboardError) {
+        guard !key.isEmpty, key.utf8.count <= 256, key.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+            throw .invalid("the Idempotency-Key header must be 1-256 printable ASCII characters")
+        }
     }
 
     func validate(leaseDuration: Duration, field: String) throws(SwitchboardError) {
@@ -148,6 +167,16 @@ struct TaskValidator {
     }
 
     /// Cuts a failure message to the limit on a character boundary.
+    /// A worker's own retry limit and base delay, as a remote worker sends them.
+    func validate(_ failure: TaskFailureReport) throws(SwitchboardError) {
+        if let maxRetries = failure.maxRetries, !(0...configuration.limits.maxRetries).contains(maxRetries) {
+            throw .invalid("max_retries must be between 0 and \(configuration.limits.maxRetries)")
+        }
+        if let delay = failure.retryDelay, delay < .zero || delay > configuration.retry.maxDelay {
+            throw .invalid("retry_delay_ms must be between 0 and \(configuration.retry.maxDelay.wholeMilliseconds)")
+        }
+    }
+
     func truncated(message: String) -> String {
         guard message.utf8.count > limits.maxErrorMessageLength else { return message }
         var cut = ""
