@@ -142,7 +142,7 @@ public struct APIClient: Sendable {
         var attempt = 0
         while true {
             do {
-                let response = try await http.execute(request, timeout: .milliseconds(timeout.milliseconds))
+                let response = try await http.execute(request, timeout: .milliseconds(timeout.wholeMilliseconds))
                 let bytes = try await Self.bodyBytes(of: response, limit: 64 << 20)
                 let status = Int(response.status.code)
                 if (200..<300).contains(status) { return (status, bytes) }
@@ -185,10 +185,9 @@ public struct APIClient: Sendable {
         return bytes
     }
 
-    /// Full jitter over `retryBase × 2^(attempt−1)`.
+    /// Full jitter over `retryBase × 2^(attempt−1)`, at most 1,024 × `retryBase`.
     private func backoff(_ attempt: Int) -> Duration {
-        let ceiling = configuration.retryBase.milliseconds << min(attempt - 1, 10)
-        return .milliseconds(Int64.random(in: 0...max(ceiling, 1)))
+        Backoff(base: configuration.retryBase, cap: configuration.retryBase * 1024).delay(afterAttempt: attempt)
     }
 
     private static func problem(status: Int, reason: String, body bytes: [UInt8]) -> ProblemError {
@@ -253,9 +252,3 @@ extension String {
     }
 }
 
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-}

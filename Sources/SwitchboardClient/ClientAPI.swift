@@ -191,8 +191,8 @@ extension APIClient {
         for queue in request.queues { w.string(queue) }
         w.endArray()
         w.key("max_tasks"); w.int(request.maxTasks)
-        if let duration = request.leaseDuration { w.key("lease_ms"); w.int(duration.milliseconds) }
-        w.key("wait_ms"); w.int(request.wait.milliseconds)
+        if let duration = request.leaseDuration { w.key("lease_ms"); w.int(duration.wholeMilliseconds) }
+        w.key("wait_ms"); w.int(request.wait.wholeMilliseconds)
         if let host = request.host { w.key("host"); w.string(host) }
         if let slots = request.slots { w.key("slots"); w.int(slots) }
         if !completions.isEmpty {
@@ -293,7 +293,7 @@ extension APIClient {
     public func heartbeat(leaseID: String, extendBy: Duration? = nil, workerID: String? = nil) async throws -> HeartbeatStatus {
         var w = JSONWriter()
         w.beginObject()
-        if let extendBy { w.key("extend_ms"); w.int(extendBy.milliseconds) }
+        if let extendBy { w.key("extend_ms"); w.int(extendBy.wholeMilliseconds) }
         if let workerID { w.key("worker_id"); w.string(workerID) }
         w.endObject()
         let beat = try decode(
@@ -354,7 +354,7 @@ extension APIClient {
         w.key("error"); w.string(message)
         w.key("retryable"); w.bool(retryable)
         if let maxRetries { w.key("max_retries"); w.int(maxRetries) }
-        if let retryDelay { w.key("retry_delay_ms"); w.int(retryDelay.milliseconds) }
+        if let retryDelay { w.key("retry_delay_ms"); w.int(retryDelay.wholeMilliseconds) }
         w.endObject()
         return try readTask(try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/fail", body: w.bytes).body)
     }
@@ -395,8 +395,8 @@ extension APIClient {
         var w = JSONWriter()
         w.beginObject()
         w.key("holder"); w.string(holder)
-        w.key("ttl_ms"); w.int(ttl.milliseconds)
-        w.key("wait_ms"); w.int(wait.milliseconds)
+        w.key("ttl_ms"); w.int(ttl.wholeMilliseconds)
+        w.key("wait_ms"); w.int(wait.wholeMilliseconds)
         w.endObject()
         do {
             let answer = try await send(.POST, "/v1/locks/\(Self.segment(key))/acquire", body: w.bytes, extraTimeout: wait)
@@ -411,7 +411,7 @@ extension APIClient {
         w.beginObject()
         w.key("holder"); w.string(holder)
         w.key("token"); w.int(token)
-        w.key("ttl_ms"); w.int(ttl.milliseconds)
+        w.key("ttl_ms"); w.int(ttl.wholeMilliseconds)
         w.endObject()
         return try decode(LockLease.self, try await send(.POST, "/v1/locks/\(Self.segment(key))/renew", body: w.bytes, repeatable: true).body)
     }

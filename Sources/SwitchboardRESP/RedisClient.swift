@@ -162,7 +162,8 @@ public final class RedisClient: Sendable {
         }
     }
 
-    /// Full jitter over `base × 2^(failures-1)`, capped.
+    /// Full jitter over `base × 2^(failures-1)`, capped: `SwitchboardCore.Backoff`'s formula,
+    /// written again because this Redis client depends on nothing of Switchboard's.
     func backoff(failures: Int) -> Duration {
         let base = configuration.reconnectBase
         let ceiling = min(configuration.reconnectCap, base * (1 << min(max(failures - 1, 0), 20)))

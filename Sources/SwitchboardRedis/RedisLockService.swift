@@ -116,7 +116,7 @@ public final class RedisLockService: LockService {
     }
 
     private func tryAcquire(_ key: String, _ keys: Keys, holder: String, ttl: Duration) async throws -> (lease: LockLease?, remainingTTL: Int64) {
-        let reply = try await call { try await client.run(Self.acquireScript, keys: [keys.lock, keys.fence, keys.held], arguments: [holder, ttl.milliseconds]) }
+        let reply = try await call { try await client.run(Self.acquireScript, keys: [keys.lock, keys.fence, keys.held], arguments: [holder, ttl.wholeMilliseconds]) }
         guard let values = reply.array, values.count == 2, let token = values[0].int, let pttl = values[1].int else {
             throw RESPConnectionError.unexpectedReply
         }
@@ -128,7 +128,7 @@ public final class RedisLockService: LockService {
     public func renew(key: String, holder: String, token: UInt64, ttl: Duration) async throws -> LockLease {
         try limits.validate(key: key, holder: holder, ttl: ttl)
         let keys = Keys(key, prefix: prefix)
-        let reply = try await call { try await client.run(Self.renewScript, keys: [keys.lock, keys.held], arguments: [holder, token, ttl.milliseconds]) }
+        let reply = try await call { try await client.run(Self.renewScript, keys: [keys.lock, keys.held], arguments: [holder, token, ttl.wholeMilliseconds]) }
         guard reply.int == 1 else {
             throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
         }
@@ -175,7 +175,7 @@ extension RedisLockService {
     /// Seconds with millisecond precision ("1.250"), as BLPOP takes them; never "0", which
     /// would block forever.
     static func seconds(_ duration: Duration) -> String {
-        let millis = max(duration.milliseconds, 1)
+        let millis = max(duration.wholeMilliseconds, 1)
         let fraction = String(millis % 1000)
         return "\(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }

@@ -68,7 +68,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
     public func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease] {
         guard maxTasks > 0, !queues.isEmpty else { return [] }
         var arguments: [any RESPArgument] = [
-            prefix, now.milliseconds, workerID, maxTasks, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds,
+            prefix, now.milliseconds, workerID, maxTasks, terms.duration.map(\.wholeMilliseconds) ?? -1, terms.grace.wholeMilliseconds,
             queues.count,
         ]
         arguments += queues as [any RESPArgument]
@@ -102,7 +102,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         let (secret, taskID) = try Self.parse(leaseID)
         let parts = try await leaseScript(
             RedisTaskScripts.heartbeat, "heartbeat", leaseID: leaseID,
-            [prefix, secret, taskID, now.milliseconds, terms.duration.map(\.milliseconds) ?? -1, terms.grace.milliseconds])
+            [prefix, secret, taskID, now.milliseconds, terms.duration.map(\.wholeMilliseconds) ?? -1, terms.grace.wholeMilliseconds])
         guard parts.count == 3, let expiry = parts[1].int, let cancel = parts[2].int else {
             throw RedisTaskBackendError.unexpectedReply("heartbeat")
         }
@@ -468,12 +468,5 @@ enum RedisCursor {
             throw .invalid("cursor '\(cursor)' is not one this server returned")
         }
         return String(value)
-    }
-}
-
-extension Duration {
-    var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

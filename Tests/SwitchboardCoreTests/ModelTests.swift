@@ -359,9 +359,25 @@ struct RetryPolicyTests {
     @Test("the ceiling doubles from the base and stops at the cap")
     func ceiling() {
         let policy = RetryPolicy(baseDelay: .milliseconds(500), maxDelay: .seconds(5))
-        let ceilings = (1...7).map { policy.backoffCeiling(afterAttempt: $0).wholeMilliseconds }
+        let ceilings = (1...7).map { policy.backoff().ceiling(afterAttempt: $0).wholeMilliseconds }
         #expect(ceilings == [500, 1000, 2000, 4000, 5000, 5000, 5000])
-        #expect(policy.backoffCeiling(afterAttempt: 500).wholeMilliseconds == 5000, "no overflow")
+        #expect(policy.backoff().ceiling(afterAttempt: 500).wholeMilliseconds == 5000, "no overflow")
+        #expect(policy.backoff(base: .milliseconds(100)).ceiling(afterAttempt: 2).wholeMilliseconds == 200, "a worker's own base")
+    }
+
+    @Test("one backoff for every retry loop: without jitter the wait is the ceiling; with it, within [0, ceiling]")
+    func backoff() {
+        let fixed = Backoff(base: .milliseconds(100), cap: .seconds(5), jitter: .none)
+        #expect((1...8).map { fixed.delay(afterAttempt: $0).wholeMilliseconds } == [100, 200, 400, 800, 1600, 3200, 5000, 5000])
+        let jittered = Backoff(base: .milliseconds(100), cap: .seconds(1))
+        #expect(jittered.delay(afterAttempt: 3) { $0 } == .milliseconds(400))
+        #expect(jittered.delay(afterAttempt: 3) { _ in 9999 } == .milliseconds(400), "clamped to the ceiling")
+        #expect(jittered.delay(afterAttempt: 3) { _ in -5 } == .zero)
+        for attempt in 1...20 {
+            let delay = jittered.delay(afterAttempt: attempt)
+            #expect(delay >= .zero && delay <= jittered.ceiling(afterAttempt: attempt))
+        }
+        #expect(Backoff(base: .seconds(1), cap: .seconds(2)).ceiling(afterAttempt: 0) == .seconds(1), "attempt 0 reads as the first")
     }
 
     @Test("full jitter stays within [0, ceiling]")

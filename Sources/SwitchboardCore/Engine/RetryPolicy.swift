@@ -17,13 +17,9 @@ public struct RetryPolicy: Sendable {
         self.jitter = jitter
     }
 
-    /// The ceiling of the backoff after `attempt` (1-based) failed: `base × 2^(attempt-1)`, capped.
-    public func backoffCeiling(afterAttempt attempt: Int, base: Duration? = nil) -> Duration {
-        let baseMS = (base ?? baseDelay).wholeMilliseconds
-        let capMS = maxDelay.wholeMilliseconds
-        let exponent = min(max(attempt - 1, 0), 40)
-        let (scaled, overflow) = baseMS.multipliedReportingOverflow(by: Int64(1) << exponent)
-        return .milliseconds(overflow ? capMS : min(scaled, capMS))
+    /// The backoff between attempts: `baseDelay` doubling per attempt, capped at `maxDelay`.
+    public func backoff(base: Duration? = nil) -> Backoff {
+        Backoff(base: base ?? baseDelay, cap: maxDelay)
     }
 
     /// `task.attempts` already counts the attempt that failed; `max_retries` retries follow the
@@ -33,8 +29,7 @@ public struct RetryPolicy: Sendable {
     ) -> FailureDecision {
         let allowed = min(task.maxRetries, maxRetries ?? task.maxRetries)
         guard retryable, task.attempts <= allowed else { return .bury }
-        let ceiling = backoffCeiling(afterAttempt: task.attempts, base: baseDelay).wholeMilliseconds
-        let delay = min(max(jitter(ceiling), 0), ceiling)
-        return .retry(at: Timestamp(milliseconds: now.milliseconds + delay))
+        let delay = backoff(base: baseDelay).delay(afterAttempt: task.attempts, random: jitter)
+        return .retry(at: now + delay)
     }
 }

@@ -138,6 +138,9 @@ public final class TaskEngine: TaskSource {
         }
     }
 
+    /// Between attempts to follow the ready feed again (waiting leasers poll meanwhile).
+    static let readyFeedBackoff = Backoff(base: .milliseconds(100), cap: .seconds(5), jitter: .none)
+
     /// Whether the backend's ready feed is live (always false for a backend without one).
     public var isFollowingReadyEvents: Bool { readyFeedLive.load(ordering: .relaxed) }
 
@@ -165,8 +168,7 @@ public final class TaskEngine: TaskSource {
             let wasLive = readyFeedLive.exchange(false, ordering: .relaxed)
             failures = wasLive ? 1 : failures + 1
             guard !Task.isCancelled else { return }
-            let backoff = Duration.milliseconds(min(50 << min(failures, 7), 5000))
-            try? await clock.sleep(until: clock.now() + backoff)
+            try? await clock.sleep(for: Self.readyFeedBackoff.delay(afterAttempt: failures))
         }
     }
 

@@ -385,7 +385,6 @@ public final class Worker: Service, Sendable {
     /// not retried: the task is someone else's.
     private func complete(_ reports: [Report]) async {
         var pending = reports
-        var delay = Duration.milliseconds(100)
         for attempt in 1...Self.reportAttempts {
             let errors: [(any Error)?]
             do {
@@ -397,8 +396,7 @@ public final class Worker: Service, Sendable {
             guard !unavailable.isEmpty else { return }
             logger.notice(
                 "could not report outcomes yet; trying again", metadata: ["tasks": "\(unavailable.count)", "attempt": "\(attempt)"])
-            guard (try? await clock.sleep(for: delay)) != nil else { return }
-            delay *= 2
+            guard (try? await clock.sleep(for: Self.reportBackoff.delay(afterAttempt: attempt))) != nil else { return }
             pending = unavailable
         }
     }
@@ -432,7 +430,6 @@ public final class Worker: Service, Sendable {
 
     /// Reports an outcome other than success, retrying while the source is unavailable.
     private func reportOne(_ report: Report) async {
-        var delay = Duration.milliseconds(100)
         for attempt in 1...Self.reportAttempts {
             do {
                 try await deliver(report)
@@ -441,8 +438,7 @@ public final class Worker: Service, Sendable {
                 logger.notice(
                     "could not report the outcome yet; trying again",
                     metadata: ["task_id": "\(report.taskID)", "attempt": "\(attempt)", "error": "\(error)"])
-                guard (try? await clock.sleep(for: delay)) != nil else { break }
-                delay *= 2
+                guard (try? await clock.sleep(for: Self.reportBackoff.delay(afterAttempt: attempt))) != nil else { break }
             } catch {
                 logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
                 return
@@ -452,6 +448,8 @@ public final class Worker: Service, Sendable {
 
     /// Tries over about six seconds (0.1 s doubling), within a default lease's grace.
     static let reportAttempts = 7
+    /// 100 ms doubling: about six seconds over the attempts, then the lease's expiry takes over.
+    static let reportBackoff = Backoff(base: .milliseconds(100), cap: .seconds(5), jitter: .none)
 
     private func deliver(_ report: Report) async throws {
         let (leaseID, elapsed) = (report.leaseID, report.elapsed)
