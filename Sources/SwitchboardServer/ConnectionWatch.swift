@@ -8,6 +8,11 @@ import Synchronization
 /// (a closed or killed client) or of the connection. A long-poll lease uses it to stop waiting,
 /// and to give back tasks it leased in the instant the client vanished, instead of handing them
 /// to nobody (where they would sit out their lease and use up an attempt).
+///
+/// Hummingbird's `RequestBody.consumeWithInboundCloseHandler` does this for one request, but
+/// closes the connection when that request's response ends: every long-poll would then cost a
+/// worker a new connection (and a TLS handshake). This handler watches without taking the
+/// connection's keep-alive away.
 final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
