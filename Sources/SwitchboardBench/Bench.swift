@@ -5,6 +5,7 @@ import Logging
 import SwitchboardCore
 import SwitchboardRESP
 import SwitchboardRedis
+import SwitchboardServer
 import Synchronization
 
 #if canImport(Glibc)
@@ -120,6 +121,9 @@ struct BenchResult {
 }
 
 enum BenchScenarios {
+    /// The loops the benchmarks' servers run on, made as `serve` makes them, once per process.
+    static let serverLoops = ControlPlane.makeEventLoopGroup()
+
     static func seconds(since start: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - start
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

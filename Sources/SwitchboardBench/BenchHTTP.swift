@@ -43,9 +43,9 @@ enum BenchHTTP {
         let metrics = ServerMetrics()
         let server = ControlPlane(
             engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics,
-            settings: ServerSettings())
+            settings: ServerSettings(), eventLoopGroup: BenchScenarios.serverLoops)
         let start = ContinuousClock.now
-        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: ControlPlane.httpEventLoopGroup) { port in
+        let rate = try await serve(server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: server.eventLoopGroup) { port in
             try await load(port: port, path: path, body: body, connections: connections, for: duration)
         }
         let seconds = BenchScenarios.seconds(since: start)

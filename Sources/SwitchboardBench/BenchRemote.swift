@@ -39,7 +39,8 @@ enum BenchRemote {
                 configuration: Worker.Configuration(id: "local-\(i)", queues: ["bench"], concurrency: slots), source: engine,
                 locks: MemoryLockService(), logger: logger)
         }
-        let server = ControlPlane(engine: engine, locks: MemoryLockService(), metrics: metrics, settings: ServerSettings())
+        let server = ControlPlane(
+            engine: engine, locks: MemoryLockService(), metrics: metrics, settings: ServerSettings(), eventLoopGroup: BenchScenarios.serverLoops)
         let port = Mutex<Int?>(nil)
         let app = Application(
             router: server.router(context: SwitchboardRequestContext.self),
@@ -47,7 +48,7 @@ enum BenchRemote {
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             services: workers,
             onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
-            eventLoopGroupProvider: .shared(ControlPlane.httpEventLoopGroup),
+            eventLoopGroupProvider: .shared(server.eventLoopGroup),
             logger: logger)
         let group = ServiceGroup(services: [app], logger: logger)
         let running = Task { try await group.run() }

@@ -36,9 +36,10 @@ enum BenchSecure {
             settings.security = security
             let metrics = ServerMetrics()
             let server = ControlPlane(
-                engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics, settings: settings)
+                engine: TaskEngine.memory(metricsFactory: metrics.factory), locks: MemoryLockService(), metrics: metrics, settings: settings,
+                eventLoopGroup: BenchScenarios.serverLoops)
             return try await BenchHTTP.serve(
-                server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: ControlPlane.httpEventLoopGroup
+                server.router(context: SwitchboardRequestContext.self), server: server.httpServer, group: server.eventLoopGroup
             ) { port in
                 try await BenchHTTP.load(
                     port: port, path: "/v1/tasks", body: body, connections: connections, for: duration, token: auth ? token : nil,

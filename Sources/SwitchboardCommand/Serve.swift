@@ -205,7 +205,8 @@ struct Serve: AsyncParsableCommand {
         settings.idleTimeout = .milliseconds(idleTimeoutMs)
         settings.publicDirectory = publicDir
         settings.openAPIPath = openapi
-        let server = ControlPlane(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess)
+        let loops = ControlPlane.makeEventLoopGroup()
+        let server = ControlPlane(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess, eventLoopGroup: loops)
         logger.info(
             "starting",
             metadata: [
@@ -216,9 +217,12 @@ struct Serve: AsyncParsableCommand {
             try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             await redis?.close()
+            try? await loops.shutdownGracefully()
             throw error
         }
         await redis?.close()
+        // The HTTP server has stopped with the service group: its loops go too.
+        try await loops.shutdownGracefully()
         logger.info("stopped")
     }
 

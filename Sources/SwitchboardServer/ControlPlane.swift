@@ -84,13 +84,20 @@ public struct ControlPlane: Sendable {
     public let metrics: ServerMetrics
     public let settings: ServerSettings
     public let workers: [Worker]
+    /// The loops the HTTP server runs on (injected: whoever made them shuts them down; `serve`
+    /// makes `makeEventLoopGroup()`'s).
+    public let eventLoopGroup: any EventLoopGroup
 
-    public init(engine: TaskEngine, locks: any LockService, metrics: ServerMetrics, settings: ServerSettings, workers: [Worker] = []) {
+    public init(
+        engine: TaskEngine, locks: any LockService, metrics: ServerMetrics, settings: ServerSettings, workers: [Worker] = [],
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.engine = engine
         self.locks = locks
         self.metrics = metrics
         self.settings = settings
         self.workers = workers
+        self.eventLoopGroup = eventLoopGroup
     }
 
     /// The routes of DESIGN.md §3, each behind its access rule (§6). The page's files are
@@ -135,15 +142,15 @@ public struct ControlPlane: Sendable {
         return (router, table)
     }
 
-    /// The event loops of the listener, the connections and their requests' handlers: two per
-    /// core. Connections are accepted onto loops in turn, and a loop reads and answers all of
-    /// its connections, so with as many loops as cores two busy worker connections shared one
-    /// about half the time (a remote drain then left part of the machine idle, BENCHMARKS.md); with twice as
-    /// many that is rarer, and a request finds an idle loop to run on. Idle loops cost nothing.
-    static let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 2 * System.coreCount)
-
-    /// The event loop group an `Application` serving `httpServer` must be given.
-    public static var httpEventLoopGroup: any EventLoopGroup { eventLoopGroup }
+    /// The event loops `serve` makes for the listener, the connections and their requests'
+    /// handlers: two per core. Connections are accepted onto loops in turn, and a loop reads and
+    /// answers all of its connections, so with as many loops as cores two busy worker
+    /// connections shared one about half the time (a remote drain then left part of the machine
+    /// idle, BENCHMARKS.md); with twice as many that is rarer, and a request finds an idle loop to
+    /// run on. Idle loops cost nothing. Whoever makes the group shuts it down.
+    public static func makeEventLoopGroup() -> MultiThreadedEventLoopGroup {
+        MultiThreadedEventLoopGroup(numberOfThreads: 2 * System.coreCount)
+    }
 
     /// HTTP/1.1 (over TLS when configured) with requests handled on SwiftNIO's event loops
     /// (`EventLoopBoundChannel`); what `application(logger:)` serves, and what a benchmark of
@@ -154,7 +161,7 @@ public struct ControlPlane: Sendable {
             configuration: .init(
                 additionalChannelHandlers: [ConnectionWatch(), RequestBodyDeadline(limit: bodyTimeout)],
                 idleTimeout: .milliseconds(settings.idleTimeout.wholeMilliseconds)),
-            group: Self.eventLoopGroup, tls: settings.security.tls)
+            group: eventLoopGroup, tls: settings.security.tls)
     }
 
     /// The Hummingbird application, with the engine's maintenance and the in-process workers as
@@ -174,7 +181,7 @@ public struct ControlPlane: Sendable {
                 address: .hostname(settings.host, port: settings.port), serverName: "switchboard",
                 availableConnectionsDelegate: settings.security.maxConnections.map { MaximumAvailableConnections($0, logger: logger) }),
             services: services,
-            eventLoopGroupProvider: .shared(Self.eventLoopGroup),
+            eventLoopGroupProvider: .shared(eventLoopGroup),
             logger: logger)
     }
 }

@@ -27,7 +27,7 @@ struct SwitchboardClientTests {
         let app = Application(
             router: server.router(), server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            eventLoopGroupProvider: .shared(ControlPlane.httpEventLoopGroup))
+            eventLoopGroupProvider: .shared(server.eventLoopGroup))
         try await app.test(.live) { client in
             let port = try #require(client.port)
             try await body(APIClient(baseURL: "http://127.0.0.1:\(port)"))

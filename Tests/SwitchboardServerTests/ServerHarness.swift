@@ -96,7 +96,7 @@ extension ServerHarness {
         let app = Application(
             router: server.router(), server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            eventLoopGroupProvider: .shared(ControlPlane.httpEventLoopGroup))
+            eventLoopGroupProvider: .shared(server.eventLoopGroup))
         try await app.test(.live) { client in try await body(try #require(client.port)) }
     }
 }
