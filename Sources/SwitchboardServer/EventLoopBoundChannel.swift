@@ -1,3 +1,4 @@
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -14,15 +15,28 @@ import Synchronization
 /// still handled side by side. Handlers never block a thread; work that computes for long
 /// belongs in a worker, not in a handler.
 extension HTTPServerBuilder {
+    /// Bodies over this are parsed off the event loops (a batch of a thousand small tasks is
+    /// about 100 KiB; the lease and completion calls of workers stay well below it).
+    static let heavyBodyBytes = 64 << 10
+
     static func http1OnEventLoops(configuration: HTTP1Channel.Configuration, group: any EventLoopGroup, tls: ServerTLS? = nil) -> HTTPServerBuilder {
         let loops = EventLoopBalancer(group)
         return HTTPServerBuilder { responder -> any ServerChildChannel in
             let channel = EventLoopBoundChannel(
                 base: HTTP1Channel(
                     responder: { request, writer, channel in
+                        var writer: ResponseWriter? = consume writer
+                        // A large body means a long parse and validation: it runs on Swift's
+                        // pool, so that its loop keeps reading and answering its other
+                        // connections meanwhile (a loop busy with one request serves nobody else).
+                        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > Self.heavyBodyBytes {
+                            try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                                try await responder(request, writer.take()!, channel)
+                            }
+                            return
+                        }
                         let loop = loops.acquire(preferring: channel.eventLoop)
                         defer { loops.release(loop) }
-                        var writer: ResponseWriter? = consume writer
                         try await withTaskExecutorPreference(loops.executor(loop)) {
                             try await responder(request, writer.take()!, channel)
                         }

@@ -16,6 +16,7 @@ struct ServerHarness {
 
     init(
         maxBodyBytes: Int = 1 << 20, security: SecuritySettings = SecuritySettings(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configure: (inout EngineConfiguration) -> Void = { _ in }
     ) {
         let metrics = ServerMetrics()
@@ -28,7 +29,7 @@ struct ServerHarness {
         settings.security = security
         server = ControlPlane(
             engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory),
-            metrics: metrics, settings: settings)
+            metrics: metrics, settings: settings, eventLoopGroup: eventLoopGroup)
     }
 
     var engine: TaskEngine { server.engine }
