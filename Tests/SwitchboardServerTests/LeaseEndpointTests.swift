@@ -208,13 +208,18 @@ struct LeaseEndpointTests {
         }
     }
 
-    @Test("a long-poll lease returns when a task is enqueued")
+    @Test("a long-poll lease returns when a task is enqueued (through the server's own HTTP stack)")
     func longPoll() async throws {
-        try await h.test { client in
+        try await h.testHTTP { client in
             async let leased = client.call(.post, "/v1/leases", json: #"{"worker_id": "poller", "wait_ms": 30000}"#)
             while h.engine.workers.list(now: h.clock.now()).isEmpty { await Task.yield() }
             try await Task.sleep(for: .milliseconds(20))
-            _ = try await client.call(.post, "/v1/tasks", json: #"{"payload": {"tool_name": "echo"}}"#)
+            // The live client has one connection, busy with the long-poll: the enqueue goes by another.
+            let port = try #require(client.port)
+            let body = #"{"payload": {"tool_name": "echo"}}"#
+            let created = try await rawExchange(
+                port: port, "POST /v1/tasks HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(created.hasPrefix("HTTP/1.1 201"))
             #expect(try await leased.body?.items.count == 1, "woken by the enqueue, long before the 30 s wait on a manual clock")
         }
     }

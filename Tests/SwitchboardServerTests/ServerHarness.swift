@@ -94,11 +94,17 @@ extension ServerHarness {
     /// The server as `serve` runs it (the real HTTP server, on a loopback port), for what needs a
     /// socket: Host headers as sent, connections, TLS.
     func testLive(_ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+        try await testHTTP { client in try await body(try #require(client.port)) }
+    }
+
+    /// The long-poll routes through the very HTTP stack `serve` runs (its channel handlers, its
+    /// request context with the connection), with HummingbirdTesting's live client.
+    func testHTTP(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let app = Application(
             router: server.router(), server: server.httpServer,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
             eventLoopGroupProvider: .shared(server.eventLoopGroup))
-        try await app.test(.live) { client in try await body(try #require(client.port)) }
+        try await app.test(.live) { client in try await body(client) }
     }
 }
 
