@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Everything security-related, read and checked: files that cannot be used refuse to start.
-    func security(logger: Logger) async throws -> SecuritySettings {
+    func security() async throws -> SecuritySettings {
         var security = SecuritySettings()
         var auth = Authenticator.Settings()
         auth.tokens = TokenStore.Sources(file: authFile.isEmpty ? nil : authFile, environment: Environment.string("TOKENS"))
@@ -151,7 +151,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "switchboard")
         var settings = ServerSettings()
         settings.host = host
-        settings.security = try await security(logger: logger)
+        settings.security = try await security()
         do {
             try settings.validateExposure()
         } catch {
