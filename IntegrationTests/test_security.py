@@ -410,3 +410,20 @@ def test_connection_cap_rate_limit_depth_and_name_bounds(tmp_path):
         assert "busy is over its rate of 5 requests per second" in limited[0][1]["detail"]
     finally:
         assert server.stop() == 0
+
+
+def test_unusable_security_configuration_refuses_to_start(tmp_path):
+    broken = tmp_path / "tokens.yaml"
+    broken.write_text("tokens: [{name: ci, sha256: abc, scopes: [worker]}]\n")
+    cases = [
+        (["--auth-file", str(broken)], "64 hex digits"),
+        (["--auth-file", str(tmp_path / "missing.yaml")], "cannot be read"),
+        (["--tls-cert", str(tmp_path / "c.pem")], "--tls-cert and --tls-key go together"),
+        (["--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem")], "cannot be read"),
+        (["--mtls-scope", "worker"], "--mtls-scope needs --tls-client-ca"),
+        (["--jwt-key", str(tmp_path / "k.pem"), "--jwt-secret-file", str(tmp_path / "s")], "one of --jwt-key and --jwt-secret-file"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([BINARY, "serve", "--port", "0", *args], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0, args
+        assert message in result.stderr, (args, result.stderr[-500:])

@@ -52,6 +52,4 @@ public final class RateLimiter: Sendable {
         let refill = Duration.seconds(Double(limit.burst) / max(limit.perSecond, 1e-9))
         buckets = buckets.filter { now - $0.value.updated < refill }
     }
-
-    var count: Int { buckets.withLock { $0.count } }
 }
