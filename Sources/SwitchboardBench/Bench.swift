@@ -148,7 +148,7 @@ enum BenchScenarios {
             }
             _ = backend.enqueue(batch, now: now)
             for lease in backend.lease(queues: ["default"], maxTasks: 100, workerID: "b", terms: terms, now: now) {
-                _ = try backend.complete(leaseID: lease.leaseID, result: nil, now: now)
+                _ = try backend.complete(batch: [LeaseCompletion(leaseID: lease.leaseID, result: nil)], now: now)[0].get()
             }
             done += 100
         }

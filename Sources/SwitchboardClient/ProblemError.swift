@@ -23,6 +23,7 @@ public struct ProblemError: Error, Sendable, Hashable, CustomStringConvertible {
         case 413: .tooLarge
         case 422: .invalid
         case 429: .overloaded
+        case 501: .unsupported
         case 503: .unavailable
         default: nil
         }

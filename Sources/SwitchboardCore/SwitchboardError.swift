@@ -18,6 +18,8 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
         case unavailable
         /// Too much at once: a queue at its depth limit, a caller over its rate: 429.
         case overloaded
+        /// The backend lacks the ability the request needs (an optional role): 501.
+        case unsupported
     }
 
     public var kind: Kind
@@ -35,6 +37,7 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
     public static func tooLarge(_ detail: String) -> SwitchboardError { .init(.tooLarge, detail) }
     public static func unavailable(_ detail: String) -> SwitchboardError { .init(.unavailable, detail) }
     public static func overloaded(_ detail: String) -> SwitchboardError { .init(.overloaded, detail) }
+    public static func unsupported(_ detail: String) -> SwitchboardError { .init(.unsupported, detail) }
 
     /// Worth trying again later, unchanged: the backend is away or the server is busy.
     public var isTransient: Bool { kind == .unavailable || kind == .overloaded }

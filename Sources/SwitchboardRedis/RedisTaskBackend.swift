@@ -15,20 +15,18 @@ import Synchronization
 ///
 /// Scripts publish the names of queues that gain work on `<prefix>:ready`; `followReadyEvents`
 /// subscribes so the engine wakes its waiting leasers without polling Redis.
-public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
+public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource {
     public let client: RedisClient
     /// Prepended to every key, so several deployments can share one Redis.
     public let prefix: String
     private let errorHistoryLimit: Int
     private let random = Mutex(RandomBytes())
-    private let completions: GroupCommit<Completion, TaskRecord>
     private let leasedRecords = LeasedRecords()
 
     public init(client: RedisClient, prefix: String = "sb", errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
         self.client = client
         self.prefix = prefix
         self.errorHistoryLimit = errorHistoryLimit
-        completions = GroupCommit(maxBatch: Self.completionBatch)
     }
 
     // MARK: Enqueue and lease
@@ -109,15 +107,6 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         return HeartbeatStatus(expiresAt: Timestamp(milliseconds: expiry), cancelRequested: cancel == 1)
     }
 
-    public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
-        let (secret, taskID) = try Self.parse(leaseID)
-        let completion = Completion(
-            leaseID: leaseID, secret: secret, taskID: taskID, result: result, now: now, leased: leasedRecords.take(leaseID))
-        return try await completions.submit(completion) { batch in
-            try await completeBatch(batch)
-        }
-    }
-
     /// Straight to the script, in calls of at most `completionBatch`.
     public func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>] {
         var results = [Result<TaskRecord, any Error>?](repeating: nil, count: batch.count)
@@ -172,7 +161,7 @@ public final class RedisTaskBackend: TaskBackend, ReadyEventSource {
         }
     }
 
-    /// One script call for every completion that arrived while the previous call was out.
+    /// One script call for a chunk of the batch.
     private func completeBatch(_ batch: [Completion]) async throws -> [Result<TaskRecord, any Error>] {
         var arguments: [any RESPArgument] = [prefix]
         arguments.reserveCapacity(1 + batch.count * 6)

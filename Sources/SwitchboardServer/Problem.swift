@@ -73,6 +73,7 @@ public struct Problem: Error, Sendable {
         case .tooLarge: .contentTooLarge
         case .unavailable: .serviceUnavailable
         case .overloaded: .tooManyRequests
+        case .unsupported: .notImplemented
         }
     }
 

@@ -10,12 +10,15 @@ struct EngineHarness {
     let metrics = TestMetrics()
     let engine: TaskEngine
 
-    init(_ configure: (inout EngineConfiguration) -> Void = { _ in }) {
+    init(backend: (any TaskBackend)? = nil, _ configure: (inout EngineConfiguration) -> Void = { _ in }) {
         var configuration = EngineConfiguration()
         // Pin the jitter to its ceiling so retry times are exact.
         configuration.retry = RetryPolicy(jitter: { $0 })
         configure(&configuration)
-        engine = TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics)
+        let (clock, metrics) = (clock, metrics)
+        engine =
+            backend.map { TaskEngine(backend: $0, configuration: configuration, clock: clock, metricsFactory: metrics) }
+            ?? TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics)
     }
 
     func counter(_ name: String, queue: String = "default", type: String = "tool_call") -> Int64 {

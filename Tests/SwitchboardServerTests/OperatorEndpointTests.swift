@@ -165,4 +165,22 @@ struct OperatorEndpointTests {
             #expect(page.0 == .ok && page.1.contains("<title>Switchboard</title>"))
         }
     }
+
+    @Test("a backend without the optional abilities answers 501 for them, and the DLQ still lists")
+    func optionalAbilities() async throws {
+        let h = ServerHarness(backend: EssentialsOnlyBackend())
+        let task = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null)).task
+        let lease = try #require(try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"])).first)
+        _ = try await h.engine.fail(leaseID: lease.leaseID, failure: TaskFailureReport(message: "broken", retryable: false))
+        try await h.test { client in
+            #expect(try await client.call(.get, "/v1/dlq").body?.items.compactMap { $0["id"] as? String } == [task.id])
+            expectProblem(try await client.call(.post, "/v1/dlq/\(task.id)/requeue"), .notImplemented, mentioning: "dead letters")
+            expectProblem(try await client.call(.post, "/v1/dlq/requeue"), .notImplemented, mentioning: "dead letters")
+            expectProblem(try await client.call(.delete, "/v1/dlq/\(task.id)"), .notImplemented, mentioning: "dead letters")
+            expectProblem(try await client.call(.delete, "/v1/dlq"), .notImplemented, mentioning: "dead letters")
+            expectProblem(try await client.call(.post, "/v1/queues/default/pause"), .notImplemented, mentioning: "pause")
+            expectProblem(try await client.call(.post, "/v1/queues/default/resume"), .notImplemented, mentioning: "pause")
+        }
+        #expect(try await h.engine.task(id: task.id).status == .dead, "nothing changed")
+    }
 }

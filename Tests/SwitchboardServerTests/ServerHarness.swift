@@ -17,13 +17,17 @@ struct ServerHarness {
     init(
         maxBodyBytes: Int = 1 << 20, security: SecuritySettings = SecuritySettings(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        backend: (any TaskBackend)? = nil,
         configure: (inout EngineConfiguration) -> Void = { _ in }
     ) {
         let metrics = ServerMetrics()
         var configuration = EngineConfiguration()
         configuration.retry = RetryPolicy(jitter: { $0 })
         configure(&configuration)
-        let engine = TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics.factory)
+        let clock = clock
+        let engine =
+            backend.map { TaskEngine(backend: $0, configuration: configuration, clock: clock, metricsFactory: metrics.factory) }
+            ?? TaskEngine.memory(configuration: configuration, clock: clock, metricsFactory: metrics.factory)
         var settings = ServerSettings()
         settings.maxBodyBytes = maxBodyBytes
         settings.security = security

@@ -19,6 +19,12 @@ public final class TaskEngine: TaskSource {
     private let readySource: (any ReadyEventSource)?
     /// Whether that feed is live; while it is not, waiting leasers fall back to polling.
     private let readyFeedLive = Atomic<Bool>(false)
+    /// The backend's optional abilities (nil: it lacks that one).
+    private let deadLetterAdministration: (any DeadLetterAdministration)?
+    private let queuePausing: (any QueuePausing)?
+    private let retention: (any FinishedTaskRetention)?
+    /// Single completions that arrive together reach the backend as one batch.
+    private let completions = GroupCommit<LeaseCompletion, TaskRecord>(maxBatch: TaskEngine.completionBatch)
     private let validator: TaskValidator
     private let admission: Admission
     private let random = Mutex(RandomBytes())
@@ -38,6 +44,23 @@ public final class TaskEngine: TaskSource {
         self.validator = TaskValidator(configuration: configuration)
         self.admission = Admission(limits: configuration.admission)
         self.readySource = backend as? any ReadyEventSource
+        self.deadLetterAdministration = backend as? any DeadLetterAdministration
+        self.queuePausing = backend as? any QueuePausing
+        self.retention = backend as? any FinishedTaskRetention
+    }
+
+    /// Single completions per backend call at most: enough to share a round trip widely, few
+    /// enough that one call does not hold the backend (one Redis script) for long.
+    static let completionBatch = 256
+
+    private func deadLetters() throws(SwitchboardError) -> any DeadLetterAdministration {
+        guard let deadLetterAdministration else { throw .unsupported("this backend does not administer dead letters") }
+        return deadLetterAdministration
+    }
+
+    private func pausing() throws(SwitchboardError) -> any QueuePausing {
+        guard let queuePausing else { throw .unsupported("this backend cannot pause queues") }
+        return queuePausing
     }
 
     /// The embedded default: an in-memory backend.
@@ -191,13 +214,13 @@ public final class TaskEngine: TaskSource {
         return status
     }
 
+    /// One completion; those that arrive while another call is out go to the backend together
+    /// in the next (group commit: nothing waits on a timer).
     public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
         try validator.validate(result: result)
-        let now = clock.now()
-        let task = try await backend.complete(leaseID: leaseID, result: result, now: now)
-        attemptEnded(task, now: now, failed: false)
-        if let worker = task.workerID { workers.record(.completed(1), worker: worker, at: now) }
-        return task
+        return try await completions.submit(LeaseCompletion(leaseID: leaseID, result: result)) { batch in
+            try await self.applyCompletions(batch)
+        }
     }
 
     /// Many completions, each on its own (a bad result or a stale lease fails that one only),
@@ -217,15 +240,19 @@ public final class TaskEngine: TaskSource {
                 results[index] = .failure(error)
             }
         }
+        let outcomes = valid.isEmpty ? [] : try await applyCompletions(valid)
+        for (index, outcome) in zip(positions, outcomes) { results[index] = outcome }
+        return results.map { $0! }
+    }
+
+    /// Completes validated completions in the backend and counts what went through.
+    private func applyCompletions(_ batch: [LeaseCompletion]) async throws -> [Result<TaskRecord, any Error>] {
         let now = clock.now()
-        let outcomes = valid.isEmpty ? [] : try await backend.complete(batch: valid, now: now)
-        precondition(outcomes.count == valid.count, "a backend answers every completion of a batch")
+        let outcomes = try await backend.complete(batch: batch, now: now)
+        precondition(outcomes.count == batch.count, "a backend answers every completion of a batch")
         var completed: [TaskRecord] = []
         completed.reserveCapacity(outcomes.count)
-        for (index, outcome) in zip(positions, outcomes) {
-            if case .success(let task) = outcome { completed.append(task) }
-            results[index] = outcome
-        }
+        for case .success(let task) in outcomes { completed.append(task) }
         metrics.completed(completed, now: now)
         // A freed lock key may have made a parked task of any queue ready.
         if completed.contains(where: { $0.lockKey != nil }) { readySignal.notifyAll() }
@@ -243,7 +270,7 @@ public final class TaskEngine: TaskSource {
         }
         if let lastWorker { completedBy[lastWorker, default: 0] += run }
         for (worker, count) in completedBy { workers.record(.completed(count), worker: worker, at: now) }
-        return results.map { $0! }
+        return outcomes
     }
 
     public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
@@ -328,7 +355,7 @@ public final class TaskEngine: TaskSource {
     }
 
     public func requeueDead(id: String) async throws -> TaskRecord {
-        let task = try await backend.requeueDead(id: id, now: clock.now())
+        let task = try await deadLetters().requeueDead(id: id, now: clock.now())
         readySignal.notify(queues: [task.queue])
         return task
     }
@@ -336,19 +363,19 @@ public final class TaskEngine: TaskSource {
     public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
-        let count = try await backend.requeueDead(matching: filter, now: clock.now())
+        let count = try await deadLetters().requeueDead(matching: filter, now: clock.now())
         if count > 0 { readySignal.notifyAll() }
         return count
     }
 
     public func deleteDead(id: String) async throws {
-        try await backend.deleteDead(id: id)
+        try await deadLetters().deleteDead(id: id)
     }
 
     public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
-        return try await backend.purgeDead(matching: filter)
+        return try await deadLetters().purgeDead(matching: filter)
     }
 
     public func queues() async throws -> [QueueInfo] {
@@ -357,12 +384,12 @@ public final class TaskEngine: TaskSource {
 
     public func pause(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
-        return try await backend.setPaused(true, queue: queue)
+        return try await pausing().setPaused(true, queue: queue)
     }
 
     public func resume(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
-        let info = try await backend.setPaused(false, queue: queue)
+        let info = try await pausing().setPaused(false, queue: queue)
         readySignal.notify(queues: [queue])
         return info
     }
@@ -395,7 +422,7 @@ public final class TaskEngine: TaskSource {
             if let worker = task.errors.last?.workerID { workers.record(.expired, worker: worker, at: now) }
         }
 
-        _ = try await backend.trim(
+        _ = try await retention?.trim(
             finishedBefore: now - configuration.finishedRetention, keepAtMost: configuration.maxFinishedTasks, now: now)
         let queues = try await backend.queues()
         metrics.depth(queues)

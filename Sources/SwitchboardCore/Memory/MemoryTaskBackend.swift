@@ -8,7 +8,7 @@ import Synchronization
 /// of scheduled/retrying tasks by due time; one heap of lease expiries; a deque of finished tasks
 /// for retention. Enqueue and lease are O(log n); nothing per task but its record and a few
 /// heap entries (no timers, no closures).
-public final class MemoryTaskBackend: TaskBackend {
+public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention {
     private let state: Mutex<MemoryBackendState>
 
     /// - Parameter errorHistoryLimit: failures kept per task (see `TaskLimits.maxErrorHistory`).
@@ -90,16 +90,6 @@ public final class MemoryTaskBackend: TaskBackend {
             box.record.updatedAt = now
             s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
             return HeartbeatStatus(expiresAt: expiresAt, cancelRequested: box.cancelRequested)
-        }
-    }
-
-    public func complete(leaseID: String, result: RawJSON?, now: Timestamp) throws -> TaskRecord {
-        try state.withLock { s throws(SwitchboardError) in
-            let box = try s.leased(leaseID)
-            _ = s.endLease(box)
-            box.record.result = result
-            s.finish(box, .completed, now: now)
-            return box.record
         }
     }
 

@@ -1,17 +1,18 @@
 import SwitchboardCore
-import Synchronization
 
-/// One named check of the `TaskBackend` contract.
+/// One named check of a backend role's contract.
 public struct BackendConformanceCheck: Sendable, CustomStringConvertible {
+    public let role: BackendRole
     public let name: String
     let body: @Sendable (any TaskBackend) async throws -> Void
 
-    init(_ name: String, _ body: @escaping @Sendable (any TaskBackend) async throws -> Void) {
+    init(_ role: BackendRole, _ name: String, _ body: @escaping @Sendable (any TaskBackend) async throws -> Void) {
+        self.role = role
         self.name = name
         self.body = body
     }
 
-    public var description: String { name }
+    public var description: String { "\(role): \(name)" }
 
     /// Runs the check against `backend`. Checks use their own queue names and ids, so a
     /// backend's store may be shared between checks, but each check expects time to start at
@@ -21,590 +22,44 @@ public struct BackendConformanceCheck: Sendable, CustomStringConvertible {
     }
 }
 
-/// The contract of `TaskBackend` as executable checks: every backend (memory, Redis, NATS) must
-/// pass every one, unchanged. Test targets run them with
-/// `@Test(arguments: BackendConformance.checks)`.
+/// The contract of each backend role (`TaskTransitions`, `TaskQueries`, `TaskMaintenance`, and
+/// the optional abilities) as executable checks, one file per role: every backend (memory,
+/// Redis, NATS) must pass the checks of every role it has, unchanged. Test targets run them
+/// with `@Test(arguments: BackendConformance.checks)`, or `checks(for:)` for a backend that
+/// leaves an optional ability out.
 public enum BackendConformance {
-    public static let checks: [BackendConformanceCheck] = ordering + scheduling + failures + leases + control + listing + gating
+    /// Every check of every role.
+    public static let checks: [BackendConformanceCheck] =
+        transitions + queries + maintenance + deadLetterAdministration + queuePausing + finishedTaskRetention
 
-    private static func lease(
+    /// The checks of the roles `backend` has.
+    public static func checks(for backend: any TaskBackend) -> [BackendConformanceCheck] {
+        let roles = BackendRole.roles(of: backend)
+        return checks.filter { roles.contains($0.role) }
+    }
+
+    static func lease(
         _ b: any TaskBackend, _ queues: [String], max: Int = 1, at ms: Int64 = 0, worker: String = "w1",
         terms: LeaseTerms = Fixture.terms
     ) async throws -> [TaskLease] {
         try await b.lease(queues: queues, maxTasks: max, workerID: worker, terms: terms, now: Fixture.at(ms))
     }
 
-    private static func retry(at ms: Int64) -> @Sendable (TaskRecord) -> FailureDecision {
+    static func retry(at ms: Int64) -> @Sendable (TaskRecord) -> FailureDecision {
         { _ in .retry(at: Fixture.at(ms)) }
     }
 
-    private static let bury: @Sendable (TaskRecord) -> FailureDecision = { _ in .bury }
+    static let bury: @Sendable (TaskRecord) -> FailureDecision = { _ in .bury }
 
-    // MARK: Order
+    static func deadLetters(_ b: any TaskBackend) throws -> any DeadLetterAdministration {
+        try unwrap(b as? any DeadLetterAdministration, "the backend administers dead letters")
+    }
 
-    static let ordering: [BackendConformanceCheck] = [
-        .init("strict priority, FIFO within a priority") { b in
-            let q = Fixture.queue()
-            let spec: [(String, UInt8)] = [("a", 0), ("b", 5), ("c", 0), ("d", 255), ("e", 5), ("f", 1)]
-            let ids = spec.map { Fixture.uniqueID($0.0) }
-            for (i, (_, p)) in spec.enumerated() {
-                _ = try await b.enqueue([Fixture.task(id: ids[i], queue: q, priority: p)], now: Fixture.t0)
-            }
-            var order: [String] = []
-            while let next = try await lease(b, [q]).first { order.append(next.task.id) }
-            try expectEqual(order, [ids[3], ids[1], ids[4], ids[5], ids[0], ids[2]], "lease order")
-        },
-        .init("a batch lease keeps the same order") { b in
-            let q = Fixture.queue()
-            let tasks = (0..<20).map { i in Fixture.task(queue: q, priority: UInt8(i % 3)) }
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let leased = try await lease(b, [q], max: 20)
-            let expected = tasks.enumerated().sorted { l, r in
-                l.element.record.priority != r.element.record.priority
-                    ? l.element.record.priority > r.element.record.priority : l.offset < r.offset
-            }.map(\.element.record.id)
-            try expectEqual(leased.map(\.task.id), expected, "batch lease order")
-        },
-        .init("queues are leased in the order given") { b in
-            let (q1, q2) = (Fixture.queue(), Fixture.queue())
-            let low = Fixture.task(queue: q1, priority: 0)
-            let high = Fixture.task(queue: q2, priority: 200)
-            _ = try await b.enqueue([low, high], now: Fixture.t0)
-            let leased = try await lease(b, [q1, q2], max: 2)
-            try expectEqual(leased.map(\.task.id), [low.record.id, high.record.id], "queue order beats priority")
-        },
-        .init("a lease starts an attempt and records the worker") { b in
-            let q = Fixture.queue()
-            let t = Fixture.task(queue: q, timeoutMS: 4000)
-            _ = try await b.enqueue([t], now: Fixture.t0)
-            let l = try unwrap(try await lease(b, [q], at: 50, worker: "w-7", terms: LeaseTerms(grace: .seconds(1))).first, "lease")
-            try expectEqual(l.task.status, .running, "status")
-            try expectEqual(l.task.attempts, 1, "attempts")
-            try expectEqual(l.task.workerID, "w-7", "worker")
-            try expectEqual(l.task.startedAt, Fixture.at(50), "started_at")
-            try expectEqual(l.expiresAt, Fixture.at(5050), "timeout + grace when no duration is asked")
-            try expectEqual(l.task.leaseExpiresAt, l.expiresAt, "lease_expires_at")
-            try expect(l.leaseID.count >= 16, "lease ids are long enough to be unguessable")
-            let other = try await lease(b, [q], at: 60)
-            try expect(other.isEmpty, "a running task is not leased twice")
-            let stored = try unwrap(try await b.task(id: t.record.id), "stored task")
-            try expectEqual(stored.status, .running, "stored status")
-        },
-        .init("concurrent leasers never get the same task") { b in
-            let q = Fixture.queue()
-            let tasks = (0..<200).map { _ in Fixture.task(queue: q) }
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let ids = try await withThrowingTaskGroup(of: [String].self) { group in
-                for w in 0..<8 {
-                    group.addTask {
-                        var mine: [String] = []
-                        while case let got = try await lease(b, [q], max: 3, worker: "w\(w)"), !got.isEmpty {
-                            mine += got.map(\.task.id)
-                        }
-                        return mine
-                    }
-                }
-                return try await group.reduce(into: [String]()) { $0 += $1 }
-            }
-            try expectEqual(ids.count, 200, "leased count")
-            try expectEqual(Set(ids).count, 200, "distinct leased ids")
-        },
-    ]
+    static func pausing(_ b: any TaskBackend) throws -> any QueuePausing {
+        try unwrap(b as? any QueuePausing, "the backend pauses queues")
+    }
 
-    // MARK: Scheduling
-
-    static let scheduling: [BackendConformanceCheck] = [
-        .init("scheduled tasks wait until due") { b in
-            let q = Fixture.queue()
-            let t = Fixture.task(queue: q, notBefore: Fixture.at(1000))
-            let stored = try await b.enqueue([t], now: Fixture.t0)
-            try expectEqual(stored[0].task.status, .scheduled, "status on enqueue")
-            try expect(try await lease(b, [q], at: 999).isEmpty, "not leased before due")
-            try expectEqual(try await b.nextDeadline(queues: [q]), Fixture.at(1000), "next deadline")
-            let l = try await lease(b, [q], at: 1000)
-            try expectEqual(l.map(\.task.id), [t.record.id], "leased once due")
-            try expectEqual(l[0].readySince, Fixture.at(1000), "ready since its due time")
-        },
-        .init("nextDeadline leaves out paused queues, whose due tasks cannot be leased") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q, notBefore: Fixture.at(100))], now: Fixture.t0)
-            _ = try await b.setPaused(true, queue: q)
-            try expectEqual(try await b.nextDeadline(queues: [q]), nil, "paused queue")
-            _ = try await b.setPaused(false, queue: q)
-            try expectEqual(try await b.nextDeadline(queues: [q]), Fixture.at(100), "resumed queue")
-        },
-        .init("promoteDue makes due tasks pending and names their queues") { b in
-            let (q1, q2) = (Fixture.queue(), Fixture.queue())
-            let a = Fixture.task(queue: q1, notBefore: Fixture.at(100))
-            let c = Fixture.task(queue: q2, notBefore: Fixture.at(5000))
-            _ = try await b.enqueue([a, c], now: Fixture.t0)
-            let promoted = try await b.promoteDue(now: Fixture.at(200))
-            try expect(promoted.contains(q1) && !promoted.contains(q2), "promoted queues: \(promoted)")
-            try expectEqual(try await b.task(id: a.record.id)?.status, .pending, "due task")
-            try expectEqual(try await b.task(id: c.record.id)?.status, .scheduled, "not-yet-due task")
-        },
-        .init("a not_before in the past is ready at once") { b in
-            let q = Fixture.queue()
-            let t = Fixture.task(queue: q, notBefore: Fixture.at(-5000))
-            let stored = try await b.enqueue([t], now: Fixture.t0)
-            try expectEqual(stored[0].task.status, .pending, "status")
-            try expectEqual(try await lease(b, [q]).count, 1, "leased")
-        },
-    ]
-
-    // MARK: Failures, retries, the DLQ
-
-    static let failures: [BackendConformanceCheck] = [
-        .init("a failure retries at the decided time, then buries; attempts and errors add up") { b in
-            let q = Fixture.queue()
-            let t = Fixture.task(queue: q, maxRetries: 1)
-            _ = try await b.enqueue([t], now: Fixture.t0)
-            let first = try await lease(b, [q], worker: "wa")[0]
-            let retried = try await b.fail(leaseID: first.leaseID, message: "boom 1", now: Fixture.at(10), decide: retry(at: 500))
-            try expectEqual(retried.status, .retrying, "after the first failure")
-            try expectEqual(retried.error, "boom 1", "error")
-            try expectEqual(retried.leaseExpiresAt, nil, "no lease while retrying")
-            try expect(try await lease(b, [q], at: 499).isEmpty, "not leased during the backoff")
-            let second = try await lease(b, [q], at: 500, worker: "wb")[0]
-            try expectEqual(second.task.attempts, 2, "attempts on the retry")
-            let dead = try await b.fail(leaseID: second.leaseID, message: "boom 2", now: Fixture.at(600), decide: bury)
-            try expectEqual(dead.status, .dead, "after the last failure")
-            try expectEqual(dead.finishedAt, Fixture.at(600), "finished_at")
-            try expectEqual(dead.errors.map(\.attempt), [1, 2], "error attempts")
-            try expectEqual(dead.errors.map(\.message), ["boom 1", "boom 2"], "error messages")
-            try expectEqual(dead.errors.map(\.workerID), ["wa", "wb"], "error workers")
-            try expectEqual(dead.errors.map(\.at), [Fixture.at(10), Fixture.at(600)], "error times")
-            try expect(try await lease(b, [q], at: 10_000).isEmpty, "dead tasks are not leased")
-        },
-        .init("decide sees the task with the failed attempt counted") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q, maxRetries: 7)], now: Fixture.t0)
-            let l = try await lease(b, [q])[0]
-            let seen = Mutex<TaskRecord?>(nil)
-            _ = try await b.fail(leaseID: l.leaseID, message: "x", now: Fixture.at(1)) { task in
-                seen.withLock { $0 = task }
-                return .bury
-            }
-            let task = try unwrap(seen.withLock { $0 }, "decided task")
-            try expectEqual(task.attempts, 1, "attempts")
-            try expectEqual(task.maxRetries, 7, "max_retries")
-        },
-        .init("complete stores the result verbatim") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q)], now: Fixture.t0)
-            let l = try await lease(b, [q])[0]
-            let result = RawJSON(unchecked: Array(#"{"b": [1, 2.50, "x"],  "a":null}"#.utf8))
-            let done = try await b.complete(leaseID: l.leaseID, result: result, now: Fixture.at(30))
-            try expectEqual(done.status, .completed, "status")
-            try expectEqual(done.result, result, "result bytes")
-            try expectEqual(done.finishedAt, Fixture.at(30), "finished_at")
-            try expectEqual(try await b.task(id: done.id)?.result, result, "stored result bytes")
-            try expectEqual(try await b.task(id: done.id)?.payload.description, #"{"n":1}"#, "payload bytes")
-        },
-        .init("the dead-letter queue lists, requeues, deletes and purges with filters") { b in
-            let (q1, q2) = (Fixture.queue(), Fixture.queue())
-            let tasks = [
-                Fixture.task(queue: q1, type: "alpha"), Fixture.task(queue: q1, type: "beta"),
-                Fixture.task(queue: q2, type: "alpha"), Fixture.task(queue: q2, type: "beta"),
-                Fixture.task(queue: q2, type: "beta"),
-            ]
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            var buriedOrder: [String] = []
-            for (q, n) in [(q2, 3), (q1, 2)] {
-                for l in try await lease(b, [q], max: n) {
-                    _ = try await b.fail(leaseID: l.leaseID, message: "x", now: Fixture.at(5), decide: bury)
-                    buriedOrder.append(l.task.id)
-                }
-            }
-            let all = try await b.list(TaskFilter(status: .dead), page: PageRequest(limit: 1000))
-            let mine = all.items.map(\.id).filter(buriedOrder.contains)
-            try expectEqual(mine, buriedOrder, "dead tasks in burial order")
-            let q2beta = try await b.list(TaskFilter(queue: q2, status: .dead, type: "beta"), page: PageRequest())
-            try expectEqual(q2beta.items.map(\.id), [tasks[3].record.id, tasks[4].record.id], "filtered DLQ")
-
-            let requeued = try await b.requeueDead(id: tasks[0].record.id, now: Fixture.at(10))
-            try expectEqual(requeued.status, .pending, "requeued status")
-            try expectEqual(requeued.attempts, 0, "requeued attempts")
-            try await expectError(.notFound, "requeue a task that is not dead") {
-                try await b.requeueDead(id: tasks[0].record.id, now: Fixture.at(11))
-            }
-            try expectEqual(try await b.requeueDead(matching: TaskFilter(queue: q2, type: "beta"), now: Fixture.at(12)), 2, "requeued by filter")
-            try expectEqual(try await lease(b, [q2], max: 10, at: 13).count, 2, "requeued tasks are leasable")
-
-            try await b.deleteDead(id: tasks[1].record.id)
-            try expectEqual(try await b.task(id: tasks[1].record.id), nil, "deleted task")
-            try await expectError(.notFound, "delete a task that is not dead") { try await b.deleteDead(id: tasks[1].record.id) }
-            try expectEqual(try await b.purgeDead(matching: TaskFilter(queue: q2)), 1, "purged by filter")
-            try expectEqual(try await b.task(id: tasks[2].record.id), nil, "purged task")
-            let left = try await b.list(TaskFilter(queue: q1, status: .dead), page: PageRequest())
-            try expect(left.items.isEmpty, "nothing dead left in \(q1)")
-        },
-    ]
-
-    // MARK: Leases
-
-    static let leases: [BackendConformanceCheck] = [
-        .init("an expired lease is reaped as a failed attempt and its lease id goes stale") { b in
-            let q = Fixture.queue()
-            let t = Fixture.task(queue: q)
-            _ = try await b.enqueue([t], now: Fixture.t0)
-            let short = LeaseTerms(duration: .seconds(1), grace: .zero)
-            let first = try await lease(b, [q], worker: "crashed", terms: short)[0]
-            try expect(try await b.reapExpiredLeases(now: Fixture.at(999), limit: 100, decide: retry(at: 999)).isEmpty, "not yet expired")
-            let reaped = try await b.reapExpiredLeases(now: Fixture.at(1000), limit: 100, decide: retry(at: 1000))
-            try expectEqual(reaped.map(\.id), [t.record.id], "reaped")
-            try expectEqual(reaped[0].status, .retrying, "reaped status")
-            try expectEqual(reaped[0].errors.count, 1, "the expiry is in the error history")
-            try expect(try await b.reapExpiredLeases(now: Fixture.at(5000), limit: 100, decide: retry(at: 0)).isEmpty, "reaped once")
-            let second = try await lease(b, [q], at: 1000, worker: "healthy")[0]
-            try expectEqual(second.task.attempts, 2, "attempts after redelivery")
-            try expect(second.leaseID != first.leaseID, "a new lease id")
-            try await expectError(.conflict, "complete with the stale lease") {
-                try await b.complete(leaseID: first.leaseID, result: nil, now: Fixture.at(1001))
-            }
-            try await expectError(.conflict, "heartbeat with the stale lease") {
-                try await b.heartbeat(leaseID: first.leaseID, extension: short, now: Fixture.at(1001))
-            }
-            try await expectError(.conflict, "fail with the stale lease") {
-                try await b.fail(leaseID: first.leaseID, message: "late", now: Fixture.at(1001), decide: bury)
-            }
-            try await expectError(.conflict, "release with the stale lease") {
-                try await b.release(leaseID: first.leaseID, now: Fixture.at(1001))
-            }
-            try await expectError(.notFound, "an unknown lease id") {
-                try await b.complete(leaseID: "no-such-lease-0000000000000000000000000000", result: nil, now: Fixture.at(1001))
-            }
-            let done = try await b.complete(leaseID: second.leaseID, result: nil, now: Fixture.at(1002))
-            try expectEqual(done.status, .completed, "the live lease still completes")
-            try expectEqual(done.workerID, "healthy", "worker of the live lease")
-        },
-        .init("an expired lease on the last attempt buries the task") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q, maxRetries: 0)], now: Fixture.t0)
-            _ = try await lease(b, [q], terms: LeaseTerms(duration: .seconds(1), grace: .zero))
-            let reaped = try await b.reapExpiredLeases(now: Fixture.at(1000), limit: 10, decide: bury)
-            try expectEqual(reaped.map(\.status), [.dead], "status")
-        },
-        .init("heartbeats extend the lease") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q)], now: Fixture.t0)
-            let terms = LeaseTerms(duration: .seconds(1), grace: .zero)
-            let l = try await lease(b, [q], terms: terms)[0]
-            let beat = try await b.heartbeat(leaseID: l.leaseID, extension: terms, now: Fixture.at(800))
-            try expectEqual(beat.expiresAt, Fixture.at(1800), "new expiry")
-            try expectEqual(beat.cancelRequested, false, "no cancel asked")
-            try expect(try await b.reapExpiredLeases(now: Fixture.at(1500), limit: 10, decide: bury).isEmpty, "not reaped after a heartbeat")
-            try expectEqual(try await b.task(id: l.task.id)?.leaseExpiresAt, Fixture.at(1800), "stored expiry")
-            let reaped = try await b.reapExpiredLeases(now: Fixture.at(1800), limit: 10, decide: bury)
-            try expectEqual(reaped.count, 1, "reaped at the extended expiry")
-        },
-        .init("many concurrent reapers reap each lease once") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue((0..<50).map { _ in Fixture.task(queue: q) }, now: Fixture.t0)
-            _ = try await lease(b, [q], max: 50, terms: LeaseTerms(duration: .seconds(1), grace: .zero))
-            let reaped = try await withThrowingTaskGroup(of: [String].self) { group in
-                for _ in 0..<4 {
-                    group.addTask { try await b.reapExpiredLeases(now: Fixture.at(2000), limit: 7, decide: retry(at: 9000)).map(\.id) }
-                    group.addTask { try await b.reapExpiredLeases(now: Fixture.at(2000), limit: 100, decide: retry(at: 9000)).map(\.id) }
-                }
-                return try await group.reduce(into: [String]()) { $0 += $1 }
-            }
-            try expectEqual(reaped.count, 50, "reaped count")
-            try expectEqual(Set(reaped).count, 50, "distinct reaped")
-        },
-        .init("a batch of completions: each stands alone, in order, lock keys freed") { b in
-            let q = Fixture.queue()
-            let key = Fixture.uniqueID("key")
-            let gated = Fixture.task(queue: q, lockKey: key)
-            let waiting = Fixture.task(queue: q, lockKey: key)
-            let plain = (0..<3).map { _ in Fixture.task(queue: q) }
-            _ = try await b.enqueue([gated] + plain + [waiting], now: Fixture.t0)
-            let leased = try await lease(b, [q], max: 5)
-            try expectEqual(leased.count, 4, "the second task with the key waits")
-            let byID = Dictionary(uniqueKeysWithValues: leased.map { ($0.task.id, $0) })
-            let stale = try unwrap(byID[plain[1].record.id], "leased plain task")
-            _ = try await b.release(leaseID: stale.leaseID, now: Fixture.at(5))
-            let batch = [
-                LeaseCompletion(leaseID: try unwrap(byID[gated.record.id], "leased gated task").leaseID, result: RawJSON.null),
-                LeaseCompletion(leaseID: stale.leaseID, result: nil),
-                LeaseCompletion(leaseID: "no-such-lease-0000000000000000000000000000", result: nil),
-                LeaseCompletion(leaseID: try unwrap(byID[plain[2].record.id], "leased plain task").leaseID, result: try RawJSON(validating: "[1]")),
-            ]
-            let results = try await b.complete(batch: batch, now: Fixture.at(10))
-            try expectEqual(results.count, 4, "one answer per completion")
-            try expectEqual(try results[0].get().status, .completed, "first")
-            try expectEqual(try results[3].get().result, try RawJSON(validating: "[1]"), "last, with its result")
-            for (index, kind) in [(1, SwitchboardError.Kind.conflict), (2, .notFound)] {
-                try await expectError(kind, "item \(index)") { try results[index].get() }
-            }
-            try expectEqual(try await b.task(id: plain[1].record.id)?.status, .pending, "the released task is untouched")
-            let next = try await lease(b, [q], max: 5, at: 20)
-            try expectEqual(Set(next.map(\.task.id)), [plain[1].record.id, waiting.record.id], "the freed key's task is leased")
-        },
-        .init("release gives the task back in its place without using the attempt") { b in
-            let q = Fixture.queue()
-            let (first, second) = (Fixture.task(queue: q), Fixture.task(queue: q))
-            _ = try await b.enqueue([first, second], now: Fixture.t0)
-            let l = try await lease(b, [q])[0]
-            try expectEqual(l.task.id, first.record.id, "leased first")
-            let released = try await b.release(leaseID: l.leaseID, now: Fixture.at(10))
-            try expectEqual(released.status, .pending, "status")
-            try expectEqual(released.attempts, 0, "attempts")
-            try expectEqual(released.errors.count, 0, "no error recorded")
-            let again = try await lease(b, [q], at: 20)[0]
-            try expectEqual(again.task.id, first.record.id, "back in its place, ahead of the second")
-            try expectEqual(again.task.attempts, 1, "attempts on the next lease")
-        },
-    ]
-
-    // MARK: Cancel, idempotency, pause, retention, depth
-
-    static let control: [BackendConformanceCheck] = [
-        .init("cancel in each state") { b in
-            let q = Fixture.queue()
-            let pending = Fixture.task(queue: q)
-            let scheduled = Fixture.task(queue: q, notBefore: Fixture.at(60_000))
-            let retrying = Fixture.task(queue: q, priority: 9)
-            let running = Fixture.task(queue: q, priority: 8)
-            let completed = Fixture.task(queue: q, priority: 7)
-            let dead = Fixture.task(queue: q, priority: 6)
-            _ = try await b.enqueue([pending, scheduled, retrying, running, completed, dead], now: Fixture.t0)
-            let leased = try await lease(b, [q], max: 4)
-            try expectEqual(leased.map(\.task.id), [retrying, running, completed, dead].map(\.record.id), "setup leases")
-            _ = try await b.fail(leaseID: leased[0].leaseID, message: "x", now: Fixture.at(1), decide: retry(at: 60_000))
-            _ = try await b.complete(leaseID: leased[2].leaseID, result: nil, now: Fixture.at(1))
-            _ = try await b.fail(leaseID: leased[3].leaseID, message: "x", now: Fixture.at(1), decide: bury)
-
-            for t in [pending, scheduled, retrying] {
-                let c = try await b.cancel(id: t.record.id, now: Fixture.at(2))
-                try expectEqual(c.status, .cancelled, "cancel \(t.record.id)")
-                try expectEqual(c.finishedAt, Fixture.at(2), "finished_at")
-            }
-            try expectEqual(try await b.cancel(id: pending.record.id, now: Fixture.at(3)).status, .cancelled, "cancel twice")
-            let asked = try await b.cancel(id: running.record.id, now: Fixture.at(3))
-            try expectEqual(asked.status, .running, "a running task keeps running until its worker stops")
-            let beat = try await b.heartbeat(leaseID: leased[1].leaseID, extension: Fixture.terms, now: Fixture.at(4))
-            try expect(beat.cancelRequested, "the heartbeat tells the worker")
-            let stopped = try await b.fail(leaseID: leased[1].leaseID, message: "cancelled", now: Fixture.at(5), decide: retry(at: 6))
-            try expectEqual(stopped.status, .cancelled, "a cancelled running task ends cancelled, not retried")
-            try await expectError(.conflict, "cancel a completed task") { try await b.cancel(id: completed.record.id, now: Fixture.at(6)) }
-            try await expectError(.conflict, "cancel a dead task") { try await b.cancel(id: dead.record.id, now: Fixture.at(6)) }
-            try await expectError(.notFound, "cancel an unknown task") { try await b.cancel(id: Fixture.uniqueID(), now: Fixture.at(6)) }
-            try expect(try await lease(b, [q], max: 10, at: 120_000).isEmpty, "cancelled tasks are never leased")
-        },
-        .init("a released task that was asked to cancel ends cancelled") { b in
-            let q = Fixture.queue()
-            _ = try await b.enqueue([Fixture.task(queue: q)], now: Fixture.t0)
-            let l = try await lease(b, [q])[0]
-            _ = try await b.cancel(id: l.task.id, now: Fixture.at(1))
-            try expectEqual(try await b.release(leaseID: l.leaseID, now: Fixture.at(2)).status, .cancelled, "status")
-        },
-        .init("idempotency keys and client ids return the existing task") { b in
-            let q = Fixture.queue()
-            let key = Fixture.uniqueID("key")
-            let first = try await b.enqueue([Fixture.task(queue: q, idempotencyKey: key, idempotencyTTLms: 1000)], now: Fixture.t0)[0]
-            try expect(first.created, "first enqueue creates")
-            let replay = try await b.enqueue([Fixture.task(queue: q, idempotencyKey: key)], now: Fixture.at(500))[0]
-            try expect(!replay.created, "replay does not create")
-            try expectEqual(replay.task.id, first.task.id, "replay returns the first task")
-            let id = Fixture.uniqueID("client")
-            let a = try await b.enqueue([Fixture.task(id: id, queue: q, payload: #"{"v":1}"#)], now: Fixture.t0)[0]
-            let again = try await b.enqueue([Fixture.task(id: id, queue: q, payload: #"{"v":2}"#)], now: Fixture.t0)[0]
-            try expect(a.created && !again.created, "a client id is created once")
-            try expectEqual(again.task.payload.description, #"{"v":1}"#, "the first payload stays")
-            _ = try await b.trim(finishedBefore: Fixture.t0, keepAtMost: 1_000_000, now: Fixture.at(1000))
-            let later = try await b.enqueue([Fixture.task(queue: q, idempotencyKey: key)], now: Fixture.at(1000))[0]
-            try expect(later.created, "an expired idempotency key creates a new task")
-            try expect(later.task.id != first.task.id, "a new id after expiry")
-        },
-        .init("a batch is stored whole, duplicates inside it collapse") { b in
-            let q = Fixture.queue()
-            let id = Fixture.uniqueID()
-            let outcomes = try await b.enqueue(
-                [Fixture.task(queue: q), Fixture.task(id: id, queue: q), Fixture.task(id: id, queue: q)], now: Fixture.t0)
-            try expectEqual(outcomes.map(\.created), [true, true, false], "created flags")
-            try expectEqual(outcomes[2].task.id, id, "the duplicate returns the first")
-            try expectEqual(try await lease(b, [q], max: 10).count, 2, "two tasks stored")
-        },
-        .init("pause stops leasing, not enqueueing; resume restores order") { b in
-            let q = Fixture.queue()
-            let first = Fixture.task(queue: q)
-            _ = try await b.enqueue([first], now: Fixture.t0)
-            let paused = try await b.setPaused(true, queue: q)
-            try expect(paused.paused, "paused flag")
-            let second = Fixture.task(queue: q)
-            _ = try await b.enqueue([second], now: Fixture.at(1))
-            try expect(try await lease(b, [q], max: 5, at: 2).isEmpty, "no lease from a paused queue")
-            let listed = try await b.queues().first { $0.name == q }
-            try expectEqual(listed?.paused, true, "listed as paused")
-            try expectEqual(listed?.depth[.pending], 2, "pending while paused")
-            _ = try await b.setPaused(false, queue: q)
-            try expectEqual(try await lease(b, [q], max: 5, at: 3).map(\.task.id), [first.record.id, second.record.id], "order after resume")
-        },
-        .init("retention drops old finished tasks only") { b in
-            let q = Fixture.queue()
-            let tasks = (0..<4).map { _ in Fixture.task(queue: q) }
-            let survivor = Fixture.task(queue: q, priority: 0)
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let leased = try await lease(b, [q], max: 4)
-            for (i, l) in leased.enumerated() where i < 3 {
-                _ = try await b.complete(leaseID: l.leaseID, result: nil, now: Fixture.at(Int64(i) * 100))
-            }
-            _ = try await b.fail(leaseID: leased[3].leaseID, message: "x", now: Fixture.at(0), decide: bury)
-            _ = try await b.enqueue([survivor], now: Fixture.at(1))
-            let cancelled = Fixture.task(queue: q)
-            _ = try await b.enqueue([cancelled], now: Fixture.at(1))
-            _ = try await b.cancel(id: cancelled.record.id, now: Fixture.at(150))
-            _ = try await b.trim(finishedBefore: Fixture.at(100), keepAtMost: 1_000_000, now: Fixture.at(1000))
-            try expectEqual(try await b.task(id: tasks[0].record.id), nil, "completed before the cutoff")
-            try expect(try await b.task(id: tasks[1].record.id) != nil, "completed at the cutoff stays")
-            try expect(try await b.task(id: tasks[3].record.id) != nil, "dead tasks stay until an operator acts")
-            try expect(try await b.task(id: survivor.record.id) != nil, "pending tasks stay")
-            _ = try await b.trim(finishedBefore: Fixture.t0, keepAtMost: 0, now: Fixture.at(1000))
-            try expectEqual(try await b.task(id: tasks[2].record.id), nil, "over the count limit")
-            try expectEqual(try await b.task(id: cancelled.record.id), nil, "cancelled tasks are retained like completed ones")
-            try expect(try await b.task(id: tasks[3].record.id) != nil, "dead tasks survive the count limit")
-        },
-        .init("queue depth counts every state") { b in
-            let q = Fixture.queue()
-            let tasks = (0..<6).map { _ in Fixture.task(queue: q) } + [Fixture.task(queue: q, notBefore: Fixture.at(99_999))]
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let l = try await lease(b, [q], max: 4)
-            _ = try await b.complete(leaseID: l[0].leaseID, result: nil, now: Fixture.at(1))
-            _ = try await b.fail(leaseID: l[1].leaseID, message: "x", now: Fixture.at(1), decide: retry(at: 50_000))
-            _ = try await b.fail(leaseID: l[2].leaseID, message: "x", now: Fixture.at(1), decide: bury)
-            _ = try await b.cancel(id: tasks[5].record.id, now: Fixture.at(1))
-            let info = try unwrap(try await b.queues().first { $0.name == q }, "queue listed")
-            let expected: [TaskStatus: Int] = [
-                .scheduled: 1, .pending: 1, .running: 1, .retrying: 1, .completed: 1, .dead: 1, .cancelled: 1,
-            ]
-            try expectEqual(info.depth, expected, "depth")
-        },
-    ]
-
-    // MARK: Listing
-
-    static let listing: [BackendConformanceCheck] = [
-        .init("list filters by queue, status, type and run") { b in
-            let (q1, q2) = (Fixture.queue(), Fixture.queue())
-            let run = Fixture.uniqueID("run")
-            let tasks = [
-                Fixture.task(queue: q1, type: "plan", runID: run), Fixture.task(queue: q1, type: "tool_call", runID: run),
-                Fixture.task(queue: q2, type: "plan", runID: run), Fixture.task(queue: q2, type: "plan"),
-            ]
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            _ = try await lease(b, [q2])
-            func ids(_ f: TaskFilter) async throws -> [String] { try await b.list(f, page: PageRequest()).items.map(\.id) }
-            try expectEqual(try await ids(TaskFilter(queue: q1)), [tasks[0].record.id, tasks[1].record.id], "by queue")
-            try expectEqual(try await ids(TaskFilter(runID: run)), tasks[0...2].map(\.record.id), "by run")
-            try expectEqual(try await ids(TaskFilter(queue: q2, status: .running)), [tasks[2].record.id], "by status")
-            try expectEqual(try await ids(TaskFilter(type: "plan", runID: run)), [tasks[0].record.id, tasks[2].record.id], "by run and type")
-            try expectEqual(try await ids(TaskFilter(runID: Fixture.uniqueID())), [], "unknown run")
-        },
-        .init("paging has no gaps or repeats while tasks are added") { b in
-            let q = Fixture.queue()
-            let initial = (0..<103).map { _ in Fixture.task(queue: q) }
-            _ = try await b.enqueue(initial, now: Fixture.t0)
-            // A producer enqueues concurrently with the pager.
-            let producer = Task {
-                var added: [String] = []
-                for i in 0..<60 {
-                    let extra = Fixture.task(queue: q)
-                    _ = try await b.enqueue([extra], now: Fixture.at(Int64(i)))
-                    added.append(extra.record.id)
-                    await Task.yield()
-                }
-                return added
-            }
-            var seen: [String] = []
-            var cursor: String?
-            var pages = 0
-            repeat {
-                let page = try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 10, cursor: cursor))
-                try expect(page.items.count <= 10, "page size")
-                seen += page.items.map(\.id)
-                cursor = page.nextCursor
-                pages += 1
-                await Task.yield()
-            } while cursor != nil && pages < 100
-            let added = try await producer.value
-            try expectEqual(seen.count, Set(seen).count, "no repeats")
-            try expectEqual(Array(seen.prefix(initial.count)), initial.map(\.record.id), "every earlier task, in creation order")
-            let late = Array(seen.dropFirst(initial.count))
-            try expectEqual(late, Array(added.prefix(late.count)), "tasks added meanwhile follow in creation order, without gaps")
-            // Paging again from the start sees everything.
-            var all: [String] = []
-            cursor = nil
-            repeat {
-                let page = try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 25, cursor: cursor))
-                all += page.items.map(\.id)
-                cursor = page.nextCursor
-            } while cursor != nil
-            try expectEqual(all, initial.map(\.record.id) + added, "a second pass sees every task once")
-            try await expectError(.invalid, "a made-up cursor") {
-                try await b.list(TaskFilter(queue: q), page: PageRequest(limit: 10, cursor: "garbage!"))
-            }
-        },
-        .init("an empty filter result has no next cursor") { b in
-            let page = try await b.list(TaskFilter(queue: Fixture.queue()), page: PageRequest(limit: 5))
-            try expect(page.items.isEmpty && page.nextCursor == nil, "empty last page")
-        },
-    ]
-
-    // MARK: Lock-key gating
-
-    static let gating: [BackendConformanceCheck] = [
-        .init("tasks sharing a lock key never run at once; the next runs when the key frees") { b in
-            let (q1, q2) = (Fixture.queue(), Fixture.queue())
-            let key = Fixture.uniqueID("repo")
-            let a = Fixture.task(queue: q1, lockKey: key)
-            let c = Fixture.task(queue: q2, lockKey: key)
-            let free = Fixture.task(queue: q1)
-            let other = Fixture.task(queue: q1, lockKey: Fixture.uniqueID("other"))
-            _ = try await b.enqueue([a, Fixture.task(queue: q1, lockKey: key), free, other, c], now: Fixture.t0)
-            let first = try await lease(b, [q1, q2], max: 10)
-            try expectEqual(first.map(\.task.id), [a.record.id, free.record.id, other.record.id], "one task per key")
-            try expect(try await lease(b, [q1, q2], max: 10, at: 1).isEmpty, "the key is still held")
-            _ = try await b.complete(leaseID: first[0].leaseID, result: nil, now: Fixture.at(2))
-            let second = try await lease(b, [q1, q2], max: 10, at: 3)
-            try expectEqual(second.count, 1, "exactly one more task with the key")
-            try expectEqual(second[0].task.queue, q1, "the parked task of the first queue keeps its place")
-            _ = try await b.fail(leaseID: second[0].leaseID, message: "x", now: Fixture.at(4), decide: bury)
-            let third = try await lease(b, [q1, q2], max: 10, at: 5)
-            try expectEqual(third.map(\.task.id), [c.record.id], "then the task in the other queue")
-            _ = try await b.release(leaseID: third[0].leaseID, now: Fixture.at(6))
-            try expectEqual(try await lease(b, [q2], max: 10, at: 7).map(\.task.id), [c.record.id], "a release frees the key")
-        },
-        .init("an expired lease frees its lock key") { b in
-            let q = Fixture.queue()
-            let key = Fixture.uniqueID("k")
-            _ = try await b.enqueue([Fixture.task(queue: q, lockKey: key), Fixture.task(queue: q, lockKey: key)], now: Fixture.t0)
-            _ = try await lease(b, [q], max: 2, terms: LeaseTerms(duration: .seconds(1), grace: .zero))
-            _ = try await b.reapExpiredLeases(now: Fixture.at(1000), limit: 10, decide: bury)
-            try expectEqual(try await lease(b, [q], max: 2, at: 1001).count, 1, "the waiting task runs after the expiry")
-        },
-        .init("a cancelled task waiting for its key is skipped") { b in
-            let q = Fixture.queue()
-            let key = Fixture.uniqueID("k")
-            let tasks = (0..<3).map { _ in Fixture.task(queue: q, lockKey: key) }
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let l = try await lease(b, [q], max: 3)
-            try expectEqual(l.count, 1, "one runs")
-            _ = try await b.cancel(id: tasks[1].record.id, now: Fixture.at(1))
-            _ = try await b.complete(leaseID: l[0].leaseID, result: nil, now: Fixture.at(2))
-            try expectEqual(try await lease(b, [q], max: 3, at: 3).map(\.task.id), [tasks[2].record.id], "the cancelled one is skipped")
-        },
-        .init("cancelling the task a freed key was handed to passes the key on") { b in
-            let q = Fixture.queue()
-            let key = Fixture.uniqueID("k")
-            let tasks = (0..<3).map { _ in Fixture.task(queue: q, lockKey: key) }
-            _ = try await b.enqueue(tasks, now: Fixture.t0)
-            let first = try await lease(b, [q], max: 3)
-            try expectEqual(first.map(\.task.id), [tasks[0].record.id], "one runs")
-            _ = try await b.complete(leaseID: first[0].leaseID, result: nil, now: Fixture.at(1))
-            // The key went to tasks[1], which is cancelled before anyone leases it.
-            _ = try await b.cancel(id: tasks[1].record.id, now: Fixture.at(2))
-            try expectEqual(try await lease(b, [q], max: 3, at: 3).map(\.task.id), [tasks[2].record.id], "the last one is not stranded")
-        },
-    ]
+    static func retention(_ b: any TaskBackend) throws -> any FinishedTaskRetention {
+        try unwrap(b as? any FinishedTaskRetention, "the backend trims finished tasks")
+    }
 }

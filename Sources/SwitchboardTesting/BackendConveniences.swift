@@ -1,0 +1,9 @@
+import SwitchboardCore
+
+extension TaskTransitions {
+    /// One completion, as the engine sends it: a batch of one. Tests read better with it; the
+    /// protocol keeps the one batch-shaped call.
+    public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
+        try await complete(batch: [LeaseCompletion(leaseID: leaseID, result: result)], now: now)[0].get()
+    }
+}
