@@ -23,60 +23,68 @@ public struct RedisError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Commands going out, each with the promise of its reply.
 struct RESPRequest {
+    /// Names the request for a later `RESPCancel`.
+    var id: UInt64
     var commands: [RESPCommand]
     var promises: [EventLoopPromise<RESPValue>]
     /// Counted from when the command is written, on the channel's own clock.
     var timeout: TimeAmount?
 }
 
+/// An outbound user event: the caller of request `id` was cancelled.
+struct RESPCancel {
+    var id: UInt64
+}
+
 /// Pipelining: commands are written as they come, their promises wait in order, and each reply
-/// completes the oldest promise. When the channel closes, every waiting promise fails.
+/// completes the oldest. The bookkeeping is `RESPConnectionStateMachine`'s; this handler feeds it
+/// channel events and carries out its actions.
 final class RESPCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = RESPValue
     typealias OutboundIn = RESPRequest
     typealias OutboundOut = ByteBuffer
 
-    private struct Pending {
-        var promise: EventLoopPromise<RESPValue>
-        var timeout: Scheduled<Void>?
-    }
-
-    private var pending = CircularBuffer<Pending>(initialCapacity: 16)
+    private var stateMachine = RESPConnectionStateMachine<EventLoopPromise<RESPValue>>()
+    /// The connection's one deadline timer.
+    private var timer: Scheduled<Void>?
     private let onPush: @Sendable (RESPValue) -> Void
-    private var context: ChannelHandlerContext?
 
     init(onPush: @escaping @Sendable (RESPValue) -> Void) {
         self.onPush = onPush
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
-        failAll(.closed)
-        self.context = nil
+        closeDown()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         guard context.channel.isActive else {
-            for p in request.promises { p.fail(RESPConnectionError.closed) }
+            closeDown()
+            fail(request.promises, .closed)
             promise?.fail(RESPConnectionError.closed)
             return
         }
-        var buffer = context.channel.allocator.buffer(capacity: 64 * request.commands.count)
-        for command in request.commands { command.encode(into: &buffer) }
-        for p in request.promises {
-            var timeout: Scheduled<Void>?
-            if let limit = request.timeout {
-                timeout = context.eventLoop.assumeIsolated().scheduleTask(in: limit) { [weak self] in
-                    self?.timedOut(p)
-                }
-            }
-            pending.append(Pending(promise: p, timeout: timeout))
+        let deadline = request.timeout.map { context.eventLoop.now + $0 }
+        switch stateMachine.write(request: request.id, promises: request.promises, deadline: deadline) {
+        case .failClosed(let promises):
+            fail(promises, .closed)
+            promise?.fail(RESPConnectionError.closed)
+        case .write(let armTimer):
+            if let armTimer { arm(at: armTimer, context: context) }
+            var buffer = context.channel.allocator.buffer(capacity: 64 * request.commands.count)
+            for command in request.commands { command.encode(into: &buffer) }
+            context.write(wrapOutboundOut(buffer), promise: promise)
         }
-        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard let cancel = event as? RESPCancel else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+            return
+        }
+        for waiting in stateMachine.cancel(request: cancel.id) { waiting.fail(CancellationError()) }
+        promise?.succeed()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -85,39 +93,60 @@ final class RESPCommandHandler: ChannelDuplexHandler {
             onPush(value)
             return
         }
-        guard let next = pending.popFirst() else {
+        switch stateMachine.reply() {
+        case .succeed(let promise):
+            promise.succeed(value)
+        case .discard:
+            break
+        case .failAndClose(let promises):
+            fail(promises, .closed)
+            timer?.cancel()
+            timer = nil
             context.fireErrorCaught(RESPConnectionError.unexpectedReply)
             context.close(promise: nil)
-            return
         }
-        next.timeout?.cancel()
-        next.promise.succeed(value)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(.closed)
+        closeDown()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        failAll(.closed)
+        closeDown()
         context.close(promise: nil)
     }
 
-    private func timedOut(_ promise: EventLoopPromise<RESPValue>) {
-        guard pending.contains(where: { $0.promise.futureResult === promise.futureResult }) else { return }
-        failAll(.closed, except: promise)
-        promise.fail(RESPConnectionError.timeout)
-        context?.close(promise: nil)
+    /// Fails whatever still waits and stops the timer.
+    private func closeDown() {
+        fail(stateMachine.closed(), .closed)
+        timer?.cancel()
+        timer = nil
     }
 
-    private func failAll(_ error: RESPConnectionError, except exception: EventLoopPromise<RESPValue>? = nil) {
-        let waiting = pending
-        pending.removeAll()
-        for entry in waiting {
-            entry.timeout?.cancel()
-            if let exception, entry.promise.futureResult === exception.futureResult { continue }
-            entry.promise.fail(error)
+    private func arm(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        timer?.cancel()
+        let context = NIOLoopBound(context, eventLoop: context.eventLoop)
+        timer = context.value.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timerFired(context: context.value)
         }
+    }
+
+    private func timerFired(context: ChannelHandlerContext) {
+        timer = nil
+        switch stateMachine.timerFired(now: context.eventLoop.now) {
+        case .none:
+            break
+        case .rearm(let deadline):
+            arm(at: deadline, context: context)
+        case .timeOut(let expired, let others):
+            fail(expired, .timeout)
+            fail(others, .closed)
+            context.close(promise: nil)
+        }
+    }
+
+    private func fail(_ promises: [EventLoopPromise<RESPValue>], _ error: RESPConnectionError) {
+        for promise in promises { promise.fail(error) }
     }
 }

@@ -9,6 +9,7 @@ public final class RESPConnection: Sendable {
     public let channel: any Channel
     /// 3 when the server speaks RESP3 (Redis 6+), else 2.
     public let protocolVersion: Int
+    private let requestIDs = Atomic<UInt64>(0)
 
     init(channel: any Channel, protocolVersion: Int) {
         self.channel = channel
@@ -85,30 +86,49 @@ public final class RESPConnection: Sendable {
 
     /// Sends one command; an error reply is thrown as `RedisError`.
     @discardableResult
-    public func send(_ command: RESPCommand, timeout: Duration? = .seconds(10)) async throws -> RESPValue {
-        let reply = try await sendRaw([command], timeout: timeout)[0]
+    public func send(
+        _ command: RESPCommand, timeout: Duration? = .seconds(10), whenCancelled: RESPCancellation = .abandon
+    ) async throws -> RESPValue {
+        let reply = try await sendRaw([command], timeout: timeout, whenCancelled: whenCancelled)[0]
         if case .error(let message) = reply { throw RedisError(message: message) }
         return reply
     }
 
     /// Sends all commands in one write and returns every reply in order; error replies are
     /// returned as `.error` values, not thrown, so one failing command does not hide the others.
-    public func pipeline(_ commands: [RESPCommand], timeout: Duration? = .seconds(10)) async throws -> [RESPValue] {
-        try await sendRaw(commands, timeout: timeout)
+    public func pipeline(
+        _ commands: [RESPCommand], timeout: Duration? = .seconds(10), whenCancelled: RESPCancellation = .abandon
+    ) async throws -> [RESPValue] {
+        try await sendRaw(commands, timeout: timeout, whenCancelled: whenCancelled)
     }
 
-    func sendRaw(_ commands: [RESPCommand], timeout: Duration? = .seconds(10)) async throws -> [RESPValue] {
+    func sendRaw(
+        _ commands: [RESPCommand], timeout: Duration? = .seconds(10), whenCancelled: RESPCancellation = .abandon
+    ) async throws -> [RESPValue] {
         guard !commands.isEmpty else { return [] }
+        if whenCancelled == .abandon { try Task.checkCancellation() }
         let loop = channel.eventLoop
+        let id = requestIDs.add(1, ordering: .relaxed).newValue
         let promises = commands.map { _ in loop.makePromise(of: RESPValue.self) }
-        let request = RESPRequest(commands: commands, promises: promises, timeout: timeout.map { .milliseconds($0.wholeMilliseconds) })
+        let request = RESPRequest(
+            id: id, commands: commands, promises: promises, timeout: timeout.map { .milliseconds($0.wholeMilliseconds) })
         channel.writeAndFlush(request).whenFailure { error in
             for promise in promises { promise.fail(error) }
         }
-        var replies: [RESPValue] = []
-        replies.reserveCapacity(promises.count)
-        for promise in promises { replies.append(try await promise.futureResult.get()) }
-        return replies
+        @Sendable func replies() async throws -> [RESPValue] {
+            var replies: [RESPValue] = []
+            replies.reserveCapacity(promises.count)
+            for promise in promises { replies.append(try await promise.futureResult.get()) }
+            return replies
+        }
+        guard whenCancelled == .abandon else { return try await replies() }
+        // The cancel event is sent after the write (both go through the channel's event loop in
+        // the order sent), so it always finds the request it names.
+        return try await withTaskCancellationHandler {
+            try await replies()
+        } onCancel: { [channel] in
+            channel.triggerUserOutboundEvent(RESPCancel(id: id), promise: nil)
+        }
     }
 
     /// Subscribes to `channels`. Needs RESP3, where the confirmation and every message arrive
@@ -118,7 +138,9 @@ public final class RESPConnection: Sendable {
         guard protocolVersion == 3 else {
             throw RedisError(message: "ERR subscriptions on this client need RESP3 (Redis 6 or later)")
         }
-        let request = RESPRequest(commands: [RESPCommand("SUBSCRIBE", channels)], promises: [], timeout: nil)
+        let request = RESPRequest(
+            id: requestIDs.add(1, ordering: .relaxed).newValue, commands: [RESPCommand("SUBSCRIBE", channels)], promises: [],
+            timeout: nil)
         try await channel.writeAndFlush(request).get()
         try await send(RESPCommand("PING"))
     }
@@ -133,8 +155,20 @@ public final class RESPConnection: Sendable {
     }
 }
 
+/// What a caller's cancellation does to the command it waits for.
+public enum RESPCancellation: Sendable, Hashable {
+    /// The caller gets `CancellationError` at once (a read, a blocking wait); the reply is
+    /// dropped when it comes and the connection stays usable.
+    case abandon
+    /// The caller waits for the reply as if not cancelled, within the deadline: for a command
+    /// that changes state, whose outcome (a task leased, a lock won) the caller must learn so
+    /// that it can give back what it no longer wants.
+    case awaitReply
+}
+
 /// A Lua script run with EVALSHA; loaded on first use and again after the server answers
-/// NOSCRIPT (a restart or SCRIPT FLUSH forgets scripts).
+/// NOSCRIPT (a restart or SCRIPT FLUSH forgets scripts). Scripts change state, so they run
+/// with `.awaitReply`.
 public final class RedisScript: Sendable {
     public let source: String
     private let sha = Mutex<String?>(nil)
@@ -149,13 +183,14 @@ public final class RedisScript: Sendable {
             if let known = sha.withLock({ $0 }) {
                 digest = known
             } else {
-                guard let loaded = try await connection.send(RESPCommand("SCRIPT", "LOAD", source)).string else {
+                guard let loaded = try await connection.send(RESPCommand("SCRIPT", "LOAD", source), whenCancelled: .awaitReply).string else {
                     throw RESPConnectionError.unexpectedReply
                 }
                 sha.withLock { $0 = loaded }
                 digest = loaded
             }
-            let reply = try await connection.pipeline([RESPCommand("EVALSHA", [digest, keys.count] + keys + arguments)])[0]
+            let reply = try await connection.pipeline(
+                [RESPCommand("EVALSHA", [digest, keys.count] + keys + arguments)], whenCancelled: .awaitReply)[0]
             if case .error(let message) = reply {
                 if message.hasPrefix("NOSCRIPT") {
                     sha.withLock { $0 = nil }

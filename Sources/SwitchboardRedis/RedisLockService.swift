@@ -93,24 +93,26 @@ public final class RedisLockService: LockService {
         let deadline = ContinuousClock.now + wait
         if let lease = try await tryAcquire(key, keys, holder: holder, ttl: ttl).lease { return lease }
         guard wait > .zero else { return nil }
-        return try await call { try await client.withDedicatedConnection { connection in
+        // A wait cancelled anywhere (even while its connection is being opened) ends empty.
+        do {
+            return try await waitToAcquire(key, keys, holder: holder, ttl: ttl, until: deadline)
+        } catch where Task.isCancelled {
+            return nil
+        }
+    }
+
+    private func waitToAcquire(_ key: String, _ keys: Keys, holder: String, ttl: Duration, until deadline: ContinuousClock.Instant) async throws -> LockLease? {
+        try await call { try await client.withDedicatedConnection { connection in
             while true {
                 let attempt = try await tryAcquire(key, keys, holder: holder, ttl: ttl)
                 if let lease = attempt.lease { return lease }
                 let remaining = deadline - ContinuousClock.now
                 guard remaining > .zero else { return nil }
                 // Block until a release pushes a wake-up, the holder's TTL runs out, or the wait does.
-                // Cancelling the wait (a shutting-down server) closes the connection, which ends it.
+                // Cancelling the wait (a shutting-down server) abandons it; the dedicated
+                // connection, still blocked in Redis, is closed on the way out.
                 let block = min(remaining, .milliseconds(max(attempt.remainingTTL, 1)))
-                do {
-                    _ = try await withTaskCancellationHandler {
-                        try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
-                    } onCancel: {
-                        connection.channel.close(promise: nil)
-                    }
-                } catch where Task.isCancelled {
-                    return nil
-                }
+                _ = try await connection.send(RESPCommand("BLPOP", keys.wake, Self.seconds(block)), timeout: block + .seconds(5))
             }
         } }
     }
