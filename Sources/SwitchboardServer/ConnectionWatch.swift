@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import SwitchboardCore
 import Synchronization
 
 /// Notices a client going away while its request is still being answered: the end of its input
@@ -59,15 +60,9 @@ final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
         let future = channel.pipeline.handler(type: ConnectionWatch.self).flatMap { watch in
             watch.clientGone(on: channel.eventLoop)
         }
-        let waiter = OnceContinuation()
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                waiter.set(continuation)
-                future.whenSuccess { waiter.resume() }
-            }
-        } onCancel: {
-            waiter.resume()
-        }
+        let gone = Latch()
+        future.whenSuccess { gone.open() }
+        await gone.wait()
     }
 
     /// Whether the client of `channel` has gone by now; false when the pipeline has no watch
@@ -76,29 +71,3 @@ final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
         (try? await channel.pipeline.handler(type: ConnectionWatch.self).map { $0.isGone }.get()) ?? false
     }
 }
-
-/// A continuation resumed once, by whichever comes first (the event or a cancellation), even
-/// when that comes before the continuation is stored.
-private final class OnceContinuation: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<Void, Never>?, resumed: Bool)>((nil, false))
-
-    func set(_ continuation: CheckedContinuation<Void, Never>) {
-        let resumeNow = state.withLock { s in
-            if s.resumed { return true }
-            s.continuation = continuation
-            return false
-        }
-        if resumeNow { continuation.resume() }
-    }
-
-    func resume() {
-        let continuation = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.resumed { return nil }
-            s.resumed = true
-            defer { s.continuation = nil }
-            return s.continuation
-        }
-        continuation?.resume()
-    }
-}
-

@@ -39,36 +39,10 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         let carried = try Self.completions(in: body, "complete")
         var completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])?
         if let carried { completed = (carried, try await complete(carried)) }
-        // A busy queue answers at once: the long-poll's watchers (two child tasks, their
-        // wake-ups) are only set up when there is nothing to take yet.
-        var immediate = leaseRequest
-        immediate.wait = .zero
-        let ready = try await engine.lease(immediate)
-        guard ready.isEmpty, leaseRequest.wait > .zero else { return Self.answer(ready, completed: completed) }
-        // A long-poll ends (empty) when the server starts shutting down, so that it does not
-        // hold up the drain of in-flight requests for its whole wait, and when its client goes
-        // away; tasks leased in the instant a client went are given back at once.
-        let channel = context.channel
-        let leases = try await cancelWhenGracefulShutdown { [engine] in
-            try await withThrowingTaskGroup(of: [TaskLease]?.self) { group in
-                group.addTask { try await engine.lease(leaseRequest) }
-                if let channel {
-                    group.addTask {
-                        await ConnectionWatch.clientGone(of: channel)
-                        return nil
-                    }
-                }
-                let first = try await group.next()!
-                group.cancelAll()
-                // The client went first: the lease, cancelled, may still have taken tasks.
-                if first == nil, case .some(.some(let late)) = try await group.next() { return late }
-                return first ?? []
-            }
-        }
-        if let channel, !leases.isEmpty, await ConnectionWatch.hasClientGone(channel) {
-            for lease in leases { _ = try? await engine.release(leaseID: lease.leaseID, workerID: leaseRequest.workerID) }
-            return Self.answer([], completed: completed)
-        }
+        // A busy queue answers from the first, immediate try; a long-poll ends (empty) when its
+        // client goes away or the server starts shutting down, and tasks leased in the instant
+        // a client went are given back at once (`TaskSource.lease(_:unless:)`).
+        let leases = try await engine.lease(leaseRequest, unless: RequestPresence(channel: context.channel))
         return Self.answer(leases, completed: completed)
     }
 

@@ -24,41 +24,13 @@ struct LockRoutes<Context: SwitchboardContext> {
         let holder = try required(body.string("holder"), "holder")
         let ttl = try required(body.integer("ttl_ms"), "ttl_ms")
         let wait = try body.integer("wait_ms") ?? 0
-        let acquired: LockLease?
-        if wait > 0 {
-            // A waiting acquire ends when the server starts shutting down, rather than hold up
-            // its drain, and when its client goes away; the lock services answer "still held"
-            // (409) when their wait is cut. A lock granted just as the client went is released.
-            let channel = context.channel
-            do {
-                acquired = try await cancelWhenGracefulShutdown { [locks] in
-                    try await withThrowingTaskGroup(of: LockLease??.self) { group in
-                        group.addTask { try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait)) }
-                        if let channel {
-                            group.addTask {
-                                await ConnectionWatch.clientGone(of: channel)
-                                return .none
-                            }
-                        }
-                        let first = try await group.next()!
-                        group.cancelAll()
-                        guard let outcome = first else {
-                            // The client went first: the acquire, cancelled, may still have won.
-                            if case .some(.some(let late)) = try await group.next() { return late }
-                            return nil
-                        }
-                        return outcome
-                    }
-                }
-            } catch is CancellationError {
-                throw SwitchboardError.unavailable("the server is shutting down; lock \(key) was not acquired")
-            }
-            if let channel, let granted = acquired, await ConnectionWatch.hasClientGone(channel) {
-                try? await locks.release(key: key, holder: holder, token: granted.token)
-                throw SwitchboardError.conflict("the client went away; lock \(key) was released")
-            }
-        } else {
-            acquired = try await locks.acquire(key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait))
+        // A waiting acquire ends when its client goes away or the server starts shutting down;
+        // a lock won in the instant the client went is released (`LockService.acquire(…, unless:)`).
+        let presence = RequestPresence(channel: context.channel)
+        let acquired = try await locks.acquire(
+            key: key, holder: holder, ttl: .milliseconds(ttl), wait: .milliseconds(wait), unless: presence)
+        if acquired == nil, presence.isShuttingDown {
+            throw SwitchboardError.unavailable("the server is shutting down; lock \(key) was not acquired")
         }
         guard let lease = acquired else { throw SwitchboardError.conflict("lock \(key) is held by someone else") }
         return lease.response

@@ -15,9 +15,34 @@ struct WaitPrimitiveTests {
         }
     }
 
-    @Test func stopSignal() async {
-        let signal = StopSignal()
-        await cancelledBeforeStart { await signal.wait() }
+    @Test func latch() async {
+        let latch = Latch()
+        await cancelledBeforeStart { await latch.wait() }
+    }
+
+    @Test("a latch lets every waiter through once open, and later ones at once")
+    func latchOpens() async {
+        let latch = Latch()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<10 { group.addTask { await latch.wait() } }
+            while latch.isOpen == false, await Task.yield() == (), false {}
+            latch.open()
+        }
+        await latch.wait()
+        #expect(latch.isOpen)
+    }
+
+    @Test func slotsFree() async {
+        let slots = Slots(capacity: 1)
+        slots.take(1)
+        let free = await withTaskGroup(of: Int?.self) { group in
+            group.addTask { await slots.waitForFree() }
+            slots.give()
+            return await group.next()!
+        }
+        #expect(free == 1)
+        slots.stop()
+        #expect(await slots.waitForFree() == nil, "stopped: nil")
     }
 
     @Test func slotsIdle() async {
@@ -39,10 +64,11 @@ struct WaitPrimitiveTests {
 
     @Test("an interruption cancels the handler, whether it comes before or while it runs; after, it is ignored")
     func executionControl() async {
-        // Each run in a task of its own: an interruption cancels the task that runs the handler.
         let early = ExecutionControl()
         early.interrupt(.timedOut(.seconds(1)))
-        let (sawCancel, earlyReason) = await Task { await early.run { Task.isCancelled } }.value
+        let (sawCancel, earlyReason) = await early.run {
+            (try? await Task.sleep(for: .seconds(60))) == nil
+        }
         #expect(sawCancel && earlyReason == .timedOut(.seconds(1)))
 
         let control = ExecutionControl()
@@ -59,7 +85,7 @@ struct WaitPrimitiveTests {
         #expect(reason == .cancelRequested, "the first reason stays")
 
         let finished = ExecutionControl()
-        let (_, none) = await Task { await finished.run { 1 } }.value
+        let (_, none) = await finished.run { 1 }
         finished.interrupt(.timedOut(.seconds(1)))
         #expect(none == nil && finished.reason == nil, "an interruption after the handler ended changes nothing")
     }
@@ -91,15 +117,15 @@ struct WaitPrimitiveTests {
 
     @Test("outcomes queued while the reporter is busy come out together; close ends it after the rest")
     func outcomeQueue() async {
-        let queue = OutcomeQueue<Int>()
-        queue.add(1)
-        queue.add(2)
+        let queue = OutcomeQueue<Int>(capacity: 10)
+        await queue.add(1)
+        await queue.add(2)
         #expect(await queue.next() == [1, 2])
         async let waiting = queue.next()
         try? await Task.sleep(for: .milliseconds(20))
-        queue.add(3)
+        await queue.add(3)
         #expect(await waiting == [3])
-        queue.add(4)
+        await queue.add(4)
         queue.close()
         #expect(await queue.next() == [4])
         #expect(await queue.next() == nil)
@@ -107,25 +133,134 @@ struct WaitPrimitiveTests {
 
     @Test("an outcome queue holds carriable items for the lease loop while carrying, and hands them over after")
     func outcomeQueueCarrying() async {
-        let queue = OutcomeQueue<Int>()
+        let queue = OutcomeQueue<Int>(capacity: 10)
         queue.setCarrying(true)
-        queue.add(1, carriable: true)
-        queue.add(2)
+        await queue.add(1, carriable: true)
+        await queue.add(2)
         #expect(await queue.next() == [2], "what cannot be carried goes to the reporting loop at once")
-        queue.add(3, carriable: true)
+        await queue.add(3, carriable: true)
         #expect(queue.takeHeld(limit: 1) == [1])
         async let waiting = queue.next()
         try? await Task.sleep(for: .milliseconds(20))
         queue.setCarrying(false)
         #expect(await waiting == [3], "turning carrying off wakes the reporting loop with what was held")
-        queue.add(4, carriable: true)
+        await queue.add(4, carriable: true)
         #expect(queue.takeHeld(limit: 10).isEmpty, "not carrying: nothing is held")
         #expect(await queue.next() == [4])
         queue.setCarrying(true)
-        queue.add(5, carriable: true)
+        await queue.add(5, carriable: true)
         queue.close()
         #expect(await queue.next() == [5], "closing hands over what was held")
         #expect(await queue.next() == nil)
+    }
+
+    @Test("an outcome queue is bounded: a full queue makes adders wait until the reporter takes, and hands held items over")
+    func outcomeQueueBounded() async throws {
+        let queue = OutcomeQueue<Int>(capacity: 2)
+        queue.setCarrying(true)
+        await queue.add(1, carriable: true)
+        await queue.add(2)
+        let added = Shared(false)
+        let adder = Task {
+            await queue.add(3)
+            added.withLock { $0 = true }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(!added.value, "the third waits for room")
+        #expect(queue.takeHeld(limit: 10).isEmpty, "a full queue handed its held item to the reporter")
+        #expect(await queue.next() == [2, 1])
+        await adder.value
+        #expect(await queue.next() == [3])
+    }
+
+    @Test("a waitable state resumes each waiter once, with the value picked for its tag")
+    func waitableState() async {
+        let state = WaitableState<Int, String, Int>(0)
+        await withTaskGroup(of: (String, Int).self) { group in
+            for tag in ["a", "b", "c"] {
+                group.addTask { (tag, await state.wait(for: tag, cancelled: -1) { _ in nil }) }
+            }
+            while state.waiterCount < 3 { await Task.yield() }
+            state.update { value, waiters in
+                value = 7
+                waiters.resume { $0 == "b" ? nil : 1 }
+            }
+            #expect(state.waiterCount == 1, "b still waits")
+            group.cancelAll()
+            var answers: [String: Int] = [:]
+            for await (tag, value) in group { answers[tag] = value }
+            #expect(answers == ["a": 1, "b": -1, "c": 1], "b got the cancelled value")
+        }
+        #expect(await state.wait(for: "d", cancelled: nil) { $0 == 7 ? 42 : nil } == 42, "ready at once")
+    }
+
+    @Test("group commit: calls that arrive during a flush go out together in the next, each with its own answer")
+    func groupCommit() async throws {
+        let commit = GroupCommit<Int, Int>(maxBatch: 100)
+        let batches = Shared<[[Int]]>([])
+        let gate = Gate()
+        let results = try await withThrowingTaskGroup(of: Int.self) { group in
+            group.addTask {
+                try await commit.submit(0) { items in
+                    batches.withLock { $0.append(items) }
+                    await gate.wait()
+                    return items.map { .success($0 * 10) }
+                }
+            }
+            while batches.value.isEmpty { await Task.yield() }
+            for i in 1...5 {
+                group.addTask {
+                    try await commit.submit(i) { items in
+                        batches.withLock { $0.append(items) }
+                        return items.map { $0 == 3 ? .failure(SwitchboardError.conflict("three")) : .success($0 * 10) }
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            gate.open()
+            var results: [Int] = []
+            while let next = await group.nextResult() {
+                if case .success(let value) = next { results.append(value) }
+            }
+            return results.sorted()
+        }
+        #expect(results == [0, 10, 20, 40, 50], "each its own answer; item 3 failed alone")
+        #expect(batches.value.count == 2, "one flush for the first, one for the five that waited")
+        #expect(batches.value.last?.sorted() == [1, 2, 3, 4, 5])
+    }
+
+    @Test("the waiting path gives back a grant made in the instant the caller left, and one made for a caller already gone")
+    func waitingGrantGivesBack() async throws {
+        let givenBack = Shared<[Int]>([])
+        let giveBack: @Sendable (Int) async -> Void = { grant in givenBack.withLock { $0.append(grant) } }
+
+        // The caller leaves while the grant is being made; the grant (which, like a backend
+        // call, finishes although cancelled) still grants: it goes back.
+        let leaving = Latch()
+        let granting = Gate()
+        async let cut = waitForGrant(unless: leaving, { await granting.wait(); return 1 }, giveBack: giveBack)
+        try await Task.sleep(for: .milliseconds(20))
+        leaving.open()
+        try await Task.sleep(for: .milliseconds(20))
+        granting.open()
+        #expect(try await cut == nil)
+        #expect(givenBack.value == [1])
+
+        // A grant that comes when the caller is already gone goes back too.
+        struct AlreadyGone: CallerPresence {
+            let never = Latch()
+            func left() async { await never.wait() }
+            var hasLeft: Bool { true }
+        }
+        #expect(try await waitForGrant(unless: AlreadyGone(), { 2 }, giveBack: giveBack) == nil)
+        #expect(givenBack.value == [1, 2])
+
+        // A caller still there gets it, and an error reaches it as thrown.
+        #expect(try await waitForGrant(unless: Latch(), { 3 }, giveBack: giveBack) == 3)
+        await #expect(throws: SwitchboardError.self) {
+            try await waitForGrant(unless: Latch(), { () async throws -> Int in throw SwitchboardError.unavailable("x") }, giveBack: giveBack)
+        }
+        #expect(givenBack.value == [1, 2])
     }
 
     @Test func manualClock() async {

@@ -113,10 +113,10 @@ public final class Worker: Service, Sendable {
     private let logger: Logger
     private let handlers = Mutex<[String: Handler]>([:])
     private let running = RunningExecutions()
-    private let outcomes = OutcomeQueue<Report>()
+    private let outcomes: OutcomeQueue<Report>
     private let counters = Mutex(WorkerMetrics())
     private let slots: Slots
-    private let stopSignal = StopSignal()
+    private let stopSignal = Latch()
     /// The drain timeout counts from the first stop request.
     private let stoppedAt = Mutex<Timestamp?>(nil)
 
@@ -139,6 +139,8 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "worker_id"] = "\(configuration.id)"
         self.logger = logger
         self.slots = Slots(capacity: configuration.concurrency)
+        // Room for a full batch of outcomes on its way and as many finishing meanwhile.
+        self.outcomes = OutcomeQueue(capacity: 2 * configuration.concurrency)
         registerHandler(for: "tool_call", Self.toolCallHandler)
     }
 
@@ -157,7 +159,7 @@ public final class Worker: Service, Sendable {
     public func stop() {
         let now = clock.now()
         stoppedAt.withLock { $0 = $0 ?? now }
-        stopSignal.fire()
+        stopSignal.open()
         slots.stop()
     }
 
@@ -197,7 +199,7 @@ public final class Worker: Service, Sendable {
                 // Until the next lease call, finished tasks wait to go with it (one round trip
                 // for both) instead of going on their own.
                 if carries { outcomes.setCarrying(true) }
-                guard var free = await slots.waitForFree(), !stopSignal.isFired else { break }
+                guard var free = await slots.waitForFree(), !stopSignal.isOpen else { break }
                 // Slots tend to come free together: one yield lets the rest of a burst land, so
                 // one lease call fills them all.
                 await Task.yield()
@@ -216,10 +218,10 @@ public final class Worker: Service, Sendable {
                     var immediate = request
                     immediate.wait = .zero
                     leases = carried.isEmpty ? try await source.lease(immediate) : try await lease(immediate, carrying: carried)
-                    if leases.isEmpty, request.wait > .zero, !stopSignal.isFired {
+                    if leases.isEmpty, request.wait > .zero, !stopSignal.isOpen {
                         // A long-poll may last: what finishes meanwhile is reported on its own.
                         outcomes.setCarrying(false)
-                        leases = try await leaseUnlessStopped(request)
+                        leases = try await source.lease(request, unless: stopSignal, tryAtOnce: false)
                     }
                 } catch {
                     outcomes.setCarrying(false)
@@ -227,7 +229,7 @@ public final class Worker: Service, Sendable {
                     await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
                     continue
                 }
-                if stopSignal.isFired {
+                if stopSignal.isOpen {
                     // Leased in the instant of the stop: give them back untouched.
                     for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
                     break
@@ -258,45 +260,11 @@ public final class Worker: Service, Sendable {
         do {
             answer = try await source.lease(request, completing: reports.map(\.completion))
         } catch {
-            for report in reports { outcomes.add(report) }
+            for report in reports { await outcomes.add(report) }
             throw error
         }
-        for report in settle(reports, errors: answer.completions, lastTry: false) { outcomes.add(report) }
+        for report in settle(reports, errors: answer.completions, lastTry: false) { await outcomes.add(report) }
         return answer.leases
-    }
-
-    /// Leases, or returns nothing as soon as `stop()` is called. Leases granted in that same
-    /// instant are given back at once.
-    private func leaseUnlessStopped(_ request: LeaseRequest) async throws -> [TaskLease] {
-        enum Outcome: Sendable {
-            case leased([TaskLease])
-            case failed(any Error)
-            case stopped
-        }
-        let outcome = await withTaskGroup(of: Outcome.self) { group in
-            group.addTask {
-                do { return .leased(try await self.source.lease(request)) } catch { return .failed(error) }
-            }
-            group.addTask {
-                await self.stopSignal.wait()
-                return .stopped
-            }
-            let first = await group.next()!
-            group.cancelAll()
-            if case .stopped = first {
-                while let late = await group.next() {
-                    if case .leased(let leases) = late {
-                        for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
-                    }
-                }
-            }
-            return first
-        }
-        switch outcome {
-        case .leased(let leases): return leases
-        case .failed(let error): throw error
-        case .stopped: return []
-        }
     }
 
     /// Runs `operation` until it ends or `stop()` is called, whichever is first.
@@ -343,9 +311,10 @@ public final class Worker: Service, Sendable {
         let context = TaskContext(
             task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
         let started = ContinuousClock.now
+        let workerID = configuration.id
         let (finished, interruption): (Outcome, Interruption?) = await control.run {
             guard let handler else {
-                return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(self.configuration.id)"))
+                return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(workerID)"))
             }
             do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
         }
@@ -358,7 +327,7 @@ public final class Worker: Service, Sendable {
         // The outcome is handed over first, so that the lease call the free slot prompts finds
         // a completion ready to carry.
         let succeeded = if case .succeeded = outcome { true } else { false }
-        outcomes.add(Report(outcome: outcome, leaseID: lease.leaseID, taskID: task.id, elapsed: elapsed), carriable: succeeded)
+        await outcomes.add(Report(outcome: outcome, leaseID: lease.leaseID, taskID: task.id, elapsed: elapsed), carriable: succeeded)
         slots.give()
     }
 

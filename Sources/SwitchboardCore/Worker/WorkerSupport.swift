@@ -1,64 +1,28 @@
 import Synchronization
 
-/// A one-shot event: once fired, every current and future `wait` returns.
-final class StopSignal: Sendable {
-    private struct State {
-        var fired = false
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextID: UInt64 = 0
-    }
+// The worker's waiting places, each a small state on `WaitableState`.
 
-    private let state = Mutex(State())
-
-    var isFired: Bool { state.withLock { $0.fired } }
-
-    func fire() {
-        let waiters = state.withLock { s in
-            s.fired = true
-            defer { s.waiters.removeAll() }
-            return Array(s.waiters.values)
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Returns when fired, or when the calling task is cancelled.
-    func wait() async {
-        let id = state.withLock { s in
-            s.nextID += 1
-            return s.nextID
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                // A cancellation that came before this registration already ran its handler,
-                // which found nothing to resume: check for it under the same lock.
-                let now = state.withLock { s in
-                    if s.fired || Task.isCancelled { return true }
-                    s.waiters[id] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-}
-
-/// Free execution slots; the lease loop waits here for one to come free.
+/// Free execution slots; the lease loop waits here for one to come free, and the drain for all.
 final class Slots: Sendable {
     private struct State {
         var free: Int
-        var waiter: CheckedContinuation<Int?, Never>?
         var stopped = false
-        var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let state: Mutex<State>
+    private enum Wait: Sendable { case free, idle }
+
+    private enum Answer: Sendable {
+        case free(Int)
+        case stopped
+        case idle
+    }
+
+    private let state: WaitableState<State, Wait, Answer>
     let capacity: Int
 
     init(capacity: Int) {
         self.capacity = capacity
-        state = Mutex(State(free: capacity))
+        state = WaitableState(State(free: capacity))
     }
 
     var busy: Int { state.withLock { capacity - $0.free } }
@@ -67,15 +31,13 @@ final class Slots: Sendable {
 
     /// The number of free slots once there is at least one; nil once stopped.
     func waitForFree() async -> Int? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Int?, Never>) in
-            let answer: Int?? = state.withLock { s in
-                if s.stopped { return .some(nil) }
-                if s.free > 0 { return .some(s.free) }
-                s.waiter = continuation
-                return .none
-            }
-            if let answer { continuation.resume(returning: answer) }
+        let answer = await state.wait(for: .free, cancelled: nil) { s -> Answer? in
+            if s.stopped { return .stopped }
+            if s.free > 0 { return .free(s.free) }
+            return nil
         }
+        if case .free(let count) = answer { return count }
+        return nil
     }
 
     func take(_ count: Int) {
@@ -83,48 +45,31 @@ final class Slots: Sendable {
     }
 
     func give() {
-        let (waiter, value, idle) = state.withLock { s in
+        let capacity = capacity
+        state.update { s, waiters in
             s.free += 1
-            let waiter = s.waiter
-            s.waiter = nil
-            var idle: [CheckedContinuation<Void, Never>] = []
-            if s.free == capacity {
-                idle = s.idleWaiters
-                s.idleWaiters = []
+            let free: Answer = s.stopped ? .stopped : .free(s.free)
+            let idle = s.free == capacity
+            waiters.resume { wait -> Answer? in
+                switch wait {
+                case .free: free
+                case .idle: idle ? .idle : nil
+                }
             }
-            return (waiter, s.stopped ? nil : s.free, idle)
         }
-        waiter?.resume(returning: value)
-        for continuation in idle { continuation.resume() }
     }
 
     func stop() {
-        let waiter = state.withLock { s in
+        state.update { s, waiters in
             s.stopped = true
-            defer { s.waiter = nil }
-            return s.waiter
+            waiters.resume { wait -> Answer? in wait == .free ? .stopped : nil }
         }
-        waiter?.resume(returning: nil)
     }
 
     /// Returns once every slot is free, or when the calling task is cancelled.
     func waitUntilIdle() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let idle = state.withLock { s in
-                    if s.free == capacity || Task.isCancelled { return true }
-                    s.idleWaiters.append(continuation)
-                    return false
-                }
-                if idle { continuation.resume() }
-            }
-        } onCancel: {
-            let waiters = state.withLock { s in
-                defer { s.idleWaiters = [] }
-                return s.idleWaiters
-            }
-            for continuation in waiters { continuation.resume() }
-        }
+        let capacity = capacity
+        _ = await state.wait(for: .idle, cancelled: .idle) { s -> Answer? in s.free == capacity ? .idle : nil }
     }
 }
 
@@ -137,48 +82,55 @@ enum Interruption: Sendable, Equatable {
 }
 
 /// Lets the worker interrupt one execution from outside (the supervisor's timeout and
-/// heartbeat answers, the drain deadline) by cancelling the task that runs its handler.
-///
-/// The handler runs inline in its execution's own task, with no watcher tasks or timer beside
-/// it (those cost more than a no-op handler). Cancelling that task from outside needs its
-/// handle: `UnsafeCurrentTask` is valid only while the task lives, so it is kept only while
-/// the handler runs and is used only under the same lock that forgets it when the handler ends.
+/// heartbeat answers, the drain deadline). The execution runs its handler as a child task and
+/// waits here for the first of "the handler ended" and "an interruption came"; on an
+/// interruption it cancels that child itself, so no task is ever cancelled from outside.
 final class ExecutionControl: Sendable {
-    private struct State: @unchecked Sendable {
+    private struct State {
         var reason: Interruption?
-        var task: UnsafeCurrentTask?
         var ended = false
     }
 
-    private let state = Mutex(State())
+    private enum Ending: Sendable {
+        case ended
+        case interrupted(Interruption)
+    }
+
+    /// The one waiter is the execution.
+    private let state = WaitableState<State, Void, Ending>(State())
 
     /// Why the execution was interrupted, if it was.
     var reason: Interruption? { state.withLock { $0.reason } }
 
-    /// Runs `body` (the handler) so that `interrupt` cancels it; returns its result and the
-    /// interruption, if one came before it ended (one that comes after changes nothing).
-    func run<T>(_ body: () async -> T) async -> (result: T, interruption: Interruption?) {
-        withUnsafeCurrentTask { task in
-            state.withLock { s in
-                s.task = task
-                if s.reason != nil { task?.cancel() }
+    /// Runs `body` (the handler) in a child task that an interruption cancels; returns its
+    /// result and the interruption, if one came before it ended (one that comes after changes
+    /// nothing).
+    func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> (result: T, interruption: Interruption?) {
+        await withTaskGroup(of: T.self) { group in
+            group.addTask {
+                let result = await body()
+                self.state.update { s, waiters in
+                    s.ended = true
+                    waiters.resumeAll(with: .ended)
+                }
+                return result
             }
+            let ending = await state.wait(cancelled: nil) { s -> Ending? in
+                if let reason = s.reason { return .interrupted(reason) }
+                return s.ended ? .ended : nil
+            }
+            guard case .interrupted(let reason) = ending else { return (await group.next()!, nil) }
+            group.cancelAll()
+            return (await group.next()!, reason)
         }
-        let result = await body()
-        let interruption = state.withLock { s in
-            s.task = nil
-            s.ended = true
-            return s.reason
-        }
-        return (result, interruption)
     }
 
-    /// Records the first reason and cancels the handler's task, while it runs.
+    /// Records the first reason and wakes the execution, while its handler runs.
     func interrupt(_ reason: Interruption) {
-        state.withLock { s in
+        state.update { s, waiters in
             guard s.reason == nil, !s.ended else { return }
             s.reason = reason
-            s.task?.cancel()
+            waiters.resumeAll(with: .interrupted(reason))
         }
     }
 }
@@ -207,26 +159,25 @@ final class RunningExecutions: Sendable {
         /// When the supervisor wakes next (nil: it is not asleep).
         var wakeAt: Timestamp?
         var earlierDeadline = false
-        var waiter: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    /// The one waiter is the supervisor.
+    private let state = WaitableState<State, Void, Void>(State())
 
     /// Registers a running execution; returns its id.
     func add(_ execution: Execution) -> Int {
         var execution = execution
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        return state.update { s, waiters in
             s.nextID += 1
             execution.id = s.nextID
             s.executions[execution.id] = execution
-            guard let wakeAt = s.wakeAt, execution.deadline < wakeAt else { return nil }
-            s.wakeAt = nil
-            s.earlierDeadline = true
-            defer { s.waiter = nil }
-            return s.waiter
+            if let wakeAt = s.wakeAt, execution.deadline < wakeAt {
+                s.wakeAt = nil
+                s.earlierDeadline = true
+                waiters.resumeAll(with: ())
+            }
+            return execution.id
         }
-        waiter?.resume()
-        return execution.id
     }
 
     func remove(_ id: Int) {
@@ -266,21 +217,7 @@ final class RunningExecutions: Sendable {
     /// Returns when an execution with an earlier deadline than the supervisor's wake-up time
     /// starts, or when the calling task is cancelled.
     func waitForEarlierDeadline() async {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s in
-                    if s.earlierDeadline || Task.isCancelled { return true }
-                    s.waiter = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { s in
-                defer { s.waiter = nil }
-                return s.waiter
-            }?.resume()
-        }
+        await state.wait(cancelled: ()) { s in s.earlierDeadline ? () : nil }
     }
 }
 
@@ -288,57 +225,111 @@ final class RunningExecutions: Sendable {
 /// that finished hands its outcome over and frees its slot at once, and outcomes that pile up
 /// while one report is on its way go out together in the next.
 ///
+/// Bounded: at `capacity` outcomes, a finishing execution waits (holding its slot, so the worker
+/// leases no more) until the reporting loop takes some; a source that cannot take reports
+/// (unreachable) thus stops the worker instead of filling its memory.
+///
 /// While `carrying` is on (the lease loop is about to call), carriable items (completions) are
 /// held for the lease loop to take with `takeHeld` and send along with its lease call, instead
-/// of waking the reporting loop; turning it off hands whatever is held to the reporting loop.
+/// of waking the reporting loop; turning it off hands whatever is held to the reporting loop, and
+/// so does a full queue (the lease loop may be waiting for a slot that a waiting adder holds).
 final class OutcomeQueue<Item: Sendable>: Sendable {
     private struct State {
         var items: [Item] = []
         var held: [Item] = []
         var carrying = false
         var closed = false
-        var waiter: CheckedContinuation<[Item]?, Never>?
 
-        /// The waiter and what it gets, when there is both.
-        mutating func wake() -> (CheckedContinuation<[Item]?, Never>, [Item])? {
-            guard let waiter, !items.isEmpty else { return nil }
-            self.waiter = nil
-            defer { items = [] }
-            return (waiter, items)
+        var count: Int { items.count + held.count }
+
+        mutating func handOverHeld() {
+            items += held
+            held = []
         }
     }
 
-    private let state = Mutex(State())
+    private enum Wait: Sendable { case items, room }
 
-    func add(_ item: Item, carriable: Bool = false) {
-        let wake = state.withLock { s -> (CheckedContinuation<[Item]?, Never>, [Item])? in
-            if carriable, s.carrying {
-                s.held.append(item)
-                return nil
+    /// What a waiter is woken with: the reporting loop with items or the end, an adder with room.
+    private enum Delivery: Sendable {
+        case items([Item])
+        case closed
+        case room
+    }
+
+    private let state: WaitableState<State, Wait, Delivery>
+    let capacity: Int
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        state = WaitableState(State())
+    }
+
+    /// Queues `item`, first waiting for room when the queue is full.
+    func add(_ item: Item, carriable: Bool = false) async {
+        let capacity = capacity
+        while true {
+            let queued = state.update { s, waiters -> Bool in
+                guard s.count < capacity else {
+                    // Full: what is held goes to the reporting loop, which makes room.
+                    s.handOverHeld()
+                    Self.wakeReporter(&s, &waiters)
+                    return false
+                }
+                Self.append(item, carriable: carriable, &s, &waiters)
+                return true
             }
-            s.items.append(item)
-            return s.wake()
+            if queued { return }
+            _ = await state.wait(for: .room, cancelled: nil) { s -> Delivery? in s.count < capacity ? .room : nil }
         }
-        wake.map { $0.0.resume(returning: $0.1) }
+    }
+
+    private static func append(_ item: Item, carriable: Bool, _ s: inout State, _ waiters: inout WaitableState<State, Wait, Delivery>.Waiters) {
+        if carriable, s.carrying {
+            s.held.append(item)
+        } else {
+            s.items.append(item)
+            wakeReporter(&s, &waiters)
+        }
+    }
+
+    /// Hands the queued items to the waiting reporting loop, if it waits.
+    private static func wakeReporter(_ s: inout State, _ waiters: inout WaitableState<State, Wait, Delivery>.Waiters) {
+        guard !s.items.isEmpty, !waiters.isEmpty else { return }
+        var given = false
+        let items = s.items
+        waiters.resume { wait in
+            guard wait == .items, !given else { return nil }
+            given = true
+            return .items(items)
+        }
+        if given {
+            s.items = []
+            Self.wakeAdders(&waiters)
+        }
+    }
+
+    private static func wakeAdders(_ waiters: inout WaitableState<State, Wait, Delivery>.Waiters) {
+        waiters.resume { wait -> Delivery? in wait == .room ? .room : nil }
     }
 
     /// Holds carriable items from now on (on), or hands the held ones to the reporting loop (off).
     func setCarrying(_ on: Bool) {
-        let wake = state.withLock { s -> (CheckedContinuation<[Item]?, Never>, [Item])? in
+        state.update { s, waiters in
             s.carrying = on && !s.closed
-            guard !s.carrying, !s.held.isEmpty else { return nil }
-            s.items += s.held
-            s.held = []
-            return s.wake()
+            guard !s.carrying, !s.held.isEmpty else { return }
+            s.handOverHeld()
+            Self.wakeReporter(&s, &waiters)
         }
-        wake.map { $0.0.resume(returning: $0.1) }
     }
 
     /// Up to `limit` held items, oldest first.
     func takeHeld(limit: Int) -> [Item] {
-        state.withLock { s in
+        state.update { s, waiters in
             let taken = Array(s.held.prefix(limit))
             s.held.removeFirst(taken.count)
+            if !taken.isEmpty { Self.wakeAdders(&waiters) }
             return taken
         }
     }
@@ -346,33 +337,31 @@ final class OutcomeQueue<Item: Sendable>: Sendable {
     /// No more items will come; `next` returns nil once the queued ones (held ones included)
     /// are taken.
     func close() {
-        let (waiter, items) = state.withLock { s -> (CheckedContinuation<[Item]?, Never>?, [Item]) in
+        state.update { s, waiters in
             s.closed = true
             s.carrying = false
-            s.items += s.held
-            s.held = []
-            guard let waiter = s.waiter else { return (nil, []) }
-            s.waiter = nil
-            defer { s.items = [] }
-            return (waiter, s.items)
+            s.handOverHeld()
+            if s.items.isEmpty {
+                waiters.resume { wait -> Delivery? in wait == .items ? .closed : nil }
+            } else {
+                Self.wakeReporter(&s, &waiters)
+            }
         }
-        waiter?.resume(returning: items.isEmpty ? nil : items)
     }
 
     /// Everything queued, waiting for at least one item; nil once closed and empty.
     func next() async -> [Item]? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<[Item]?, Never>) in
-            let answer: [Item]?? = state.withLock { s in
-                if !s.items.isEmpty {
-                    defer { s.items = [] }
-                    return .some(s.items)
-                }
-                if s.closed { return .some(nil) }
-                s.waiter = continuation
-                return .none
+        let delivery = await state.wait(for: .items, cancelled: nil) { s -> Delivery? in
+            if !s.items.isEmpty {
+                defer { s.items = [] }
+                return .items(s.items)
             }
-            if let answer { continuation.resume(returning: answer) }
+            return s.closed ? .closed : nil
         }
+        guard case .items(let taken) = delivery else { return nil }
+        // Taking made room: wake the adders that wait for it.
+        state.update { _, waiters in Self.wakeAdders(&waiters) }
+        return taken
     }
 }
 
