@@ -1,5 +1,4 @@
 import DequeModule
-import Synchronization
 
 /// Locks in this process. Waiters queue per key in arrival order; a release hands the lock to
 /// the first waiter at once, and an expiry is noticed lazily (any call on the key), by the
@@ -8,16 +7,16 @@ import Synchronization
 /// Tokens come from one counter for all keys, which makes them strictly increasing per key
 /// without keeping anything per key after a release.
 public final class MemoryLockService: LockService {
-    private struct Waiter {
+    private struct Queued {
         var id: UInt64
         var holder: String
         var ttl: Duration
-        var continuation: CheckedContinuation<LockLease?, Never>
     }
 
     private struct State {
         var held: [String: LockLease] = [:]
-        var waiters: [String: Deque<Waiter>] = [:]
+        /// Waiters per key in arrival order (ids of waiters that gave up are skipped).
+        var queued: [String: Deque<Queued>] = [:]
         var nextToken: UInt64 = 1
         var nextWaiterID: UInt64 = 0
 
@@ -28,30 +27,45 @@ public final class MemoryLockService: LockService {
             return lease
         }
 
+        /// Whether `key` is free by `now` (its lease, if any, ran out).
+        func isFree(_ key: String, now: Timestamp) -> Bool {
+            held[key].map { $0.expiresAt <= now } ?? true
+        }
+
         /// Drops the holder if its lease ran out and hands the key to the next waiter.
-        /// Returns the resumption to run once the lock is released.
-        mutating func expireIfNeeded(_ key: String, now: Timestamp) -> (() -> Void)? {
-            guard let lease = held[key], lease.expiresAt <= now else { return nil }
+        mutating func expireIfNeeded(_ key: String, now: Timestamp, _ waiters: inout WaitableState<State, UInt64, Grant>.Waiters) {
+            guard let lease = held[key], lease.expiresAt <= now else { return }
             held[key] = nil
-            return handOff(key, now: now)
+            handOff(key, now: now, &waiters)
         }
 
-        mutating func handOff(_ key: String, now: Timestamp) -> (() -> Void)? {
-            guard let waiter = waiters[key]?.popFirst() else { return nil }
-            if waiters[key]?.isEmpty == true { waiters[key] = nil }
-            let lease = grant(key, to: waiter.holder, ttl: waiter.ttl, now: now)
-            return { waiter.continuation.resume(returning: lease) }
+        /// Grants the free `key` to the first waiter still waiting.
+        mutating func handOff(_ key: String, now: Timestamp, _ waiters: inout WaitableState<State, UInt64, Grant>.Waiters) {
+            while let next = queued[key]?.popFirst() {
+                if queued[key]?.isEmpty == true { queued[key] = nil }
+                let lease = LockLease(key: key, holder: next.holder, token: nextToken, expiresAt: now + next.ttl)
+                if waiters.resume(tag: next.id, with: .granted(lease)) {
+                    nextToken += 1
+                    held[key] = lease
+                    return
+                }
+            }
         }
 
-        mutating func removeWaiter(_ key: String, id: UInt64) -> Waiter? {
-            guard let index = waiters[key]?.firstIndex(where: { $0.id == id }) else { return nil }
-            let waiter = waiters[key]!.remove(at: index)
-            if waiters[key]?.isEmpty == true { waiters[key] = nil }
-            return waiter
+        mutating func dropQueued(_ key: String, id: UInt64) {
+            queued[key]?.removeAll { $0.id == id }
+            if queued[key]?.isEmpty == true { queued[key] = nil }
         }
     }
 
-    private let state = Mutex(State())
+    /// What a waiter is woken with.
+    private enum Grant: Sendable {
+        case granted(LockLease)
+        case gaveUp
+    }
+
+    /// Waiters are tagged with their id.
+    private let state = WaitableState<State, UInt64, Grant>(State())
     private let clock: any SwitchboardClock
     public let limits: LockLimits
 
@@ -60,24 +74,19 @@ public final class MemoryLockService: LockService {
         self.limits = limits
     }
 
+    /// A cancelled wait ends with nil, or with the lease when it was granted in that instant
+    /// (the caller gives it back: `LockService.acquire(…, unless:)`).
     public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
         try limits.validate(key: key, holder: holder, ttl: ttl, wait: wait)
         let now = clock.now()
-        let (granted, resume) = state.withLock { s -> (LockLease?, (() -> Void)?) in
-            let resume = s.expireIfNeeded(key, now: now)
-            guard s.held[key] == nil else { return (nil, resume) }
-            return (s.grant(key, to: holder, ttl: ttl, now: now), resume)
+        let granted = state.update { s, waiters -> LockLease? in
+            s.expireIfNeeded(key, now: now, &waiters)
+            guard s.held[key] == nil else { return nil }
+            return s.grant(key, to: holder, ttl: ttl, now: now)
         }
-        resume?()
         if let granted { return granted }
         guard wait > .zero else { return nil }
-
-        let lease = await waitForGrant(key: key, holder: holder, ttl: ttl, deadline: now + wait)
-        if let lease, Task.isCancelled {
-            try? await release(key: key, holder: holder, token: lease.token)
-            throw CancellationError()
-        }
-        return lease
+        return await waitForGrant(key: key, holder: holder, ttl: ttl, deadline: now + wait)
     }
 
     private enum WaitOutcome: Sendable {
@@ -85,6 +94,8 @@ public final class MemoryLockService: LockService {
         case timerStopped
     }
 
+    /// Queues a waiter for `key` beside a timer that hands the key on at the holder's expiry and
+    /// gives the waiter up at its deadline.
     private func waitForGrant(key: String, holder: String, ttl: Duration, deadline: Timestamp) async -> LockLease? {
         let id = state.withLock { s in
             s.nextWaiterID += 1
@@ -92,7 +103,17 @@ public final class MemoryLockService: LockService {
         }
         return await withTaskGroup(of: WaitOutcome.self) { group in
             group.addTask {
-                .granted(await self.enqueueWaiter(id: id, key: key, holder: holder, ttl: ttl))
+                let now = self.clock.now()
+                let grant = await self.state.wait(for: id, cancelled: .gaveUp) { s -> Grant? in
+                    // Freed since the first try: take it now rather than wait for a hand-off
+                    // that already happened.
+                    if s.isFree(key, now: now) { return .granted(s.grant(key, to: holder, ttl: ttl, now: now)) }
+                    s.queued[key, default: Deque()].append(Queued(id: id, holder: holder, ttl: ttl))
+                    return nil
+                }
+                if case .granted(let lease) = grant { return .granted(lease) }
+                self.state.withLock { $0.dropQueued(key, id: id) }
+                return .granted(nil)
             }
             group.addTask {
                 await self.watchExpiry(key: key, waiterID: id, deadline: deadline)
@@ -108,22 +129,6 @@ public final class MemoryLockService: LockService {
         }
     }
 
-    private func enqueueWaiter(id: UInt64, key: String, holder: String, ttl: Duration) async -> LockLease? {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<LockLease?, Never>) in
-                // A cancellation that came before this registration is seen here, under the lock.
-                let cancelled = state.withLock { s in
-                    if Task.isCancelled { return true }
-                    s.waiters[key, default: Deque()].append(Waiter(id: id, holder: holder, ttl: ttl, continuation: continuation))
-                    return false
-                }
-                if cancelled { continuation.resume(returning: nil) }
-            }
-        } onCancel: {
-            state.withLock { $0.removeWaiter(key, id: id) }?.continuation.resume(returning: nil)
-        }
-    }
-
     /// Sleeps until the holder's lease ends or the wait runs out, whichever is first; hands the
     /// key on at an expiry and gives up the waiter at its deadline.
     private func watchExpiry(key: String, waiterID: UInt64, deadline: Timestamp) async {
@@ -131,15 +136,10 @@ public final class MemoryLockService: LockService {
             let wakeAt = state.withLock { s in min(deadline, s.held[key]?.expiresAt ?? deadline) }
             do { try await clock.sleep(until: wakeAt) } catch { return }
             let now = clock.now()
-            let resumes = state.withLock { s -> [() -> Void] in
-                var resumes: [() -> Void] = []
-                if let resume = s.expireIfNeeded(key, now: now) { resumes.append(resume) }
-                if now >= deadline, let waiter = s.removeWaiter(key, id: waiterID) {
-                    resumes.append { waiter.continuation.resume(returning: nil) }
-                }
-                return resumes
+            state.update { s, waiters in
+                s.expireIfNeeded(key, now: now, &waiters)
+                if now >= deadline, waiters.resume(tag: waiterID, with: .gaveUp) { s.dropQueued(key, id: waiterID) }
             }
-            for resume in resumes { resume() }
             if now >= deadline { return }
         }
     }
@@ -160,24 +160,23 @@ public final class MemoryLockService: LockService {
     public func release(key: String, holder: String, token: UInt64) async throws {
         try limits.validate(key: key, holder: holder)
         let now = clock.now()
-        let resume = try state.withLock { s throws(SwitchboardError) -> (() -> Void)? in
-            guard let lease = s.held[key], lease.holder == holder, lease.token == token, lease.expiresAt > now else {
-                throw .conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
-            }
+        let released = state.update { s, waiters -> Bool in
+            guard let lease = s.held[key], lease.holder == holder, lease.token == token, lease.expiresAt > now else { return false }
             s.held[key] = nil
-            return s.handOff(key, now: now)
+            s.handOff(key, now: now, &waiters)
+            return true
         }
-        resume?()
+        guard released else {
+            throw SwitchboardError.conflict("lock \(key) is not held by \(holder) with token \(token) (released, expired or taken over)")
+        }
     }
 
     public func lease(key: String) async throws -> LockLease? {
         let now = clock.now()
-        let (lease, resume) = state.withLock { s in
-            let resume = s.expireIfNeeded(key, now: now)
-            return (s.held[key], resume)
+        return state.update { s, waiters in
+            s.expireIfNeeded(key, now: now, &waiters)
+            return s.held[key]
         }
-        resume?()
-        return lease
     }
 
     public func leases() async throws -> [LockLease] {
@@ -189,11 +188,10 @@ public final class MemoryLockService: LockService {
     @discardableResult
     public func sweepExpired() -> Int {
         let now = clock.now()
-        let (count, resumes) = state.withLock { s -> (Int, [() -> Void]) in
+        return state.update { s, waiters in
             let expired = s.held.values.filter { $0.expiresAt <= now }.map(\.key)
-            return (expired.count, expired.compactMap { s.expireIfNeeded($0, now: now) })
+            for key in expired { s.expireIfNeeded(key, now: now, &waiters) }
+            return expired.count
         }
-        for resume in resumes { resume() }
-        return count
     }
 }

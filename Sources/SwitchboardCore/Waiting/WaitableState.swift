@@ -42,6 +42,15 @@ public final class WaitableState<State: Sendable, Tag: Sendable, Value: Sendable
         public mutating func resumeAll(with value: Value) {
             resume { _ in value }
         }
+
+        /// Resumes the waiter parked with `tag`, if one is; returns whether one was.
+        @discardableResult
+        public mutating func resume(tag: Tag, with value: Value) -> Bool where Tag: Equatable {
+            guard let entry = parked.first(where: { $0.value.tag == tag }) else { return false }
+            parked.removeValue(forKey: entry.key)
+            resumed.append((entry.value.continuation, value))
+            return true
+        }
     }
 
     private let locked: Mutex<Locked>
