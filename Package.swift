@@ -10,7 +10,9 @@ let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "SwitchboardJSON", targets: ["SwitchboardJSON"]),
         .library(name: "SwitchboardCore", targets: ["SwitchboardCore"]),
+        .library(name: "SwitchboardAPI", targets: ["SwitchboardAPI"]),
         .library(name: "SwitchboardTesting", targets: ["SwitchboardTesting"]),
         .library(name: "SwitchboardServer", targets: ["SwitchboardServer"]),
         .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
@@ -45,9 +47,16 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
+        // JSON as bytes: a validating scanner, a writer, raw values passed through verbatim, and
+        // readers with their own error type. Knows no task, no time type, no HTTP.
+        .target(
+            name: "SwitchboardJSON",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SwitchboardCore",
             dependencies: [
+                "SwitchboardJSON",
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -56,12 +65,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The API's wire format: the JSON of tasks, submissions, lease answers, lock leases,
+        // problems and list pages, written and read the one way the server, the client and the
+        // CLI share.
+        .target(
+            name: "SwitchboardAPI",
+            dependencies: ["SwitchboardCore", "SwitchboardJSON"],
+            swiftSettings: swiftSettings
+        ),
         // Test support, as HummingbirdTesting: a clock moved by hand, fixtures, and the backend
         // conformance suite (plain async checks, so that every backend's tests — memory here,
         // Redis and NATS in their own test targets — run the very same list).
         .target(
             name: "SwitchboardTesting",
-            dependencies: ["SwitchboardCore"],
+            dependencies: ["SwitchboardCore", "SwitchboardJSON"],
             swiftSettings: swiftSettings
         ),
         // A small Redis (RESP2/RESP3) client on SwiftNIO: no Swift Redis client is available here.
@@ -78,7 +95,7 @@ let package = Package(
         .target(
             name: "SwitchboardRedis",
             dependencies: [
-                "SwitchboardCore", "SwitchboardRESP", .product(name: "DequeModule", package: "swift-collections"),
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardRESP", .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -102,7 +119,7 @@ let package = Package(
         .target(
             name: "SwitchboardClient",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -117,7 +134,7 @@ let package = Package(
         .target(
             name: "SwitchboardServer",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 "SwitchboardAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -138,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -154,7 +171,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardBench",
             dependencies: [
-                "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -174,7 +191,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardDemo",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -185,7 +202,7 @@ let package = Package(
         .executableTarget(
             name: "RemoteWorkerExample",
             dependencies: [
-                "SwitchboardClient", "SwitchboardCore",
+                "SwitchboardClient", "SwitchboardCore", "SwitchboardJSON",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -196,10 +213,23 @@ let package = Package(
         .testTarget(
             name: "SwitchboardCoreTests",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 "SwitchboardTesting",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardJSONTests",
+            dependencies: ["SwitchboardJSON", "SwitchboardTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardAPITests",
+            dependencies: [
+                "SwitchboardAPI", "SwitchboardCore", "SwitchboardJSON", "SwitchboardTesting",
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -227,13 +257,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardRedisTests",
-            dependencies: ["SwitchboardCore", "SwitchboardTesting", "SwitchboardRESP", "SwitchboardRedis"],
+            dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardTesting", "SwitchboardRESP", "SwitchboardRedis"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SwitchboardClientTests",
             dependencies: [
-                "SwitchboardClient", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardClient", "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -246,7 +276,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardServerTests",
             dependencies: [
-                "SwitchboardCore",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 "SwitchboardServer",
                 "SwitchboardTesting",
                 "SwitchboardAuth",

@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 // A Swift app with a tool of its own, running a remote Switchboard worker:
 //   swift run remote-worker-example http://127.0.0.1:8080
 // then enqueue {"payload": {"tool_name": "word_count", "input": {"text": "a b c"}}}.

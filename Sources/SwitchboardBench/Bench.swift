@@ -3,8 +3,9 @@ import Foundation
 import Histogram
 import Logging
 import SwitchboardCore
-import SwitchboardRESP
+import SwitchboardJSON
 import SwitchboardRedis
+import SwitchboardRESP
 import SwitchboardServer
 import Synchronization
 

@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
 import Synchronization
 

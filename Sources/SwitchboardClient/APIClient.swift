@@ -3,7 +3,9 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SwitchboardAPI
 import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 import Tracing
 
@@ -191,12 +193,10 @@ public struct APIClient: Sendable {
     }
 
     private static func problem(status: Int, reason: String, body bytes: [UInt8]) -> ProblemError {
-        guard let object = try? JSONObjectReader(bytes) else {
+        guard let problem = ProblemDocument(json: bytes, status: status, reason: reason) else {
             return ProblemError(status: status, title: reason, detail: String(decoding: bytes.prefix(500), as: UTF8.self))
         }
-        return ProblemError(
-            status: status, type: (try? object.string("type")) ?? "about:blank", title: (try? object.string("title")) ?? reason,
-            detail: (try? object.string("detail")) ?? "")
+        return ProblemError(status: status, type: problem.type, title: problem.title, detail: problem.detail)
     }
 
     static func percentEncoded(_ text: String) -> String {
@@ -215,30 +215,22 @@ public struct APIClient: Sendable {
 
     // MARK: Decoding
 
+    /// Small operator answers (queues, workers, counts) go through Foundation's decoder; tasks,
+    /// leases and locks through the API module's readers (one decoder per answer).
     static let decoder = JSONDecoder()
 
-    /// A task answer, read in one pass without a generic tree (the hot path of remote workers).
+    /// A task answer.
     func readTask(_ body: [UInt8]) throws -> TaskRecord {
-        try TaskRecord(json: body)
+        try readingWire { () throws(JSONError) in try TaskRecord(json: body) }
     }
 
-    /// The elements of a `{"items": [...]}` answer, each read by `read` from its first byte.
-    static func items<Item>(
-        of body: [UInt8], _ read: (inout JSONPullReader) throws(SwitchboardError) -> Item
-    ) throws(SwitchboardError) -> [Item] {
-        var reader = JSONPullReader(body)
-        var items: [Item] = []
-        try reader.beginObject()
-        while let key = try reader.nextKey() {
-            guard reader.key(key, is: "items"), !reader.isNull else {
-                try reader.skipValue()
-                continue
-            }
-            try reader.beginArray()
-            while try reader.nextElement() { items.append(try read(&reader)) }
-        }
-        try reader.end()
-        return items
+    /// A list of tasks, with its next cursor.
+    func readTasks(_ body: [UInt8]) throws -> Page<TaskRecord> {
+        try readingWire { () throws(JSONError) in try ItemsPage.read(body) { reader throws(JSONError) in try TaskRecord(reading: &reader) } }
+    }
+
+    func readLock(_ body: [UInt8]) throws -> LockLease {
+        try readingWire { () throws(JSONError) in try LockLease(json: body) }
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {

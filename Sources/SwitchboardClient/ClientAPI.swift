@@ -1,80 +1,8 @@
 import NIOCore
 import NIOHTTP1
+import SwitchboardAPI
 import SwitchboardCore
-
-/// Wire shapes of the answers (DESIGN.md §3).
-struct Items<Item: Decodable>: Decodable {
-    var items: [Item]
-    var nextCursor: String?
-
-    enum CodingKeys: String, CodingKey {
-        case items
-        case nextCursor = "next_cursor"
-    }
-}
-
-struct WireQueue: Decodable {
-    var name: String
-    var paused: Bool
-    var depth: [String: Int]
-
-    var info: QueueInfo {
-        var counts: [TaskStatus: Int] = [:]
-        for (state, n) in depth { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
-        return QueueInfo(name: name, paused: paused, depth: counts)
-    }
-}
-
-struct WireWorker: Decodable {
-    struct Counters: Decodable {
-        var leased, completed, failed, released, expired: Int
-    }
-
-    var id: String
-    var host: String?
-    var slots: Int?
-    var busy: Int
-    var lastSeen: Timestamp
-    var state: String
-    var counters: Counters
-
-    enum CodingKeys: String, CodingKey {
-        case id, host, slots, busy, state, counters
-        case lastSeen = "last_seen"
-    }
-
-    var info: WorkerInfo {
-        WorkerInfo(
-            id: id, host: host, slots: slots, busy: busy, lastSeen: lastSeen, gone: state == "gone", leased: counters.leased,
-            completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired)
-    }
-}
-
-struct WireRun: Decodable {
-    var runID: String
-    var counts: [String: Int]
-    var tasks: [TaskRecord]
-
-    enum CodingKeys: String, CodingKey {
-        case runID = "run_id"
-        case counts, tasks
-    }
-}
-
-struct WireHeartbeat: Decodable {
-    var expiresAt: Timestamp
-    var cancelRequested: Bool
-
-    enum CodingKeys: String, CodingKey {
-        case expiresAt = "expires_at"
-        case cancelRequested = "cancel_requested"
-    }
-}
-
-struct WireCount: Decodable {
-    var requeued: Int?
-    var deleted: Int?
-}
+import SwitchboardJSON
 
 extension APIClient {
     private static func segment(_ text: String) -> String { percentEncoded(text) }
@@ -100,7 +28,7 @@ extension APIClient {
         for submission in submissions { w.raw(RawJSON(unchecked: submission.jsonBytes())) }
         w.endArray()
         w.endObject()
-        return try decode(Items<TaskRecord>.self, try await send(.POST, "/v1/tasks/batch", body: w.bytes).body).items
+        return try readTasks(try await send(.POST, "/v1/tasks/batch", body: w.bytes).body).items
     }
 
     public func task(id: String) async throws -> TaskRecord {
@@ -114,8 +42,7 @@ extension APIClient {
                 ("queue", filter.queue), ("status", filter.status?.rawValue), ("type", filter.type), ("run_id", filter.runID),
                 ("limit", String(page.limit)), ("cursor", page.cursor),
             ], repeatable: true)
-        let items = try decode(Items<TaskRecord>.self, answer.body)
-        return Page(items: items.items, nextCursor: items.nextCursor)
+        return try readTasks(answer.body)
     }
 
     public func cancel(id: String) async throws -> TaskRecord {
@@ -123,10 +50,8 @@ extension APIClient {
     }
 
     public func run(_ runID: String) async throws -> RunSummary {
-        let run = try decode(WireRun.self, try await send(.GET, "/v1/runs/\(Self.segment(runID))", repeatable: true).body)
-        var counts: [TaskStatus: Int] = [:]
-        for (state, n) in run.counts { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
-        return RunSummary(runID: run.runID, counts: counts, tasks: run.tasks)
+        let body = try await send(.GET, "/v1/runs/\(Self.segment(runID))", repeatable: true).body
+        return try readingWire { () throws(JSONError) in try RunSummary(json: body) }
     }
 
     // MARK: Dead-letter queue
@@ -135,8 +60,7 @@ extension APIClient {
         let answer = try await send(
             .GET, "/v1/dlq", query: [("queue", queue), ("type", type), ("limit", String(page.limit)), ("cursor", page.cursor)],
             repeatable: true)
-        let items = try decode(Items<TaskRecord>.self, answer.body)
-        return Page(items: items.items, nextCursor: items.nextCursor)
+        return try readTasks(answer.body)
     }
 
     public func requeueDead(id: String) async throws -> TaskRecord {
@@ -159,7 +83,7 @@ extension APIClient {
     // MARK: Queues
 
     public func queues() async throws -> [QueueInfo] {
-        try decode(Items<WireQueue>.self, try await send(.GET, "/v1/queues", repeatable: true).body).items.map(\.info)
+        try decode(WireItems<WireQueue>.self, try await send(.GET, "/v1/queues", repeatable: true).body).items.map(\.info)
     }
 
     public func pause(queue: String) async throws -> QueueInfo {
@@ -174,14 +98,14 @@ extension APIClient {
 
     /// Leases for a worker; long-polls up to `request.wait`.
     public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
-        try await lease(request, completing: []).leases
+        try await lease(request, completing: [LeaseCompletion]()).leases
     }
 
     /// Completes `completions` and then leases, in one call: what a worker sends when it has
     /// finished tasks and free slots at once. `completions` has one answer per completion, in
     /// order, nil where it went through (as `complete(leases:)`).
     public func lease(
-        _ request: LeaseRequest, completing completions: [(leaseID: String, result: RawJSON?)]
+        _ request: LeaseRequest, completing completions: [LeaseCompletion]
     ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
         var w = JSONWriter(capacity: 192 + 64 * completions.count)
         w.beginObject()
@@ -197,7 +121,7 @@ extension APIClient {
         if let slots = request.slots { w.key("slots"); w.int(slots) }
         if !completions.isEmpty {
             w.key("complete")
-            Self.writeCompletions(completions, to: &w)
+            LeaseCompletion.write(completions, to: &w)
         }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases", body: w.bytes, extraTimeout: request.wait)
@@ -206,88 +130,19 @@ extension APIClient {
         return (leases, statuses)
     }
 
-    /// `{"items": [lease…], "completed"?: [status…]}` in one pass, without Foundation's decoder
-    /// (a worker reads every task it runs this way; `bench codec` times it).
+    /// A lease answer: the leases, and one error (nil where it went through) per completion it carried.
     package static func readLeaseAnswer(_ bytes: [UInt8]) throws(SwitchboardError) -> (leases: [TaskLease], completions: [(any Error)?]) {
-        var reader = JSONPullReader(bytes)
-        var leases: [TaskLease] = []
-        var statuses: [(any Error)?] = []
-        try reader.beginObject()
-        while let key = try reader.nextKey() {
-            if reader.key(key, is: "items"), !reader.isNull {
-                try reader.beginArray()
-                while try reader.nextElement() { leases.append(try readLease(&reader)) }
-            } else if reader.key(key, is: "completed"), !reader.isNull {
-                try reader.beginArray()
-                while try reader.nextElement() {
-                    if case .failure(let error) = try readCompletionStatus(&reader) { statuses.append(error) } else { statuses.append(nil) }
-                }
-            } else {
-                try reader.skipValue()
-            }
-        }
-        try reader.end()
-        return (leases, statuses)
+        let answer = try readingWire { () throws(JSONError) in try LeaseAnswer(json: bytes) }
+        return (answer.leases, (answer.completed ?? []).map { status in if case .failure(let error) = outcome(status) { error } else { nil } })
     }
 
-    private static func readLease(_ reader: inout JSONPullReader) throws(SwitchboardError) -> TaskLease {
-        var leaseID: String?
-        var expiresAt: Timestamp?
-        var task: TaskRecord?
-        try reader.beginObject()
-        while let key = try reader.nextKey() {
-            if reader.key(key, is: "lease_id") {
-                leaseID = try reader.string()
-            } else if reader.key(key, is: "expires_at") {
-                expiresAt = try reader.timestamp()
-            } else if reader.key(key, is: "task") {
-                task = try TaskRecord(reading: &reader)
-            } else {
-                try reader.skipValue()
-            }
+    /// A completion's status as its task (when the answer has it) or its problem.
+    private static func outcome(_ status: CompletionStatus) -> Result<TaskRecord?, any Error> {
+        switch status {
+        case .completed(let task): .success(task)
+        case .failed(let code, let detail):
+            .failure(ProblemError(status: code, title: HTTPResponseStatus(statusCode: code).reasonPhrase, detail: detail))
         }
-        guard let leaseID, let expiresAt, let task else {
-            throw SwitchboardError.malformed("a lease without lease_id, expires_at or task")
-        }
-        // The server does not say when the task became ready; its lease start stands in.
-        return TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt)
-    }
-
-    /// `[{"lease_id", "result"?}]`.
-    private static func writeCompletions(_ completions: [(leaseID: String, result: RawJSON?)], to w: inout JSONWriter) {
-        w.beginArray()
-        for completion in completions {
-            w.beginObject()
-            w.key("lease_id"); w.string(completion.leaseID)
-            if let result = completion.result { w.key("result"); w.raw(result) }
-            w.endObject()
-        }
-        w.endArray()
-    }
-
-    /// One `{"lease_id", "status", "task"?, "detail"?}`: its task (when the answer has it), or
-    /// its problem.
-    private static func readCompletionStatus(_ reader: inout JSONPullReader) throws(SwitchboardError) -> Result<TaskRecord?, any Error> {
-        var status: Int64?
-        var detail: String?
-        var task: TaskRecord?
-        try reader.beginObject()
-        while let key = try reader.nextKey() {
-            if reader.key(key, is: "status") {
-                status = try reader.integer()
-            } else if reader.key(key, is: "task") {
-                task = try TaskRecord(reading: &reader)
-            } else if reader.key(key, is: "detail") {
-                detail = try reader.string()
-            } else {
-                try reader.skipValue()
-            }
-        }
-        let code = Int(status ?? 0)
-        guard code == 200 else {
-            return .failure(ProblemError(status: code, title: HTTPResponseStatus(statusCode: code).reasonPhrase, detail: detail ?? ""))
-        }
-        return .success(task)
     }
 
     public func heartbeat(leaseID: String, extendBy: Duration? = nil, workerID: String? = nil) async throws -> HeartbeatStatus {
@@ -296,9 +151,8 @@ extension APIClient {
         if let extendBy { w.key("extend_ms"); w.int(extendBy.wholeMilliseconds) }
         if let workerID { w.key("worker_id"); w.string(workerID) }
         w.endObject()
-        let beat = try decode(
-            WireHeartbeat.self, try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/heartbeat", body: w.bytes, repeatable: true).body)
-        return HeartbeatStatus(expiresAt: beat.expiresAt, cancelRequested: beat.cancelRequested)
+        let body = try await send(.POST, "/v1/leases/\(Self.segment(leaseID))/heartbeat", body: w.bytes, repeatable: true).body
+        return try readingWire { () throws(JSONError) in try HeartbeatStatus(json: body) }
     }
 
     public func complete(leaseID: String, result: RawJSON?) async throws -> TaskRecord {
@@ -311,7 +165,7 @@ extension APIClient {
 
     /// Completes many leases in one call; each completion succeeds or fails on its own
     /// (a `ProblemError` with that item's status and detail).
-    public func complete(batch completions: [(leaseID: String, result: RawJSON?)]) async throws -> [Result<TaskRecord, any Error>] {
+    public func complete(batch completions: [LeaseCompletion]) async throws -> [Result<TaskRecord, any Error>] {
         try await completeBatch(completions, returnTasks: true).map { item in
             Result {
                 guard let task = try item.get() else { throw SwitchboardError.malformed("a completed item without its task") }
@@ -322,7 +176,7 @@ extension APIClient {
 
     /// As `complete(batch:)`, answered with statuses only (`return_tasks: false`): nil where a
     /// completion went through. What a worker needs, at a fraction of the bytes.
-    public func complete(leases completions: [(leaseID: String, result: RawJSON?)]) async throws -> [(any Error)?] {
+    public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
         try await completeBatch(completions, returnTasks: false).map { item in
             if case .failure(let error) = item { error } else { nil }
         }
@@ -330,16 +184,18 @@ extension APIClient {
 
     /// Each item's outcome: its task when the answer has one, or its problem.
     private func completeBatch(
-        _ completions: [(leaseID: String, result: RawJSON?)], returnTasks: Bool
+        _ completions: [LeaseCompletion], returnTasks: Bool
     ) async throws -> [Result<TaskRecord?, any Error>] {
         var w = JSONWriter(capacity: 64 * completions.count)
         w.beginObject()
         w.key("items")
-        Self.writeCompletions(completions, to: &w)
+        LeaseCompletion.write(completions, to: &w)
         if !returnTasks { w.key("return_tasks"); w.bool(false) }
         w.endObject()
         let answer = try await send(.POST, "/v1/leases/complete", body: w.bytes)
-        let items = try Self.items(of: answer.body) { reader throws(SwitchboardError) in try Self.readCompletionStatus(&reader) }
+        let items = try readingWire { () throws(JSONError) in
+            try ItemsPage.read(answer.body) { reader throws(JSONError) in try CompletionStatus(reading: &reader) }.items
+        }.map(Self.outcome)
         guard items.count == completions.count else { throw SwitchboardError.malformed("a batch answer without every item") }
         return items
     }
@@ -368,7 +224,7 @@ extension APIClient {
     }
 
     public func workers() async throws -> [WorkerInfo] {
-        try decode(Items<WireWorker>.self, try await send(.GET, "/v1/workers", repeatable: true).body).items.map(\.info)
+        try decode(WireItems<WireWorker>.self, try await send(.GET, "/v1/workers", repeatable: true).body).items.map(\.info)
     }
 
     // MARK: System
@@ -400,7 +256,7 @@ extension APIClient {
         w.endObject()
         do {
             let answer = try await send(.POST, "/v1/locks/\(Self.segment(key))/acquire", body: w.bytes, extraTimeout: wait)
-            return try decode(LockLease.self, answer.body)
+            return try readLock(answer.body)
         } catch let problem as ProblemError where problem.status == 409 {
             return nil
         }
@@ -413,7 +269,7 @@ extension APIClient {
         w.key("token"); w.int(token)
         w.key("ttl_ms"); w.int(ttl.wholeMilliseconds)
         w.endObject()
-        return try decode(LockLease.self, try await send(.POST, "/v1/locks/\(Self.segment(key))/renew", body: w.bytes, repeatable: true).body)
+        return try readLock(try await send(.POST, "/v1/locks/\(Self.segment(key))/renew", body: w.bytes, repeatable: true).body)
     }
 
     public func releaseLock(key: String, holder: String, token: UInt64) async throws {
@@ -428,36 +284,14 @@ extension APIClient {
     /// The current lease of `key`, nil when it is free.
     public func lock(key: String) async throws -> LockLease? {
         do {
-            return try decode(LockLease.self, try await send(.GET, "/v1/locks/\(Self.segment(key))", repeatable: true).body)
+            return try readLock(try await send(.GET, "/v1/locks/\(Self.segment(key))", repeatable: true).body)
         } catch let problem as ProblemError where problem.status == 404 {
             return nil
         }
     }
 
     public func locks() async throws -> [LockLease] {
-        try decode(Items<LockLease>.self, try await send(.GET, "/v1/locks", repeatable: true).body).items
-    }
-}
-
-extension TaskSubmission {
-    /// The submission as the API's JSON.
-    func jsonBytes() -> [UInt8] {
-        var w = JSONWriter(capacity: 128 + payload.bytes.count)
-        w.beginObject()
-        if let id { w.key("id"); w.string(id) }
-        if let queue { w.key("queue"); w.string(queue) }
-        if let type { w.key("type"); w.string(type) }
-        if let runID { w.key("run_id"); w.string(runID) }
-        if let priority { w.key("priority"); w.int(priority) }
-        if let metadata { w.key("metadata"); w.stringMap(metadata) }
-        w.key("payload"); w.raw(payload)
-        if let maxRetries { w.key("max_retries"); w.int(maxRetries) }
-        if let timeoutMS { w.key("timeout_ms"); w.int(timeoutMS) }
-        if let lockKey { w.key("lock_key"); w.string(lockKey) }
-        if let notBefore { w.key("not_before"); w.timestamp(notBefore) }
-        if let delayMS { w.key("delay_ms"); w.int(delayMS) }
-        if let idempotencyKey { w.key("idempotency_key"); w.string(idempotencyKey) }
-        w.endObject()
-        return w.bytes
+        let body = try await send(.GET, "/v1/locks", repeatable: true).body
+        return try readingWire { () throws(JSONError) in try ItemsPage.read(body) { reader throws(JSONError) in try LockLease(reading: &reader) }.items }
     }
 }

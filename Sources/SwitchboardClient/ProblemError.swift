@@ -1,3 +1,4 @@
+import SwitchboardAPI
 import SwitchboardCore
 
 /// An error answer of the server: its RFC 9457 problem, as sent.
@@ -15,19 +16,7 @@ public struct ProblemError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The engine's error this status stands for, when it stands for one.
-    public var kind: SwitchboardError.Kind? {
-        switch status {
-        case 400: .malformed
-        case 404: .notFound
-        case 409: .conflict
-        case 413: .tooLarge
-        case 422: .invalid
-        case 429: .overloaded
-        case 501: .unsupported
-        case 503: .unavailable
-        default: nil
-        }
-    }
+    public var kind: SwitchboardError.Kind? { WireStatus.kind(of: status) }
 
     /// As the engine's error, so code written against the engine (the `Worker`) reads it the same.
     public var switchboardError: SwitchboardError? {

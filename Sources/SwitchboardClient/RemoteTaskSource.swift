@@ -1,4 +1,6 @@
+import SwitchboardAPI
 import SwitchboardCore
+import SwitchboardJSON
 
 /// The `TaskSource` of a worker in another process: the lease protocol over REST. With it the
 /// very same `Worker` type runs on any machine that can reach the server.
@@ -28,10 +30,10 @@ public struct RemoteTaskSource: TaskSource {
     public func complete(leases completions: [LeaseCompletion]) async throws -> [(any Error)?] {
         var errors: [(any Error)?] = []
         errors.reserveCapacity(completions.count)
-        for start in stride(from: 0, to: completions.count, by: 1000) {
-            let chunk = completions[start..<min(start + 1000, completions.count)]
+        for start in stride(from: 0, to: completions.count, by: LeaseCompletion.maxPerCall) {
+            let chunk = completions[start..<min(start + LeaseCompletion.maxPerCall, completions.count)]
             do {
-                let answers = try await mapped { try await client.complete(leases: chunk.map { ($0.leaseID, $0.result) }) }
+                let answers = try await mapped { try await client.complete(leases: Array(chunk)) }
                 errors += answers.map { error in error.map { ($0 as? ProblemError)?.switchboardError ?? $0 } }
             } catch where !errors.isEmpty {
                 // Earlier chunks went through: only this one's completions failed.
@@ -48,7 +50,7 @@ public struct RemoteTaskSource: TaskSource {
     public func lease(
         _ request: LeaseRequest, completing completions: [LeaseCompletion]
     ) async throws -> (leases: [TaskLease], completions: [(any Error)?]) {
-        let answer = try await mapped { try await client.lease(request, completing: completions.map { ($0.leaseID, $0.result) }) }
+        let answer = try await mapped { try await client.lease(request, completing: completions) }
         return (answer.leases, answer.completions.map { error in error.map { ($0 as? ProblemError)?.switchboardError ?? $0 } })
     }
 

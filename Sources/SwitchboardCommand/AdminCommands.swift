@@ -1,6 +1,8 @@
 import ArgumentParser
+import SwitchboardAPI
 import SwitchboardClient
 import SwitchboardCore
+import SwitchboardJSON
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,7 @@
 import Logging
+import SwitchboardAPI
 import SwitchboardCore
+import SwitchboardJSON
 
 #if canImport(Glibc)
 import Glibc

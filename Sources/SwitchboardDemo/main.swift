@@ -1,6 +1,8 @@
 import Logging
 import ServiceLifecycle
+import SwitchboardAPI
 import SwitchboardCore
+import SwitchboardJSON
 import UnixSignals
 
 // The embedded engine end to end, in one process: an agent run of tool calls goes through the

@@ -1,5 +1,6 @@
 import NIOCore
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardRESP
 import Synchronization
 

@@ -1,5 +1,6 @@
 import NIOCore
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardRESP
 
 /// A task's hash fields (see `RedisTaskScripts`) to and from `TaskRecord`.

@@ -8,6 +8,7 @@ import NIOPosix
 import ServiceLifecycle
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 
 /// What the HTTP server needs besides the engine.
 public struct ServerSettings: Sendable {

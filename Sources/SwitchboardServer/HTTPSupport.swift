@@ -1,6 +1,8 @@
 import HTTPTypes
 import Hummingbird
+import SwitchboardAPI
 import SwitchboardCore
+import SwitchboardJSON
 
 extension Request {
     /// The body as bytes, refusing more than `limit` with 413: a declared length over the limit
@@ -19,13 +21,15 @@ extension Request {
 
     /// The body, which must be one JSON object.
     func jsonObject(limit: Int) async throws -> JSONObjectReader {
-        try JSONObjectReader(await bodyBytes(limit: limit))
+        let bytes = try await bodyBytes(limit: limit)
+        return try readingWire { () throws(JSONError) in try JSONObjectReader(bytes) }
     }
 
     /// The body as a JSON object, an empty body reading as `{}` (for calls whose fields are all optional).
     func optionalJSONObject(limit: Int) async throws -> JSONObjectReader {
         let bytes = try await bodyBytes(limit: limit)
-        return try JSONObjectReader(bytes.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : bytes)
+        let object = bytes.allSatisfy { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 } ? Array("{}".utf8) : bytes
+        return try readingWire { () throws(JSONError) in try JSONObjectReader(object) }
     }
 
     func query(_ name: String) -> String? {
@@ -115,50 +119,23 @@ enum JSONResponse {
 
     /// `{"items": [...]}`, each element written by `write`.
     static func items<Element>(_ elements: some Sequence<Element>, _ write: (inout JSONWriter, Element) -> Void) -> Response {
-        object { w in
-            w.key("items")
-            w.beginArray()
-            for element in elements { write(&w, element) }
-            w.endArray()
-        }
+        var w = JSONWriter(capacity: 256)
+        ItemsPage.write(elements, to: &w, write)
+        return ok(w)
     }
 
     /// `{"items": [...]}`, plus `"next_cursor"` for a page of a list.
     static func tasks(_ tasks: [TaskRecord], page nextCursor: String?? = .none, status: HTTPResponse.Status = .ok) -> Response {
         var w = JSONWriter(capacity: 64 + tasks.count * 700)
-        w.beginObject()
-        w.key("items")
-        w.beginArray()
-        for task in tasks { task.write(to: &w) }
-        w.endArray()
-        if case .some(let cursor) = nextCursor {
-            w.key("next_cursor"); w.string(cursor)
-        }
-        w.endObject()
+        ItemsPage.write(tasks, nextCursor: nextCursor, to: &w) { w, task in task.write(to: &w) }
         return ok(w, status: status)
     }
 
     static func queue(_ info: QueueInfo) -> Response {
         var w = JSONWriter()
-        w.queueInfo(info)
+        info.write(to: &w)
         return ok(w)
     }
 
     static var noContent: Response { Response(status: .noContent) }
-}
-
-extension JSONWriter {
-    mutating func queueInfo(_ info: QueueInfo) {
-        beginObject()
-        key("name"); string(info.name)
-        key("paused"); bool(info.paused)
-        key("depth")
-        beginObject()
-        for status in TaskStatus.allCases {
-            key(computed: status.rawValue)
-            int(info.depth[status] ?? 0)
-        }
-        endObject()
-        endObject()
-    }
 }

@@ -1,8 +1,10 @@
 import HTTPTypes
 import Hummingbird
 import ServiceLifecycle
+import SwitchboardAPI
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 
 /// `/v1/leases` and `/v1/workers`: the lease protocol of remote workers, the same calls an
@@ -36,7 +38,7 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         for queue in leaseRequest.queues { try context.authorize(queue: queue) }
         // Tasks the worker finished, carried on its next lease call: completed first (a bad
         // item refuses the whole call before anything changes), answered with statuses only.
-        let carried = try Self.completions(in: body, "complete")
+        let carried = try LeaseCompletion.readList(in: body, "complete")
         var completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])?
         if let carried { completed = (carried, try await complete(carried)) }
         // A busy queue answers from the first, immediate try; a long-poll ends (empty) when its
@@ -51,49 +53,9 @@ struct LeaseRoutes<Context: SwitchboardContext> {
     private static func answer(
         _ leases: [TaskLease], completed: ([LeaseCompletion], [Result<TaskRecord, SwitchboardError>])? = nil
     ) -> Response {
-        // Reserved up front: a thousand tasks would otherwise grow the buffer a dozen times.
-        JSONResponse.object(capacity: 96 + leases.count * (768 + (leases.first?.task.payload.bytes.count ?? 0))) { w in
-            w.key("items")
-            w.beginArray()
-            for lease in leases { lease.write(to: &w) }
-            w.endArray()
-            if let (completions, outcomes) = completed {
-                w.key("completed")
-                writeStatuses(completions, outcomes, tasks: false, to: &w)
-            }
-        }
-    }
-
-    /// The completions listed in `key` (nil when absent or null), each checked before any is
-    /// applied; read in one pass, as a worker sends one per task it ran.
-    private static func completions(in body: JSONObjectReader, _ key: String) throws(SwitchboardError) -> [LeaseCompletion]? {
-        guard var reader = body.pullReader(key) else { return nil }
-        guard reader.kind == .array else { throw .invalid("\(key) must be an array") }
-        var completions: [LeaseCompletion] = []
-        try reader.beginArray()
-        while try reader.nextElement() {
-            let index = completions.count
-            guard completions.count < 1000 else { throw .invalid("\(key) must hold 1-1000 completions") }
-            guard reader.kind == .object else { throw .invalid("\(key)[\(index)] must be an object") }
-            var leaseID: String?
-            var result: RawJSON?
-            try reader.beginObject()
-            while let field = try reader.nextKey() {
-                if reader.key(field, is: "lease_id") {
-                    guard reader.kind == .string || reader.kind == .null else { throw .invalid("\(key)[\(index)].lease_id must be a string") }
-                    leaseID = try reader.string()
-                } else if reader.key(field, is: "result") {
-                    let value = try reader.raw()
-                    result = value.isNull ? nil : value
-                } else {
-                    throw .invalid("unknown field '\(key)[\(index)].\(reader.text(of: field))'")
-                }
-            }
-            guard let leaseID, !leaseID.isEmpty else { throw .invalid("\(key)[\(index)].lease_id is required") }
-            completions.append(LeaseCompletion(leaseID: leaseID, result: result))
-        }
-        guard !completions.isEmpty else { throw .invalid("\(key) must hold 1-1000 completions") }
-        return completions
+        var w = JSONWriter(capacity: LeaseAnswer.capacity(for: leases))
+        LeaseAnswer.write(leases: leases, completed: completed.map { statuses($0.0, $0.1, withTasks: false) }, to: &w)
+        return JSONResponse.ok(w)
     }
 
     /// Each completion's outcome. A backend that cannot be reached fails the whole call (503),
@@ -106,25 +68,13 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         return outcomes
     }
 
-    /// `[{"lease_id", "status", "task" | "detail"}]`, the task only when asked for.
-    private static func writeStatuses(
-        _ completions: [LeaseCompletion], _ outcomes: [Result<TaskRecord, SwitchboardError>], tasks: Bool, to w: inout JSONWriter
-    ) {
-        w.beginArray()
-        for (completion, outcome) in zip(completions, outcomes) {
-            w.beginObject()
-            w.key("lease_id"); w.string(completion.leaseID)
-            switch outcome {
-            case .success(let task):
-                w.key("status"); w.int(200)
-                if tasks { w.key("task"); task.write(to: &w) }
-            case .failure(let error):
-                w.key("status"); w.int(Problem.status(of: error.kind).code)
-                w.key("detail"); w.string(error.detail)
-            }
-            w.endObject()
+    /// Each completion's status, its task only when asked for.
+    private static func statuses(
+        _ completions: [LeaseCompletion], _ outcomes: [Result<TaskRecord, SwitchboardError>], withTasks: Bool
+    ) -> [(leaseID: String, status: CompletionStatus)] {
+        zip(completions, outcomes).map { completion, outcome in
+            (completion.leaseID, CompletionStatus(outcome, withTask: withTasks))
         }
-        w.endArray()
     }
 
     @Sendable func heartbeat(_ request: Request, context: Context) async throws -> Response {
@@ -133,10 +83,9 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         let status = try await engine.heartbeat(
             leaseID: try context.parameter("lease_id"), extendBy: try body.integer("extend_ms").map { .milliseconds($0) },
             workerID: try workerID(body))
-        return JSONResponse.object { w in
-            w.key("expires_at"); w.timestamp(status.expiresAt)
-            w.key("cancel_requested"); w.bool(status.cancelRequested)
-        }
+        var w = JSONWriter(capacity: 80)
+        status.write(to: &w)
+        return JSONResponse.ok(w)
     }
 
     @Sendable func complete(_ request: Request, context: Context) async throws -> Response {
@@ -152,14 +101,15 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         let body = try await request.jsonObject(limit: maxBodyBytes)
         try body.rejectUnknown(allowed: ["items", "return_tasks"])
         let returnTasks = try body.bool("return_tasks") ?? true
-        guard let completions = try Self.completions(in: body, "items") else {
+        guard let completions = try LeaseCompletion.readList(in: body, "items") else {
             throw SwitchboardError.invalid("items must hold 1-1000 completions")
         }
         let outcomes = try await complete(completions)
-        return JSONResponse.object(capacity: 64 + completions.count * (returnTasks ? 768 : 64)) { w in
-            w.key("items")
-            Self.writeStatuses(completions, outcomes, tasks: returnTasks, to: &w)
+        var w = JSONWriter(capacity: 64 + completions.count * (returnTasks ? 768 : 64))
+        ItemsPage.write(Self.statuses(completions, outcomes, withTasks: returnTasks), to: &w) { w, entry in
+            entry.status.write(leaseID: entry.leaseID, to: &w)
         }
+        return JSONResponse.ok(w)
     }
 
     @Sendable func fail(_ request: Request, context: Context) async throws -> Response {
@@ -179,27 +129,10 @@ struct LeaseRoutes<Context: SwitchboardContext> {
     }
 
     @Sendable func workers(_ request: Request, context: Context) async throws -> Response {
-        JSONResponse.items(engine.workers.list(now: engine.clock.now())) { w, info in
-            w.beginObject()
-            w.key("id"); w.string(info.id)
-            w.key("host"); w.string(info.host)
-            w.key("slots"); if let slots = info.slots { w.int(slots) } else { w.null() }
-            w.key("busy"); w.int(info.busy)
-            w.key("last_seen"); w.timestamp(info.lastSeen)
-            w.key("state"); w.string(info.gone ? "gone" : "active")
-            w.key("counters")
-            w.beginObject()
-            w.key("leased"); w.int(info.leased)
-            w.key("completed"); w.int(info.completed)
-            w.key("failed"); w.int(info.failed)
-            w.key("released"); w.int(info.released)
-            w.key("expired"); w.int(info.expired)
-            w.endObject()
-            w.endObject()
-        }
+        JSONResponse.items(engine.workers.list(now: engine.clock.now())) { w, info in info.write(to: &w) }
     }
 
-    private func workerID(_ body: JSONObjectReader) throws(SwitchboardError) -> String? {
+    private func workerID(_ body: JSONObjectReader) throws -> String? {
         try body.string("worker_id")
     }
 }

@@ -1,8 +1,10 @@
 import HTTPTypes
 import Hummingbird
 import ServiceLifecycle
+import SwitchboardAPI
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 
 /// `/v1/locks`: leases with fencing tokens.
 struct LockRoutes<Context: SwitchboardContext> {
@@ -64,9 +66,9 @@ struct LockRoutes<Context: SwitchboardContext> {
         JSONResponse.items(try await locks.leases()) { w, lease in lease.write(to: &w) }
     }
 
-    private func token(_ body: JSONObjectReader) throws(SwitchboardError) -> UInt64 {
+    private func token(_ body: JSONObjectReader) throws -> UInt64 {
         let value = try required(body.integer("token"), "token")
-        guard value > 0 else { throw .invalid("token must be a positive whole number") }
+        guard value > 0 else { throw SwitchboardError.invalid("token must be a positive whole number") }
         return UInt64(value)
     }
 }

@@ -1,8 +1,11 @@
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
+import SwitchboardAPI
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 
 /// An RFC 9457 problem: what every error response of the API is (`application/problem+json`).
 public struct Problem: Error, Sendable {
@@ -25,6 +28,8 @@ public struct Problem: Error, Sendable {
         case let error as SwitchboardError:
             self.init(Self.status(of: error.kind), error.detail)
             if error.kind == .overloaded { headers[.retryAfter] = "1" }
+        case let error as JSONError:
+            self.init(SwitchboardError(error))
         case let error as AuthError:
             self.init(auth: error)
         case let error as HTTPError:
@@ -65,16 +70,7 @@ public struct Problem: Error, Sendable {
     }
 
     static func status(of kind: SwitchboardError.Kind) -> HTTPResponse.Status {
-        switch kind {
-        case .malformed: .badRequest
-        case .invalid: .unprocessableContent
-        case .notFound: .notFound
-        case .conflict: .conflict
-        case .tooLarge: .contentTooLarge
-        case .unavailable: .serviceUnavailable
-        case .overloaded: .tooManyRequests
-        case .unsupported: .notImplemented
-        }
+        HTTPResponse.Status(code: WireStatus.code(of: kind), reasonPhrase: WireStatus.reason(of: kind))
     }
 
     static func defaultDetail(for status: HTTPResponse.Status) -> String {
@@ -87,19 +83,10 @@ public struct Problem: Error, Sendable {
     }
 
     var response: Response {
-        var w = JSONWriter(capacity: 128 + detail.utf8.count)
-        w.beginObject()
-        w.key("type"); w.string("about:blank")
-        w.key("title"); w.string(status.reasonPhrase)
-        w.key("status"); w.int(status.code)
-        w.key("detail"); w.string(detail)
-        w.endObject()
+        let body = ProblemDocument(title: status.reasonPhrase, status: status.code, detail: detail).jsonBytes()
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(
-            status: status,
-            headers: fields,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: w.bytes)))
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 

@@ -1,7 +1,9 @@
 import HTTPTypes
 import Hummingbird
+import SwitchboardAPI
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 
 /// `/v1/tasks` and `/v1/runs`: decode, call the engine, encode.
 struct TaskRoutes<Context: SwitchboardContext> {
@@ -64,20 +66,7 @@ struct TaskRoutes<Context: SwitchboardContext> {
             summary.counts = Dictionary(grouping: summary.tasks, by: \.status).mapValues(\.count)
         }
         var w = JSONWriter(capacity: 128 + summary.tasks.count * 700)
-        w.beginObject()
-        w.key("run_id"); w.string(summary.runID)
-        w.key("counts")
-        w.beginObject()
-        for status in TaskStatus.allCases {
-            w.key(computed: status.rawValue)
-            w.int(summary.counts[status] ?? 0)
-        }
-        w.endObject()
-        w.key("tasks")
-        w.beginArray()
-        for task in summary.tasks { task.write(to: &w) }
-        w.endArray()
-        w.endObject()
+        summary.write(to: &w)
         return JSONResponse.ok(w)
     }
 }
@@ -150,7 +139,7 @@ struct QueueRoutes<Context: SwitchboardContext> {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let queues = try await engine.queues().filter { context.principal.mayUse(queue: $0.name) }
-        return JSONResponse.items(queues) { w, queue in w.queueInfo(queue) }
+        return JSONResponse.items(queues) { w, queue in queue.write(to: &w) }
     }
 
     @Sendable func pause(_ request: Request, context: Context) async throws -> Response {

@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardJSON
 
 extension TaskTransitions {
     /// One completion, as the engine sends it: a batch of one. Tests read better with it; the

@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 
 /// Builders for the conformance checks: tasks as the engine would hand them to a backend, and

@@ -1,13 +1,15 @@
 import AsyncHTTPClient
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import ServiceLifecycle
-import HTTPTypes
 import NIOCore
-import Synchronization
+import ServiceLifecycle
+import SwitchboardAPI
 import SwitchboardClient
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
+import Synchronization
 import Testing
 
 /// The client against a real server (HummingbirdTesting's live mode, on a free port).
@@ -218,7 +220,7 @@ struct SwitchboardClientTests {
             let leases = try await client.lease(LeaseRequest(workerID: "b", queues: ["batch"], maxTasks: 3))
             #expect(leases.count == 3)
             _ = try await client.complete(leaseID: leases[2].leaseID, result: nil)
-            let outcomes = try await client.complete(batch: leases.map { ($0.leaseID, try? RawJSON(validating: "true")) })
+            let outcomes = try await client.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: try? RawJSON(validating: "true")) })
             #expect(try outcomes[0].get().status == .completed && (try outcomes[1].get().result?.boolValue) == true)
             #expect(throws: ProblemError.self) { try outcomes[2].get() }
         }

@@ -1,5 +1,6 @@
 import MetricsTestKit
 @testable import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardTesting
 import Testing
 

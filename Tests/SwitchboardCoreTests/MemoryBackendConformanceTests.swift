@@ -1,5 +1,6 @@
-import SwitchboardTesting
 import SwitchboardCore
+import SwitchboardJSON
+import SwitchboardTesting
 import Testing
 
 @Suite("Memory backend conformance")

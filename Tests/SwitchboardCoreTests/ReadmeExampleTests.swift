@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardJSON
 import Testing
 
 /// The README's Swift example, verbatim between the markers (a live check compares the two), so

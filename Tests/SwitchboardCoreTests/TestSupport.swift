@@ -1,7 +1,8 @@
 import MetricsTestKit
-import Synchronization
 @testable import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardTesting
+import Synchronization
 import Testing
 
 /// An engine on a manual clock, with its own metrics, so tests run without waiting or sharing.

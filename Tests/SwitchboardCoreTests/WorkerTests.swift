@@ -1,6 +1,7 @@
 import Logging
 import ServiceLifecycle
 @testable import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardTesting
 import Synchronization
 import Testing

@@ -1,8 +1,9 @@
 import Foundation
-import SwitchboardTesting
 import SwitchboardCore
-import SwitchboardRESP
+import SwitchboardJSON
 import SwitchboardRedis
+import SwitchboardRESP
+import SwitchboardTesting
 import Testing
 
 /// What the conformance suite cannot see: two backend instances (two servers) on one store.

@@ -1,8 +1,9 @@
 import Foundation
-import Synchronization
 import SwitchboardCore
-import SwitchboardRESP
+import SwitchboardJSON
 import SwitchboardRedis
+import SwitchboardRESP
+import Synchronization
 import Testing
 
 /// Engines of several "servers" (one process here, separate clients) sharing one Redis.

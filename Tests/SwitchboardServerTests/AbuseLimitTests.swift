@@ -3,6 +3,7 @@ import HTTPTypes
 import HummingbirdTesting
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
 import Testing
 import Yams

@@ -3,10 +3,11 @@ import HTTPTypes
 import HummingbirdTesting
 import Logging
 import NIOCore
-import Synchronization
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
+import Synchronization
 import Testing
 
 /// Tokens for each scope, one limited to a queue, one with a tiny rate.

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
 import Testing
 

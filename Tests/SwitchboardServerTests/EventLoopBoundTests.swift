@@ -4,6 +4,7 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 import Testing
 

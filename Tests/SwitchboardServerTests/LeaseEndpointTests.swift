@@ -2,8 +2,9 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import SwitchboardCore
-import SwitchboardTesting
+import SwitchboardJSON
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 @Suite("Lease and worker endpoints", .timeLimit(.minutes(1)))

@@ -3,8 +3,9 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import SwitchboardCore
-import SwitchboardTesting
+import SwitchboardJSON
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 @Suite("DLQ, queue, lock and system endpoints", .timeLimit(.minutes(1)))

@@ -5,8 +5,9 @@ import HummingbirdTesting
 import NIOCore
 import NIOPosix
 import SwitchboardCore
-import SwitchboardTesting
+import SwitchboardJSON
 import SwitchboardServer
+import SwitchboardTesting
 import Testing
 
 /// A server on a manual clock with its own metrics registry, tested through HummingbirdTesting.

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardServer
 import Testing
 

@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// A task the engine has validated and filled in, ready to be stored as it is.
 public struct NewTask: Sendable, Hashable {
     /// Status is `pending`, or `scheduled` with `notBefore` as its due time.

@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import Metrics
+import SwitchboardJSON
 import Synchronization
 
 /// The one place for policy (DESIGN.md §1, §5): validation, ids, defaults, the retry decision,

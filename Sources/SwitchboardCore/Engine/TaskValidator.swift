@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// Turns a submission into a complete task, or says precisely what is wrong with it.
 struct TaskValidator {
     let configuration: EngineConfiguration

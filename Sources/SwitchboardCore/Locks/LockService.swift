@@ -1,7 +1,7 @@
 import Synchronization
 
 /// A granted lock: who holds `key`, until when, and the fencing token of this grant.
-public struct LockLease: Sendable, Hashable, Codable {
+public struct LockLease: Sendable, Hashable {
     public var key: String
     public var holder: String
     /// Strictly increases per key across grants: a resource that remembers the highest token it
@@ -14,21 +14,6 @@ public struct LockLease: Sendable, Hashable, Codable {
         self.holder = holder
         self.token = token
         self.expiresAt = expiresAt
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case key, holder, token
-        case expiresAt = "expires_at"
-    }
-
-    /// The lease's JSON (DESIGN.md §3), written directly.
-    public func write(to w: inout JSONWriter) {
-        w.beginObject()
-        w.key("key"); w.string(key)
-        w.key("holder"); w.string(holder)
-        w.key("token"); w.int(token)
-        w.key("expires_at"); w.timestamp(expiresAt)
-        w.endObject()
     }
 }
 

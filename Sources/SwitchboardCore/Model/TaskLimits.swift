@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// Size and range limits on what clients may submit. Every limit is checked before anything is
 /// stored, so bad input changes nothing.
 public struct TaskLimits: Sendable, Hashable {

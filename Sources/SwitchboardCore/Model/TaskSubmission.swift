@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// What a client asks to enqueue, before defaults and validation (`POST /v1/tasks`).
 public struct TaskSubmission: Sendable, Hashable {
     public var id: String?
@@ -48,44 +50,5 @@ public struct TaskSubmission: Sendable, Hashable {
         }
         w.endObject()
         return TaskSubmission(queue: queue, type: "tool_call", payload: RawJSON(unchecked: w.bytes))
-    }
-}
-
-// MARK: - Parsing a request body
-
-extension TaskSubmission {
-    static let fields: Set<String> = [
-        "id", "queue", "type", "run_id", "priority", "metadata", "payload", "max_retries", "timeout_ms", "lock_key",
-        "not_before", "delay_ms", "idempotency_key",
-    ]
-
-    /// Parses one submission object from JSON bytes, keeping `payload` verbatim. Type errors
-    /// name the field; range and pattern rules are the engine's.
-    public init(json bytes: [UInt8], limits: TaskLimits = TaskLimits()) throws(SwitchboardError) {
-        try self.init(JSONObjectReader(bytes, maxDepth: limits.maxJSONDepth))
-    }
-
-    /// Parses from an object already scanned (a batch's items share one scan).
-    public init(_ object: JSONObjectReader) throws(SwitchboardError) {
-        try object.rejectUnknown(allowed: Self.fields)
-        guard let payload = object.raw("payload") else { throw .invalid("\(object.path)payload is required") }
-        self.init(payload: payload)
-        id = try object.string("id")
-        queue = try object.string("queue")
-        type = try object.string("type")
-        runID = try object.string("run_id")
-        priority = try object.integer("priority").map { Int(clamping: $0) }
-        metadata = try object.stringMap("metadata")
-        maxRetries = try object.integer("max_retries").map { Int(clamping: $0) }
-        timeoutMS = try object.integer("timeout_ms")
-        lockKey = try object.string("lock_key")
-        delayMS = try object.integer("delay_ms")
-        idempotencyKey = try object.string("idempotency_key")
-        if let text = try object.string("not_before") {
-            guard let time = Timestamp(rfc3339: text) else {
-                throw .invalid("\(object.path)not_before must be an RFC 3339 date-time, e.g. 2026-11-27T10:00:00.000Z")
-            }
-            notBefore = time
-        }
     }
 }

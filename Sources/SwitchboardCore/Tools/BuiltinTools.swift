@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// Returns its input unchanged.
 public struct EchoTool: Tool {
     public let name = "echo"

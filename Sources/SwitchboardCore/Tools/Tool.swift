@@ -1,3 +1,4 @@
+import SwitchboardJSON
 import Synchronization
 
 /// Something an agent can call: JSON in, JSON out.

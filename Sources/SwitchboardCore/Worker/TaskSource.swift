@@ -1,3 +1,5 @@
+import SwitchboardJSON
+
 /// Where a `Worker` gets its tasks and reports back. `TaskEngine` is one (in-process); the
 /// REST client's remote source is another, so the same `Worker` runs in any process.
 public protocol TaskSource: Sendable {

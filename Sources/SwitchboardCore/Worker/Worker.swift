@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import SwitchboardJSON
 import Synchronization
 
 /// What a handler gets: the task, and the worker's services.

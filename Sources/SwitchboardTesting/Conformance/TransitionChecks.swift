@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardJSON
 import Synchronization
 
 // A task's life: enqueue, lease order, completion, failure, release, cancel, idempotency and lock-key gating.

@@ -4,12 +4,12 @@ public struct RawJSON: Sendable, Hashable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     /// Validates `bytes` as one JSON value. Surrounding white space is trimmed.
-    public init(validating bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(JSONSyntaxError) {
+    public init(validating bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(JSONError) {
         _ = try JSONScanner.validate(bytes, maxDepth: maxDepth)
         self.bytes = Self.trimmed(bytes)
     }
 
-    public init(validating text: String) throws(JSONSyntaxError) {
+    public init(validating text: String) throws(JSONError) {
         try self.init(validating: Array(text.utf8))
     }
 
@@ -58,7 +58,7 @@ public struct RawJSON: Sendable, Hashable, CustomStringConvertible {
     public var isNull: Bool { bytes == RawJSON.null.bytes }
 
     /// Structured access for `Codable` interop; parses the bytes into a tree.
-    public func parsed() throws(JSONSyntaxError) -> JSONValue {
+    public func parsed() throws(JSONError) -> JSONValue {
         try JSONScanner.parse(bytes)
     }
 

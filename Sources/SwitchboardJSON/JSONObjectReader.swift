@@ -27,13 +27,10 @@ public struct JSONObjectReader: Sendable {
         }
     }
 
-    /// Scans `bytes`, which must hold one JSON object; `malformed` otherwise.
-    public init(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(SwitchboardError) {
-        do {
-            members = try JSONScanner.members(ofObject: bytes, maxDepth: maxDepth)
-        } catch {
-            throw .malformed(error.description)
-        }
+    /// Scans `bytes`, which must hold one JSON object; a `syntax` error otherwise. A
+    /// member of the wrong kind is a `shape` error that names it.
+    public init(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) throws(JSONError) {
+        members = try JSONScanner.members(ofObject: bytes, maxDepth: maxDepth)
         self.bytes = bytes
         self.place = .root
     }
@@ -49,32 +46,32 @@ public struct JSONObjectReader: Sendable {
     }
 
     /// Refuses members not in `allowed`, so that a misspelt field is an error, not a silent default.
-    public func rejectUnknown(allowed: Set<String>) throws(SwitchboardError) {
+    public func rejectUnknown(allowed: Set<String>) throws(JSONError) {
         if let unknown = members.first(where: { !allowed.contains($0.key) }) {
-            throw .invalid("unknown field '\(path)\(unknown.key)'")
+            throw .shape("unknown field '\(path)\(unknown.key)'")
         }
     }
 
-    public func string(_ key: String) throws(SwitchboardError) -> String? {
+    public func string(_ key: String) throws(JSONError) -> String? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
         case .string: return JSONScanner.string(in: bytes, range: m.range)
-        default: throw .invalid("\(path)\(key) must be a string")
+        default: throw .shape("\(path)\(key) must be a string")
         }
     }
 
-    public func integer(_ key: String) throws(SwitchboardError) -> Int64? {
+    public func integer(_ key: String) throws(JSONError) -> Int64? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
         case .number:
             if let value = Self.plainInteger(bytes[m.range]) { return value }
             guard let value = RawJSON(unchecked: Array(bytes[m.range])).integerValue else {
-                throw .invalid("\(path)\(key) must be a whole number")
+                throw .shape("\(path)\(key) must be a whole number")
             }
             return value
-        default: throw .invalid("\(path)\(key) must be a number")
+        default: throw .shape("\(path)\(key) must be a number")
         }
     }
 
@@ -93,12 +90,12 @@ public struct JSONObjectReader: Sendable {
         return negative ? -value : value
     }
 
-    public func bool(_ key: String) throws(SwitchboardError) -> Bool? {
+    public func bool(_ key: String) throws(JSONError) -> Bool? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
         case .bool: return bytes[m.range.lowerBound] == UInt8(ascii: "t")
-        default: throw .invalid("\(path)\(key) must be true or false")
+        default: throw .shape("\(path)\(key) must be true or false")
         }
     }
 
@@ -107,7 +104,7 @@ public struct JSONObjectReader: Sendable {
         member(key).map { RawJSON(unchecked: Array(bytes[$0.range])) }
     }
 
-    public func stringMap(_ key: String) throws(SwitchboardError) -> [String: String]? {
+    public func stringMap(_ key: String) throws(JSONError) -> [String: String]? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
@@ -115,38 +112,38 @@ public struct JSONObjectReader: Sendable {
             guard let members = try? JSONScanner.members(ofObjectIn: bytes, range: m.range, validated: true) else { return [:] }
             var map: [String: String] = [:]
             for member in members {
-                guard member.kind == .string else { throw .invalid("\(path)\(key).\(member.key) must be a string") }
+                guard member.kind == .string else { throw .shape("\(path)\(key).\(member.key) must be a string") }
                 map[member.key] = JSONScanner.string(in: bytes, range: member.range)
             }
             return map
-        default: throw .invalid("\(path)\(key) must be an object of strings")
+        default: throw .shape("\(path)\(key) must be an object of strings")
         }
     }
 
     /// A nested object; nil when absent or null.
-    public func object(_ key: String) throws(SwitchboardError) -> JSONObjectReader? {
+    public func object(_ key: String) throws(JSONError) -> JSONObjectReader? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
         case .object:
             let members = (try? JSONScanner.members(ofObjectIn: bytes, range: m.range, validated: true)) ?? []
             return JSONObjectReader(bytes: bytes, members: members, place: .member(of: place, key: key))
-        default: throw .invalid("\(path)\(key) must be an object")
+        default: throw .shape("\(path)\(key) must be an object")
         }
     }
 
     /// An array of strings; nil when absent.
-    public func strings(_ key: String) throws(SwitchboardError) -> [String]? {
+    public func strings(_ key: String) throws(JSONError) -> [String]? {
         guard let m = member(key) else { return nil }
         switch m.kind {
         case .null: return nil
         case .array:
             let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range, validated: true)) ?? []
-            return try elements.map { element throws(SwitchboardError) in
-                guard element.kind == .string else { throw .invalid("\(path)\(key) must be an array of strings") }
+            return try elements.map { element throws(JSONError) in
+                guard element.kind == .string else { throw .shape("\(path)\(key) must be an array of strings") }
                 return JSONScanner.string(in: bytes, range: element.range)
             }
-        default: throw .invalid("\(path)\(key) must be an array of strings")
+        default: throw .shape("\(path)\(key) must be an array of strings")
         }
     }
 
@@ -158,14 +155,14 @@ public struct JSONObjectReader: Sendable {
     }
 
     /// The objects of an array member (e.g. a batch's `items`); nil when absent or null.
-    public func objects(_ key: String) throws(SwitchboardError) -> [JSONObjectReader]? {
+    public func objects(_ key: String) throws(JSONError) -> [JSONObjectReader]? {
         guard let m = member(key), m.kind != .null else { return nil }
-        guard m.kind == .array else { throw .invalid("\(path)\(key) must be an array") }
+        guard m.kind == .array else { throw .shape("\(path)\(key) must be an array") }
         let elements = (try? JSONScanner.elements(ofArrayIn: bytes, range: m.range, validated: true)) ?? []
         var objects: [JSONObjectReader] = []
         objects.reserveCapacity(elements.count)
         for (index, element) in elements.enumerated() {
-            guard element.kind == .object else { throw .invalid("\(path)\(key)[\(index)] must be an object") }
+            guard element.kind == .object else { throw .shape("\(path)\(key)[\(index)] must be an object") }
             let members = (try? JSONScanner.members(ofObjectIn: bytes, range: element.range, validated: true)) ?? []
             objects.append(JSONObjectReader(bytes: bytes, members: members, place: .element(of: place, key: key, index: index)))
         }

@@ -1,9 +1,27 @@
-/// What a malformed JSON document got wrong, and where.
-public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var offset: Int
-    public var reason: String
+/// Why a document could not be read: it is not well-formed JSON (`syntax`), or it is but not
+/// of the shape the reader expects (`shape`: a member of the wrong kind, an unknown member).
+public struct JSONError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case syntax
+        case shape
+    }
 
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    /// Not well-formed at `offset`.
+    public init(offset: Int, reason: String) {
+        self.init(.syntax, "invalid JSON at byte \(offset): \(reason)")
+    }
+
+    public static func shape(_ message: String) -> JSONError { JSONError(.shape, message) }
+
+    public var description: String { message }
 }
 
 /// The kind of a JSON value, known after scanning it.
@@ -51,7 +69,7 @@ public struct JSONScanner {
     }
 
     /// Checks that `bytes` hold exactly one JSON value (surrounding white space allowed).
-    public static func validate(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> JSONKind {
+    public static func validate(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONKind {
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         scanner.skipWhitespace()
         let kind = try scanner.scanValue(depth: 0)
@@ -61,7 +79,7 @@ public struct JSONScanner {
     }
 
     /// Validates the whole document and lists the members of its top-level object, in order.
-    public static func members(ofObject bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [JSONMember] {
+    public static func members(ofObject bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> [JSONMember] {
         try members(ofObjectIn: bytes, range: bytes.indices, maxDepth: maxDepth)
     }
 
@@ -71,7 +89,7 @@ public struct JSONScanner {
     /// are skipped, not checked again (a lease answer's tasks are read three levels down).
     public static func members(
         ofObjectIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth, validated: Bool = false
-    ) throws(JSONSyntaxError) -> [JSONMember] {
+    ) throws(JSONError) -> [JSONMember] {
         var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth, trusted: validated)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "{") else { throw scanner.error("expected a JSON object") }
@@ -95,8 +113,8 @@ public struct JSONScanner {
 
     var peek: UInt8? { index < end ? bytes[index] : nil }
 
-    func error(_ reason: String) -> JSONSyntaxError {
-        JSONSyntaxError(offset: index, reason: reason)
+    func error(_ reason: String) -> JSONError {
+        JSONError(offset: index, reason: reason)
     }
 
     @inline(__always)
@@ -115,7 +133,7 @@ public struct JSONScanner {
         }
     }
 
-    mutating func scanValue(depth: Int) throws(JSONSyntaxError) -> JSONKind {
+    mutating func scanValue(depth: Int) throws(JSONError) -> JSONKind {
         guard let c = peek else { throw error("unexpected end of input") }
         if trusted, depth > 0 { return skipValidated(c) }
         switch c {
@@ -148,7 +166,7 @@ public struct JSONScanner {
     private mutating func scanObject(
         depth: Int,
         member: (String, JSONKind, Range<Int>) -> Void
-    ) throws(JSONSyntaxError) {
+    ) throws(JSONError) {
         guard depth < maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         index += 1
         skipWhitespace()
@@ -181,7 +199,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanArray(depth: Int) throws(JSONSyntaxError) {
+    private mutating func scanArray(depth: Int) throws(JSONError) {
         guard depth < maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         index += 1
         skipWhitespace()
@@ -205,7 +223,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
+    private mutating func scanLiteral(_ literal: StaticString) throws(JSONError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= end else { throw error("unexpected end of input") }
         let matches = literal.withUTF8Buffer { expected in
@@ -215,7 +233,7 @@ public struct JSONScanner {
         index += count
     }
 
-    private mutating func scanNumber() throws(JSONSyntaxError) {
+    private mutating func scanNumber() throws(JSONError) {
         if peek == UInt8(ascii: "-") { index += 1 }
         guard let first = peek, first >= 48, first <= 57 else { throw error("expected a digit") }
         index += 1
@@ -304,7 +322,7 @@ public struct JSONScanner {
 
     /// Scans a string starting at its opening quote; returns its decoded text when asked to.
     /// Text without escapes is made straight from its bytes (short keys need no allocation).
-    mutating func scanString(decoding: Bool) throws(JSONSyntaxError) -> String? {
+    mutating func scanString(decoding: Bool) throws(JSONError) -> String? {
         index += 1
         let start = index
         var decoded: [UInt8]?
@@ -336,7 +354,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanEscape(into output: inout [UInt8]) throws(JSONSyntaxError) {
+    private mutating func scanEscape(into output: inout [UInt8]) throws(JSONError) {
         index += 1
         guard let c = peek else { throw error("unterminated escape") }
         index += 1
@@ -374,7 +392,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
+    private mutating func hex4() throws(JSONError) -> UInt32 {
         guard index + 4 <= end else { throw error("unterminated escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -393,7 +411,7 @@ public struct JSONScanner {
     }
 
     /// Validates one UTF-8 sequence of two to four bytes (no overlongs, no surrogates).
-    private mutating func scanMultibyte() throws(JSONSyntaxError) {
+    private mutating func scanMultibyte() throws(JSONError) {
         let lead = bytes[index]
         let count: Int
         var lowest: UInt8 = 0x80
@@ -423,7 +441,7 @@ public struct JSONScanner {
 extension JSONScanner {
     /// Parses into a `JSONValue` tree. The engine never does this on its hot path; it is for
     /// `Codable` users (clients, tests) who want structured access.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> JSONValue {
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         scanner.skipWhitespace()
         let value = try scanner.parseValue(depth: 0)
@@ -432,7 +450,7 @@ extension JSONScanner {
         return value
     }
 
-    private mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(JSONError) -> JSONValue {
         guard depth <= maxDepth else { throw error("nesting deeper than \(maxDepth)") }
         skipWhitespace()
         let start = index
@@ -503,14 +521,14 @@ extension JSONScanner {
 
 extension JSONScanner {
     /// Validates the whole document and lists the elements of its top-level array, in order.
-    public static func elements(ofArray bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
+    public static func elements(ofArray bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONError) -> [(kind: JSONKind, range: Range<Int>)] {
         try elements(ofArrayIn: bytes, range: bytes.indices, maxDepth: maxDepth)
     }
 
     /// The elements of the array that spans `range` of `bytes`, read in place.
     public static func elements(
         ofArrayIn bytes: [UInt8], range: Range<Int>, maxDepth: Int = defaultMaxDepth, validated: Bool = false
-    ) throws(JSONSyntaxError) -> [(kind: JSONKind, range: Range<Int>)] {
+    ) throws(JSONError) -> [(kind: JSONKind, range: Range<Int>)] {
         var scanner = JSONScanner(bytes, range: range, maxDepth: maxDepth, trusted: validated)
         scanner.skipWhitespace()
         guard scanner.peek == UInt8(ascii: "[") else { throw scanner.error("expected a JSON array") }

@@ -4,6 +4,8 @@
 /// one copy into memory the writer owns (an `Array` append checks uniqueness and capacity per
 /// call, which cost as much as the writing). Not copyable, so that the buffer has one owner.
 public struct JSONWriter: ~Copyable {
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     private var base: UnsafeMutablePointer<UInt8>
     private var count = 0
     private var capacity: Int
@@ -147,19 +149,20 @@ public struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    public mutating func timestamp(_ value: Timestamp?) {
+    /// An RFC 3339 time (`YYYY-MM-DDTHH:MM:SS.mmmZ`) from milliseconds since the epoch, or null.
+    public mutating func time(milliseconds value: Int64?) {
         separate()
         if let value {
-            if value.milliseconds != lastTime {
-                lastTime = value.milliseconds
-                let (day, msOfDay) = value.milliseconds.floorDivided(by: 86_400_000)
+            if value != lastTime {
+                lastTime = value
+                let (day, msOfDay) = value.floorDivided(by: 86_400_000)
                 if day != lastDay {
                     lastDay = day
-                    withUnsafeMutableBytes(of: &lastDayText) { Timestamp.writeDate(day: day, into: $0) }
+                    withUnsafeMutableBytes(of: &lastDayText) { RFC3339.writeDate(day: day, into: $0) }
                 }
                 withUnsafeMutableBytes(of: &lastTimeText) { text in
                     withUnsafeBytes(of: lastDayText) { text.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<11])) }
-                    Timestamp.writeTimeOfDay(msOfDay, into: text)
+                    RFC3339.writeTimeOfDay(msOfDay, into: text)
                 }
             }
             reserve(26)
@@ -263,8 +266,8 @@ public struct JSONWriter: ~Copyable {
             case 0x09: putReserved(0x5C); putReserved(UInt8(ascii: "t"))
             case 0..<0x20:
                 putReserved(0x5C); putReserved(UInt8(ascii: "u")); putReserved(0x30); putReserved(0x30)
-                putReserved(Hex.digits[Int(c >> 4)])
-                putReserved(Hex.digits[Int(c & 0xF)])
+                putReserved(Self.hexDigits[Int(c >> 4)])
+                putReserved(Self.hexDigits[Int(c & 0xF)])
             default: putReserved(c)
             }
         }

@@ -12,7 +12,7 @@
 /// }
 /// try reader.end()
 /// ```
-/// Any syntax error, or a value of the wrong kind, is `SwitchboardError.malformed`.
+/// A syntax error is a `syntax` `JSONError`; a value of the wrong kind a `shape` one.
 public struct JSONPullReader {
     private var scanner: JSONScanner
     /// Containers open around the position: bounds nesting like the scanner's `maxDepth`.
@@ -21,7 +21,7 @@ public struct JSONPullReader {
     private var atFirst = false
     /// The last 24-byte time read and its value: a lease answer's times repeat from task to task.
     private var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    private var lastTime: Timestamp?
+    private var lastTime: Int64?
 
     public init(_ bytes: [UInt8]) {
         self.init(bytes, range: bytes.indices)
@@ -41,13 +41,13 @@ public struct JSONPullReader {
 
     // MARK: Containers
 
-    public mutating func beginObject() throws(SwitchboardError) {
+    public mutating func beginObject() throws(JSONError) {
         try open(UInt8(ascii: "{"), "an object")
     }
 
     /// The next member's key, with the reader on its value (which must then be read or
     /// skipped); nil once the object has ended.
-    public mutating func nextKey() throws(SwitchboardError) -> Key? {
+    public mutating func nextKey() throws(JSONError) -> Key? {
         guard try another(closing: UInt8(ascii: "}")) else { return nil }
         guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string key") }
         let start = scanner.index + 1
@@ -57,7 +57,7 @@ public struct JSONPullReader {
             scanner.index = close + 1
             key = Key(range: start..<close, unescaped: nil)
         } else {
-            _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
+            _ = try Self.syntax { () throws(JSONError) in try scanner.scanString(decoding: false) }
             key = Key(range: start..<(scanner.index - 1), unescaped: JSONScanner.string(in: scanner.bytes, range: (start - 1)..<scanner.index))
         }
         scanner.skipWhitespace()
@@ -103,18 +103,18 @@ public struct JSONPullReader {
         return names.indices.first { self.key(key, is: names[$0]) }
     }
 
-    public mutating func beginArray() throws(SwitchboardError) {
+    public mutating func beginArray() throws(JSONError) {
         try open(UInt8(ascii: "["), "an array")
     }
 
     /// Whether another element follows (the reader then stands on it); false once the array
     /// has ended.
-    public mutating func nextElement() throws(SwitchboardError) -> Bool {
+    public mutating func nextElement() throws(JSONError) -> Bool {
         try another(closing: UInt8(ascii: "]"))
     }
 
     /// Checks that nothing but white space follows the document.
-    public mutating func end() throws(SwitchboardError) {
+    public mutating func end() throws(JSONError) {
         scanner.skipWhitespace()
         guard scanner.index == scanner.end else { throw malformed("unexpected data after the value") }
     }
@@ -138,24 +138,24 @@ public struct JSONPullReader {
     }
 
     /// A string, or nil for `null`.
-    public mutating func string() throws(SwitchboardError) -> String? {
+    public mutating func string() throws(JSONError) -> String? {
         if try skipNull() { return nil }
-        guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string") }
-        return try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: true) }
+        guard scanner.peek == UInt8(ascii: "\"") else { throw wrongKind("expected a string") }
+        return try Self.syntax { () throws(JSONError) in try scanner.scanString(decoding: true) }
     }
 
     /// A whole number, or nil for `null`.
-    public mutating func integer() throws(SwitchboardError) -> Int64? {
+    public mutating func integer() throws(JSONError) -> Int64? {
         if try skipNull() { return nil }
         let start = scanner.index
-        guard try scan() == .number else { throw malformed("expected a number", at: start) }
+        guard try scan() == .number else { throw wrongKind("expected a number", at: start) }
         var value: Int64 = 0
         var digits = scanner.bytes[start..<scanner.index]
         let negative = digits.first == UInt8(ascii: "-")
         if negative { digits = digits.dropFirst() }
         guard digits.count <= 18, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
             guard let whole = RawJSON(unchecked: Array(scanner.bytes[start..<scanner.index])).integerValue else {
-                throw malformed("expected a whole number", at: start)
+                throw wrongKind("expected a whole number", at: start)
             }
             return whole
         }
@@ -163,19 +163,19 @@ public struct JSONPullReader {
         return negative ? -value : value
     }
 
-    public mutating func bool() throws(SwitchboardError) -> Bool? {
+    public mutating func bool() throws(JSONError) -> Bool? {
         if try skipNull() { return nil }
         let first = scanner.peek
-        guard try scan() == .bool else { throw malformed("expected true or false") }
+        guard try scan() == .bool else { throw wrongKind("expected true or false") }
         return first == UInt8(ascii: "t")
     }
 
-    /// An RFC 3339 time, or nil for `null`.
-    public mutating func timestamp() throws(SwitchboardError) -> Timestamp? {
+    /// An RFC 3339 time as milliseconds since the epoch, or nil for `null`.
+    public mutating func time() throws(JSONError) -> Int64? {
         if try skipNull() { return nil }
         let start = scanner.index
-        guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a time") }
-        _ = try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanString(decoding: false) }
+        guard scanner.peek == UInt8(ascii: "\"") else { throw wrongKind("expected a time") }
+        _ = try Self.syntax { () throws(JSONError) in try scanner.scanString(decoding: false) }
         // Times never need escapes; one that has them is no RFC 3339 time either.
         let text = (start + 1)..<(scanner.index - 1)
         var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
@@ -185,8 +185,8 @@ public struct JSONPullReader {
             }
             if let lastTime, words == lastTimeText { return lastTime }
         }
-        guard let time = Timestamp(rfc3339Bytes: scanner.bytes[text]) else {
-            throw malformed("expected an RFC 3339 time", at: start)
+        guard let time = RFC3339.milliseconds(scanner.bytes[text]) else {
+            throw wrongKind("expected an RFC 3339 time", at: start)
         }
         if text.count == 24 {
             lastTimeText = words
@@ -196,34 +196,34 @@ public struct JSONPullReader {
     }
 
     /// The value as the bytes it came as (validated).
-    public mutating func raw() throws(SwitchboardError) -> RawJSON {
+    public mutating func raw() throws(JSONError) -> RawJSON {
         let start = scanner.index
         _ = try scan()
         return RawJSON(unchecked: Array(scanner.bytes[start..<scanner.index]))
     }
 
     /// An object of strings, or nil for `null`.
-    public mutating func stringMap() throws(SwitchboardError) -> [String: String]? {
+    public mutating func stringMap() throws(JSONError) -> [String: String]? {
         if try skipNull() { return nil }
         var map: [String: String] = [:]
         try beginObject()
         while let key = try nextKey() {
             let name = key.unescaped ?? String(decoding: scanner.bytes[key.range], as: UTF8.self)
-            guard let value = try string() else { throw malformed("expected a string") }
+            guard let value = try string() else { throw wrongKind("expected a string") }
             map[name] = value
         }
         return map
     }
 
-    public mutating func skipValue() throws(SwitchboardError) {
+    public mutating func skipValue() throws(JSONError) {
         _ = try scan()
     }
 
     // MARK: Steps
 
-    private mutating func open(_ bracket: UInt8, _ what: String) throws(SwitchboardError) {
+    private mutating func open(_ bracket: UInt8, _ what: String) throws(JSONError) {
         scanner.skipWhitespace()
-        guard scanner.peek == bracket else { throw malformed("expected \(what)") }
+        guard scanner.peek == bracket else { throw wrongKind("expected \(what)") }
         guard depth < JSONScanner.defaultMaxDepth else { throw malformed("nesting deeper than \(JSONScanner.defaultMaxDepth)") }
         scanner.index += 1
         depth += 1
@@ -233,7 +233,7 @@ public struct JSONPullReader {
 
     /// Steps over the separator after a member or element: true when another follows, false
     /// (past the closing bracket) when the container ends.
-    private mutating func another(closing: UInt8) throws(SwitchboardError) -> Bool {
+    private mutating func another(closing: UInt8) throws(JSONError) -> Bool {
         scanner.skipWhitespace()
         if scanner.peek == closing {
             scanner.index += 1
@@ -250,25 +250,26 @@ public struct JSONPullReader {
         return true
     }
 
-    private mutating func skipNull() throws(SwitchboardError) -> Bool {
+    private mutating func skipNull() throws(JSONError) -> Bool {
         guard isNull else { return false }
         _ = try scan()
         return true
     }
 
-    private mutating func scan() throws(SwitchboardError) -> JSONKind {
-        try Self.syntax { () throws(JSONSyntaxError) in try scanner.scanValue(depth: depth) }
+    private mutating func scan() throws(JSONError) -> JSONKind {
+        try Self.syntax { () throws(JSONError) in try scanner.scanValue(depth: depth) }
     }
 
-    private static func syntax<T>(_ body: () throws(JSONSyntaxError) -> T) throws(SwitchboardError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw .malformed(error.description)
-        }
+    private static func syntax<T>(_ body: () throws(JSONError) -> T) throws(JSONError) -> T {
+        try body()
     }
 
-    private func malformed(_ reason: String, at offset: Int? = nil) -> SwitchboardError {
-        .malformed(JSONSyntaxError(offset: offset ?? scanner.index, reason: reason).description)
+    /// A value of another kind than the one asked for, where it starts.
+    private func wrongKind(_ reason: String, at offset: Int? = nil) -> JSONError {
+        .shape("at byte \(offset ?? scanner.index): \(reason)")
+    }
+
+    private func malformed(_ reason: String, at offset: Int? = nil) -> JSONError {
+        JSONError(offset: offset ?? scanner.index, reason: reason)
     }
 }

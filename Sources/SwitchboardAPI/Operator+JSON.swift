@@ -1,0 +1,143 @@
+import SwitchboardCore
+import SwitchboardJSON
+
+// The operators' answers: queues, workers, runs, and the counts of bulk DLQ actions. The
+// server writes them with the writer; clients read the small ones with Foundation's
+// `JSONDecoder` through these `Decodable` shapes (a run's tasks with the task reader).
+
+extension QueueInfo {
+    /// `{"name", "paused", "depth": {state: count, …}}`, every state present.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("name"); w.string(name)
+        w.key("paused"); w.bool(paused)
+        w.key("depth")
+        w.beginObject()
+        for status in TaskStatus.allCases {
+            w.key(computed: status.rawValue)
+            w.int(depth[status] ?? 0)
+        }
+        w.endObject()
+        w.endObject()
+    }
+}
+
+extension WorkerInfo {
+    /// `{"id", "host", "slots", "busy", "last_seen", "state", "counters": {…}}`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("id"); w.string(id)
+        w.key("host"); w.string(host)
+        w.key("slots"); if let slots { w.int(slots) } else { w.null() }
+        w.key("busy"); w.int(busy)
+        w.key("last_seen"); w.timestamp(lastSeen)
+        w.key("state"); w.string(gone ? "gone" : "active")
+        w.key("counters")
+        w.beginObject()
+        w.key("leased"); w.int(leased)
+        w.key("completed"); w.int(completed)
+        w.key("failed"); w.int(failed)
+        w.key("released"); w.int(released)
+        w.key("expired"); w.int(expired)
+        w.endObject()
+        w.endObject()
+    }
+}
+
+extension RunSummary {
+    /// `{"run_id", "counts": {state: count, …}, "tasks": [task…]}`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("run_id"); w.string(runID)
+        w.key("counts")
+        w.beginObject()
+        for status in TaskStatus.allCases {
+            w.key(computed: status.rawValue)
+            w.int(counts[status] ?? 0)
+        }
+        w.endObject()
+        w.key("tasks")
+        w.beginArray()
+        for task in tasks { task.write(to: &w) }
+        w.endArray()
+        w.endObject()
+    }
+
+    public init(json bytes: [UInt8]) throws(JSONError) {
+        var reader = JSONPullReader(bytes)
+        var runID: String?
+        var counts: [TaskStatus: Int] = [:]
+        var tasks: [TaskRecord] = []
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            if reader.key(key, is: "run_id") {
+                runID = try reader.string()
+            } else if reader.key(key, is: "counts"), !reader.isNull {
+                try reader.beginObject()
+                while let state = try reader.nextKey() {
+                    let name = reader.text(of: state)
+                    let count = Int(try reader.integer() ?? 0)
+                    if let status = TaskStatus(rawValue: name) { counts[status] = count }
+                }
+            } else if reader.key(key, is: "tasks"), !reader.isNull {
+                try reader.beginArray()
+                while try reader.nextElement() { tasks.append(try TaskRecord(reading: &reader)) }
+            } else {
+                try reader.skipValue()
+            }
+        }
+        try reader.end()
+        guard let runID else { throw .shape("a run without run_id") }
+        self.init(runID: runID, counts: counts, tasks: tasks)
+    }
+}
+
+/// `GET /v1/queues` items, as a client decodes them.
+public struct WireQueue: Decodable, Sendable {
+    public var name: String
+    public var paused: Bool
+    public var depth: [String: Int]
+
+    public var info: QueueInfo {
+        var counts: [TaskStatus: Int] = [:]
+        for (state, n) in depth { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
+        return QueueInfo(name: name, paused: paused, depth: counts)
+    }
+}
+
+/// `GET /v1/workers` items, as a client decodes them.
+public struct WireWorker: Decodable, Sendable {
+    public struct Counters: Decodable, Sendable {
+        public var leased, completed, failed, released, expired: Int
+    }
+
+    public var id: String
+    public var host: String?
+    public var slots: Int?
+    public var busy: Int
+    public var lastSeen: Timestamp
+    public var state: String
+    public var counters: Counters
+
+    enum CodingKeys: String, CodingKey {
+        case id, host, slots, busy, state, counters
+        case lastSeen = "last_seen"
+    }
+
+    public var info: WorkerInfo {
+        WorkerInfo(
+            id: id, host: host, slots: slots, busy: busy, lastSeen: lastSeen, gone: state == "gone", leased: counters.leased,
+            completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired)
+    }
+}
+
+/// `{"items": [...]}` of small `Decodable` items.
+public struct WireItems<Item: Decodable & Sendable>: Decodable, Sendable {
+    public var items: [Item]
+}
+
+/// The answers of bulk DLQ actions: `{"requeued": n}`, `{"deleted": n}`.
+public struct WireCount: Decodable, Sendable {
+    public var requeued: Int?
+    public var deleted: Int?
+}
