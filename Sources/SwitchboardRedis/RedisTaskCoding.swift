@@ -5,7 +5,8 @@ import SwitchboardRESP
 
 /// A task's hash fields (see `RedisTaskScripts`) to and from `TaskRecord`.
 enum RedisTaskCoding {
-    /// The whole hash of a new task, `scheduled` with its due time or `pending`.
+    /// The whole hash of a new task, `scheduled` with its due time or `pending` (literal names,
+    /// `Field.hashName`'s, as the Lua scripts spell them too: no string is built per field).
     static func fields(of record: TaskRecord, scheduled: Bool) -> [any RESPArgument] {
         var fields: [any RESPArgument] = [
             "id", record.id, "q", record.queue, "ty", record.type, "pri", Int(record.priority),
@@ -44,32 +45,35 @@ enum RedisTaskCoding {
             let text = { String(buffer: value) }
             let time = { Timestamp(milliseconds: Self.integer(value) ?? 0) }
             switch Field(nameBuffer) {
-            case .id: record.id = text()
-            case .queue: record.queue = text()
-            case .type: record.type = text()
-            case .runID: record.runID = text()
-            case .priority: record.priority = UInt8(text()) ?? 0
-            case .metadata: record.metadata = metadata(bytes(value))
-            case .payload: record.payload = RawJSON(unchecked: bytes(value))
-            case .status:
-                guard let status = TaskStatus(rawValue: text()) else { throw RedisTaskBackendError.malformedTask("status \(text())") }
-                record.status = status
-            case .attempts: record.attempts = Int(text()) ?? 0
-            case .maxRetries: record.maxRetries = Int(text()) ?? 0
-            case .timeout: record.timeoutMS = Int64(text()) ?? 0
-            case .lockKey: record.lockKey = text()
-            case .notBefore: record.notBefore = time()
-            case .createdAt: record.createdAt = time()
-            case .updatedAt:
-                record.updatedAt = time()
-                sawUpdatedAt = true
-            case .startedAt: record.startedAt = time()
-            case .finishedAt: record.finishedAt = time()
-            case .worker: record.workerID = text()
-            case .leaseExpiresAt: record.leaseExpiresAt = time()
-            case .result: record.result = RawJSON(unchecked: bytes(value))
-            case .error: record.error = text()
-            case .errors: errorLines = value
+            case .task(let field):
+                switch field {
+                case .id: record.id = text()
+                case .queue: record.queue = text()
+                case .type: record.type = text()
+                case .runID: record.runID = text()
+                case .priority: record.priority = UInt8(text()) ?? 0
+                case .metadata: record.metadata = metadata(bytes(value))
+                case .payload: record.payload = RawJSON(unchecked: bytes(value))
+                case .status:
+                    guard let status = TaskStatus(rawValue: text()) else { throw RedisTaskBackendError.malformedTask("status \(text())") }
+                    record.status = status
+                case .attempts: record.attempts = Int(text()) ?? 0
+                case .maxRetries: record.maxRetries = Int(text()) ?? 0
+                case .timeoutMS: record.timeoutMS = Int64(text()) ?? 0
+                case .lockKey: record.lockKey = text()
+                case .notBefore: record.notBefore = time()
+                case .createdAt: record.createdAt = time()
+                case .updatedAt:
+                    record.updatedAt = time()
+                    sawUpdatedAt = true
+                case .startedAt: record.startedAt = time()
+                case .finishedAt: record.finishedAt = time()
+                case .workerID: record.workerID = text()
+                case .leaseExpiresAt: record.leaseExpiresAt = time()
+                case .result: record.result = RawJSON(unchecked: bytes(value))
+                case .error: record.error = text()
+                case .errors: errorLines = value
+                }
             case .readySince: readySince = time()
             case nil: break
             }
@@ -98,13 +102,42 @@ enum RedisTaskCoding {
         return negative ? -value : value
     }
 
-    /// The hash's field names, read from their bytes (a string switch would compare up to
-    /// twenty strings per field).
+    /// A task's hash field: one of the task's own (`TaskField`, the one list of them, under
+    /// the short names the scripts use), or when it last became ready.
     enum Field {
-        case id, queue, type, runID, priority, metadata, payload, status, attempts, maxRetries, timeout, lockKey
-        case notBefore, createdAt, updatedAt, startedAt, finishedAt, worker, leaseExpiresAt, result, error, errors
+        case task(TaskField)
         case readySince
 
+        /// The short name in the hash. Switching over `TaskField` makes a field added there a
+        /// compile error here until it has a name.
+        static func hashName(_ field: TaskField) -> StaticString {
+            switch field {
+            case .id: "id"
+            case .queue: "q"
+            case .type: "ty"
+            case .runID: "run"
+            case .priority: "pri"
+            case .metadata: "md"
+            case .payload: "pl"
+            case .status: "st"
+            case .attempts: "at"
+            case .maxRetries: "mr"
+            case .timeoutMS: "to"
+            case .lockKey: "lk"
+            case .notBefore: "nb"
+            case .createdAt: "ca"
+            case .updatedAt: "ua"
+            case .startedAt: "sa"
+            case .finishedAt: "fa"
+            case .workerID: "w"
+            case .leaseExpiresAt: "le"
+            case .result: "res"
+            case .error: "err"
+            case .errors: "errs"
+            }
+        }
+
+        /// Read from the name's bytes (a string switch would compare up to twenty strings per field).
         init?(_ name: ByteBuffer) {
             guard name.readableBytes <= 4 else { return nil }
             var packed: UInt32 = 0
@@ -113,33 +146,14 @@ enum RedisTaskCoding {
             self = field
         }
 
-        private static let byPackedName: [UInt32: Field] = [
-            pack("id"): .id,
-            pack("q"): .queue,
-            pack("ty"): .type,
-            pack("run"): .runID,
-            pack("pri"): .priority,
-            pack("md"): .metadata,
-            pack("pl"): .payload,
-            pack("st"): .status,
-            pack("at"): .attempts,
-            pack("mr"): .maxRetries,
-            pack("to"): .timeout,
-            pack("lk"): .lockKey,
-            pack("nb"): .notBefore,
-            pack("ca"): .createdAt,
-            pack("ua"): .updatedAt,
-            pack("sa"): .startedAt,
-            pack("fa"): .finishedAt,
-            pack("w"): .worker,
-            pack("le"): .leaseExpiresAt,
-            pack("res"): .result,
-            pack("err"): .error,
-            pack("errs"): .errors,
-            pack("rs"): .readySince,
-        ]
+        private static let byPackedName: [UInt32: Field] = {
+            var names = [pack("rs"): Field.readySince]
+            for field in TaskField.allCases { names[pack(hashName(field))] = .task(field) }
+            return names
+        }()
 
         private static func pack(_ name: StaticString) -> UInt32 {
+            precondition(name.utf8CodeUnitCount <= 4, "hash field names fit in four bytes")
             var packed: UInt32 = 0
             name.withUTF8Buffer { for byte in $0 { packed = packed << 8 | UInt32(byte) } }
             return packed
