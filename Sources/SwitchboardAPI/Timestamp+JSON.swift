@@ -3,6 +3,7 @@ import SwitchboardJSON
 
 extension JSONWriter {
     /// The time as RFC 3339 (`2026-11-27T10:00:00.000Z`), or null.
+    @inlinable
     public mutating func timestamp(_ value: Timestamp?) {
         time(milliseconds: value?.milliseconds)
     }
@@ -10,6 +11,7 @@ extension JSONWriter {
 
 extension JSONPullReader {
     /// An RFC 3339 time, or nil for `null`.
+    @inlinable
     public mutating func timestamp() throws(JSONError) -> Timestamp? {
         try time().map(Timestamp.init(milliseconds:))
     }

@@ -1,13 +1,14 @@
 /// Eight bytes of text checked at once for what JSON strings treat specially: control
 /// characters, quotes and backslashes (and, for reading, bytes of multi-byte UTF-8). Reading and
 /// writing task JSON is mostly copying plain ASCII — ids, names, times — past these checks.
+@usableFromInline
 enum ASCIIWord {
-    private static let ones: UInt64 = 0x0101_0101_0101_0101
-    private static let highs: UInt64 = 0x8080_8080_8080_8080
+    @usableFromInline static let ones: UInt64 = 0x0101_0101_0101_0101
+    @usableFromInline static let highs: UInt64 = 0x8080_8080_8080_8080
 
     /// Whether one of the eight bytes is below 0x20, a `"` or a `\`. Exact for the word as a
     /// whole: a borrow only crosses into the next byte from a byte that matched already.
-    static func hasControlQuoteOrBackslash(_ word: UInt64) -> Bool {
+    @inlinable static func hasControlQuoteOrBackslash(_ word: UInt64) -> Bool {
         let below = (word &- ones &* 0x20) & ~word & highs
         let quote = word ^ (ones &* 0x22)
         let backslash = word ^ (ones &* 0x5C)
@@ -16,13 +17,13 @@ enum ASCIIWord {
     }
 
     /// As `hasControlQuoteOrBackslash`, or a byte of 0x80 and above.
-    static func hasSpecialOrNonASCII(_ word: UInt64) -> Bool {
+    @inlinable static func hasSpecialOrNonASCII(_ word: UInt64) -> Bool {
         word & highs != 0 || hasControlQuoteOrBackslash(word)
     }
 
     /// The first index from `start` up to `end` whose byte is not plain printable ASCII
     /// (a control character, `"`, `\` or a byte of 0x80 and above); `end` when there is none.
-    static func plainRunEnd(in bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
+    @inlinable static func plainRunEnd(in bytes: UnsafeBufferPointer<UInt8>, from start: Int, to end: Int) -> Int {
         var index = start
         if let base = bytes.baseAddress {
             while index + 8 <= end, !hasSpecialOrNonASCII(UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)) {

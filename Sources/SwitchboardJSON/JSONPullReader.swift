@@ -14,40 +14,45 @@
 /// ```
 /// A syntax error is a `syntax` `JSONError`; a value of the wrong kind a `shape` one.
 public struct JSONPullReader {
-    private var scanner: JSONScanner
+    @usableFromInline var scanner: JSONScanner
     /// Containers open around the position: bounds nesting like the scanner's `maxDepth`.
-    private var depth = 0
+    @usableFromInline var depth = 0
     /// Just inside a container, before its first member or element.
-    private var atFirst = false
+    @usableFromInline var atFirst = false
     /// The last 24-byte time read and its value: a lease answer's times repeat from task to task.
-    private var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    private var lastTime: Int64?
+    @usableFromInline var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    @usableFromInline var lastTime: Int64?
 
-    public init(_ bytes: [UInt8]) {
+    @inlinable public init(_ bytes: [UInt8]) {
         self.init(bytes, range: bytes.indices)
     }
 
     /// Reads the one value that lies in `range` of `bytes`.
-    public init(_ bytes: [UInt8], range: Range<Int>) {
+    @inlinable public init(_ bytes: [UInt8], range: Range<Int>) {
         scanner = JSONScanner(bytes, range: range, maxDepth: JSONScanner.defaultMaxDepth, trusted: false)
     }
 
     /// A key's place in the document; compare it with `key(_:is:)`.
     public struct Key {
-        fileprivate let range: Range<Int>
+        @inlinable init(range: Range<Int>, unescaped: String?) {
+            self.range = range
+            self.unescaped = unescaped
+        }
+
+        @usableFromInline let range: Range<Int>
         /// The decoded text of a key written with escapes (rare: then bytes cannot be compared).
-        fileprivate let unescaped: String?
+        @usableFromInline let unescaped: String?
     }
 
     // MARK: Containers
 
-    public mutating func beginObject() throws(JSONError) {
+    @inlinable public mutating func beginObject() throws(JSONError) {
         try open(UInt8(ascii: "{"), "an object")
     }
 
     /// The next member's key, with the reader on its value (which must then be read or
     /// skipped); nil once the object has ended.
-    public mutating func nextKey() throws(JSONError) -> Key? {
+    @inlinable public mutating func nextKey() throws(JSONError) -> Key? {
         guard try another(closing: UInt8(ascii: "}")) else { return nil }
         guard scanner.peek == UInt8(ascii: "\"") else { throw malformed("expected a string key") }
         let start = scanner.index + 1
@@ -69,7 +74,7 @@ public struct JSONPullReader {
 
     /// Where the string starting at `start` closes, when it is printable ASCII without escapes;
     /// nil for anything that needs the scanner's full check.
-    private func plainStringEnd(from start: Int) -> Int? {
+    @inlinable func plainStringEnd(from start: Int) -> Int? {
         scanner.bytes.withUnsafeBufferPointer { bytes in
             let stop = ASCIIWord.plainRunEnd(in: bytes, from: start, to: scanner.end)
             return stop < scanner.end && bytes[stop] == UInt8(ascii: "\"") ? stop : nil
@@ -77,11 +82,11 @@ public struct JSONPullReader {
     }
 
     /// The key as text (for a message naming it).
-    public func text(of key: Key) -> String {
+    @inlinable public func text(of key: Key) -> String {
         key.unescaped ?? String(decoding: scanner.bytes[key.range], as: UTF8.self)
     }
 
-    public func key(_ key: Key, is name: StaticString) -> Bool {
+    @inlinable public func key(_ key: Key, is name: StaticString) -> Bool {
         name.withUTF8Buffer { expected in
             if let unescaped = key.unescaped { return unescaped.utf8.elementsEqual(expected) }
             guard key.range.count == expected.count else { return false }
@@ -98,23 +103,23 @@ public struct JSONPullReader {
 
     /// Where `key` is in `names`, trying `hint` first: a writer that always writes the same
     /// fields in the same order is read with one comparison per key.
-    public func index(of key: Key, in names: [StaticString], hint: Int) -> Int? {
+    @inlinable public func index(of key: Key, in names: [StaticString], hint: Int) -> Int? {
         if hint < names.count, self.key(key, is: names[hint]) { return hint }
         return names.indices.first { self.key(key, is: names[$0]) }
     }
 
-    public mutating func beginArray() throws(JSONError) {
+    @inlinable public mutating func beginArray() throws(JSONError) {
         try open(UInt8(ascii: "["), "an array")
     }
 
     /// Whether another element follows (the reader then stands on it); false once the array
     /// has ended.
-    public mutating func nextElement() throws(JSONError) -> Bool {
+    @inlinable public mutating func nextElement() throws(JSONError) -> Bool {
         try another(closing: UInt8(ascii: "]"))
     }
 
     /// Checks that nothing but white space follows the document.
-    public mutating func end() throws(JSONError) {
+    @inlinable public mutating func end() throws(JSONError) {
         scanner.skipWhitespace()
         guard scanner.index == scanner.end else { throw malformed("unexpected data after the value") }
     }
@@ -122,10 +127,10 @@ public struct JSONPullReader {
     // MARK: Values
 
     /// Whether the value here is `null` (not consumed).
-    public var isNull: Bool { scanner.peek == UInt8(ascii: "n") }
+    @inlinable public var isNull: Bool { scanner.peek == UInt8(ascii: "n") }
 
     /// What the value here is, by its first byte (not consumed, not yet checked); nil at the end.
-    public var kind: JSONKind? {
+    @inlinable public var kind: JSONKind? {
         switch scanner.peek {
         case nil: nil
         case UInt8(ascii: "{"): .object
@@ -138,14 +143,14 @@ public struct JSONPullReader {
     }
 
     /// A string, or nil for `null`.
-    public mutating func string() throws(JSONError) -> String? {
+    @inlinable public mutating func string() throws(JSONError) -> String? {
         if try skipNull() { return nil }
         guard scanner.peek == UInt8(ascii: "\"") else { throw wrongKind("expected a string") }
         return try Self.syntax { () throws(JSONError) in try scanner.scanString(decoding: true) }
     }
 
     /// A whole number, or nil for `null`.
-    public mutating func integer() throws(JSONError) -> Int64? {
+    @inlinable public mutating func integer() throws(JSONError) -> Int64? {
         if try skipNull() { return nil }
         let start = scanner.index
         guard try scan() == .number else { throw wrongKind("expected a number", at: start) }
@@ -163,7 +168,7 @@ public struct JSONPullReader {
         return negative ? -value : value
     }
 
-    public mutating func bool() throws(JSONError) -> Bool? {
+    @inlinable public mutating func bool() throws(JSONError) -> Bool? {
         if try skipNull() { return nil }
         let first = scanner.peek
         guard try scan() == .bool else { throw wrongKind("expected true or false") }
@@ -171,7 +176,7 @@ public struct JSONPullReader {
     }
 
     /// An RFC 3339 time as milliseconds since the epoch, or nil for `null`.
-    public mutating func time() throws(JSONError) -> Int64? {
+    @inlinable public mutating func time() throws(JSONError) -> Int64? {
         if try skipNull() { return nil }
         let start = scanner.index
         guard scanner.peek == UInt8(ascii: "\"") else { throw wrongKind("expected a time") }
@@ -196,14 +201,14 @@ public struct JSONPullReader {
     }
 
     /// The value as the bytes it came as (validated).
-    public mutating func raw() throws(JSONError) -> RawJSON {
+    @inlinable public mutating func raw() throws(JSONError) -> RawJSON {
         let start = scanner.index
         _ = try scan()
         return RawJSON(unchecked: Array(scanner.bytes[start..<scanner.index]))
     }
 
     /// An object of strings, or nil for `null`.
-    public mutating func stringMap() throws(JSONError) -> [String: String]? {
+    @inlinable public mutating func stringMap() throws(JSONError) -> [String: String]? {
         if try skipNull() { return nil }
         var map: [String: String] = [:]
         try beginObject()
@@ -215,13 +220,13 @@ public struct JSONPullReader {
         return map
     }
 
-    public mutating func skipValue() throws(JSONError) {
+    @inlinable public mutating func skipValue() throws(JSONError) {
         _ = try scan()
     }
 
     // MARK: Steps
 
-    private mutating func open(_ bracket: UInt8, _ what: String) throws(JSONError) {
+    @inlinable mutating func open(_ bracket: UInt8, _ what: String) throws(JSONError) {
         scanner.skipWhitespace()
         guard scanner.peek == bracket else { throw wrongKind("expected \(what)") }
         guard depth < JSONScanner.defaultMaxDepth else { throw malformed("nesting deeper than \(JSONScanner.defaultMaxDepth)") }
@@ -233,7 +238,7 @@ public struct JSONPullReader {
 
     /// Steps over the separator after a member or element: true when another follows, false
     /// (past the closing bracket) when the container ends.
-    private mutating func another(closing: UInt8) throws(JSONError) -> Bool {
+    @inlinable mutating func another(closing: UInt8) throws(JSONError) -> Bool {
         scanner.skipWhitespace()
         if scanner.peek == closing {
             scanner.index += 1
@@ -250,26 +255,26 @@ public struct JSONPullReader {
         return true
     }
 
-    private mutating func skipNull() throws(JSONError) -> Bool {
+    @inlinable mutating func skipNull() throws(JSONError) -> Bool {
         guard isNull else { return false }
         _ = try scan()
         return true
     }
 
-    private mutating func scan() throws(JSONError) -> JSONKind {
+    @inlinable mutating func scan() throws(JSONError) -> JSONKind {
         try Self.syntax { () throws(JSONError) in try scanner.scanValue(depth: depth) }
     }
 
-    private static func syntax<T>(_ body: () throws(JSONError) -> T) throws(JSONError) -> T {
+    @inlinable static func syntax<T>(_ body: () throws(JSONError) -> T) throws(JSONError) -> T {
         try body()
     }
 
     /// A value of another kind than the one asked for, where it starts.
-    private func wrongKind(_ reason: String, at offset: Int? = nil) -> JSONError {
+    @inlinable func wrongKind(_ reason: String, at offset: Int? = nil) -> JSONError {
         .shape("at byte \(offset ?? scanner.index): \(reason)")
     }
 
-    private func malformed(_ reason: String, at offset: Int? = nil) -> JSONError {
+    @inlinable func malformed(_ reason: String, at offset: Int? = nil) -> JSONError {
         JSONError(offset: offset ?? scanner.index, reason: reason)
     }
 }

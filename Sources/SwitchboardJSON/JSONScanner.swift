@@ -44,14 +44,14 @@ public struct JSONMember: Sendable {
 public struct JSONScanner {
     public static let defaultMaxDepth = 64
 
-    let bytes: [UInt8]
-    var index = 0
+    @usableFromInline let bytes: [UInt8]
+    @usableFromInline var index = 0
     /// Where the scanned value ends: the whole buffer, or a nested value's range within it.
-    let end: Int
-    private let maxDepth: Int
+    @usableFromInline let end: Int
+    @usableFromInline let maxDepth: Int
     /// The bytes were validated already (a value nested in a document scanned before): values
     /// are skipped by their delimiters instead of checked again.
-    private let trusted: Bool
+    @usableFromInline let trusted: Bool
 
     private init(_ bytes: [UInt8], maxDepth: Int) {
         self.bytes = bytes
@@ -60,7 +60,7 @@ public struct JSONScanner {
         self.trusted = false
     }
 
-    init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int, trusted: Bool) {
+    @usableFromInline init(_ bytes: [UInt8], range: Range<Int>, maxDepth: Int, trusted: Bool) {
         self.bytes = bytes
         self.index = range.lowerBound
         self.end = range.upperBound
@@ -111,20 +111,20 @@ public struct JSONScanner {
 
     // MARK: Scanning
 
-    var peek: UInt8? { index < end ? bytes[index] : nil }
+    @inlinable var peek: UInt8? { index < end ? bytes[index] : nil }
 
-    func error(_ reason: String) -> JSONError {
+    @usableFromInline func error(_ reason: String) -> JSONError {
         JSONError(offset: index, reason: reason)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     mutating func skipWhitespace() {
         // Compact JSON (all our own) has none: one comparison and out.
         guard index < end, bytes[index] <= 0x20 else { return }
         skipWhitespaceRun()
     }
 
-    private mutating func skipWhitespaceRun() {
+    @usableFromInline mutating func skipWhitespaceRun() {
         while index < end {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -133,7 +133,7 @@ public struct JSONScanner {
         }
     }
 
-    mutating func scanValue(depth: Int) throws(JSONError) -> JSONKind {
+    @usableFromInline mutating func scanValue(depth: Int) throws(JSONError) -> JSONKind {
         guard let c = peek else { throw error("unexpected end of input") }
         if trusted, depth > 0 { return skipValidated(c) }
         switch c {
@@ -322,7 +322,7 @@ public struct JSONScanner {
 
     /// Scans a string starting at its opening quote; returns its decoded text when asked to.
     /// Text without escapes is made straight from its bytes (short keys need no allocation).
-    mutating func scanString(decoding: Bool) throws(JSONError) -> String? {
+    @inlinable mutating func scanString(decoding: Bool) throws(JSONError) -> String? {
         index += 1
         let start = index
         var decoded: [UInt8]?
@@ -354,7 +354,7 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanEscape(into output: inout [UInt8]) throws(JSONError) {
+    @usableFromInline mutating func scanEscape(into output: inout [UInt8]) throws(JSONError) {
         index += 1
         guard let c = peek else { throw error("unterminated escape") }
         index += 1
@@ -411,7 +411,7 @@ public struct JSONScanner {
     }
 
     /// Validates one UTF-8 sequence of two to four bytes (no overlongs, no surrogates).
-    private mutating func scanMultibyte() throws(JSONError) {
+    @usableFromInline mutating func scanMultibyte() throws(JSONError) {
         let lead = bytes[index]
         let count: Int
         var lowest: UInt8 = 0x80

@@ -4,20 +4,20 @@
 /// one copy into memory the writer owns (an `Array` append checks uniqueness and capacity per
 /// call, which cost as much as the writing). Not copyable, so that the buffer has one owner.
 public struct JSONWriter: ~Copyable {
-    private static let hexDigits = Array("0123456789abcdef".utf8)
+    @usableFromInline static let hexDigits = Array("0123456789abcdef".utf8)
 
-    private var base: UnsafeMutablePointer<UInt8>
-    private var count = 0
-    private var capacity: Int
-    private var needsComma = false
+    @usableFromInline var base: UnsafeMutablePointer<UInt8>
+    @usableFromInline var count = 0
+    @usableFromInline var capacity: Int
+    @usableFromInline var needsComma = false
     /// The last time written and its text, and the last day's: the times of a lease answer
     /// repeat (every task of a batch was leased in the same millisecond) and share their day.
-    private var lastTime = Int64.min
-    private var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
-    private var lastDay = Int64.min
-    private var lastDayText: (UInt64, UInt64) = (0, 0)
+    @usableFromInline var lastTime = Int64.min
+    @usableFromInline var lastTimeText: (UInt64, UInt64, UInt64) = (0, 0, 0)
+    @usableFromInline var lastDay = Int64.min
+    @usableFromInline var lastDayText: (UInt64, UInt64) = (0, 0)
 
-    public init(capacity: Int = 256) {
+    @inlinable public init(capacity: Int = 256) {
         self.capacity = max(capacity, 16)
         base = .allocate(capacity: self.capacity)
     }
@@ -27,38 +27,38 @@ public struct JSONWriter: ~Copyable {
     }
 
     /// What has been written so far (a copy).
-    public var bytes: [UInt8] {
+    @inlinable public var bytes: [UInt8] {
         Array(UnsafeBufferPointer(start: base, count: count))
     }
 
     /// What has been written so far, in place (to hand to a byte buffer without an extra copy).
-    public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    @inlinable public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
-    public mutating func beginObject() {
+    @inlinable public mutating func beginObject() {
         separate()
         put(UInt8(ascii: "{"))
         needsComma = false
     }
 
-    public mutating func endObject() {
+    @inlinable public mutating func endObject() {
         put(UInt8(ascii: "}"))
         needsComma = true
     }
 
-    public mutating func beginArray() {
+    @inlinable public mutating func beginArray() {
         separate()
         put(UInt8(ascii: "["))
         needsComma = false
     }
 
-    public mutating func endArray() {
+    @inlinable public mutating func endArray() {
         put(UInt8(ascii: "]"))
         needsComma = true
     }
 
-    public mutating func key(_ key: StaticString) {
+    @inlinable public mutating func key(_ key: StaticString) {
         key.withUTF8Buffer { name in
             reserve(name.count + 4)
             if needsComma { putReserved(UInt8(ascii: ",")) }
@@ -72,13 +72,13 @@ public struct JSONWriter: ~Copyable {
 
     /// A key known only at run time (a map's). Literal keys take `key(_:)`: a `String`
     /// overload of that name would win every literal and cost a `String` each.
-    public mutating func key(computed key: String) {
+    @inlinable public mutating func key(computed key: String) {
         string(key)
         put(UInt8(ascii: ":"))
         needsComma = false
     }
 
-    public mutating func string(_ value: String) {
+    @inlinable public mutating func string(_ value: String) {
         separate()
         var value = value
         value.withUTF8 { utf8 in
@@ -97,11 +97,11 @@ public struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    public mutating func string(_ value: String?) {
+    @inlinable public mutating func string(_ value: String?) {
         if let value { string(value) } else { null() }
     }
 
-    public mutating func int(_ value: some BinaryInteger) {
+    @inlinable public mutating func int(_ value: some BinaryInteger) {
         separate()
         if let small = Int64(exactly: value) {
             appendDecimal(small)
@@ -111,7 +111,7 @@ public struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    public mutating func double(_ value: Double) {
+    @inlinable public mutating func double(_ value: Double) {
         separate()
         if value.isFinite {
             if let exact = Int64(exactly: value) {
@@ -125,14 +125,14 @@ public struct JSONWriter: ~Copyable {
         needsComma = true
     }
 
-    public mutating func bool(_ value: Bool) {
+    @inlinable public mutating func bool(_ value: Bool) {
         separate()
         put(value ? "true" : "false")
         needsComma = true
     }
 
     /// An object of strings, keys sorted so equal maps write equal bytes.
-    public mutating func stringMap(_ map: [String: String]) {
+    @inlinable public mutating func stringMap(_ map: [String: String]) {
         beginObject()
         if !map.isEmpty {
             for key in map.keys.sorted() {
@@ -143,7 +143,7 @@ public struct JSONWriter: ~Copyable {
         endObject()
     }
 
-    public mutating func null() {
+    @inlinable public mutating func null() {
         separate()
         put("null")
         needsComma = true
@@ -176,7 +176,7 @@ public struct JSONWriter: ~Copyable {
     }
 
     /// Embeds already-validated JSON as it is.
-    public mutating func raw(_ json: RawJSON?) {
+    @inlinable public mutating func raw(_ json: RawJSON?) {
         separate()
         if let json { json.bytes.withUnsafeBufferPointer { put($0) } } else { put("null") }
         needsComma = true
@@ -184,7 +184,7 @@ public struct JSONWriter: ~Copyable {
 
     /// Whether any byte is a control character, a quote or a backslash — eight bytes at a time
     /// (every id, name and time of every task answer passes through here).
-    static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+    @inlinable static func needsEscaping(_ utf8: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = 0
         if let base = utf8.baseAddress {
             while index + 8 <= utf8.count {
@@ -203,16 +203,16 @@ public struct JSONWriter: ~Copyable {
     // MARK: Output
 
     @inline(__always)
-    private mutating func separate() {
+    @inlinable mutating func separate() {
         if needsComma { put(UInt8(ascii: ",")) }
     }
 
     @inline(__always)
-    private mutating func reserve(_ extra: Int) {
+    @inlinable mutating func reserve(_ extra: Int) {
         if count + extra > capacity { grow(toHold: count + extra) }
     }
 
-    private mutating func grow(toHold needed: Int) {
+    @usableFromInline mutating func grow(toHold needed: Int) {
         let newCapacity = max(needed, capacity * 2)
         let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         newBase.initialize(from: base, count: count)
@@ -222,39 +222,39 @@ public struct JSONWriter: ~Copyable {
     }
 
     @inline(__always)
-    private mutating func putReserved(_ byte: UInt8) {
+    @inlinable mutating func putReserved(_ byte: UInt8) {
         base[count] = byte
         count += 1
     }
 
     @inline(__always)
-    private mutating func putReserved(_ bytes: UnsafeBufferPointer<UInt8>) {
+    @inlinable mutating func putReserved(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress else { return }
         (base + count).initialize(from: source, count: bytes.count)
         count += bytes.count
     }
 
     @inline(__always)
-    private mutating func put(_ byte: UInt8) {
+    @inlinable mutating func put(_ byte: UInt8) {
         reserve(1)
         putReserved(byte)
     }
 
-    private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+    @inlinable mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
         reserve(bytes.count)
         putReserved(bytes)
     }
 
-    private mutating func put(_ text: StaticString) {
+    @inlinable mutating func put(_ text: StaticString) {
         text.withUTF8Buffer { put($0) }
     }
 
-    private mutating func put(_ text: String) {
+    @inlinable mutating func put(_ text: String) {
         var text = text
         text.withUTF8 { put($0) }
     }
 
-    private mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+    @inlinable mutating func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
         // At most six bytes (`\u00XX`) for each one.
         reserve(utf8.count * 6)
         for c in utf8 {
@@ -274,7 +274,7 @@ public struct JSONWriter: ~Copyable {
     }
 
     /// Decimal digits without making a `String` first (counts and times fill every task).
-    private mutating func appendDecimal(_ value: Int64) {
+    @inlinable mutating func appendDecimal(_ value: Int64) {
         reserve(20)
         if value < 0 { putReserved(UInt8(ascii: "-")) }
         var rest = value.magnitude

@@ -166,5 +166,8 @@ struct TaskShapeTests {
             createdAt: Timestamp(milliseconds: 0), updatedAt: Timestamp(milliseconds: 0))
         let written = try #require(try JSONSerialization.jsonObject(with: Data(sample.jsonBytes())) as? [String: Any])
         #expect(Set(written.keys) == Set(names))
+        let writtenText = String(decoding: sample.jsonBytes(), as: UTF8.self)
+        let writtenOrder = names.compactMap { writtenText.range(of: "\"\($0)\":")?.lowerBound }
+        #expect(writtenOrder.count == names.count && writtenOrder == writtenOrder.sorted(), "written in TaskField's order")
     }
 }

@@ -62,32 +62,36 @@ struct WaitPrimitiveTests {
         await cancelledBeforeStart { await running.waitForEarlierDeadline() }
     }
 
-    @Test("an interruption cancels the handler, whether it comes before or while it runs; after, it is ignored")
+    @Test("an interruption cancels the execution's task through its handle, whether it comes before or while it runs; after, it is ignored")
     func executionControl() async {
+        // Interrupted before its task is attached: the task is cancelled as it is attached.
         let early = ExecutionControl()
         early.interrupt(.timedOut(.seconds(1)))
-        let (sawCancel, earlyReason) = await early.run {
-            (try? await Task.sleep(for: .seconds(60))) == nil
-        }
-        #expect(sawCancel && earlyReason == .timedOut(.seconds(1)))
+        let earlyCancelled = Shared(false)
+        let earlyTask = Task { if (try? await Task.sleep(for: .seconds(60))) == nil { earlyCancelled.withLock { $0 = true } } }
+        early.attach(earlyTask)
+        await earlyTask.value
+        #expect(earlyCancelled.value && early.end() == .timedOut(.seconds(1)))
 
         let control = ExecutionControl()
         let started = Gate()
-        async let slept: (result: Bool, interruption: Interruption?) = control.run {
+        let cancelled = Shared(false)
+        let task = Task {
             started.open()
-            return (try? await Task.sleep(for: .seconds(60))) == nil
+            if (try? await Task.sleep(for: .seconds(60))) == nil { cancelled.withLock { $0 = true } }
         }
+        control.attach(task)
         await started.wait()
         control.interrupt(.cancelRequested)
         control.interrupt(.draining)
-        let (cancelled, reason) = await slept
-        #expect(cancelled, "the handler's sleep was cancelled")
-        #expect(reason == .cancelRequested, "the first reason stays")
+        await task.value
+        #expect(cancelled.value, "the handler's sleep was cancelled")
+        #expect(control.end() == .cancelRequested, "the first reason stays")
 
         let finished = ExecutionControl()
-        let (_, none) = await finished.run { 1 }
+        #expect(finished.end() == nil)
         finished.interrupt(.timedOut(.seconds(1)))
-        #expect(none == nil && finished.reason == nil, "an interruption after the handler ended changes nothing")
+        #expect(finished.reason == nil, "an interruption after the handler ended changes nothing")
     }
 
     @Test("an execution due before the supervisor's wake-up wakes it; a later one does not")

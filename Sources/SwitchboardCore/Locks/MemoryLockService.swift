@@ -79,6 +79,12 @@ public final class MemoryLockService: LockService {
     public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
         try limits.validate(key: key, holder: holder, ttl: ttl, wait: wait)
         let now = clock.now()
+        // A free key nobody queues for is granted without looking at waiters (the common case).
+        let quick = state.withLock { s -> LockLease? in
+            guard s.held[key] == nil, s.queued[key] == nil else { return nil }
+            return s.grant(key, to: holder, ttl: ttl, now: now)
+        }
+        if let quick { return quick }
         let granted = state.update { s, waiters -> LockLease? in
             s.expireIfNeeded(key, now: now, &waiters)
             guard s.held[key] == nil else { return nil }
@@ -163,7 +169,7 @@ public final class MemoryLockService: LockService {
         let released = state.update { s, waiters -> Bool in
             guard let lease = s.held[key], lease.holder == holder, lease.token == token, lease.expiresAt > now else { return false }
             s.held[key] = nil
-            s.handOff(key, now: now, &waiters)
+            if s.queued[key] != nil { s.handOff(key, now: now, &waiters) }
             return true
         }
         guard released else {

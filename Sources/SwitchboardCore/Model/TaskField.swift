@@ -6,8 +6,34 @@ public enum TaskField: Int, CaseIterable, Sendable {
     case id, queue, type, runID, priority, metadata, payload, status, attempts, maxRetries, timeoutMS, lockKey
     case notBefore, createdAt, updatedAt, startedAt, finishedAt, workerID, leaseExpiresAt, result, error, errors
 
-    /// The JSON member's name.
-    public var name: StaticString { Self.names[rawValue] }
+    /// The JSON member's name (a switch, so that a writer naming a field gets a constant).
+    @inlinable
+    public var name: StaticString {
+        switch self {
+        case .id: "id"
+        case .queue: "queue"
+        case .type: "type"
+        case .runID: "run_id"
+        case .priority: "priority"
+        case .metadata: "metadata"
+        case .payload: "payload"
+        case .status: "status"
+        case .attempts: "attempts"
+        case .maxRetries: "max_retries"
+        case .timeoutMS: "timeout_ms"
+        case .lockKey: "lock_key"
+        case .notBefore: "not_before"
+        case .createdAt: "created_at"
+        case .updatedAt: "updated_at"
+        case .startedAt: "started_at"
+        case .finishedAt: "finished_at"
+        case .workerID: "worker_id"
+        case .leaseExpiresAt: "lease_expires_at"
+        case .result: "result"
+        case .error: "error"
+        case .errors: "errors"
+        }
+    }
 
     /// May be null. Every field is always present in the API's JSON, null or not.
     public var isNullable: Bool {
@@ -18,18 +44,22 @@ public enum TaskField: Int, CaseIterable, Sendable {
     }
 
     /// The names in field order, for readers that look a key up by position.
-    public static let names: [StaticString] = [
-        "id", "queue", "type", "run_id", "priority", "metadata", "payload", "status", "attempts", "max_retries", "timeout_ms",
-        "lock_key", "not_before", "created_at", "updated_at", "started_at", "finished_at", "worker_id", "lease_expires_at",
-        "result", "error", "errors",
-    ]
+    public static let names: [StaticString] = allCases.map(\.name)
 }
 
 /// The members of one entry of a task's `errors`.
 public enum TaskErrorField: Int, CaseIterable, Sendable {
     case attempt, at, message, workerID
 
-    public var name: StaticString { Self.names[rawValue] }
+    @inlinable
+    public var name: StaticString {
+        switch self {
+        case .attempt: "attempt"
+        case .at: "at"
+        case .message: "message"
+        case .workerID: "worker_id"
+        }
+    }
 
-    public static let names: [StaticString] = ["attempt", "at", "message", "worker_id"]
+    public static let names: [StaticString] = allCases.map(\.name)
 }

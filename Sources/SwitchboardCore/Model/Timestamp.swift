@@ -12,6 +12,7 @@ import Darwin
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var milliseconds: Int64
 
+    @inlinable
     public init(milliseconds: Int64) {
         self.milliseconds = milliseconds
     }

@@ -184,7 +184,10 @@ public final class Worker: Service, Sendable {
                         "completed": "\(m.tasksCompleted)", "failed": "\(m.tasksFailed)", "released": "\(m.tasksReleased)",
                     ])
             } onCancel: {
+                // As a task group's children would be: every running handler is cancelled now,
+                // and its task released.
                 self.stop()
+                for execution in self.running.all { execution.control.interrupt(.draining) }
             }
         } onGracefulShutdown: {
             self.stop()
@@ -195,59 +198,60 @@ public final class Worker: Service, Sendable {
 
     private func leaseAndRun() async {
         let carries = source.carriesCompletionsOnLease
-        await withDiscardingTaskGroup { group in
-            while true {
-                // Until the next lease call, finished tasks wait to go with it (one round trip
-                // for both) instead of going on their own.
-                if carries { outcomes.setCarrying(true) }
-                guard var free = await slots.waitForFree(), !stopSignal.isOpen else { break }
-                // Slots tend to come free together: one yield lets the rest of a burst land, so
-                // one lease call fills them all.
-                await Task.yield()
-                free = min(slots.free, configuration.maxTasksPerLease)
-                guard free > 0 else { continue }
-                let request = LeaseRequest(
-                    workerID: configuration.id, queues: configuration.queues, maxTasks: free,
-                    leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
-                    slots: configuration.concurrency)
-                let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
-                var leases: [TaskLease]
-                do {
-                    // While the queues are busy a plain call gets the tasks; racing it against the
-                    // stop signal (a task group, two child tasks) is only worth it for a long-poll.
-                    // What finishes during this short call waits for the next one.
-                    var immediate = request
-                    immediate.wait = .zero
-                    leases = carried.isEmpty ? try await source.lease(immediate) : try await lease(immediate, carrying: carried)
-                    if leases.isEmpty, request.wait > .zero, !stopSignal.isOpen {
-                        // A long-poll may last: what finishes meanwhile is reported on its own.
-                        outcomes.setCarrying(false)
-                        leases = try await source.lease(request, unless: stopSignal, tryAtOnce: false)
-                    }
-                } catch {
+        while true {
+            // Until the next lease call, finished tasks wait to go with it (one round trip
+            // for both) instead of going on their own.
+            if carries { outcomes.setCarrying(true) }
+            guard var free = await slots.waitForFree(), !stopSignal.isOpen else { break }
+            // Slots tend to come free together: one yield lets the rest of a burst land, so
+            // one lease call fills them all.
+            await Task.yield()
+            free = min(slots.free, configuration.maxTasksPerLease)
+            guard free > 0 else { continue }
+            let request = LeaseRequest(
+                workerID: configuration.id, queues: configuration.queues, maxTasks: free,
+                leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
+                slots: configuration.concurrency)
+            let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
+            var leases: [TaskLease]
+            do {
+                // While the queues are busy a plain call gets the tasks; racing it against the
+                // stop signal (a task group, two child tasks) is only worth it for a long-poll.
+                // What finishes during this short call waits for the next one.
+                var immediate = request
+                immediate.wait = .zero
+                leases = carried.isEmpty ? try await source.lease(immediate) : try await lease(immediate, carrying: carried)
+                if leases.isEmpty, request.wait > .zero, !stopSignal.isOpen {
+                    // A long-poll may last: what finishes meanwhile is reported on its own.
                     outcomes.setCarrying(false)
-                    logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
-                    await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
-                    continue
+                    leases = try await source.lease(request, unless: stopSignal, tryAtOnce: false)
                 }
-                if stopSignal.isOpen {
-                    // Leased in the instant of the stop: give them back untouched.
-                    for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
-                    break
-                }
-                slots.take(leases.count)
-                counters.withLock { $0.tasksStarted += leases.count }
-                // One look at the handlers per lease call, not one per task.
-                let handlers = self.handlers.withLock { $0 }
-                for lease in leases {
-                    let handler = handlers[lease.task.type]
-                    group.addTask { await self.execute(lease, handler: handler) }
-                }
+            } catch {
+                outcomes.setCarrying(false)
+                logger.error("lease failed; retrying after the poll interval", metadata: ["error": "\(error)"])
+                await untilStopped { try await self.clock.sleep(for: self.configuration.pollInterval) }
+                continue
             }
-            // Nothing waits for a lease call any more: the reporting loop delivers it all.
-            outcomes.setCarrying(false)
-            await drain()
+            if stopSignal.isOpen {
+                // Leased in the instant of the stop: give them back untouched.
+                for lease in leases { _ = try? await source.release(leaseID: lease.leaseID, workerID: configuration.id) }
+                break
+            }
+            slots.take(leases.count)
+            counters.withLock { $0.tasksStarted += leases.count }
+            // One look at the handlers per lease call, not one per task.
+            let handlers = self.handlers.withLock { $0 }
+            for lease in leases {
+                let handler = handlers[lease.task.type]
+                // Registered before its task starts, so that an interruption (a cancelled worker
+                // interrupts every execution at once) reaches it however early it comes.
+                let (id, control) = register(lease)
+                control.attach(Task { await self.execute(lease, handler: handler, id: id, control: control) })
+            }
         }
+        // Nothing waits for a lease call any more: the reporting loop delivers it all.
+        outcomes.setCarrying(false)
+        await drain()
     }
 
     /// What one call may carry (the API takes up to 1,000 completions per call).
@@ -289,6 +293,9 @@ public final class Worker: Service, Sendable {
             group.cancelAll()
         }
         for execution in running.all { execution.control.interrupt(.draining) }
+        // Executions are tasks of their own (so that each can be cancelled by its handle): run()
+        // ends only once every one has, as a task group would wait for its children.
+        await slots.waitUntilIdle(cancellable: false)
     }
 
     // MARK: Running one task
@@ -299,26 +306,31 @@ public final class Worker: Service, Sendable {
         case interrupted(Interruption)
     }
 
-    private func execute(_ lease: TaskLease, handler: Handler?) async {
-        let task = lease.task
+    /// Registers an execution with the supervisor (its deadline, its heartbeats).
+    private func register(_ lease: TaskLease) -> (id: Int, control: ExecutionControl) {
         let control = ExecutionControl()
-        let timeout = min(Duration.milliseconds(task.timeoutMS), configuration.taskTimeout ?? .milliseconds(task.timeoutMS))
+        let timeout = min(Duration.milliseconds(lease.task.timeoutMS), configuration.taskTimeout ?? .milliseconds(lease.task.timeoutMS))
         let leaseLength = configuration.leaseDuration ?? timeout
         let now = clock.now()
-        let executionID = running.add(
+        let id = running.add(
             RunningExecutions.Execution(
                 leaseID: lease.leaseID, control: control, deadline: now + timeout, timeout: timeout,
                 heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now))
+        return (id, control)
+    }
+
+    private func execute(_ lease: TaskLease, handler: Handler?, id executionID: Int, control: ExecutionControl) async {
+        let task = lease.task
         let context = TaskContext(
             task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
         let started = ContinuousClock.now
-        let workerID = configuration.id
-        let (finished, interruption): (Outcome, Interruption?) = await control.run {
-            guard let handler else {
-                return .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(workerID)"))
-            }
-            do { return .succeeded(try await handler(context)) } catch { return .threw(error) }
+        let finished: Outcome
+        if let handler {
+            do { finished = .succeeded(try await handler(context)) } catch { finished = .threw(error) }
+        } else {
+            finished = .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(configuration.id)"))
         }
+        let interruption = control.end()
         running.remove(executionID)
         let elapsed = ContinuousClock.now - started
         // Whatever the handler made of it, an execution interrupted while it ran ends as interrupted.

@@ -66,10 +66,10 @@ final class Slots: Sendable {
         }
     }
 
-    /// Returns once every slot is free, or when the calling task is cancelled.
-    func waitUntilIdle() async {
+    /// Returns once every slot is free, or (when `cancellable`) when the calling task is cancelled.
+    func waitUntilIdle(cancellable: Bool = true) async {
         let capacity = capacity
-        _ = await state.wait(for: .idle, cancelled: .idle) { s -> Answer? in s.free == capacity ? .idle : nil }
+        _ = await state.wait(for: .idle, cancelled: cancellable ? .idle : nil) { s -> Answer? in s.free == capacity ? .idle : nil }
     }
 }
 
@@ -82,55 +82,50 @@ enum Interruption: Sendable, Equatable {
 }
 
 /// Lets the worker interrupt one execution from outside (the supervisor's timeout and
-/// heartbeat answers, the drain deadline). The execution runs its handler as a child task and
-/// waits here for the first of "the handler ended" and "an interruption came"; on an
-/// interruption it cancels that child itself, so no task is ever cancelled from outside.
+/// heartbeat answers, the drain deadline) by cancelling the execution's task through its handle.
+///
+/// Each execution is a task of its own whose handle the lease loop attaches here, and the
+/// handler runs inline in it, with no watcher task or timer beside it (a child task per
+/// execution costs more than a no-op handler: BENCHMARKS.md). No task is cancelled but through
+/// its own handle.
 final class ExecutionControl: Sendable {
     private struct State {
         var reason: Interruption?
+        var task: Task<Void, Never>?
         var ended = false
     }
 
-    private enum Ending: Sendable {
-        case ended
-        case interrupted(Interruption)
-    }
-
-    /// The one waiter is the execution.
-    private let state = WaitableState<State, Void, Ending>(State())
+    private let state = Mutex(State())
 
     /// Why the execution was interrupted, if it was.
     var reason: Interruption? { state.withLock { $0.reason } }
 
-    /// Runs `body` (the handler) in a child task that an interruption cancels; returns its
-    /// result and the interruption, if one came before it ended (one that comes after changes
-    /// nothing).
-    func run<T: Sendable>(_ body: @escaping @Sendable () async -> T) async -> (result: T, interruption: Interruption?) {
-        await withTaskGroup(of: T.self) { group in
-            group.addTask {
-                let result = await body()
-                self.state.update { s, waiters in
-                    s.ended = true
-                    waiters.resumeAll(with: .ended)
-                }
-                return result
-            }
-            let ending = await state.wait(cancelled: nil) { s -> Ending? in
-                if let reason = s.reason { return .interrupted(reason) }
-                return s.ended ? .ended : nil
-            }
-            guard case .interrupted(let reason) = ending else { return (await group.next()!, nil) }
-            group.cancelAll()
-            return (await group.next()!, reason)
+    /// The execution's task: an interruption that came before it is applied at once.
+    func attach(_ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { s in
+            guard !s.ended else { return false }
+            s.task = task
+            return s.reason != nil
         }
+        if cancelNow { task.cancel() }
     }
 
-    /// Records the first reason and wakes the execution, while its handler runs.
+    /// Records the first reason and cancels the execution's task, while its handler runs.
     func interrupt(_ reason: Interruption) {
-        state.update { s, waiters in
-            guard s.reason == nil, !s.ended else { return }
+        let task = state.withLock { s -> Task<Void, Never>? in
+            guard s.reason == nil, !s.ended else { return nil }
             s.reason = reason
-            waiters.resumeAll(with: .interrupted(reason))
+            return s.task
+        }
+        task?.cancel()
+    }
+
+    /// The handler ended: later interruptions change nothing. Returns the one that came before.
+    func end() -> Interruption? {
+        state.withLock { s in
+            s.ended = true
+            s.task = nil
+            return s.reason
         }
     }
 }
