@@ -5,19 +5,25 @@ import SwitchboardJSON
 // server writes them with the writer; clients read the small ones with Foundation's
 // `JSONDecoder` through these `Decodable` shapes (a run's tasks with the task reader).
 
+extension JSONWriter {
+    /// `{state: count, …}` with every state, zero included (a queue's depth, a run's counts).
+    mutating func statusCounts(_ counts: [TaskStatus: Int]) {
+        beginObject()
+        for status in TaskStatus.allCases {
+            key(computed: status.rawValue)
+            int(counts[status] ?? 0)
+        }
+        endObject()
+    }
+}
+
 extension QueueInfo {
     /// `{"name", "paused", "depth": {state: count, …}}`, every state present.
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.key("name"); w.string(name)
         w.key("paused"); w.bool(paused)
-        w.key("depth")
-        w.beginObject()
-        for status in TaskStatus.allCases {
-            w.key(computed: status.rawValue)
-            w.int(depth[status] ?? 0)
-        }
-        w.endObject()
+        w.key("depth"); w.statusCounts(depth)
         w.endObject()
     }
 }
@@ -49,13 +55,7 @@ extension RunSummary {
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.key("run_id"); w.string(runID)
-        w.key("counts")
-        w.beginObject()
-        for status in TaskStatus.allCases {
-            w.key(computed: status.rawValue)
-            w.int(counts[status] ?? 0)
-        }
-        w.endObject()
+        w.key("counts"); w.statusCounts(counts)
         w.key("tasks")
         w.beginArray()
         for task in tasks { task.write(to: &w) }
