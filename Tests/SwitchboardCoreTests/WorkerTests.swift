@@ -305,6 +305,22 @@ struct WorkerTests {
         #expect(worker.metrics.tasksReleased == 1)
     }
 
+    @Test("cancelling the worker's task interrupts running handlers at once and gives their tasks back")
+    func cancelledWorker() async throws {
+        // A drain timeout that never passes here: only the cancellation can end the handler.
+        let worker = makeWorker(drainTimeout: .seconds(3600))
+        let id = try await h.engine.enqueue(TaskSubmission.toolCall("sleep", input: json(#"{"ms": 600000}"#))).task.id
+        let run = Task { try await worker.run() }
+        try await settled(3)
+        run.cancel()
+        try await run.value
+        let task = try await h.engine.task(id: id)
+        #expect(task.status == .pending, "released, not failed")
+        #expect(task.attempts == 0)
+        #expect(worker.metrics.tasksReleased == 1)
+        #expect(worker.busySlots == 0, "run() returned after the execution ended")
+    }
+
     @Test("a cancel request reaches the handler through the heartbeat")
     func cancelRequested() async throws {
         let worker = makeWorker(leaseDuration: .seconds(3))
