@@ -98,10 +98,10 @@ struct WaitPrimitiveTests {
     func earlierDeadlineWakes() async throws {
         let running = RunningExecutions()
         let t0 = Timestamp(milliseconds: 1_000_000)
-        func execution(_ id: String, deadline: Timestamp) -> RunningExecutions.Execution {
+        func execution(_ id: String, deadline: Timestamp, fenceAt: Timestamp? = nil) -> RunningExecutions.Execution {
             .init(
                 leaseID: id, control: ExecutionControl(), deadline: deadline, timeout: .seconds(1), heartbeatEvery: .seconds(1),
-                lastHeartbeat: t0)
+                lastHeartbeat: t0, fenceAfter: .seconds(60), fenceAt: fenceAt ?? t0 + .seconds(3600))
         }
         #expect(running.overdue(at: t0, nextBeat: t0 + .seconds(1)).wakeAt == t0 + .seconds(1))
         _ = running.add(execution("late", deadline: t0 + .seconds(30)))
@@ -114,9 +114,17 @@ struct WaitPrimitiveTests {
         #expect(!woken.value, "a later deadline leaves the supervisor asleep")
         _ = running.add(execution("soon", deadline: t0 + .milliseconds(200)))
         await waiter.value
-        let (overdue, wakeAt) = running.overdue(at: t0 + .milliseconds(200), nextBeat: t0 + .seconds(1))
-        #expect(overdue.map(\.leaseID) == ["soon"])
+        let (timedOut, fenced, wakeAt) = running.overdue(at: t0 + .milliseconds(200), nextBeat: t0 + .seconds(1))
+        #expect(timedOut.map(\.leaseID) == ["soon"] && fenced.isEmpty)
         #expect(wakeAt == t0 + .seconds(1))
+        // A fence due before the timeout wakes the supervisor too, and is reported as a fence;
+        // a confirmed heartbeat moves it.
+        let id = running.add(execution("fence", deadline: t0 + .seconds(30), fenceAt: t0 + .milliseconds(500)))
+        #expect(running.overdue(at: t0 + .milliseconds(300), nextBeat: t0 + .seconds(1)).wakeAt == t0 + .milliseconds(500))
+        running.heartbeatConfirmed(id, sentAt: t0 + .milliseconds(400))
+        #expect(running.overdue(at: t0 + .milliseconds(500), nextBeat: t0 + .seconds(1)).fenced.isEmpty, "moved to 400 ms + 60 s")
+        let late = running.overdue(at: t0 + .seconds(61), nextBeat: t0 + .seconds(62))
+        #expect(late.fenced.map(\.leaseID) == ["fence"] && late.timedOut.map(\.leaseID) == ["late"])
     }
 
     @Test("outcomes queued while the reporter is busy come out together; close ends it after the rest")

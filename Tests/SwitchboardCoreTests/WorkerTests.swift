@@ -353,6 +353,54 @@ struct WorkerTests {
         }
     }
 
+    @Test("heartbeats lost in transit: the worker fences itself before its lease can be reaped, so the next worker never overlaps it")
+    func selfFencing() async throws {
+        let clock = h.clock
+        let active = Shared((now: 0, most: 0))
+        let handler: Worker.Handler = { context in
+            active.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+            defer { active.withLock { $0.now -= 1 } }
+            // The first attempt runs long; the one after the lease came back finishes at once.
+            if context.task.attempts == 1 { try await clock.sleep(for: .seconds(3600)) }
+            return nil
+        }
+        // A short lease kept alive by heartbeats, the usual way to run a long tool call; every
+        // heartbeat is lost (a partition, a dead proxy).
+        let cut = makeWorker(leaseDuration: .seconds(3), source: HeartbeatsLost(engine: h.engine))
+        cut.registerHandler(for: "long", handler)
+        var submission = TaskSubmission(type: "long", payload: .null)
+        submission.timeoutMS = 7_200_000
+        let id = try await h.engine.enqueue(submission).task.id
+        let runCut = Task { try await cut.run() }
+        try await eventually("the first attempt runs") { active.value.now == 1 }
+        // The fence: 3 s from the lease call, less a quarter of the lease (the margin is capped there).
+        for _ in 0..<9 {
+            clock.advance(by: .milliseconds(250))
+            await Task.yield()
+        }
+        try await eventually("the handler was stopped before the lease ran out") { active.value.now == 0 }
+        #expect(clock.now() < Timestamp(milliseconds: 1_795_000_000_000) + .seconds(3))
+        #expect(try await status(id) == .running, "the server still holds the lease")
+        cut.stop()
+        try await runCut.value
+        #expect(cut.metrics.tasksFenced == 1)
+        #expect(cut.metrics.tasksCompleted == 0 && cut.metrics.tasksFailed == 0, "nothing was reported for a fenced task")
+
+        // The lease runs out and is reaped; the retry goes to another worker.
+        clock.advance(by: .seconds(1))
+        _ = try await h.engine.performMaintenance()
+        #expect(try await status(id) == .retrying)
+        clock.advance(by: .seconds(2))
+        let next = makeWorker()
+        next.registerHandler(for: "long", handler)
+        try await running(next) {
+            try await eventually("the retry completed") { try await status(id) == .completed }
+        }
+        #expect(active.value.most == 1, "never two handlers of the task at once")
+        let task = try await h.engine.task(id: id)
+        #expect(task.attempts == 2 && task.errors.count == 1, "one failed attempt: the reaped lease")
+    }
+
     @Test("heartbeats keep a long task's lease alive")
     func heartbeats() async throws {
         let worker = makeWorker(leaseDuration: .seconds(3))
@@ -436,6 +484,19 @@ extension EngineBacked {
 
     func release(leaseID: String, workerID: String?) async throws -> TaskRecord {
         try await engine.release(leaseID: leaseID, workerID: workerID)
+    }
+}
+
+/// The engine as a task source whose heartbeats never arrive (a partition between worker and server).
+final class HeartbeatsLost: EngineBacked {
+    let engine: TaskEngine
+
+    init(engine: TaskEngine) {
+        self.engine = engine
+    }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        throw SwitchboardError.unavailable("the heartbeat was lost in transit")
     }
 }
 

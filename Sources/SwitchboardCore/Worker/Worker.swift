@@ -66,13 +66,22 @@ public final class Worker: Service, Sendable {
         /// The most tasks one lease call asks for, however many slots are free (the API and the
         /// engine's default take at most 1,000 per call).
         public var maxTasksPerLease: Int
+        /// Self-fencing: a handler is cancelled, and its task given up without a report, once its
+        /// lease's last confirmed expiry less this margin has passed (at most a quarter of the
+        /// lease). Counted on this worker's clock from when the confirmed call was *sent*, so
+        /// neither the network's delay nor the server's clock is trusted; what is assumed is that
+        /// clocks advance at about the same rate (drift well under the margin over one lease) and
+        /// do not jump. The margin also has to cover the time a handler takes to stop once cancelled.
+        public var fenceMargin: Duration
 
         public init(
             id: String, queues: [String] = ["default"], concurrency: Int = 4, pollInterval: Duration = .seconds(1),
             taskTimeout: Duration? = nil, maxRetries: Int? = nil, retryDelay: Duration? = nil,
             drainTimeout: Duration = .seconds(30), leaseDuration: Duration? = nil, heartbeatInterval: Duration = .seconds(1),
-            cancelCheckInterval: Duration = .seconds(5), host: String? = nil, maxTasksPerLease: Int = 1000
+            cancelCheckInterval: Duration = .seconds(5), host: String? = nil, maxTasksPerLease: Int = 1000,
+            fenceMargin: Duration = .seconds(1)
         ) {
+            self.fenceMargin = fenceMargin
             self.host = host
             self.maxTasksPerLease = maxTasksPerLease
             self.id = id
@@ -214,6 +223,9 @@ public final class Worker: Service, Sendable {
                 slots: configuration.concurrency)
             let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
             var leases: [TaskLease]
+            // A lease is safe from when its call was sent (a long-poll's tasks are leased later,
+            // so this errs on the safe side).
+            var sentAt = clock.now()
             do {
                 // While the queues are busy a plain call gets the tasks; racing it against the
                 // stop signal (a task group, two child tasks) is only worth it for a long-poll.
@@ -224,6 +236,7 @@ public final class Worker: Service, Sendable {
                 if leases.isEmpty, request.wait > .zero, !stopSignal.isOpen {
                     // A long-poll may last: what finishes meanwhile is reported on its own.
                     outcomes.setCarrying(false)
+                    sentAt = clock.now()
                     leases = try await source.lease(request, unless: stopSignal, tryAtOnce: false)
                 }
             } catch {
@@ -245,7 +258,7 @@ public final class Worker: Service, Sendable {
                 let handler = handlers[lease.task.type]
                 // Registered before its task starts, so that an interruption (a cancelled worker
                 // interrupts every execution at once) reaches it however early it comes.
-                let (id, control) = register(lease)
+                let (id, control) = register(lease, sentAt: sentAt)
                 control.attach(Task { await self.execute(lease, handler: handler, id: id, control: control) })
             }
         }
@@ -306,16 +319,20 @@ public final class Worker: Service, Sendable {
         case interrupted(Interruption)
     }
 
-    /// Registers an execution with the supervisor (its deadline, its heartbeats).
-    private func register(_ lease: TaskLease) -> (id: Int, control: ExecutionControl) {
+    /// Registers an execution with the supervisor (its deadline, its heartbeats, its fence).
+    private func register(_ lease: TaskLease, sentAt: Timestamp) -> (id: Int, control: ExecutionControl) {
         let control = ExecutionControl()
         let timeout = min(Duration.milliseconds(lease.task.timeoutMS), configuration.taskTimeout ?? .milliseconds(lease.task.timeoutMS))
-        let leaseLength = configuration.leaseDuration ?? timeout
+        // The lease's length as the server granted it: both times are the server's own.
+        let granted = lease.task.startedAt.map { lease.expiresAt - $0 }
+        let leaseLength = granted.flatMap { $0 > .zero ? $0 : nil } ?? configuration.leaseDuration ?? timeout
+        let fenceAfter = leaseLength - min(configuration.fenceMargin, leaseLength / 4)
         let now = clock.now()
         let id = running.add(
             RunningExecutions.Execution(
                 leaseID: lease.leaseID, control: control, deadline: now + timeout, timeout: timeout,
-                heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now))
+                heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now,
+                fenceAfter: fenceAfter, fenceAt: sentAt + fenceAfter))
         return (id, control)
     }
 
@@ -459,6 +476,12 @@ public final class Worker: Service, Sendable {
             counters.withLock { $0.tasksReleased += 1 }
         case .interrupted(.leaseLost):
             logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(report.taskID)"])
+        case .interrupted(.fenced):
+            // Nothing is sent: the lease may already be someone else's.
+            counters.withLock { $0.tasksFenced += 1 }
+            logger.warning(
+                "lease not confirmed in time; the handler was stopped and the task given up (it is reaped and run again)",
+                metadata: ["task_id": "\(report.taskID)", "lease_id": "\(leaseID)"])
         }
     }
 
@@ -489,8 +512,9 @@ public final class Worker: Service, Sendable {
                 now = clock.now()
                 nextBeat = now + configuration.heartbeatInterval
             }
-            let (overdue, wakeAt) = running.overdue(at: now, nextBeat: nextBeat)
-            for execution in overdue { execution.control.interrupt(.timedOut(execution.timeout)) }
+            let (timedOut, fenced, wakeAt) = running.overdue(at: now, nextBeat: nextBeat)
+            for execution in timedOut { execution.control.interrupt(.timedOut(execution.timeout)) }
+            for execution in fenced { execution.control.interrupt(.fenced) }
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { try? await self.clock.sleep(until: wakeAt) }
                 group.addTask { await self.running.waitForEarlierDeadline() }
@@ -505,11 +529,12 @@ public final class Worker: Service, Sendable {
             do {
                 let status = try await source.heartbeat(
                     leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
-                running.heartbeatSent(execution.id, at: now)
+                running.heartbeatConfirmed(execution.id, sentAt: now)
                 if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
             } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
                 execution.control.interrupt(.leaseLost)
             } catch {
+                running.heartbeatTried(execution.id, at: now)
                 logger.warning("heartbeat failed", metadata: ["lease_id": "\(execution.leaseID)", "error": "\(error)"])
             }
         }

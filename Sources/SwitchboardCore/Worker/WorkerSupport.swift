@@ -78,6 +78,9 @@ enum Interruption: Sendable, Equatable {
     case timedOut(Duration)
     case cancelRequested
     case leaseLost
+    /// The lease's last confirmed expiry (less the margin) passed without a renewal: the worker
+    /// stops before the server may hand the task to someone else.
+    case fenced
     case draining
 }
 
@@ -144,8 +147,17 @@ final class RunningExecutions: Sendable {
         var timeout: Duration
         var heartbeatEvery: Duration
         var lastHeartbeat: Timestamp
+        /// How long a confirmation of the lease (the lease call, a heartbeat's answer) keeps the
+        /// execution safe: the lease's length less the fencing margin.
+        var fenceAfter: Duration
+        /// When the lease may be gone for all this worker knows: the send time of the last call
+        /// the server confirmed, plus `fenceAfter`.
+        var fenceAt: Timestamp
         /// Reported overdue once: a handler that takes its time to stop is not reported again.
         var overdue = false
+
+        /// The earlier of the timeout and the fence.
+        var nextDeadline: Timestamp { min(deadline, fenceAt) }
     }
 
     private struct State {
@@ -166,7 +178,7 @@ final class RunningExecutions: Sendable {
             s.nextID += 1
             execution.id = s.nextID
             s.executions[execution.id] = execution
-            if let wakeAt = s.wakeAt, execution.deadline < wakeAt {
+            if let wakeAt = s.wakeAt, execution.nextDeadline < wakeAt {
                 s.wakeAt = nil
                 s.earlierDeadline = true
                 waiters.resumeAll(with: ())
@@ -185,27 +197,44 @@ final class RunningExecutions: Sendable {
         state.withLock { $0.executions.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
     }
 
-    func heartbeatSent(_ id: Int, at now: Timestamp) {
+    /// A heartbeat sent at `sentAt` was answered: the lease is safe until `sentAt + fenceAfter`.
+    func heartbeatConfirmed(_ id: Int, sentAt: Timestamp) {
+        state.withLock { s in
+            guard var execution = s.executions[id] else { return }
+            execution.lastHeartbeat = sentAt
+            execution.fenceAt = max(execution.fenceAt, sentAt + execution.fenceAfter)
+            s.executions[id] = execution
+        }
+    }
+
+    /// A heartbeat was tried at `now` and not answered: try again at the next beat, and let the
+    /// fence stand.
+    func heartbeatTried(_ id: Int, at now: Timestamp) {
         state.withLock { $0.executions[id]?.lastHeartbeat = now }
     }
 
-    /// The executions that passed their deadline since the last call, as of `now`, and when the
-    /// supervisor must wake next: `nextBeat`, or the earliest deadline still ahead if sooner.
-    func overdue(at now: Timestamp, nextBeat: Timestamp) -> (overdue: [Execution], wakeAt: Timestamp) {
+    /// The executions that passed their timeout, and those that passed their fence, since the
+    /// last call, as of `now`; and when the supervisor must wake next: `nextBeat`, or the
+    /// earliest deadline still ahead if sooner.
+    func overdue(at now: Timestamp, nextBeat: Timestamp) -> (timedOut: [Execution], fenced: [Execution], wakeAt: Timestamp) {
         state.withLock { s in
-            var overdue: [Execution] = []
+            var timedOut: [Execution] = []
+            var fenced: [Execution] = []
             var wakeAt = nextBeat
             for (id, execution) in s.executions where !execution.overdue {
-                if execution.deadline <= now {
-                    overdue.append(execution)
+                if execution.fenceAt <= now {
+                    fenced.append(execution)
                     s.executions[id]?.overdue = true
-                } else if execution.deadline < wakeAt {
-                    wakeAt = execution.deadline
+                } else if execution.deadline <= now {
+                    timedOut.append(execution)
+                    s.executions[id]?.overdue = true
+                } else if execution.nextDeadline < wakeAt {
+                    wakeAt = execution.nextDeadline
                 }
             }
             s.wakeAt = wakeAt
             s.earlierDeadline = false
-            return (overdue, wakeAt)
+            return (timedOut, fenced, wakeAt)
         }
     }
 
@@ -370,6 +399,9 @@ public struct WorkerMetrics: Sendable, Hashable {
     public var tasksRetried = 0
     /// Tasks given back unfinished at shutdown (no attempt used).
     public var tasksReleased = 0
+    /// Handlers stopped because their lease was not confirmed in time (self-fencing); their
+    /// tasks were given up without a report, to be reaped and run again.
+    public var tasksFenced = 0
     /// Handler time over every finished attempt.
     public var totalDuration: Duration = .zero
 
