@@ -175,6 +175,16 @@ def test_json_logs_and_environment_configuration():
     assert starting and starting[0]["level"] == "info" and starting[0]["workers"] == "0x8"
 
 
+def test_the_memory_backend_says_at_start_that_a_restart_loses_its_tasks():
+    server = Server()
+    try:
+        ready = requests.get(server.base + "/readyz").json()
+        assert ready["durability"]["survives_restart"] is False
+    finally:
+        assert server.stop() == 0
+    assert "a stop, crash or restart loses every queued and running task" in server.output()
+
+
 def test_bad_configuration_is_refused():
     from conftest import BINARY
 

@@ -26,7 +26,13 @@ def all_completed(server, ids):
 def test_readiness_follows_redis_and_the_server_rides_out_a_restart(redis_server):
     server = Server("--backend", redis_server.url, "--workers", "1")
     try:
-        assert requests.get(server.base + "/readyz", timeout=5).status_code == 200
+        ready = requests.get(server.base + "/readyz", timeout=5)
+        assert ready.status_code == 200
+        # This redis-server keeps an append-only file and never evicts: the backend says so.
+        durability = ready.json()["durability"]
+        assert durability["survives_restart"] is True, durability
+        assert durability["settings"]["appendonly"] == "yes" and durability["settings"]["maxmemory-policy"] == "noeviction"
+        assert durability["warnings"] == []
         redis_server.kill()
         ready = requests.get(server.base + "/readyz", timeout=5)
         assert ready.status_code == 503

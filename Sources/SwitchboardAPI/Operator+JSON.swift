@@ -17,6 +17,20 @@ extension JSONWriter {
     }
 }
 
+extension DurabilityReport {
+    /// `{"survives_restart", "settings": {name: value}, "warnings": [text]}` (in `/readyz`).
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("survives_restart"); w.bool(survivesRestart)
+        w.key("settings"); w.stringMap(settings)
+        w.key("warnings")
+        w.beginArray()
+        for warning in warnings { w.string(warning) }
+        w.endArray()
+        w.endObject()
+    }
+}
+
 extension QueueInfo {
     /// `{"name", "paused", "depth": {state: count, …}}`, every state present.
     public func write(to w: inout JSONWriter) {

@@ -213,17 +213,35 @@ struct Serve: AsyncParsableCommand {
                 "address": "\(settings.security.tls == nil ? "http" : "https")://\(host):\(port)", "backend": "\(redactedBackend)",
                 "workers": "\(workers)x\(concurrency)", "auth": "\(authSummary(settings.security))",
             ])
+        await reportDurability(of: engine, logger: logger)
+        // The loops live as long as the process. Hummingbird (2.28) ends its server's graceful
+        // shutdown in a task it does not await, whose last step fails a promise on the listening
+        // channel's loop; shutting the group down when `runService` returns raced with it (NIO's
+        // "Cannot schedule tasks on an EventLoop that has already shut down" in a tenth to a
+        // third of stops). Nothing runs on them once the service group has ended, and the
+        // process exits next.
+        defer { withExtendedLifetime(loops) {} }
         do {
             try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             await redis?.close()
-            try? await loops.shutdownGracefully()
             throw error
         }
         await redis?.close()
-        // The HTTP server has stopped with the service group: its loops go too.
-        try await loops.shutdownGracefully()
         logger.info("stopped")
+    }
+
+    /// Says at start how safe tasks are (the memory backend loses them on restart; a Redis that
+    /// may evict keys or has no append-only file can lose them too): warnings, not refusals.
+    private func reportDurability(of engine: TaskEngine, logger: Logger) async {
+        do {
+            guard let report = try await engine.durabilityReport() else { return }
+            let settings = report.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            logger.info("durability", metadata: ["survives_restart": "\(report.survivesRestart)", "settings": "\(settings)"])
+            for warning in report.warnings { logger.warning("\(warning)") }
+        } catch {
+            logger.warning("could not check the backend's durability settings", metadata: ["error": "\(error)"])
+        }
     }
 
     /// What guards the server, for the start-up line (names of sources, never a credential).

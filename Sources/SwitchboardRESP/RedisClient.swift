@@ -7,9 +7,10 @@ import Synchronization
 ///
 /// Commands go round-robin over `connectionCount` connections; each connection pipelines, so
 /// no command waits for a free one. A dead connection is reconnected on next use; after a failed
-/// connect, that slot refuses commands at once (`RedisUnavailable`) until its backoff — doubling
-/// from `reconnectBase` up to `reconnectCap`, with full jitter — has passed, so callers fail
-/// cleanly while Redis is down and succeed again as soon as it is back.
+/// connect, that slot tries no new connection until its backoff — doubling from `reconnectBase`
+/// up to `reconnectCap`, with full jitter — has passed, and meanwhile hands its commands to
+/// another slot's live connection, or refuses them at once (`RedisUnavailable`) when none is
+/// live: callers fail cleanly while Redis is down and succeed again as soon as it is back.
 public final class RedisClient: Sendable {
     public struct Configuration: Sendable {
         public var url: RedisURL
@@ -123,6 +124,11 @@ public final class RedisClient: Sendable {
             case .connecting(let task):
                 return .wait(task, index)
             case .backingOff(let until, _, let error) where now < until:
+                // Another slot may have its connection back already (Redis restarted): use it
+                // rather than refuse while this one waits out its backoff.
+                for slot in s.slots {
+                    if case .connected(let connection) = slot, connection.isActive { return .ready(connection) }
+                }
                 return .refuse(error)
             default:
                 let task = Task { [configuration, eventLoopGroup, sslContext] in

@@ -16,7 +16,7 @@ import Synchronization
 ///
 /// Scripts publish the names of queues that gain work on `<prefix>:ready`; `followReadyEvents`
 /// subscribes so the engine wakes its waiting leasers without polling Redis.
-public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource {
+public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource, DurabilityReporting {
     public let client: RedisClient
     /// Prepended to every key, so several deployments can share one Redis.
     public let prefix: String
@@ -357,6 +357,40 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
 
     public func ping() async throws {
         _ = try await call { try await client.send(RESPCommand("PING")) }
+    }
+
+    /// Redis's persistence and eviction settings, as `CONFIG GET` shows them (managed Redis
+    /// services often refuse `CONFIG`: then they are reported unknown, with a warning to check).
+    /// An evicting `maxmemory-policy` can drop a task's hash or a lease's entry and strand the
+    /// task; without the append-only file a Redis restart loses what came after the last snapshot.
+    public func durabilityReport() async throws -> DurabilityReport {
+        let names = ["appendonly", "appendfsync", "maxmemory-policy"]
+        let replies = try await call { try await client.pipeline(names.map { RESPCommand("CONFIG", "GET", $0) }) }
+        var settings: [String: String] = [:]
+        for (name, reply) in zip(names, replies) {
+            // RESP2 answers [name, value]; RESP3 a map {name: value}.
+            if case .map(_, let values) = reply, let value = values.first?.string {
+                settings[name] = value
+            } else if let values = reply.array, values.count == 2, let value = values[1].string {
+                settings[name] = value
+            }
+        }
+        var warnings: [String] = []
+        if settings.isEmpty {
+            warnings.append("Redis refused CONFIG GET: check by hand that appendonly is yes and maxmemory-policy is noeviction")
+        } else {
+            if let policy = settings["maxmemory-policy"], policy != "noeviction" {
+                warnings.append(
+                    "maxmemory-policy is \(policy): under memory pressure Redis may evict task data and strand tasks; set it to noeviction")
+            }
+            if settings["appendonly"] != "yes" {
+                warnings.append("appendonly is not yes: a Redis restart loses the tasks since its last snapshot; enable the append-only file")
+            } else if settings["appendfsync"] == "no" {
+                warnings.append("appendfsync is no: a crash of the Redis host may lose recent tasks; everysec loses at most a second, always none")
+            }
+        }
+        let survives = settings["appendonly"] == "yes" && settings["maxmemory-policy"] == "noeviction"
+        return DurabilityReport(survivesRestart: survives, settings: settings, warnings: warnings)
     }
 
     // MARK: Ready events

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SwitchboardAPI
 import SwitchboardAuth
 import SwitchboardCore
 import SwitchboardJSON
@@ -148,7 +149,7 @@ public struct ControlPlane: Sendable {
     /// answers all of its connections, so with as many loops as cores two busy worker
     /// connections shared one about half the time (a remote drain then left part of the machine
     /// idle, BENCHMARKS.md); with twice as many that is rarer, and a request finds an idle loop to
-    /// run on. Idle loops cost nothing. Whoever makes the group shuts it down.
+    /// run on. Idle loops cost nothing. Whoever makes the group owns it (`serve` keeps it for the life of the process: see there why).
     public static func makeEventLoopGroup() -> MultiThreadedEventLoopGroup {
         MultiThreadedEventLoopGroup(numberOfThreads: 2 * System.coreCount)
     }
@@ -235,7 +236,14 @@ struct SystemRoutes<Context: SwitchboardContext> {
             } catch {
                 throw SwitchboardError.unavailable("the backend is not reachable: \(error)")
             }
-            return JSONResponse.object { $0.key("status"); $0.string("ready") }
+            // What the backend says of its durability, when it can say (a refusal is not unreadiness).
+            let durability = try? await engine.durabilityReport()
+            return JSONResponse.object { w in
+                w.key("status"); w.string("ready")
+                if let durability {
+                    w.key("durability"); durability.write(to: &w)
+                }
+            }
         }
         table.on(router, .get, "/metrics", openMetrics ? .open : .allowing(.viewer, .operator)) { _, _ in
             Response(

@@ -92,6 +92,34 @@ struct RedisClientTests {
         await server.stop()
     }
 
+    @Test("once one connection is back, a slot still backing off lends its commands to it instead of refusing")
+    func backingOffSlotsBorrow() async throws {
+        let server = try await RedisProcess()
+        var configuration = RedisClient.Configuration(url: server.url)
+        configuration.connectionCount = 4
+        // A backoff far longer than the test: without borrowing, the slot that failed refuses.
+        configuration.reconnectBase = .seconds(60)
+        configuration.reconnectCap = .seconds(60)
+        configuration.connectTimeout = .milliseconds(500)
+        let client = RedisClient(configuration)
+        for _ in 0..<4 { try await client.send(RESPCommand("SET", "k", "v")) }
+        await server.stop()
+        // One command while Redis is down: its slot fails to reconnect and backs off.
+        await #expect(throws: (any Error).self) { try await client.send(RESPCommand("GET", "k")) }
+        try await server.start()
+        // The other slots reconnect as they come round (a connection the restart killed may
+        // fail once before it is noticed)…
+        var live = 0
+        for _ in 0..<50 where live < 3 {
+            if (try? await client.send(RESPCommand("PING"))) == .simpleString("PONG") { live += 1 }
+        }
+        #expect(live == 3)
+        // …and then every command goes through, the backing-off slot's included.
+        for _ in 0..<8 { #expect(try await client.send(RESPCommand("PING")) == .simpleString("PONG")) }
+        await client.close()
+        await server.stop()
+    }
+
     @Test("blocking commands run on a dedicated connection and do not hold up the shared ones")
     func dedicatedConnection() async throws {
         let server = try await RedisProcess()

@@ -50,4 +50,24 @@ struct RedisBackendTests {
         #expect(third.task == (try await a.task(id: third.task.id)))
         #expect(third.readySince == Fixture.at(4), "ready again since the release")
     }
+
+    @Test("the durability report reads Redis's persistence and eviction settings and warns about the unsafe ones")
+    func durability() async throws {
+        let backend = makeRedisBackend(prefix: prefix)
+        let report = try await backend.durabilityReport()
+        // The test script's redis-server runs without the append-only file.
+        #expect(report.settings["appendonly"] == "no")
+        #expect(!report.survivesRestart)
+        #expect(report.warnings.contains { $0.contains("appendonly") })
+        #expect(report.settings["maxmemory-policy"] == "noeviction")
+        #expect(!report.warnings.contains { $0.contains("maxmemory-policy") })
+        // Without maxmemory nothing is evicted either way, so the other tests sharing this
+        // redis-server are not disturbed by the policy's brief change.
+        let admin = RedisClient(RedisClient.Configuration(url: try #require(testRedisURL)))
+        _ = try await admin.send(RESPCommand("CONFIG", "SET", "maxmemory-policy", "allkeys-lru"))
+        let evicting = try await backend.durabilityReport()
+        _ = try await admin.send(RESPCommand("CONFIG", "SET", "maxmemory-policy", "noeviction"))
+        await admin.close()
+        #expect(evicting.warnings.contains { $0.contains("maxmemory-policy is allkeys-lru") })
+    }
 }

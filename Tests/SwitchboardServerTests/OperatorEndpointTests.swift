@@ -147,7 +147,12 @@ struct OperatorEndpointTests {
     func system() async throws {
         try await h.test { client in
             #expect(try await client.call(.get, "/healthz").body?.string("status") == "ok")
-            #expect(try await client.call(.get, "/readyz").body?.string("status") == "ready")
+            let ready = try await client.call(.get, "/readyz")
+            #expect(ready.body?.string("status") == "ready")
+            // The memory backend says that a restart loses its tasks.
+            let durability = try #require(ready.body?["durability"] as? [String: Any])
+            #expect(durability["survives_restart"] as? Bool == false)
+            #expect((durability["warnings"] as? [String])?.first?.contains("restart loses") == true)
             try await client.call(.post, "/v1/tasks", json: echoTask)
             _ = try await h.engine.performMaintenance()
             let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }

@@ -383,6 +383,11 @@ public final class TaskEngine: TaskSource {
         try await backend.queues()
     }
 
+    /// How durable the backend says it is; nil when it cannot say.
+    public func durabilityReport() async throws -> DurabilityReport? {
+        try await (backend as? any DurabilityReporting)?.durabilityReport()
+    }
+
     public func pause(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
         return try await pausing().setPaused(true, queue: queue)

@@ -8,7 +8,7 @@ import Synchronization
 /// of scheduled/retrying tasks by due time; one heap of lease expiries; a deque of finished tasks
 /// for retention. Enqueue and lease are O(log n); nothing per task but its record and a few
 /// heap entries (no timers, no closures).
-public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention {
+public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, DurabilityReporting {
     private let state: Mutex<MemoryBackendState>
 
     /// - Parameter errorHistoryLimit: failures kept per task (see `TaskLimits.maxErrorHistory`).
@@ -308,5 +308,13 @@ enum MemoryCursor {
             throw .invalid("cursor '\(cursor)' is not one this server returned")
         }
         return value
+    }
+}
+
+extension MemoryTaskBackend {
+    public func durabilityReport() -> DurabilityReport {
+        DurabilityReport(
+            survivesRestart: false, settings: ["storage": "this process's memory"],
+            warnings: ["tasks live in this process only: a stop, crash or restart loses every queued and running task; use --backend redis://… to keep them"])
     }
 }
