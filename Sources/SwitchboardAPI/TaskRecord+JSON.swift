@@ -19,6 +19,7 @@ extension TaskRecord {
         w.key(TaskField.payload.name); w.raw(payload)
         w.key(TaskField.status.name); w.string(status.rawValue)
         w.key(TaskField.attempts.name); w.int(attempts)
+        w.key(TaskField.releases.name); w.int(releases)
         w.key(TaskField.maxRetries.name); w.int(maxRetries)
         w.key(TaskField.timeoutMS.name); w.int(timeoutMS)
         w.key(TaskField.lockKey.name); w.string(lockKey)
@@ -57,7 +58,7 @@ extension TaskRecord {
     public init(reading reader: inout JSONPullReader) throws(JSONError) {
         var id, queue, type, statusName: String?
         var runID, lockKey, workerID, error: String?
-        var priority, attempts, maxRetries, timeoutMS: Int64?
+        var priority, attempts, releases, maxRetries, timeoutMS: Int64?
         var metadata: [String: String]?
         var payload, result: RawJSON?
         var notBefore, createdAt, updatedAt, startedAt, finishedAt, leaseExpiresAt: Timestamp?
@@ -81,6 +82,7 @@ extension TaskRecord {
             case .payload: payload = try reader.raw()
             case .status: statusName = try reader.string()
             case .attempts: attempts = try reader.integer()
+            case .releases: releases = try reader.integer()
             case .maxRetries: maxRetries = try reader.integer()
             case .timeoutMS: timeoutMS = try reader.integer()
             case .lockKey: lockKey = try reader.string()
@@ -105,7 +107,7 @@ extension TaskRecord {
         self.init(
             id: try need(id, .id), queue: try need(queue, .queue), type: try need(type, .type), runID: runID,
             priority: UInt8(clamping: priority ?? 0), metadata: metadata ?? [:], payload: try need(payload, .payload), status: status,
-            attempts: Int(attempts ?? 0), maxRetries: Int(maxRetries ?? 0), timeoutMS: timeoutMS ?? 0, lockKey: lockKey,
+            attempts: Int(attempts ?? 0), releases: Int(releases ?? 0), maxRetries: Int(maxRetries ?? 0), timeoutMS: timeoutMS ?? 0, lockKey: lockKey,
             notBefore: notBefore, createdAt: try need(createdAt, .createdAt), updatedAt: try need(updatedAt, .updatedAt),
             startedAt: startedAt, finishedAt: finishedAt, workerID: workerID, leaseExpiresAt: leaseExpiresAt,
             result: result.flatMap { $0.isNull ? nil : $0 }, error: error, errors: errors)

@@ -46,6 +46,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long completed and cancelled tasks are kept.") var retentionMs = Environment.int("RETENTION_MS") ?? 3_600_000
     @Option(help: "At most this many completed and cancelled tasks are kept.")
     var maxFinishedTasks = Environment.int("MAX_FINISHED_TASKS") ?? 100_000
+    @Option(help: "Releases a task may have (drained unfinished) before a release counts as a failed attempt.")
+    var maxReleases = Environment.int("MAX_RELEASES") ?? 10
     @Option(help: "Prefix of the in-process workers' ids (ID-1, ID-2, …).") var workerId = Environment.string("WORKER_ID") ?? Environment.hostname
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
     @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
@@ -94,6 +96,7 @@ struct Serve: AsyncParsableCommand {
         guard workers >= 0, concurrency > 0 else { throw ValidationError("workers must be >= 0 and concurrency > 0") }
         guard maxBodyBytes > 0, idleTimeoutMs > 0, drainTimeoutMs >= 0 else { throw ValidationError("sizes and timeouts must be positive") }
         guard (0...100).contains(maxRetries) else { throw ValidationError("max-retries must be 0-100") }
+        guard maxReleases >= 0 else { throw ValidationError("max-releases must not be negative") }
         guard retryDelayMs >= 0, maxRetryDelayMs >= retryDelayMs else { throw ValidationError("retry delays must satisfy 0 <= retry-delay-ms <= max-retry-delay-ms") }
         guard taskTimeoutMs > 0, leaseGraceMs >= 0, retentionMs >= 0, maxFinishedTasks >= 0 else {
             throw ValidationError("timeouts and retention must not be negative")
@@ -168,6 +171,7 @@ struct Serve: AsyncParsableCommand {
         configuration.leaseGrace = .milliseconds(leaseGraceMs)
         configuration.finishedRetention = .milliseconds(retentionMs)
         configuration.maxFinishedTasks = maxFinishedTasks
+        configuration.maxReleases = maxReleases
         configuration.admission.maxQueueNames = maxQueueNames
         configuration.admission.maxTaskTypes = maxTaskTypes
         configuration.admission.maxQueueDepth = maxQueueDepth > 0 ? maxQueueDepth : nil

@@ -204,11 +204,18 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
         return try Self.recordReply(parts, "fail")
     }
 
-    public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
+    /// The script counts the release and gives the task back, or, past the limit, answers
+    /// `toomany` and leaves the lease live: then the release is a failure, through `fail`.
+    public func release(
+        leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> TaskRecord {
         let (secret, taskID) = try Self.parse(leaseID)
         _ = leasedRecords.take(leaseID)
         let parts = try await leaseScript(
-            RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, secret, taskID, now.milliseconds])
+            RedisTaskScripts.release, "release", leaseID: leaseID, [prefix, secret, taskID, now.milliseconds, maxReleases])
+        if parts.first?.string == "toomany" {
+            return try await fail(leaseID: leaseID, message: tooManyReleasesMessage(maxReleases), now: now, decide: decide)
+        }
         return try Self.recordReply(parts, "release")
     }
 
@@ -429,7 +436,7 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
         let reply = try await run(script, name, arguments)
         guard let parts = reply.array, let code = parts.first?.string else { throw RedisTaskBackendError.unexpectedReply(name) }
         switch code {
-        case "ok": return parts
+        case "ok", "toomany": return parts
         case "notfound": throw SwitchboardError.notFound("no lease \(leaseID)")
         default: throw Self.staleLease(leaseID)
         }

@@ -58,6 +58,7 @@ enum RedisTaskCoding {
                     guard let status = TaskStatus(rawValue: text()) else { throw RedisTaskBackendError.malformedTask("status \(text())") }
                     record.status = status
                 case .attempts: record.attempts = Int(text()) ?? 0
+                case .releases: record.releases = Int(text()) ?? 0
                 case .maxRetries: record.maxRetries = Int(text()) ?? 0
                 case .timeoutMS: record.timeoutMS = Int64(text()) ?? 0
                 case .lockKey: record.lockKey = text()
@@ -121,6 +122,7 @@ enum RedisTaskCoding {
             case .payload: "pl"
             case .status: "st"
             case .attempts: "at"
+            case .releases: "rl"
             case .maxRetries: "mr"
             case .timeoutMS: "to"
             case .lockKey: "lk"

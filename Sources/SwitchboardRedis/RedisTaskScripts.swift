@@ -372,11 +372,14 @@ enum RedisTaskScripts {
         return out
         """)
 
-    /// ARGV: P, lease secret, task id, now.
+    /// ARGV: P, lease secret, task id, now, the most releases (past it: `toomany`, nothing else changed).
     static let release = script("""
         local f, problem = leased(ARGV[3], ARGV[2])
         if not f then return {problem} end
         local id, now = ARGV[3], ARGV[4]
+        if f[5] ~= '1' and redis.call('HINCRBY', tk(id), 'rl', 1) > tonumber(ARGV[5]) then
+          return {'toomany'}
+        end
         endLease(id, f[4])
         if f[5] == '1' then
           finish(id, f[3], 'running', 'cancelled', now)
@@ -449,7 +452,7 @@ enum RedisTaskScripts {
         local f = redis.call('HMGET', tk(id), 'st', 'q', 'pri')
         if f[1] ~= 'dead' then return {'notfound'} end
         redis.call('ZREM', gk('dead'), id)
-        redis.call('HSET', tk(id), 'at', 0)
+        redis.call('HSET', tk(id), 'at', 0, 'rl', 0)
         redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
         makeReady(id, f[2], num(readyScore(tonumber(f[3]), redis.call('INCR', gk('seq')))), now, now, 'dead')
         redis.call('PUBLISH', gk('ready'), f[2])
@@ -475,7 +478,7 @@ enum RedisTaskScripts {
                 remove(id)
               else
                 redis.call('ZREM', gk('dead'), id)
-                redis.call('HSET', tk(id), 'at', 0)
+                redis.call('HSET', tk(id), 'at', 0, 'rl', 0)
                 redis.call('HDEL', tk(id), 'fa', 'w', 'cr', 'ds')
                 makeReady(id, f[1], num(readyScore(tonumber(f[3]), redis.call('INCR', gk('seq')))), now, now, 'dead')
                 redis.call('PUBLISH', gk('ready'), f[1])

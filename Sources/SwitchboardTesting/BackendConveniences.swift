@@ -7,4 +7,9 @@ extension TaskTransitions {
     public func complete(leaseID: String, result: RawJSON?, now: Timestamp) async throws -> TaskRecord {
         try await complete(batch: [LeaseCompletion(leaseID: leaseID, result: result)], now: now)[0].get()
     }
+
+    /// A release that never passes the release limit.
+    public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
+        try await release(leaseID: leaseID, now: now, maxReleases: .max) { _ in .bury }
+    }
 }

@@ -29,8 +29,10 @@ public final class EssentialsOnlyBackend: TaskBackend {
         try store.fail(leaseID: leaseID, message: message, now: now, decide: decide)
     }
 
-    public func release(leaseID: String, now: Timestamp) async throws -> TaskRecord {
-        try store.release(leaseID: leaseID, now: now)
+    public func release(
+        leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> TaskRecord {
+        try store.release(leaseID: leaseID, now: now, maxReleases: maxReleases, decide: decide)
     }
 
     public func cancel(id: String, now: Timestamp) async throws -> TaskRecord {

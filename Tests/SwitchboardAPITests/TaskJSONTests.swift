@@ -25,8 +25,9 @@ struct TaskJSONTests {
         #expect(text.contains(#""payload":{"tool_name": "read_file", "input": {"path": "/etc/hosts"}, "reason": "gathering info"}"#))
         #expect(text.contains(#""result":[1, 2.50]"#))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        // DESIGN.md §2's fields, and `releases` (an addition: issue 15's bounded releases).
         let expectedKeys: Set<String> = [
-            "id", "queue", "type", "run_id", "priority", "metadata", "payload", "status", "attempts", "max_retries",
+            "id", "queue", "type", "run_id", "priority", "metadata", "payload", "status", "attempts", "releases", "max_retries",
             "timeout_ms", "lock_key", "not_before", "created_at", "updated_at", "started_at", "finished_at",
             "worker_id", "lease_expires_at", "result", "error", "errors",
         ]

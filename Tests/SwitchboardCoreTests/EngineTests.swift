@@ -298,4 +298,22 @@ struct EngineTests {
         try await h.engine.performMaintenance()
         #expect(try h.metrics.expectGauge("switchboard_queue_depth", [("queue", "default"), ("state", "completed")]).lastValue == 1)
     }
+
+    @Test("a task released on every drain reaches the DLQ: past maxReleases a release is a failed attempt")
+    func boundedReleases() async throws {
+        let h = EngineHarness { $0.maxReleases = 2 }
+        let task = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null, maxRetries: 0)).task
+        for expected in 1...2 {
+            let lease = try #require(try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"])).first)
+            let released = try await h.engine.release(leaseID: lease.leaseID, workerID: "w")
+            #expect(released.status == .pending && released.releases == expected && released.attempts == 0)
+        }
+        let lease = try #require(try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"])).first)
+        let buried = try await h.engine.release(leaseID: lease.leaseID, workerID: "w")
+        #expect(buried.status == .dead, "max_retries 0: the failed attempt buries it")
+        #expect(buried.error?.contains("released more than 2 times") == true)
+        #expect(try await h.engine.deadLetters().items.map(\.id) == [task.id])
+        #expect(h.counter("switchboard_tasks_failed_total", type: "job") == 1)
+        #expect(h.counter("switchboard_tasks_dead_total", type: "job") == 1)
+    }
 }

@@ -29,10 +29,20 @@ public protocol TaskTransitions: Sendable {
         decide: @Sendable (TaskRecord) -> FailureDecision
     ) async throws -> TaskRecord
 
-    /// Gives the task back, ready, in its old place, without using up the attempt.
-    func release(leaseID: String, now: Timestamp) async throws -> TaskRecord
+    /// Gives the task back, ready, in its old place, without using up the attempt, and counts
+    /// the release. A release that makes the count pass `maxReleases` is a failed attempt
+    /// instead (its error says so), with `decide`'s verdict as for `fail`. A task asked to cancel
+    /// becomes `cancelled`.
+    func release(
+        leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> TaskRecord
 
     /// Cancels a scheduled, pending or retrying task; asks a running one to cancel (seen at
     /// its next heartbeat). Cancelling a cancelled task returns it; a completed or dead one: `conflict`.
     func cancel(id: String, now: Timestamp) async throws -> TaskRecord
+}
+
+/// The error a release past the limit records.
+public func tooManyReleasesMessage(_ maxReleases: Int) -> String {
+    "released more than \(maxReleases) times without finishing (a worker stopped while it ran, every time)"
 }

@@ -13,6 +13,9 @@ public struct EngineConfiguration: Sendable {
     public var defaultTimeout: Duration = .seconds(30)
     /// A default lease lasts the task's timeout plus this, so the worker's own timeout fires first.
     public var leaseGrace: Duration = .seconds(5)
+    /// Releases a task may have (a worker draining it unfinished) before a release counts as a
+    /// failed attempt: a task longer than the gap between deploys still ends, in the DLQ at worst.
+    public var maxReleases = 10
     public var minLeaseDuration: Duration = .milliseconds(100)
     public var maxLeaseDuration: Duration = .seconds(86_400)
     /// The longest a lease request may wait for work (long-poll).

@@ -299,7 +299,12 @@ public final class TaskEngine: TaskSource {
     public func release(leaseID: String, workerID: String? = nil) async throws -> TaskRecord {
         try validator.validate(workerID: workerID)
         let now = clock.now()
-        let task = try await backend.release(leaseID: leaseID, now: now)
+        let policy = configuration.retry
+        let task = try await backend.release(leaseID: leaseID, now: now, maxReleases: configuration.maxReleases) { task in
+            policy.decide(task, retryable: true, now: now)
+        }
+        // Past the limit the release was a failed attempt.
+        if task.status == .retrying || task.status == .dead { attemptEnded(task, now: now, failed: true) }
         if let workerID { workers.record(.released, worker: workerID, at: now) }
         if task.lockKey != nil { readySignal.notifyAll() } else { readySignal.notify(queues: [task.queue]) }
         return task

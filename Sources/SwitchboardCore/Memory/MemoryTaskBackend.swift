@@ -118,9 +118,18 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
         }
     }
 
-    public func release(leaseID: String, now: Timestamp) throws -> TaskRecord {
+    public func release(
+        leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) throws -> TaskRecord {
         try state.withLock { s throws(SwitchboardError) in
             let box = try s.leased(leaseID)
+            if !box.cancelRequested {
+                box.record.releases += 1
+                if box.record.releases > maxReleases {
+                    s.applyFailure(box, message: tooManyReleasesMessage(maxReleases), now: now, decide: decide)
+                    return box.record
+                }
+            }
             _ = s.endLease(box)
             if box.cancelRequested {
                 s.finish(box, .cancelled, now: now)
@@ -197,6 +206,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
 
     private static func requeue(_ box: TaskBox, in s: inout MemoryBackendState, now: Timestamp) {
         box.record.attempts = 0
+        box.record.releases = 0
         box.record.finishedAt = nil
         box.record.workerID = nil
         box.cancelRequested = false

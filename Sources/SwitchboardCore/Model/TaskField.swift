@@ -3,7 +3,7 @@
 /// switch over it, so a field added here is a compile error wherever it is not yet handled, and
 /// a test holds `openapi.yaml`'s `Task` schema to it.
 public enum TaskField: Int, CaseIterable, Sendable {
-    case id, queue, type, runID, priority, metadata, payload, status, attempts, maxRetries, timeoutMS, lockKey
+    case id, queue, type, runID, priority, metadata, payload, status, attempts, releases, maxRetries, timeoutMS, lockKey
     case notBefore, createdAt, updatedAt, startedAt, finishedAt, workerID, leaseExpiresAt, result, error, errors
 
     /// The JSON member's name (a switch, so that a writer naming a field gets a constant).
@@ -19,6 +19,7 @@ public enum TaskField: Int, CaseIterable, Sendable {
         case .payload: "payload"
         case .status: "status"
         case .attempts: "attempts"
+        case .releases: "releases"
         case .maxRetries: "max_retries"
         case .timeoutMS: "timeout_ms"
         case .lockKey: "lock_key"

@@ -27,6 +27,10 @@ public struct TaskRecord: Sendable, Hashable {
     public var status: TaskStatus
     /// Attempts started so far; a lease starts one, a release gives it back.
     public var attempts: Int
+    /// Times the task was given back unfinished (a worker drained it); past the engine's
+    /// `maxReleases` a release counts as a failed attempt, so a task released on every deploy
+    /// still ends (Sidekiq #4635).
+    public var releases: Int
     public var maxRetries: Int
     public var timeoutMS: Int64
     public var lockKey: String?
@@ -45,7 +49,7 @@ public struct TaskRecord: Sendable, Hashable {
 
     public init(
         id: String, queue: String, type: String, runID: String? = nil, priority: UInt8 = 0,
-        metadata: [String: String] = [:], payload: RawJSON, status: TaskStatus, attempts: Int = 0,
+        metadata: [String: String] = [:], payload: RawJSON, status: TaskStatus, attempts: Int = 0, releases: Int = 0,
         maxRetries: Int, timeoutMS: Int64, lockKey: String? = nil, notBefore: Timestamp? = nil,
         createdAt: Timestamp, updatedAt: Timestamp, startedAt: Timestamp? = nil, finishedAt: Timestamp? = nil,
         workerID: String? = nil, leaseExpiresAt: Timestamp? = nil, result: RawJSON? = nil, error: String? = nil,
@@ -60,6 +64,7 @@ public struct TaskRecord: Sendable, Hashable {
         self.payload = payload
         self.status = status
         self.attempts = attempts
+        self.releases = releases
         self.maxRetries = maxRetries
         self.timeoutMS = timeoutMS
         self.lockKey = lockKey

@@ -41,5 +41,17 @@ extension BackendConformance {
             let left = try await b.list(TaskFilter(queue: q1, status: .dead), page: PageRequest())
             try expect(left.items.isEmpty, "nothing dead left in \(q1)")
         },
+        .init(.deadLetterAdministration, "a requeued task starts afresh: attempts and releases back to 0") { b in
+            let q = Fixture.queue()
+            let t = Fixture.task(queue: q, maxRetries: 0)
+            _ = try await b.enqueue([t], now: Fixture.t0)
+            let first = try await lease(b, [q], at: 1)[0]
+            _ = try await b.release(leaseID: first.leaseID, now: Fixture.at(2), maxReleases: 0, decide: bury)
+            try expectEqual(try await b.task(id: t.record.id)?.status, .dead, "buried by a release past the limit")
+            let requeued = try await deadLetters(b).requeueDead(id: t.record.id, now: Fixture.at(3))
+            try expectEqual(requeued.attempts, 0, "attempts")
+            try expectEqual(requeued.releases, 0, "releases")
+            try expectEqual(try await lease(b, [q], at: 4).map(\.task.releases), [0], "leased afresh")
+        },
     ]
 }

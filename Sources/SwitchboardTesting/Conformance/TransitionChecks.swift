@@ -180,6 +180,31 @@ extension BackendConformance {
             let reaped = try await b.reapExpiredLeases(now: Fixture.at(1800), limit: 10, decide: bury)
             try expectEqual(reaped.count, 1, "reaped at the extended expiry")
         },
+        .init(.transitions, "releases are counted; one past the limit is a failed attempt with decide's verdict") { b in
+            let q = Fixture.queue()
+            let t = Fixture.task(queue: q, maxRetries: 5)
+            _ = try await b.enqueue([t], now: Fixture.t0)
+            for i in 1...2 {
+                let l = try await lease(b, [q], at: Int64(i))[0]
+                let released = try await b.release(leaseID: l.leaseID, now: Fixture.at(Int64(i)), maxReleases: 2, decide: bury)
+                try expectEqual(released.status, .pending, "release \(i) within the limit")
+                try expectEqual(released.releases, i, "releases counted")
+                try expectEqual(released.attempts, 0, "no attempt used")
+            }
+            let third = try await lease(b, [q], at: 10)[0]
+            try expectEqual(third.task.releases, 2, "the count travels with the task")
+            let failed = try await b.release(leaseID: third.leaseID, now: Fixture.at(11), maxReleases: 2, decide: retry(at: 500))
+            try expectEqual(failed.status, .retrying, "past the limit: a failed attempt, retried as decided")
+            try expectEqual(failed.releases, 3, "still counted")
+            try expectEqual(failed.attempts, 1, "the attempt is used")
+            try expectEqual(failed.errors.count, 1, "with an error")
+            try expect(failed.error?.contains("released more than 2 times") == true, "the error says why: \(failed.error ?? "nil")")
+            try expectEqual(try await b.task(id: t.record.id)?.releases, 3, "stored")
+            try expect(try await lease(b, [q], at: 499).isEmpty, "not ready before the retry time")
+            let fourth = try await lease(b, [q], at: 500)[0]
+            let buried = try await b.release(leaseID: fourth.leaseID, now: Fixture.at(501), maxReleases: 2, decide: bury)
+            try expectEqual(buried.status, .dead, "and buried when decide says so")
+        },
         .init(.transitions, "cancel in each state") { b in
             let q = Fixture.queue()
             let pending = Fixture.task(queue: q)
