@@ -5,11 +5,13 @@ import SwitchboardJSON
 // (on its next lease call or in a batch), each completion's status, and a heartbeat's answer.
 
 extension TaskLease {
-    /// `{"lease_id", "expires_at", "task"}`: one item of a lease answer.
+    /// `{"lease_id", "expires_at", "fencing_token", "task"}`: one item of a lease answer
+    /// (`fencing_token` null for a task without a lock key).
     public func write(to w: inout JSONWriter) {
         w.beginObject()
         w.key("lease_id"); w.string(leaseID)
         w.key("expires_at"); w.timestamp(expiresAt)
+        w.key("fencing_token"); if let fencingToken { w.int(fencingToken) } else { w.null() }
         w.key("task"); task.write(to: &w)
         w.endObject()
     }
@@ -19,6 +21,7 @@ extension TaskLease {
     public init(reading reader: inout JSONPullReader) throws(JSONError) {
         var leaseID: String?
         var expiresAt: Timestamp?
+        var token: Int64?
         var task: TaskRecord?
         try reader.beginObject()
         while let key = try reader.nextKey() {
@@ -26,6 +29,8 @@ extension TaskLease {
                 leaseID = try reader.string()
             } else if reader.key(key, is: "expires_at") {
                 expiresAt = try reader.timestamp()
+            } else if reader.key(key, is: "fencing_token") {
+                token = try reader.integer()
             } else if reader.key(key, is: "task") {
                 task = try TaskRecord(reading: &reader)
             } else {
@@ -33,7 +38,9 @@ extension TaskLease {
             }
         }
         guard let leaseID, let expiresAt, let task else { throw .shape("a lease without lease_id, expires_at or task") }
-        self.init(leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt)
+        self.init(
+            leaseID: leaseID, expiresAt: expiresAt, task: task, readySince: expiresAt,
+            fencingToken: token.flatMap { $0 > 0 ? UInt64($0) : nil })
     }
 }
 

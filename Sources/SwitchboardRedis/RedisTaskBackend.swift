@@ -77,7 +77,9 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
         let reply = try await run(RedisTaskScripts.lease, "lease", arguments)
         guard let leased = reply.array else { throw RedisTaskBackendError.unexpectedReply("lease") }
         let leases = try leased.map { item in
-            guard let parts = item.array, parts.count == 3, let leaseID = parts[0].string, let expiry = parts[1].int else {
+            guard let parts = item.array, parts.count == 4, let leaseID = parts[0].string, let expiry = parts[1].int,
+                let token = parts[3].int
+            else {
                 throw RedisTaskBackendError.unexpectedReply("lease")
             }
             var (record, readySince) = try RedisTaskCoding.record(parts[2])
@@ -89,7 +91,8 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
             record.leaseExpiresAt = Timestamp(milliseconds: expiry)
             record.updatedAt = now
             return TaskLease(
-                leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince)
+                leaseID: leaseID, expiresAt: Timestamp(milliseconds: expiry), task: record, readySince: readySince,
+                fencingToken: token > 0 ? UInt64(token) : nil)
         }
         leasedRecords.remember(leases)
         return leases

@@ -268,8 +268,12 @@ enum RedisTaskScripts {
                     'le', expires, 'st', 'running', 'ua', nowText, 'sc', popped[p + 1])
                   leases[#leases + 1] = expires; leases[#leases + 1] = id
                   taken = taken + 1
+                  -- A lock-keyed task's fencing token: one counter for every key, so strictly
+                  -- increasing per key (0: no key).
+                  local token = 0
+                  if lk then token = redis.call('INCR', gk('fence')) end
                   -- The fields as they were before this lease: the caller applies the lease to them.
-                  out[#out + 1] = {secret .. id, expires, h}
+                  out[#out + 1] = {secret .. id, expires, h, token}
                 end
               end
             end

@@ -220,6 +220,12 @@ struct SwitchboardClientTests {
             let leases = try await client.lease(LeaseRequest(workerID: "b", queues: ["batch"], maxTasks: 3))
             #expect(leases.count == 3)
             _ = try await client.complete(leaseID: leases[2].leaseID, result: nil)
+            #expect(leases.allSatisfy { $0.fencingToken == nil }, "no fencing token without a lock key")
+            var keyed = TaskSubmission(queue: "keyed", type: "t", payload: .emptyObject)
+            keyed.lockKey = "k"
+            _ = try await client.enqueue(keyed)
+            let held = try #require(try await client.lease(LeaseRequest(workerID: "b", queues: ["keyed"])).first)
+            #expect((held.fencingToken ?? 0) > 0, "a keyed task's lease carries its fencing token over the wire")
             let outcomes = try await client.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: try? RawJSON(validating: "true")) })
             #expect(try outcomes[0].get().status == .completed && (try outcomes[1].get().result?.boolValue) == true)
             #expect(throws: ProblemError.self) { try outcomes[2].get() }

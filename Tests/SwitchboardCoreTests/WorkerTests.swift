@@ -401,6 +401,30 @@ struct WorkerTests {
         #expect(task.attempts == 2 && task.errors.count == 1, "one failed attempt: the reaped lease")
     }
 
+    @Test("handlers of lock-keyed tasks get the lease's fencing token; a guard on the resource admits them in order and refuses a stale one")
+    func fencingTokens() async throws {
+        let worker = makeWorker(concurrency: 4)
+        let seen = Shared<[UInt64?]>([])
+        let resource = FencingGuard()
+        worker.registerHandler(for: "write") { context in
+            seen.withLock { $0.append(context.fencingToken) }
+            if let token = context.fencingToken, let key = context.task.lockKey {
+                guard resource.admit(key: key, token: token) else { throw TaskFailure.permanent("fenced out") }
+            }
+            return nil
+        }
+        var keyed = TaskSubmission(type: "write", payload: .null)
+        keyed.lockKey = "repo-1"
+        _ = try await h.engine.enqueue(batch: [keyed, keyed, keyed, TaskSubmission(type: "write", payload: .null)])
+        try await running(worker) {
+            try await eventually("all ran") { worker.metrics.tasksCompleted == 4 }
+        }
+        let tokens = seen.value.compactMap { $0 }
+        #expect(tokens.count == 3 && seen.value.contains(nil), "a token for each keyed task, none for the other")
+        #expect(tokens == tokens.sorted() && Set(tokens).count == 3, "the key's tasks ran one after another, tokens rising")
+        #expect(!resource.admit(key: "repo-1", token: tokens[0]), "a zombie holding the first token is refused")
+    }
+
     @Test("heartbeats keep a long task's lease alive")
     func heartbeats() async throws {
         let worker = makeWorker(leaseDuration: .seconds(3))

@@ -54,12 +54,17 @@ public struct TaskLease: Sendable, Hashable {
     public var task: TaskRecord
     /// When the task last became ready (for the wait-time metric).
     public var readySince: Timestamp
+    /// For a task with a `lockKey`: a number that strictly increases per key over every lease of
+    /// a task with that key, so that a resource the key guards can refuse the write of a holder
+    /// whose lease has run out (it has an older token: `FencingGuard`). Nil without a key.
+    public var fencingToken: UInt64?
 
-    public init(leaseID: String, expiresAt: Timestamp, task: TaskRecord, readySince: Timestamp) {
+    public init(leaseID: String, expiresAt: Timestamp, task: TaskRecord, readySince: Timestamp, fencingToken: UInt64? = nil) {
         self.leaseID = leaseID
         self.expiresAt = expiresAt
         self.task = task
         self.readySince = readySince
+        self.fencingToken = fencingToken
     }
 }
 

@@ -125,6 +125,9 @@ struct MemoryBackendState {
     var idempotencyExpiries = Deque<(expiresAt: Timestamp, key: String)>()
     /// Lock keys of running tasks, and the ready tasks waiting for each key to come free.
     var runningLockKeys: Set<String> = []
+    /// One counter for every lock key's fencing tokens: strictly increasing per key, with nothing
+    /// kept per key.
+    var nextFencingToken: UInt64 = 1
     var parkedByLockKey: [String: Deque<ReadyEntry>] = [:]
     var byCreation = SequenceIndex()
     var byBurial = SequenceIndex()

@@ -66,6 +66,11 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                         }
                         s.runningLockKeys.insert(key)
                     }
+                    var fencingToken: UInt64?
+                    if box.record.lockKey != nil {
+                        fencingToken = s.nextFencingToken
+                        s.nextFencingToken += 1
+                    }
                     let leaseID = MemoryLeaseID.make(taskID: box.record.id, random: &s.random)
                     let expiresAt = now + terms.duration(for: box.record)
                     box.leaseID = leaseID
@@ -75,7 +80,10 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                     box.record.leaseExpiresAt = expiresAt
                     s.setStatus(box, .running, now: now)
                     s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
-                    leased.append(TaskLease(leaseID: leaseID, expiresAt: expiresAt, task: box.record, readySince: box.readySince))
+                    leased.append(
+                        TaskLease(
+                            leaseID: leaseID, expiresAt: expiresAt, task: box.record, readySince: box.readySince,
+                            fencingToken: fencingToken))
                 }
             }
             return leased

@@ -7,6 +7,9 @@ import Synchronization
 public struct TaskContext: Sendable {
     public var task: TaskRecord
     public var leaseID: String
+    /// The lease's fencing token, for a task with a `lockKey`: pass it with every write to what
+    /// the key guards, so that the resource can refuse a stale holder (`FencingGuard`).
+    public var fencingToken: UInt64?
     public var workerID: String
     public var locks: any LockService
     public var tools: ToolRegistry
@@ -19,9 +22,13 @@ public struct TaskContext: Sendable {
     private let workerLogger: Logger
     private var customLogger: Logger?
 
-    init(task: TaskRecord, leaseID: String, workerID: String, locks: any LockService, tools: ToolRegistry, workerLogger: Logger) {
+    init(
+        task: TaskRecord, leaseID: String, fencingToken: UInt64? = nil, workerID: String, locks: any LockService, tools: ToolRegistry,
+        workerLogger: Logger
+    ) {
         self.task = task
         self.leaseID = leaseID
+        self.fencingToken = fencingToken
         self.workerID = workerID
         self.locks = locks
         self.tools = tools
@@ -339,7 +346,8 @@ public final class Worker: Service, Sendable {
     private func execute(_ lease: TaskLease, handler: Handler?, id executionID: Int, control: ExecutionControl) async {
         let task = lease.task
         let context = TaskContext(
-            task: task, leaseID: lease.leaseID, workerID: configuration.id, locks: locks, tools: tools, workerLogger: logger)
+            task: task, leaseID: lease.leaseID, fencingToken: lease.fencingToken, workerID: configuration.id, locks: locks, tools: tools,
+            workerLogger: logger)
         let started = ContinuousClock.now
         let finished: Outcome
         if let handler {

@@ -205,6 +205,31 @@ extension BackendConformance {
             let buried = try await b.release(leaseID: fourth.leaseID, now: Fixture.at(501), maxReleases: 2, decide: bury)
             try expectEqual(buried.status, .dead, "and buried when decide says so")
         },
+        .init(.transitions, "a lock-keyed task's every lease carries a fencing token that strictly increases per key") { b in
+            let q = Fixture.queue()
+            let (key, other) = (Fixture.uniqueID("repo"), Fixture.uniqueID("other"))
+            let first = Fixture.task(queue: q, lockKey: key)
+            let second = Fixture.task(queue: q, lockKey: key)
+            let elsewhere = Fixture.task(queue: q, lockKey: other)
+            let plain = Fixture.task(queue: q)
+            _ = try await b.enqueue([first, second, elsewhere, plain], now: Fixture.t0)
+            let leased = try await lease(b, [q], max: 4)
+            try expectEqual(leased.map(\.task.id), [first, elsewhere, plain].map(\.record.id), "one task per key")
+            let t1 = try unwrap(leased[0].fencingToken, "a token for a keyed task")
+            try expect(leased[1].fencingToken != nil, "a token for another key")
+            try expectEqual(leased[2].fencingToken, nil, "no token without a key")
+            // The key's next holders: after a release, after the holder's lease expired, after a completion.
+            _ = try await b.release(leaseID: leased[0].leaseID, now: Fixture.at(1))
+            let again = try await lease(b, [q], at: 2)[0]
+            try expectEqual(again.task.id, first.record.id, "the released task keeps its place")
+            let t2 = try unwrap(again.fencingToken, "a token on the next lease")
+            try expect(t2 > t1, "strictly increasing: \(t1) then \(t2)")
+            _ = try await b.complete(leaseID: again.leaseID, result: nil, now: Fixture.at(3))
+            let next = try await lease(b, [q], at: 4)[0]
+            try expectEqual(next.task.id, second.record.id, "the next task with the key")
+            let t3 = try unwrap(next.fencingToken, "a token for the next task with the key")
+            try expect(t3 > t2, "strictly increasing across tasks of the key: \(t2) then \(t3)")
+        },
         .init(.transitions, "cancel in each state") { b in
             let q = Fixture.queue()
             let pending = Fixture.task(queue: q)
