@@ -264,3 +264,38 @@ def test_serve_over_tls_to_redis():
         assert done["result"] == {"i": 7}
     finally:
         assert server.stop() == 0
+
+
+def test_a_server_whose_clock_runs_ahead_does_not_reap_live_leases(redis_server):
+    """One server runs two minutes ahead (libfaketime): by its clock every lease of the others has
+    expired. It measures its clock against Redis's TIME, says so in /readyz, and leaves reaping
+    alone; the same server with a bound wide enough to ignore the skew reaps the live lease."""
+    import glob
+    libraries = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    if not libraries:
+        import pytest
+        pytest.skip("libfaketime is not installed (CI installs the faketime package)")
+    ahead = {"LD_PRELOAD": libraries[0], "FAKETIME": "+120s", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    # Preloaded through `timeout` (which passes SIGTERM on): spawned directly with libfaketime
+    # preloaded, the binary saw no arguments on this machine.
+    wrapper = ["timeout", "600"]
+    honest = Server("--backend", redis_server.url, "--workers", "0")
+    skewed = Server("--backend", redis_server.url, "--workers", "0", env=ahead, prefix=wrapper)
+    try:
+        created = requests.post(honest.base + TASKS, json=echo(0), timeout=5).json()
+        leased = requests.post(honest.base + "/v1/leases", json={"worker_id": "w", "lease_ms": 30000}, timeout=5).json()
+        assert [item["task"]["id"] for item in leased["items"]] == [created["id"]]
+        clock = wait_for(lambda: requests.get(skewed.base + "/readyz", timeout=5).json().get("clock"), 10, "a clock measurement")
+        assert clock["within_bound"] is False and 110_000 <= clock["skew_ms"] <= 130_000, clock
+        # Several maintenance passes of the skewed server.
+        time.sleep(3)
+        assert task(honest, created["id"])["status"] == "running", "the skewed server reaped a live lease"
+    finally:
+        assert skewed.stop() == 0
+    # Control: told to ignore a skew this large, the same clock reaps the lease at once.
+    careless = Server("--backend", redis_server.url, "--workers", "0", "--max-clock-skew-ms", "600000", env=ahead, prefix=wrapper)
+    try:
+        wait_for(lambda: task(honest, created["id"])["status"] == "retrying", 10, "the careless server reaping the live lease")
+    finally:
+        assert careless.stop() == 0
+        assert honest.stop() == 0

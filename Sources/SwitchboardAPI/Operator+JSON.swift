@@ -31,6 +31,18 @@ extension DurabilityReport {
     }
 }
 
+extension ClockSkew {
+    /// `{"skew_ms", "bound_ms", "within_bound", "measured_at"}` (in `/readyz`).
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("skew_ms"); w.int(skew.wholeMilliseconds)
+        w.key("bound_ms"); w.int(bound.wholeMilliseconds)
+        w.key("within_bound"); w.bool(isWithinBound)
+        w.key("measured_at"); w.timestamp(measuredAt)
+        w.endObject()
+    }
+}
+
 extension QueueInfo {
     /// `{"name", "paused", "depth": {state: count, …}}`, every state present.
     public func write(to w: inout JSONWriter) {

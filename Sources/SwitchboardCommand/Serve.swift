@@ -48,6 +48,8 @@ struct Serve: AsyncParsableCommand {
     var maxFinishedTasks = Environment.int("MAX_FINISHED_TASKS") ?? 100_000
     @Option(help: "Releases a task may have (drained unfinished) before a release counts as a failed attempt.")
     var maxReleases = Environment.int("MAX_RELEASES") ?? 10
+    @Option(help: "With Redis: the most this server's clock may differ from Redis's for it to reap expired leases.")
+    var maxClockSkewMs = Environment.int("MAX_CLOCK_SKEW_MS") ?? 2000
     @Option(help: "Prefix of the in-process workers' ids (ID-1, ID-2, …).") var workerId = Environment.string("WORKER_ID") ?? Environment.hostname
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
     @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
@@ -97,6 +99,7 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes > 0, idleTimeoutMs > 0, drainTimeoutMs >= 0 else { throw ValidationError("sizes and timeouts must be positive") }
         guard (0...100).contains(maxRetries) else { throw ValidationError("max-retries must be 0-100") }
         guard maxReleases >= 0 else { throw ValidationError("max-releases must not be negative") }
+        guard maxClockSkewMs > 0 else { throw ValidationError("max-clock-skew-ms must be positive") }
         guard retryDelayMs >= 0, maxRetryDelayMs >= retryDelayMs else { throw ValidationError("retry delays must satisfy 0 <= retry-delay-ms <= max-retry-delay-ms") }
         guard taskTimeoutMs > 0, leaseGraceMs >= 0, retentionMs >= 0, maxFinishedTasks >= 0 else {
             throw ValidationError("timeouts and retention must not be negative")
@@ -172,6 +175,7 @@ struct Serve: AsyncParsableCommand {
         configuration.finishedRetention = .milliseconds(retentionMs)
         configuration.maxFinishedTasks = maxFinishedTasks
         configuration.maxReleases = maxReleases
+        configuration.maxClockSkew = .milliseconds(maxClockSkewMs)
         configuration.admission.maxQueueNames = maxQueueNames
         configuration.admission.maxTaskTypes = maxTaskTypes
         configuration.admission.maxQueueDepth = maxQueueDepth > 0 ? maxQueueDepth : nil
@@ -218,6 +222,9 @@ struct Serve: AsyncParsableCommand {
                 "workers": "\(workers)x\(concurrency)", "auth": "\(authSummary(settings.security))",
             ])
         await reportDurability(of: engine, logger: logger)
+        if let skew = try? await engine.measureClockSkew(), skew.isWithinBound {
+            logger.info("clock", metadata: ["skew_ms_from_backend": "\(skew.skew.wholeMilliseconds)"])
+        }
         // The loops live as long as the process. Hummingbird (2.28) ends its server's graceful
         // shutdown in a task it does not await, whose last step fails a promise on the listening
         // channel's loop; shutting the group down when `runService` returns raced with it (NIO's

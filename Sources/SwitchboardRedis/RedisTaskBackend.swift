@@ -16,7 +16,7 @@ import Synchronization
 ///
 /// Scripts publish the names of queues that gain work on `<prefix>:ready`; `followReadyEvents`
 /// subscribes so the engine wakes its waiting leasers without polling Redis.
-public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource, DurabilityReporting {
+public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource, DurabilityReporting, ClockReference {
     public let client: RedisClient
     /// Prepended to every key, so several deployments can share one Redis.
     public let prefix: String
@@ -367,6 +367,15 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
 
     public func ping() async throws {
         _ = try await call { try await client.send(RESPCommand("PING")) }
+    }
+
+    /// Redis's clock (`TIME`): the one every server sharing this Redis is compared with.
+    public func referenceTime() async throws -> Timestamp {
+        let reply = try await call { try await client.send(RESPCommand("TIME")) }
+        guard let parts = reply.array, parts.count == 2, let seconds = parts[0].string.flatMap({ Int64($0) }),
+            let micros = parts[1].string.flatMap({ Int64($0) })
+        else { throw RedisTaskBackendError.unexpectedReply("TIME") }
+        return Timestamp(milliseconds: seconds * 1000 + micros / 1000)
     }
 
     /// Redis's persistence and eviction settings, as `CONFIG GET` shows them (managed Redis

@@ -243,6 +243,9 @@ struct SystemRoutes<Context: SwitchboardContext> {
                 if let durability {
                     w.key("durability"); durability.write(to: &w)
                 }
+                if let skew = engine.clockSkew {
+                    w.key("clock"); skew.write(to: &w)
+                }
             }
         }
         table.on(router, .get, "/metrics", openMetrics ? .open : .allowing(.viewer, .operator)) { _, _ in

@@ -2,6 +2,7 @@ import MetricsTestKit
 @testable import SwitchboardCore
 import SwitchboardJSON
 import SwitchboardTesting
+import Synchronization
 import Testing
 
 @Suite("Engine", .timeLimit(.minutes(1)))
@@ -316,4 +317,65 @@ struct EngineTests {
         #expect(h.counter("switchboard_tasks_failed_total", type: "job") == 1)
         #expect(h.counter("switchboard_tasks_dead_total", type: "job") == 1)
     }
+}
+
+@Suite("Clock skew against a shared backend", .timeLimit(.minutes(1)))
+struct ClockSkewTests {
+    @Test("a server whose clock differs from the backend's by more than the bound does not reap; once they agree it does")
+    func noReapingWhenSkewed() async throws {
+        let backend = SkewedClockBackend()
+        let h = EngineHarness(backend: backend) { $0.maxClockSkew = .seconds(2) }
+        backend.offset.withLock { $0 = .seconds(-60) }  // the backend's clock a minute behind ours
+        backend.clock.withLock { $0 = h.clock }
+        _ = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null))
+        let lease = try #require(
+            try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"], leaseDuration: .seconds(5))).first)
+        h.clock.advance(by: .seconds(10))
+        _ = try await h.engine.performMaintenance()
+        #expect(try await h.engine.task(id: lease.task.id).status == .running, "not reaped while skewed")
+        let skew = try #require(h.engine.clockSkew)
+        #expect(!skew.isWithinBound && skew.skew == .seconds(60))
+        backend.offset.withLock { $0 = .milliseconds(-500) }
+        _ = try await h.engine.performMaintenance()
+        #expect(try await h.engine.task(id: lease.task.id).status == .retrying, "reaped once the clocks agree")
+        #expect(h.engine.clockSkew?.isWithinBound == true)
+    }
+}
+
+/// A backend (the essentials, in memory) with a clock of its own: the test's clock plus `offset`.
+final class SkewedClockBackend: TaskBackend, ClockReference {
+    private let inner = EssentialsOnlyBackend()
+    let offset = Mutex<Duration>(.zero)
+    let clock = Mutex<ManualClock?>(nil)
+
+    func referenceTime() async throws -> Timestamp { clock.withLock { $0! }.now() + offset.withLock { $0 } }
+
+    func enqueue(_ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] { try await inner.enqueue(tasks, now: now) }
+    func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease] {
+        try await inner.lease(queues: queues, maxTasks: maxTasks, workerID: workerID, terms: terms, now: now)
+    }
+    func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) async throws -> HeartbeatStatus {
+        try await inner.heartbeat(leaseID: leaseID, extension: terms, now: now)
+    }
+    func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>] {
+        try await inner.complete(batch: batch, now: now)
+    }
+    func fail(leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision) async throws -> TaskRecord {
+        try await inner.fail(leaseID: leaseID, message: message, now: now, decide: decide)
+    }
+    func release(
+        leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
+    ) async throws -> TaskRecord {
+        try await inner.release(leaseID: leaseID, now: now, maxReleases: maxReleases, decide: decide)
+    }
+    func cancel(id: String, now: Timestamp) async throws -> TaskRecord { try await inner.cancel(id: id, now: now) }
+    func task(id: String) async throws -> TaskRecord? { try await inner.task(id: id) }
+    func list(_ filter: TaskFilter, page: PageRequest) async throws -> Page<TaskRecord> { try await inner.list(filter, page: page) }
+    func queues() async throws -> [QueueInfo] { try await inner.queues() }
+    func promoteDue(now: Timestamp) async throws -> Set<String> { try await inner.promoteDue(now: now) }
+    func reapExpiredLeases(now: Timestamp, limit: Int, decide: @Sendable (TaskRecord) -> FailureDecision) async throws -> [TaskRecord] {
+        try await inner.reapExpiredLeases(now: now, limit: limit, decide: decide)
+    }
+    func nextDeadline(queues: [String]?) async throws -> Timestamp? { try await inner.nextDeadline(queues: queues) }
+    func ping() async throws {}
 }

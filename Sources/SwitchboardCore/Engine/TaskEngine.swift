@@ -24,6 +24,8 @@ public final class TaskEngine: TaskSource {
     private let deadLetterAdministration: (any DeadLetterAdministration)?
     private let queuePausing: (any QueuePausing)?
     private let retention: (any FinishedTaskRetention)?
+    private let clockReference: (any ClockReference)?
+    private let lastClockSkew = Mutex<ClockSkew?>(nil)
     /// Single completions that arrive together reach the backend as one batch.
     private let completions = GroupCommit<LeaseCompletion, TaskRecord>(maxBatch: TaskEngine.completionBatch)
     private let validator: TaskValidator
@@ -48,6 +50,36 @@ public final class TaskEngine: TaskSource {
         self.deadLetterAdministration = backend as? any DeadLetterAdministration
         self.queuePausing = backend as? any QueuePausing
         self.retention = backend as? any FinishedTaskRetention
+        self.clockReference = backend as? any ClockReference
+    }
+
+    /// This server's clock against its backend's, as last measured (nil: not shared, or not yet).
+    public var clockSkew: ClockSkew? { lastClockSkew.withLock { $0 } }
+
+    /// Measures this server's clock against the backend's (the backend's time is taken as the
+    /// midpoint of the round trip). Nil for a backend without a clock of its own.
+    @discardableResult
+    public func measureClockSkew() async throws -> ClockSkew? {
+        guard let clockReference, let bound = configuration.maxClockSkew else { return nil }
+        let before = clock.now()
+        let reference = try await clockReference.referenceTime()
+        let after = clock.now()
+        let local = Timestamp(milliseconds: before.milliseconds + (after.milliseconds - before.milliseconds) / 2)
+        let measured = ClockSkew(skew: local - reference, bound: bound, measuredAt: after)
+        let previous = lastClockSkew.withLock { last in
+            defer { last = measured }
+            return last
+        }
+        if measured.isWithinBound != (previous?.isWithinBound ?? true) || (previous == nil && !measured.isWithinBound) {
+            if measured.isWithinBound {
+                logger.notice("clock back within bound of the backend's; reaping resumes", metadata: ["skew_ms": "\(measured.skew.wholeMilliseconds)"])
+            } else {
+                logger.error(
+                    "this server's clock differs from the backend's by more than the bound: it does not reap leases until fixed",
+                    metadata: ["skew_ms": "\(measured.skew.wholeMilliseconds)", "bound_ms": "\(measured.bound.wholeMilliseconds)"])
+            }
+        }
+        return measured
     }
 
     /// Single completions per backend call at most: enough to share a round trip widely, few
@@ -423,7 +455,11 @@ public final class TaskEngine: TaskSource {
         readySignal.notify(queues: promoted)
 
         let policy = configuration.retry
-        let reaped = try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
+        // A server whose clock disagrees with the shared backend's would reap live leases (ahead)
+        // or keep dead ones (behind, which others reap): it leaves reaping to the others.
+        let skew = clockReference == nil || configuration.maxClockSkew == nil ? nil : (try? await measureClockSkew()) ?? clockSkew
+        let mayReap = skew?.isWithinBound ?? true
+        let reaped = !mayReap ? [] : try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
             policy.decide(task, retryable: true, now: now)
         }
         for task in reaped {
