@@ -247,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardRESPTests",
             dependencies: [
-                "SwitchboardRESP",
+                "SwitchboardRESP", "SwitchboardTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

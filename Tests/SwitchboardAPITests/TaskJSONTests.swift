@@ -97,7 +97,8 @@ struct TaskRecordReadingTests {
 struct TaskPullReaderTests {
     @Test("on mutated task documents it refuses whatever the validating scanner refuses, and never crashes")
     func fuzzAgainstScanner() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom()
+        print("task reader fuzz, \(rng)")
         let t = Timestamp(milliseconds: 1_800_000_000_123)
         let seed = TaskRecord(
             id: "0193c1f0-aaaa", queue: "q", type: "tool_call", runID: "run-1", metadata: ["a": "b\u{e9}"],
@@ -110,7 +111,7 @@ struct TaskPullReaderTests {
             let bytes = mutated(seed, from: alphabet, using: &rng)
             let read = try? TaskRecord(json: bytes)
             if (try? JSONScanner.validate(bytes)) == nil {
-                #expect(read == nil, "read a document the scanner refuses: \(String(decoding: bytes, as: UTF8.self))")
+                #expect(read == nil, "read a document the scanner refuses: \(String(decoding: bytes, as: UTF8.self)); \(rng)")
             }
         }
         var random = [UInt8](repeating: 0, count: 64)

@@ -1,6 +1,7 @@
 import Foundation
 @testable import SwitchboardCore
 import SwitchboardJSON
+import SwitchboardTesting
 import Testing
 
 @Suite("Times and ids")
@@ -36,11 +37,20 @@ struct TimeAndIDTests {
 
     @Test("round trip over many instants")
     func roundTrip() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom()
         for _ in 0..<2000 {
             let ms = Int64.random(in: -10_000_000_000_000...250_000_000_000_000, using: &rng)
-            #expect(Timestamp(rfc3339: Timestamp(milliseconds: ms).rfc3339)?.milliseconds == ms)
+            #expect(Timestamp(rfc3339: Timestamp(milliseconds: ms).rfc3339)?.milliseconds == ms, "\(rng)")
         }
+    }
+
+    @Test("the tests' seeded generator replays a seed exactly, and another seed differs")
+    func seededRandom() {
+        var (a, b, c) = (SeededRandom(seed: 42), SeededRandom(seed: 42), SeededRandom(seed: 43))
+        let first = (0..<8).map { _ in a.next() }
+        #expect(first == (0..<8).map { _ in b.next() })
+        #expect(first != (0..<8).map { _ in c.next() })
+        #expect(a.description.contains("SWITCHBOARD_TEST_SEED=42"))
     }
 
     @Test("UUIDv7 ids carry their time, version and variant, and are unique")
