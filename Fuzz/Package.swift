@@ -18,9 +18,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        .target(name: "FuzzDriver"),
         .executableTarget(
             name: "FuzzTaskJSON",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "SwitchboardAPI", package: "switchboard"),
                 .product(name: "SwitchboardJSON", package: "switchboard"),
                 .product(name: "SwitchboardCore", package: "switchboard"),
@@ -30,6 +32,7 @@ let package = Package(
         .executableTarget(
             name: "FuzzRESP",
             dependencies: [
+                "FuzzDriver",
                 .product(name: "SwitchboardRESP", package: "switchboard"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -191,6 +191,9 @@ def test_bad_configuration_is_refused():
     result = subprocess.run([BINARY, "serve", "--backend", "cassandra://x"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "unknown backend" in result.stderr
+    for flag, value, says in [("--max-releases", "-1", "max-releases"), ("--max-clock-skew-ms", "0", "max-clock-skew-ms")]:
+        result = subprocess.run([BINARY, "serve", flag, value], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and says in result.stderr, (flag, result.stderr)
 
 
 def test_readme_swift_example_is_the_one_the_tests_compile():

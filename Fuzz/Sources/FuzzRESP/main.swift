@@ -1,3 +1,4 @@
+import FuzzDriver
 import NIOCore
 import SwitchboardRESP
 
@@ -13,15 +14,4 @@ func fuzzRESP(_ bytes: [UInt8]) {
     while values < 10_000, (try? decoder.decode(buffer: &buffer)) != nil { values += 1 }
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-var arguments = CommandLine.argc
-var argumentValues = CommandLine.unsafeArgv
-_ = runFuzzerDriver(&arguments, &argumentValues) { data, count in
-    fuzzRESP(data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [])
-    return 0
-}
+runFuzzer(fuzzRESP)

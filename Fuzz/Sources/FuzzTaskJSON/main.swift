@@ -1,3 +1,4 @@
+import FuzzDriver
 import SwitchboardAPI
 import SwitchboardCore
 import SwitchboardJSON
@@ -14,15 +15,4 @@ func fuzzTaskJSON(_ bytes: [UInt8]) {
     _ = try? JSONObjectReader(bytes)
 }
 
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-var arguments = CommandLine.argc
-var argumentValues = CommandLine.unsafeArgv
-_ = runFuzzerDriver(&arguments, &argumentValues) { data, count in
-    fuzzTaskJSON(data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? [])
-    return 0
-}
+runFuzzer(fuzzTaskJSON)

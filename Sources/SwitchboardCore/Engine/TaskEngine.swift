@@ -457,7 +457,8 @@ public final class TaskEngine: TaskSource {
         let policy = configuration.retry
         // A server whose clock disagrees with the shared backend's would reap live leases (ahead)
         // or keep dead ones (behind, which others reap): it leaves reaping to the others.
-        let skew = clockReference == nil || configuration.maxClockSkew == nil ? nil : (try? await measureClockSkew()) ?? clockSkew
+        // Nil without a backend clock or a bound; the last measurement when Redis does not answer.
+        let skew = (try? await measureClockSkew()) ?? clockSkew
         let mayReap = skew?.isWithinBound ?? true
         let reaped = !mayReap ? [] : try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
             policy.decide(task, retryable: true, now: now)
