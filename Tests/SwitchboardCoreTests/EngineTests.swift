@@ -340,6 +340,22 @@ struct ClockSkewTests {
         #expect(try await h.engine.task(id: lease.task.id).status == .retrying, "reaped once the clocks agree")
         #expect(h.engine.clockSkew?.isWithinBound == true)
     }
+
+    @Test("a server whose clock runs behind the backend's dates its leases on the backend's clock, so the others do not reap them early")
+    func leasesOnTheBackendsClock() async throws {
+        let backend = SkewedClockBackend()
+        let h = EngineHarness(backend: backend) { $0.maxClockSkew = .seconds(2) }
+        backend.offset.withLock { $0 = .milliseconds(1500) }  // this server 1.5 s behind
+        backend.clock.withLock { $0 = h.clock }
+        _ = try await h.engine.performMaintenance()
+        #expect(h.engine.clockSkew?.skew == .milliseconds(-1500))
+        _ = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null))
+        let lease = try #require(
+            try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"], leaseDuration: .seconds(5))).first)
+        let backendNow = try await backend.referenceTime()
+        #expect(lease.expiresAt == backendNow + .seconds(5), "five seconds on the shared clock, not 3.5")
+        #expect(lease.task.startedAt == backendNow)
+    }
 }
 
 /// A backend (the essentials, in memory) with a clock of its own: the test's clock plus `offset`.

@@ -103,7 +103,7 @@ struct WaitPrimitiveTests {
                 leaseID: id, control: ExecutionControl(), deadline: deadline, timeout: .seconds(1), heartbeatEvery: .seconds(1),
                 lastHeartbeat: t0, fenceAfter: .seconds(60), fenceAt: fenceAt ?? t0 + .seconds(3600))
         }
-        #expect(running.overdue(at: t0, nextBeat: t0 + .seconds(1)).wakeAt == t0 + .seconds(1))
+        #expect(running.overdue(at: t0, wakeBy: t0 + .seconds(1)).wakeAt == t0 + .seconds(1))
         _ = running.add(execution("late", deadline: t0 + .seconds(30)))
         let woken = Shared(false)
         let waiter = Task {
@@ -114,16 +114,16 @@ struct WaitPrimitiveTests {
         #expect(!woken.value, "a later deadline leaves the supervisor asleep")
         _ = running.add(execution("soon", deadline: t0 + .milliseconds(200)))
         await waiter.value
-        let (timedOut, fenced, wakeAt) = running.overdue(at: t0 + .milliseconds(200), nextBeat: t0 + .seconds(1))
+        let (timedOut, fenced, wakeAt) = running.overdue(at: t0 + .milliseconds(200), wakeBy: t0 + .seconds(1))
         #expect(timedOut.map(\.leaseID) == ["soon"] && fenced.isEmpty)
         #expect(wakeAt == t0 + .seconds(1))
         // A fence due before the timeout wakes the supervisor too, and is reported as a fence;
         // a confirmed heartbeat moves it.
         let id = running.add(execution("fence", deadline: t0 + .seconds(30), fenceAt: t0 + .milliseconds(500)))
-        #expect(running.overdue(at: t0 + .milliseconds(300), nextBeat: t0 + .seconds(1)).wakeAt == t0 + .milliseconds(500))
+        #expect(running.overdue(at: t0 + .milliseconds(300), wakeBy: t0 + .seconds(1)).wakeAt == t0 + .milliseconds(500))
         running.heartbeatConfirmed(id, sentAt: t0 + .milliseconds(400))
-        #expect(running.overdue(at: t0 + .milliseconds(500), nextBeat: t0 + .seconds(1)).fenced.isEmpty, "moved to 400 ms + 60 s")
-        let late = running.overdue(at: t0 + .seconds(61), nextBeat: t0 + .seconds(62))
+        #expect(running.overdue(at: t0 + .milliseconds(500), wakeBy: t0 + .seconds(1)).fenced.isEmpty, "moved to 400 ms + 60 s")
+        let late = running.overdue(at: t0 + .seconds(61), wakeBy: t0 + .seconds(62))
         #expect(late.fenced.map(\.leaseID) == ["fence"] && late.timedOut.map(\.leaseID) == ["late"])
     }
 

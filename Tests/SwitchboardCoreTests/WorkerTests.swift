@@ -353,8 +353,14 @@ struct WorkerTests {
         }
     }
 
-    @Test("heartbeats lost in transit: the worker fences itself before its lease can be reaped, so the next worker never overlaps it")
-    func selfFencing() async throws {
+    /// Heartbeats that fail at once (a refused connection) and heartbeats that never return (a
+    /// black-holed connection waits for the client's timeout) both end in the fence.
+    enum LostHeartbeats: CaseIterable, Sendable { case failing, hanging }
+
+    @Test(
+        "heartbeats lost in transit: the worker fences itself before its lease can be reaped, so the next worker never overlaps it",
+        arguments: LostHeartbeats.allCases)
+    func selfFencing(_ loss: LostHeartbeats) async throws {
         let clock = h.clock
         let active = Shared((now: 0, most: 0))
         let handler: Worker.Handler = { context in
@@ -366,7 +372,11 @@ struct WorkerTests {
         }
         // A short lease kept alive by heartbeats, the usual way to run a long tool call; every
         // heartbeat is lost (a partition, a dead proxy).
-        let cut = makeWorker(leaseDuration: .seconds(3), source: HeartbeatsLost(engine: h.engine))
+        let source: any TaskSource = switch loss {
+        case .failing: HeartbeatsLost(engine: h.engine)
+        case .hanging: HeartbeatsHang(engine: h.engine)
+        }
+        let cut = makeWorker(leaseDuration: .seconds(3), source: source)
         cut.registerHandler(for: "long", handler)
         var submission = TaskSubmission(type: "long", payload: .null)
         submission.timeoutMS = 7_200_000
@@ -521,6 +531,21 @@ final class HeartbeatsLost: EngineBacked {
 
     func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
         throw SwitchboardError.unavailable("the heartbeat was lost in transit")
+    }
+}
+
+/// The engine as a task source whose heartbeats are sent and never answered (a black-holed
+/// connection): each waits until it is cancelled.
+final class HeartbeatsHang: EngineBacked {
+    let engine: TaskEngine
+
+    init(engine: TaskEngine) {
+        self.engine = engine
+    }
+
+    func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
+        await Latch().wait()
+        throw CancellationError()
     }
 }
 

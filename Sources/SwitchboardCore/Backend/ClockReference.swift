@@ -1,8 +1,8 @@
 /// An optional ability: a backend shared by several servers that can tell the time of the store
-/// they share (Redis's `TIME`). Lease expiries are written and compared on each server's own
-/// clock, so a server whose clock runs ahead would reap leases that are still live: the engine
-/// compares its clock with this one and does not reap while they differ by more than
-/// `EngineConfiguration.maxClockSkew` (when set).
+/// they share (Redis's `TIME`). Lease expiries are written by one server and compared by another,
+/// so with `EngineConfiguration.maxClockSkew` set the engine measures its clock against this one
+/// at start and on every maintenance pass, keeps its time on the backend's (`BackendAlignedClock`),
+/// and does not reap while its own clock is more than the bound off.
 public protocol ClockReference: Sendable {
     /// The store's time now.
     func referenceTime() async throws -> Timestamp

@@ -16,9 +16,10 @@ public struct EngineConfiguration: Sendable {
     /// Releases a task may have (a worker draining it unfinished) before a release counts as a
     /// failed attempt: a task longer than the gap between deploys still ends, in the DLQ at worst.
     public var maxReleases = 10
-    /// The most this server's clock may differ from a shared backend's (`ClockReference`) for it
-    /// to reap expired leases; beyond it, it leaves reaping to servers whose clocks agree. Nil:
-    /// not checked (an engine on a test clock); `serve` checks with 2 s.
+    /// Set, the engine keeps its time on a shared backend's clock (`ClockReference`), measured
+    /// on every maintenance pass, and reaps expired leases only while its own clock is within
+    /// this of the backend's; beyond it, it leaves reaping to servers whose clocks agree. Nil:
+    /// neither (an engine on a test clock); `serve` sets 2 s.
     public var maxClockSkew: Duration?
     public var minLeaseDuration: Duration = .milliseconds(100)
     public var maxLeaseDuration: Duration = .seconds(86_400)

@@ -26,6 +26,8 @@ public final class TaskEngine: TaskSource {
     private let retention: (any FinishedTaskRetention)?
     private let clockReference: (any ClockReference)?
     private let lastClockSkew = Mutex<ClockSkew?>(nil)
+    /// `clock` when it follows the backend's (a shared backend with a clock, a skew bound set).
+    private let alignedClock: BackendAlignedClock?
     /// Single completions that arrive together reach the backend as one batch.
     private let completions = GroupCommit<LeaseCompletion, TaskRecord>(maxBatch: TaskEngine.completionBatch)
     private let validator: TaskValidator
@@ -41,7 +43,9 @@ public final class TaskEngine: TaskSource {
     ) {
         self.backend = backend
         self.configuration = configuration
-        self.clock = clock
+        let clockReference = backend as? any ClockReference
+        self.alignedClock = clockReference != nil && configuration.maxClockSkew != nil ? BackendAlignedClock(local: clock) : nil
+        self.clock = alignedClock ?? clock
         self.logger = logger
         self.metrics = EngineMetrics(factory: metricsFactory)
         self.validator = TaskValidator(configuration: configuration)
@@ -50,7 +54,7 @@ public final class TaskEngine: TaskSource {
         self.deadLetterAdministration = backend as? any DeadLetterAdministration
         self.queuePausing = backend as? any QueuePausing
         self.retention = backend as? any FinishedTaskRetention
-        self.clockReference = backend as? any ClockReference
+        self.clockReference = clockReference
     }
 
     /// This server's clock against its backend's, as last measured (nil: not shared, or not yet).
@@ -60,12 +64,13 @@ public final class TaskEngine: TaskSource {
     /// midpoint of the round trip). Nil for a backend without a clock of its own.
     @discardableResult
     public func measureClockSkew() async throws -> ClockSkew? {
-        guard let clockReference, let bound = configuration.maxClockSkew else { return nil }
-        let before = clock.now()
+        guard let clockReference, let alignedClock, let bound = configuration.maxClockSkew else { return nil }
+        let before = alignedClock.local.now()
         let reference = try await clockReference.referenceTime()
-        let after = clock.now()
+        let after = alignedClock.local.now()
         let local = Timestamp(milliseconds: before.milliseconds + (after.milliseconds - before.milliseconds) / 2)
         let measured = ClockSkew(skew: local - reference, bound: bound, measuredAt: after)
+        alignedClock.align(skew: measured.skew)
         let previous = lastClockSkew.withLock { last in
             defer { last = measured }
             return last
@@ -450,15 +455,17 @@ public final class TaskEngine: TaskSource {
     /// queue depths. Returns when the next pass is needed.
     @discardableResult
     public func performMaintenance() async throws -> Timestamp {
+        // Measured first, so that this pass's time is on the backend's (BackendAlignedClock).
+        let skew = (try? await measureClockSkew()) ?? clockSkew
         let now = clock.now()
         let promoted = try await backend.promoteDue(now: now)
         readySignal.notify(queues: promoted)
 
         let policy = configuration.retry
-        // A server whose clock disagrees with the shared backend's would reap live leases (ahead)
-        // or keep dead ones (behind, which others reap): it leaves reaping to the others.
-        // Nil without a backend clock or a bound; the last measurement when Redis does not answer.
-        let skew = (try? await measureClockSkew()) ?? clockSkew
+        // The engine's clock follows the backend's (BackendAlignedClock), but a server clock this
+        // far off is not trusted to stay put until the next measurement (it may be jumping): it
+        // leaves reaping to the others. Nil without a backend clock or a bound; the last
+        // measurement when Redis does not answer.
         let mayReap = skew?.isWithinBound ?? true
         let reaped = !mayReap ? [] : try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
             policy.decide(task, retryable: true, now: now)

@@ -324,6 +324,19 @@ public final class Worker: Service, Sendable {
         case succeeded(RawJSON?)
         case threw(any Error)
         case interrupted(Interruption)
+
+        /// For the logs.
+        var name: String {
+            switch self {
+            case .succeeded: "succeeded"
+            case .threw: "threw"
+            case .interrupted(.timedOut): "timed_out"
+            case .interrupted(.cancelRequested): "cancel_requested"
+            case .interrupted(.leaseLost): "lease_lost"
+            case .interrupted(.fenced): "fenced"
+            case .interrupted(.draining): "draining"
+            }
+        }
     }
 
     /// Registers an execution with the supervisor (its deadline, its heartbeats, its fence).
@@ -349,6 +362,14 @@ public final class Worker: Service, Sendable {
             task: task, leaseID: lease.leaseID, fencingToken: lease.fencingToken, workerID: configuration.id, locks: locks, tools: tools,
             workerLogger: logger)
         let started = ContinuousClock.now
+        // Debug lines a fault harness reads to check that handlers of one lock key never overlap
+        // (IntegrationTests/faults): when each handler ran, under which lease and token.
+        logger.debug(
+            "handler started",
+            metadata: [
+                "task_id": "\(task.id)", "lease_id": "\(lease.leaseID)", "attempt": "\(task.attempts)",
+                "lock_key": "\(task.lockKey ?? "")", "fencing_token": "\(lease.fencingToken.map(String.init) ?? "")",
+            ])
         let finished: Outcome
         if let handler {
             do { finished = .succeeded(try await handler(context)) } catch { finished = .threw(error) }
@@ -360,6 +381,7 @@ public final class Worker: Service, Sendable {
         let elapsed = ContinuousClock.now - started
         // Whatever the handler made of it, an execution interrupted while it ran ends as interrupted.
         let outcome = interruption.map(Outcome.interrupted) ?? finished
+        logger.debug("handler ended", metadata: ["task_id": "\(task.id)", "lease_id": "\(lease.leaseID)", "outcome": "\(outcome.name)"])
         // The slot is free once the handler is: the next task may start while this outcome is
         // on its way (a remote worker would otherwise idle a slot for a round trip per task).
         // The outcome is handed over first, so that the lease call the free slot prompts finds
@@ -422,10 +444,12 @@ public final class Worker: Service, Sendable {
             case nil:
                 completed += 1
                 duration += report.elapsed
+                logDelivery(report, accepted: true)
             case let error as SwitchboardError where error.isTransient && !lastTry:
                 unavailable.append(report)
             case let error?:
                 logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
+                logDelivery(report, accepted: false)
             }
         }
         counters.withLock {
@@ -439,7 +463,7 @@ public final class Worker: Service, Sendable {
     private func reportOne(_ report: Report) async {
         for attempt in 1...Self.reportAttempts {
             do {
-                try await deliver(report)
+                if try await deliver(report) { logDelivery(report, accepted: true) }
                 return
             } catch let error as SwitchboardError where error.isTransient && attempt < Self.reportAttempts {
                 logger.notice(
@@ -448,9 +472,21 @@ public final class Worker: Service, Sendable {
                 guard (try? await clock.sleep(for: Self.reportBackoff.delay(afterAttempt: attempt))) != nil else { break }
             } catch {
                 logger.warning("could not report the outcome", metadata: ["task_id": "\(report.taskID)", "error": "\(error)"])
+                logDelivery(report, accepted: false)
                 return
             }
         }
+    }
+
+    /// Whether the server took an outcome (a completion, failure or release) as the lease's:
+    /// with "handler ended", what a fault harness needs to tell a fenced zombie from a holder.
+    private func logDelivery(_ report: Report, accepted: Bool) {
+        logger.debug(
+            "outcome reported",
+            metadata: [
+                "task_id": "\(report.taskID)", "lease_id": "\(report.leaseID)", "outcome": "\(report.outcome.name)",
+                "accepted": "\(accepted)",
+            ])
     }
 
     /// Tries over about six seconds (0.1 s doubling), within a default lease's grace.
@@ -458,7 +494,9 @@ public final class Worker: Service, Sendable {
     /// 100 ms doubling: about six seconds over the attempts, then the lease's expiry takes over.
     static let reportBackoff = Backoff(base: .milliseconds(100), cap: .seconds(5), jitter: .none)
 
-    private func deliver(_ report: Report) async throws {
+    /// Sends the outcome to the source, if it sends anything (a lost or fenced lease is not
+    /// the worker's to report on); whether it sent.
+    private func deliver(_ report: Report) async throws -> Bool {
         let (leaseID, elapsed) = (report.leaseID, report.elapsed)
         switch report.outcome {
         case .succeeded(let result):
@@ -484,13 +522,16 @@ public final class Worker: Service, Sendable {
             counters.withLock { $0.tasksReleased += 1 }
         case .interrupted(.leaseLost):
             logger.warning("lease lost while running; the task is someone else's now", metadata: ["task_id": "\(report.taskID)"])
+            return false
         case .interrupted(.fenced):
             // Nothing is sent: the lease may already be someone else's.
             counters.withLock { $0.tasksFenced += 1 }
             logger.warning(
                 "lease not confirmed in time; the handler was stopped and the task given up (it is reaped and run again)",
                 metadata: ["task_id": "\(report.taskID)", "lease_id": "\(leaseID)"])
+            return false
         }
+        return true
     }
 
     private func fail(_ leaseID: String, _ failure: TaskFailure, elapsed: Duration) async throws {
@@ -509,40 +550,49 @@ public final class Worker: Service, Sendable {
     // MARK: Supervision
 
     /// Heartbeats running tasks every `heartbeatInterval` (each as often as its lease needs),
-    /// learns of cancel requests and lost leases, and interrupts tasks past their timeout: one
-    /// loop and one timer for the whole worker.
+    /// learns of cancel requests and lost leases, and interrupts tasks past their timeout or
+    /// fence: one loop and one timer for the whole worker.
+    ///
+    /// Heartbeats are sent as calls of their own, which the loop does not await: one that hangs
+    /// (a black-holed connection waits for the client's timeout) must not hold back the fence
+    /// that exists for exactly that case. An execution has at most one heartbeat in flight.
     private func supervise() async {
-        var nextBeat = clock.now() + configuration.heartbeatInterval
-        while !Task.isCancelled {
-            var now = clock.now()
-            if now >= nextBeat {
-                await sendHeartbeats(now: now)
-                now = clock.now()
-                nextBeat = now + configuration.heartbeatInterval
+        await withDiscardingTaskGroup { heartbeats in
+            var nextBeat = clock.now() + configuration.heartbeatInterval
+            while !Task.isCancelled {
+                let now = clock.now()
+                if now >= nextBeat {
+                    for execution in running.dueForHeartbeat(at: now) {
+                        heartbeats.addTask { await self.heartbeat(execution, sentAt: now) }
+                    }
+                    nextBeat = now + configuration.heartbeatInterval
+                }
+                let (timedOut, fenced, wakeAt) = running.overdue(at: now, wakeBy: nextBeat)
+                for execution in timedOut { execution.control.interrupt(.timedOut(execution.timeout)) }
+                for execution in fenced { execution.control.interrupt(.fenced) }
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { try? await self.clock.sleep(until: wakeAt) }
+                    group.addTask { await self.running.waitForEarlierDeadline() }
+                    await group.next()
+                    group.cancelAll()
+                }
             }
-            let (timedOut, fenced, wakeAt) = running.overdue(at: now, nextBeat: nextBeat)
-            for execution in timedOut { execution.control.interrupt(.timedOut(execution.timeout)) }
-            for execution in fenced { execution.control.interrupt(.fenced) }
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await self.clock.sleep(until: wakeAt) }
-                group.addTask { await self.running.waitForEarlierDeadline() }
-                await group.next()
-                group.cancelAll()
-            }
+            heartbeats.cancelAll()
         }
     }
 
-    private func sendHeartbeats(now: Timestamp) async {
-        for execution in running.dueForHeartbeat(at: now) {
-            do {
-                let status = try await source.heartbeat(
-                    leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
-                running.heartbeatConfirmed(execution.id, sentAt: now)
-                if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
-            } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
-                execution.control.interrupt(.leaseLost)
-            } catch {
-                running.heartbeatTried(execution.id, at: now)
+    private func heartbeat(_ execution: RunningExecutions.Execution, sentAt: Timestamp) async {
+        do {
+            let status = try await source.heartbeat(
+                leaseID: execution.leaseID, extendBy: configuration.leaseDuration, workerID: configuration.id)
+            running.heartbeatConfirmed(execution.id, sentAt: sentAt)
+            if status.cancelRequested { execution.control.interrupt(.cancelRequested) }
+        } catch let error as SwitchboardError where error.kind == .conflict || error.kind == .notFound {
+            running.heartbeatTried(execution.id)
+            execution.control.interrupt(.leaseLost)
+        } catch {
+            running.heartbeatTried(execution.id)
+            if !Task.isCancelled {
                 logger.warning("heartbeat failed", metadata: ["lease_id": "\(execution.leaseID)", "error": "\(error)"])
             }
         }

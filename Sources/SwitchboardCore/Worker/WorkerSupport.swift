@@ -155,6 +155,8 @@ final class RunningExecutions: Sendable {
         var fenceAt: Timestamp
         /// Reported overdue once: a handler that takes its time to stop is not reported again.
         var overdue = false
+        /// A heartbeat is on its way: the next waits for its answer.
+        var heartbeatInFlight = false
 
         /// The earlier of the timeout and the fence.
         var nextDeadline: Timestamp { min(deadline, fenceAt) }
@@ -193,34 +195,43 @@ final class RunningExecutions: Sendable {
 
     var all: [Execution] { state.withLock { Array($0.executions.values) } }
 
+    /// The executions due for a heartbeat at `now` with none in flight; each is marked in flight,
+    /// and dated `now`, until `heartbeatConfirmed` or `heartbeatTried`.
     func dueForHeartbeat(at now: Timestamp) -> [Execution] {
-        state.withLock { $0.executions.values.filter { now >= $0.lastHeartbeat + $0.heartbeatEvery } }
+        state.withLock { s in
+            var due: [Execution] = []
+            for (id, execution) in s.executions where !execution.heartbeatInFlight && now >= execution.lastHeartbeat + execution.heartbeatEvery {
+                s.executions[id]?.heartbeatInFlight = true
+                s.executions[id]?.lastHeartbeat = now
+                due.append(execution)
+            }
+            return due
+        }
     }
 
     /// A heartbeat sent at `sentAt` was answered: the lease is safe until `sentAt + fenceAfter`.
     func heartbeatConfirmed(_ id: Int, sentAt: Timestamp) {
         state.withLock { s in
             guard var execution = s.executions[id] else { return }
-            execution.lastHeartbeat = sentAt
+            execution.heartbeatInFlight = false
             execution.fenceAt = max(execution.fenceAt, sentAt + execution.fenceAfter)
             s.executions[id] = execution
         }
     }
 
-    /// A heartbeat was tried at `now` and not answered: try again at the next beat, and let the
-    /// fence stand.
-    func heartbeatTried(_ id: Int, at now: Timestamp) {
-        state.withLock { $0.executions[id]?.lastHeartbeat = now }
+    /// A heartbeat was not answered: try again at the next beat, and let the fence stand.
+    func heartbeatTried(_ id: Int) {
+        state.withLock { $0.executions[id]?.heartbeatInFlight = false }
     }
 
     /// The executions that passed their timeout, and those that passed their fence, since the
-    /// last call, as of `now`; and when the supervisor must wake next: `nextBeat`, or the
+    /// last call, as of `now`; and when the supervisor must wake next: `wakeBy`, or the
     /// earliest deadline still ahead if sooner.
-    func overdue(at now: Timestamp, nextBeat: Timestamp) -> (timedOut: [Execution], fenced: [Execution], wakeAt: Timestamp) {
+    func overdue(at now: Timestamp, wakeBy: Timestamp) -> (timedOut: [Execution], fenced: [Execution], wakeAt: Timestamp) {
         state.withLock { s in
             var timedOut: [Execution] = []
             var fenced: [Execution] = []
-            var wakeAt = nextBeat
+            var wakeAt = wakeBy
             for (id, execution) in s.executions where !execution.overdue {
                 if execution.fenceAt <= now {
                     fenced.append(execution)
