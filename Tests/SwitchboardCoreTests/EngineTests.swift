@@ -356,6 +356,41 @@ struct ClockSkewTests {
         #expect(lease.expiresAt == backendNow + .seconds(5), "five seconds on the shared clock, not 3.5")
         #expect(lease.task.startedAt == backendNow)
     }
+
+    @Test("a wall clock stepped between two measurements changes nothing: the engine's time advances by the monotonic clock")
+    func steppedWallClock() async throws {
+        let backend = SkewedClockBackend()
+        let manual = ManualClock()
+        let wall = SteppedClock(base: manual)
+        backend.clock.withLock { $0 = manual }
+        var configuration = EngineConfiguration()
+        configuration.maxClockSkew = .seconds(2)
+        let engine = TaskEngine(backend: backend, configuration: configuration, clock: wall)
+        _ = try await engine.performMaintenance()
+        wall.step.withLock { $0 = .seconds(-3) }  // stepped back, say by NTP, before the next measurement
+        manual.advance(by: .milliseconds(200))
+        _ = try await engine.enqueue(TaskSubmission(type: "job", payload: .null))
+        let lease = try #require(try await engine.lease(LeaseRequest(workerID: "w", queues: ["default"], leaseDuration: .seconds(5))).first)
+        #expect(lease.expiresAt == manual.now() + .seconds(5), "dated on the backend's time line, not 3 s early")
+        // The next measurement sees the step (reported, and beyond the bound: no reaping here).
+        _ = try await engine.performMaintenance()
+        #expect(engine.clockSkew?.skew == .seconds(-3) && engine.clockSkew?.isWithinBound == false)
+    }
+}
+
+/// A wall clock that an operator (or NTP) can step: the manual clock plus `step`, while the
+/// elapsed time (a monotonic clock) follows the manual clock alone.
+final class SteppedClock: SwitchboardClock {
+    let base: ManualClock
+    let step = Mutex<Duration>(.zero)
+
+    init(base: ManualClock) {
+        self.base = base
+    }
+
+    func now() -> Timestamp { base.now() + step.withLock { $0 } }
+    func elapsedTime() -> Duration { base.elapsedTime() }
+    func sleep(until deadline: Timestamp) async throws { try await base.sleep(until: deadline - step.withLock { $0 }) }
 }
 
 /// A backend (the essentials, in memory) with a clock of its own: the test's clock plus `offset`.

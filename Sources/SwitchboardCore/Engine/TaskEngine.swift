@@ -65,12 +65,14 @@ public final class TaskEngine: TaskSource {
     @discardableResult
     public func measureClockSkew() async throws -> ClockSkew? {
         guard let clockReference, let alignedClock, let bound = configuration.maxClockSkew else { return nil }
-        let before = alignedClock.local.now()
+        let local = alignedClock.local
+        let (before, elapsedBefore) = (local.now(), local.elapsedTime())
         let reference = try await clockReference.referenceTime()
-        let after = alignedClock.local.now()
-        let local = Timestamp(milliseconds: before.milliseconds + (after.milliseconds - before.milliseconds) / 2)
-        let measured = ClockSkew(skew: local - reference, bound: bound, measuredAt: after)
-        alignedClock.align(skew: measured.skew)
+        let (after, elapsedAfter) = (local.now(), local.elapsedTime())
+        // The backend read its clock somewhere in the round trip: the midpoint errs by half of it at most.
+        let wall = Timestamp(milliseconds: before.milliseconds + (after.milliseconds - before.milliseconds) / 2)
+        alignedClock.align(backendTime: reference, atElapsed: elapsedBefore + (elapsedAfter - elapsedBefore) / 2)
+        let measured = ClockSkew(skew: wall - reference, bound: bound, measuredAt: after)
         let previous = lastClockSkew.withLock { last in
             defer { last = measured }
             return last
@@ -462,9 +464,8 @@ public final class TaskEngine: TaskSource {
         readySignal.notify(queues: promoted)
 
         let policy = configuration.retry
-        // The engine's clock follows the backend's (BackendAlignedClock), but a server clock this
-        // far off is not trusted to stay put until the next measurement (it may be jumping): it
-        // leaves reaping to the others. Nil without a backend clock or a bound; the last
+        // The engine's clock follows the backend's (BackendAlignedClock), but a wall clock this
+        // far off is taken as a sign of trouble with this host's time: it leaves reaping to the others. Nil without a backend clock or a bound; the last
         // measurement when Redis does not answer.
         let mayReap = skew?.isWithinBound ?? true
         let reaped = !mayReap ? [] : try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
