@@ -9,13 +9,14 @@ final records — and returns the violations it finds (an empty list when all ho
 - completed twice: at most one lease of a task has its completion accepted;
 - attempts: a task's attempts never exceed 1 + max_retries, and it is not leased more often
   than its attempts and releases allow;
-- lock overlap: two handlers of one lock key overlap only if the later holds the higher token and
-  the earlier was fenced (its worker stopped it, lost the lease, was killed, or had its outcome
-  refused) — and only if the earlier's worker was frozen (SIGSTOP) meanwhile: a running worker
-  fences itself before its lease can be reaped, so a worker that was not frozen never overlaps;
+- lock overlap: two handlers of one lock key overlap only if the older lease (the lower token)
+  was fenced (its worker stopped it, lost the lease, was killed, or had its outcome refused) —
+  and only if the older's worker was frozen (SIGSTOP) meanwhile: a running worker fences itself
+  before its lease can be reaped, so a worker that was not frozen never overlaps;
 - tokens: no fencing token is handed out twice for one key;
 - retry spread: the retries of a burst of failures do not bunch (no 100 ms bucket holds more
-  than `max_bucket_share` of them);
+  than `max_bucket_share` of them), leaving out those started during an outage of the whole
+  store or within `CATCH_UP_MS` after it (retries due meanwhile rightly start together then);
 - results: a completed echo task's result is its input.
 """
 import json
@@ -57,6 +58,9 @@ class History:
     freezes: dict = field(default_factory=dict)
     # task ids of the failure burst
     burst: list = field(default_factory=list)
+    # [(start ms, end ms)] of outages of the whole store (a Redis restart): retries due meanwhile
+    # start together when it is back, as they should
+    outages: list = field(default_factory=list)
 
 
 def parse_ts(text):
@@ -96,7 +100,7 @@ def _frozen_between(history, worker, start, end):
     return any(stopped <= end and continued >= start for stopped, continued in history.freezes.get(worker, []))
 
 
-def check(history, max_bucket_share=0.05):
+def check(history, max_bucket_share=0.05, lease_ms=1500):
     violations = []
 
     for key, ids in history.acknowledged.items():
@@ -147,36 +151,57 @@ def check(history, max_bucket_share=0.05):
                 violations.append(f"tokens: token {e.token} of lock key {key} was handed out twice")
         executions = sorted(executions, key=lambda e: e.start)
         for i, earlier in enumerate(executions):
-            killed = _killed_after(history, earlier.worker, earlier.start)
-            ends = [t for t in (earlier.end, killed) if t is not None]
-            end = min(ends) if ends else None
+            end, _ = _ended(history, earlier)
             for later in executions[i + 1:]:
                 if end is not None and later.start >= end:
                     break
-                violations.extend(_overlap(history, key, earlier, later, end, killed))
+                violations.extend(_overlap(history, key, earlier, later, end, lease_ms))
     violations.extend(_retry_spread(history, by_task, max_bucket_share))
     return violations
 
 
-def _overlap(history, key, earlier, later, end, killed):
-    """What is wrong with `later` starting while `earlier` ran, if anything."""
-    what = (f"lock overlap: on {key}, lease {later.lease_id} (token {later.token}, {later.worker}) started while lease "
-            f"{earlier.lease_id} (token {earlier.token}, {earlier.worker}) ran")
-    if end is None:
-        return [f"{what}, and the earlier never ended"]
-    if earlier.token is None or later.token is None or later.token <= earlier.token:
-        return [f"{what}, without a higher token"]
-    fenced = earlier.outcome in GAVE_UP or (killed is not None and (earlier.end is None or killed <= earlier.end)) \
-        or earlier.accepted is False
+def _ended(history, execution):
+    """When a handler stopped: its logged end, or its worker's kill -9 if that came first."""
+    killed = _killed_after(history, execution.worker, execution.start)
+    ends = [t for t in (execution.end, killed) if t is not None]
+    return (min(ends) if ends else None), killed is not None and (execution.end is None or killed <= execution.end)
+
+
+def _overlap(history, key, first, second, first_end, lease_ms):
+    """What is wrong with two handlers of one key running at once, if anything. The older
+    lease (the lower token) is the one that must have lost its claim: a worker frozen after it
+    received a lease may start its handler only when it wakes, after a newer lease began."""
+    what = (f"lock overlap: on {key}, lease {second.lease_id} (token {second.token}, {second.worker}) and lease "
+            f"{first.lease_id} (token {first.token}, {first.worker}) ran at once")
+    if first_end is None:
+        return [f"{what}, and the first never ended"]
+    if first.token is None or second.token is None or first.token == second.token:
+        return [f"{what}, without distinct tokens"]
+    older = first if first.token < second.token else second
+    newer = second if older is first else first
+    older_end, killed = _ended(history, older)
+    fenced = older.outcome in GAVE_UP or killed or older.accepted is False
     if not fenced:
-        return [f"{what}, and the earlier's outcome ({earlier.outcome}) was accepted: two holders at once"]
-    if not _frozen_between(history, earlier.worker, earlier.start, later.start):
-        return [f"{what}, though its worker was never frozen: it did not fence itself in time"]
+        return [f"{what}, and the older one's outcome ({older.outcome}) was accepted: two holders at once"]
+    # The older lease was granted at most a lease before its handler started.
+    window = (min(older.start, newer.start) - lease_ms, max(older.start, newer.start))
+    if not _frozen_between(history, older.worker, *window):
+        return [f"{what}, though the older one's worker was never frozen: it did not fence itself in time"]
     return []
 
 
+CATCH_UP_MS = 3000
+
+
+def _burst_retries(history, by_task):
+    def catching_up(t):
+        return any(start <= t <= end + CATCH_UP_MS for start, end in history.outages)
+    return sorted(e.start for task_id in history.burst for e in by_task.get(task_id, [])
+                  if e.attempt >= 2 and not catching_up(e.start))
+
+
 def _retry_spread(history, by_task, max_bucket_share):
-    retries = sorted(e.start for task_id in history.burst for e in by_task.get(task_id, []) if e.attempt >= 2)
+    retries = _burst_retries(history, by_task)
     if len(retries) < 50:
         return [f"retry spread: only {len(retries)} retries of the burst were seen"] if history.burst else []
     buckets = {}
@@ -190,10 +215,13 @@ def _retry_spread(history, by_task, max_bucket_share):
 
 def retry_spread_figure(history):
     """The fullest 100 ms bucket's share of the burst's retries (for the summary)."""
-    starts = [e.start for e in history.executions if e.task_id in set(history.burst) and e.attempt >= 2]
-    if not starts:
+    by_task = {}
+    for e in history.executions:
+        by_task.setdefault(e.task_id, []).append(e)
+    retries = _burst_retries(history, by_task)
+    if not retries:
         return None
     buckets = {}
-    for t in starts:
+    for t in retries:
         buckets[t // 100] = buckets.get(t // 100, 0) + 1
-    return max(buckets.values()) / len(starts)
+    return max(buckets.values()) / len(retries)

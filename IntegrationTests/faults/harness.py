@@ -223,7 +223,7 @@ class Nemesis:
             fault = self.rng.choice(self.faults)
             hold = self.rng.uniform(0.5, 4.0)
             self.counts[fault] = self.counts.get(fault, 0) + 1
-            self.log(f"  nemesis: {fault} for {hold:.1f} s")
+            self.log(f"  nemesis {time.strftime('%H:%M:%S')}: {fault} for {hold:.1f} s")
             getattr(self, fault)(hold)
 
     def _worker(self):
@@ -283,9 +283,11 @@ class Nemesis:
         server.start()
 
     def restart_redis(self, hold):
+        down = now_ms()
         self.cluster.redis.kill()
         time.sleep(min(hold, 1.5))
         self.cluster.redis.start()
+        self.history.outages.append((down, now_ms()))
 
     def partition_redis(self, hold):
         _, proxy = self._server()
@@ -479,6 +481,10 @@ def run_once(backend, seed, duration, folder, log=print):
     }
     with open(os.path.join(folder, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    # Enough to run the checker again over the same logs (checker.py's History).
+    with open(os.path.join(folder, "history.json"), "w") as f:
+        json.dump({"acknowledged": history.acknowledged, "submitted": history.submitted, "final": history.final,
+                   "kills": history.kills, "freezes": history.freezes, "outages": history.outages, "burst": history.burst}, f)
     return summary
 
 
