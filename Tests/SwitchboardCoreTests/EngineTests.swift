@@ -357,6 +357,25 @@ struct ClockSkewTests {
         #expect(lease.task.startedAt == backendNow)
     }
 
+    @Test("a measurement with a slow round trip (a partition that healed) is ignored: the last anchor stands")
+    func slowMeasurementIgnored() async throws {
+        let backend = SkewedClockBackend()
+        let h = EngineHarness(backend: backend) { $0.maxClockSkew = .seconds(2) }
+        backend.clock.withLock { $0 = h.clock }
+        _ = try await h.engine.performMaintenance()
+        #expect(h.engine.clockSkew?.skew == .zero)
+        // The request reached the backend only as the partition healed, 3 s after it was sent:
+        // the midpoint would put the engine 1.5 s behind.
+        backend.roundTrip.withLock { $0 = .seconds(3) }
+        _ = try await h.engine.performMaintenance()
+        #expect(h.engine.clockSkew?.skew == .zero, "ignored")
+        backend.roundTrip.withLock { $0 = .zero }
+        _ = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null))
+        let lease = try #require(
+            try await h.engine.lease(LeaseRequest(workerID: "w", queues: ["default"], leaseDuration: .seconds(5))).first)
+        #expect(lease.expiresAt == h.clock.now() + .seconds(5))
+    }
+
     @Test("a wall clock stepped between two measurements changes nothing: the engine's time advances by the monotonic clock")
     func steppedWallClock() async throws {
         let backend = SkewedClockBackend()
@@ -398,8 +417,15 @@ final class SkewedClockBackend: TaskBackend, ClockReference {
     private let inner = EssentialsOnlyBackend()
     let offset = Mutex<Duration>(.zero)
     let clock = Mutex<ManualClock?>(nil)
+    /// How long a `TIME` takes: the clock reads the backend's time, then advances by this.
+    let roundTrip = Mutex<Duration>(.zero)
 
-    func referenceTime() async throws -> Timestamp { clock.withLock { $0! }.now() + offset.withLock { $0 } }
+    func referenceTime() async throws -> Timestamp {
+        let clock = clock.withLock { $0! }
+        let time = clock.now() + offset.withLock { $0 }
+        clock.advance(by: roundTrip.withLock { $0 })
+        return time
+    }
 
     func enqueue(_ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] { try await inner.enqueue(tasks, now: now) }
     func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease] {

@@ -21,6 +21,9 @@ public struct EngineConfiguration: Sendable {
     /// this of the backend's; beyond it, it leaves reaping to servers whose clocks agree. Nil:
     /// neither (an engine on a test clock); `serve` sets 2 s.
     public var maxClockSkew: Duration?
+    /// A clock measurement whose round trip to the backend took longer is ignored: the engine's
+    /// time could be off by half of it.
+    public var maxClockRoundTrip: Duration = .milliseconds(200)
     public var minLeaseDuration: Duration = .milliseconds(100)
     public var maxLeaseDuration: Duration = .seconds(86_400)
     /// The longest a lease request may wait for work (long-poll).

@@ -69,7 +69,13 @@ public final class TaskEngine: TaskSource {
         let (before, elapsedBefore) = (local.now(), local.elapsedTime())
         let reference = try await clockReference.referenceTime()
         let (after, elapsedAfter) = (local.now(), local.elapsedTime())
-        // The backend read its clock somewhere in the round trip: the midpoint errs by half of it at most.
+        // The backend read its clock somewhere in the round trip: the midpoint errs by half of it
+        // at most. A slow round trip (a partition that healed, a stalled Redis) would anchor the
+        // engine's time far off: it is ignored, and the last anchor stands.
+        guard elapsedAfter - elapsedBefore <= configuration.maxClockRoundTrip else {
+            logger.debug("clock measurement ignored: slow round trip", metadata: ["round_trip": "\(elapsedAfter - elapsedBefore)"])
+            return clockSkew
+        }
         let wall = Timestamp(milliseconds: before.milliseconds + (after.milliseconds - before.milliseconds) / 2)
         alignedClock.align(backendTime: reference, atElapsed: elapsedBefore + (elapsedAfter - elapsedBefore) / 2)
         let measured = ClockSkew(skew: wall - reference, bound: bound, measuredAt: after)

@@ -1,0 +1,394 @@
+import DequeModule
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// How to introduce ourselves to the server.
+public struct NATSConnectOptions: Sendable {
+    /// Shown by the server's monitoring (`connz`).
+    public var name = "switchboard"
+    public var connectTimeout: Duration = .seconds(5)
+    /// How long the handshake (INFO, CONNECT, the first PONG) may take once connected.
+    public var handshakeTimeout: Duration = .seconds(5)
+    public var limits = NATSLimits()
+    /// A server older than this is refused with a clear error (nil: any).
+    public var minimumServerVersion: (major: Int, minor: Int)?
+    /// For `tls://` URLs (default: the system's trusted roots, host names verified).
+    public var tls: NIOSSLContext?
+
+    public init() {}
+}
+
+/// One connection to a NATS server: publish, subscribe, request/reply through one muxed inbox,
+/// and a flush (PING/PONG round trip). Reconnecting is its owner's business.
+public final class NATSConnection: Sendable {
+    public let channel: any Channel
+
+    private struct State {
+        var info: NATSServerInfo?
+        var handshake: CheckedContinuation<Void, any Error>?
+        var pongs: Deque<CheckedContinuation<Void, any Error>> = []
+        var subscriptions: [String: AsyncStream<NATSMessage>.Continuation] = [:]
+        var nextSubscriptionID = 0
+        /// The muxed inbox's subscription id, once subscribed.
+        var inboxSubscription: String?
+        var requests: [String: CheckedContinuation<NATSMessage, any Error>] = [:]
+        var nextRequest = 0
+        var ended: NATSError?
+    }
+
+    private let state = Mutex(State())
+    /// `_INBOX.<random>`: replies to this connection's requests come to `<inbox>.<n>`.
+    let inbox: String
+
+    init(channel: any Channel) {
+        self.channel = channel
+        var random = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        inbox = "_INBOX." + String(decoding: (0..<22).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }, as: UTF8.self)
+    }
+
+    /// What the server said of itself (the latest INFO).
+    public var serverInfo: NATSServerInfo? { state.withLock { $0.info } }
+
+    public var isActive: Bool { channel.isActive && state.withLock { $0.ended == nil } }
+
+    // MARK: Connecting
+
+    /// Connects to the first server of `url` that answers, and shakes hands.
+    public static func connect(
+        to url: NATSURL, options: NATSConnectOptions = NATSConnectOptions(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> NATSConnection {
+        var lastError: any Error = NATSError.closed("no servers in the URL")
+        for server in url.servers {
+            do {
+                return try await connect(to: server, url: url, options: options, eventLoopGroup: eventLoopGroup)
+            } catch let error as NATSError where !error.isTransient {
+                throw error
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    static func connect(
+        to server: NATSURL.Server, url: NATSURL, options: NATSConnectOptions, eventLoopGroup: any EventLoopGroup
+    ) async throws -> NATSConnection {
+        let limits = options.limits
+        let channel = try await ClientBootstrap(group: eventLoopGroup)
+            .connectTimeout(TimeAmount(options.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(NATSDecoder(limits: limits)))
+                }
+            }
+            .connect(host: server.host, port: server.port).get()
+        let connection = NATSConnection(channel: channel)
+        try await channel.pipeline.addHandler(NATSConnectionHandler(connection: connection)).get()
+        do {
+            try await connection.handshake(url: url, host: server.host, options: options)
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// Wraps a channel that has the decoder and waits for INFO, then CONNECTs (tests use an
+    /// in-memory channel).
+    public static func handshake(channel: any Channel, url: NATSURL, options: NATSConnectOptions = NATSConnectOptions()) async throws
+        -> NATSConnection
+    {
+        let connection = NATSConnection(channel: channel)
+        try await channel.pipeline.addHandler(NATSConnectionHandler(connection: connection)).get()
+        try await connection.handshake(url: url, host: url.servers.first?.host ?? "", options: options)
+        return connection
+    }
+
+    private func handshake(url: NATSURL, host: String, options: NATSConnectOptions) async throws {
+        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {
+            self.ended(.timedOut("handshake"))
+            self.channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        // The server speaks first (INFO), perhaps before we got here.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            enum Next { case fail(NATSError), go, wait }
+            let next = state.withLock { s -> Next in
+                if let ended = s.ended { return .fail(ended) }
+                if s.info != nil { return .go }
+                s.handshake = continuation
+                return .wait
+            }
+            switch next {
+            case .fail(let error): continuation.resume(throwing: error)
+            case .go: continuation.resume()
+            case .wait: break
+            }
+        }
+        guard let info = serverInfo else { throw NATSError.closed("no INFO from the server") }
+        if let minimum = options.minimumServerVersion, !info.isAtLeast(major: minimum.major, minor: minimum.minor) {
+            throw NATSError.unsupported("this client: server \(info.version) is older than \(minimum.major).\(minimum.minor), the oldest supported")
+        }
+        if url.tls || info.tlsRequired == true {
+            let context = try options.tls ?? NIOSSLContext(configuration: .makeClientConfiguration())
+            let serverHostname: String? = host.isIPAddressLiteral ? nil : host
+            let channel = self.channel
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(
+                    try NIOSSLClientHandler(context: context, serverHostname: serverHostname), position: .first)
+            }.get()
+        }
+        try await send(.connect(Self.connectOptions(url: url, options: options, info: info)))
+        try await flush()
+    }
+
+    static func connectOptions(url: NATSURL, options: NATSConnectOptions, info: NATSServerInfo) -> String {
+        var fields = [
+            "\"verbose\":false", "\"pedantic\":false", "\"lang\":\"swift\"", "\"version\":\"0.1.0\"", "\"protocol\":1",
+            "\"headers\":true", "\"no_responders\":true", "\"tls_required\":\(url.tls)", "\"name\":\(jsonString(options.name))",
+        ]
+        if let user = url.user { fields.append("\"user\":\(jsonString(user))") }
+        if let password = url.password { fields.append("\"pass\":\(jsonString(password))") }
+        if let token = url.token { fields.append("\"auth_token\":\(jsonString(token))") }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: Operations
+
+    /// Publishes a message (headers need a server that supports them: 2.2+).
+    public func publish(_ subject: String, payload: ByteBuffer, headers: NATSHeaders? = nil, replyTo: String? = nil) async throws {
+        try await send(.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
+    }
+
+    /// Subscribes; the messages arrive in order on the returned sequence until `unsubscribe()`
+    /// (or the sequence is dropped).
+    public func subscribe(_ subject: String, queueGroup: String? = nil) async throws -> NATSSubscription {
+        let (stream, continuation) = AsyncStream<NATSMessage>.makeStream()
+        let id = state.withLock { s -> String in
+            s.nextSubscriptionID += 1
+            let id = String(s.nextSubscriptionID)
+            s.subscriptions[id] = continuation
+            return id
+        }
+        continuation.onTermination = { [weak self] _ in
+            guard let self, self.state.withLock({ $0.subscriptions.removeValue(forKey: id) }) != nil else { return }
+            Task { try? await self.send(.unsubscribe(subscriptionID: id, after: nil)) }
+        }
+        do {
+            try await send(.subscribe(subject: subject, queueGroup: queueGroup, subscriptionID: id))
+        } catch {
+            state.withLock { _ = $0.subscriptions.removeValue(forKey: id) }
+            continuation.finish()
+            throw error
+        }
+        return NATSSubscription(id: id, subject: subject, messages: stream, connection: self)
+    }
+
+    func unsubscribe(_ id: String) async throws {
+        guard let continuation = state.withLock({ $0.subscriptions.removeValue(forKey: id) }) else { return }
+        continuation.finish()
+        try await send(.unsubscribe(subscriptionID: id, after: nil))
+    }
+
+    /// Publishes to `subject` with a reply subject of this connection's inbox and waits for the
+    /// first reply. A 503 status reply (no one subscribes) throws `noResponders`.
+    public func request(_ subject: String, payload: ByteBuffer, headers: NATSHeaders? = nil, timeout: Duration = .seconds(5)) async throws
+        -> NATSMessage
+    {
+        try await ensureInbox()
+        let token = state.withLock { s -> String in
+            s.nextRequest += 1
+            return String(s.nextRequest)
+        }
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
+            self.state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: NATSError.timedOut("request on \(subject)"))
+        }
+        defer { timer.cancel() }
+        let reply = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NATSMessage, any Error>) in
+                let failure = state.withLock { s -> NATSError? in
+                    if let ended = s.ended { return ended }
+                    s.requests[token] = continuation
+                    return nil
+                }
+                if let failure { return continuation.resume(throwing: failure) }
+                let operation = NATSClientOperation.publish(subject: subject, replyTo: "\(inbox).\(token)", headers: headers, payload: payload)
+                Task {
+                    do {
+                        try await self.send(operation)
+                    } catch {
+                        self.state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: error)
+                    }
+                }
+            }
+        } onCancel: {
+            state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: CancellationError())
+        }
+        if reply.status == 503 { throw NATSError.noResponders(subject: subject) }
+        return reply
+    }
+
+    private func ensureInbox() async throws {
+        let id = state.withLock { s -> String? in
+            guard s.inboxSubscription == nil else { return nil }
+            s.nextSubscriptionID += 1
+            s.inboxSubscription = String(s.nextSubscriptionID)
+            return s.inboxSubscription
+        }
+        guard let id else { return }
+        try await send(.subscribe(subject: "\(inbox).*", queueGroup: nil, subscriptionID: id))
+    }
+
+    /// A round trip to the server: everything sent before has been read by it.
+    public func flush() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let failure = state.withLock { s -> NATSError? in
+                if let ended = s.ended { return ended }
+                s.pongs.append(continuation)
+                return nil
+            }
+            if let failure { return continuation.resume(throwing: failure) }
+            Task {
+                do {
+                    try await self.write(.ping)
+                } catch {
+                    self.ended(.closed("\(error)"))
+                }
+            }
+        }
+    }
+
+    public func close() {
+        ended(.closed("closed by the client"))
+        channel.close(promise: nil)
+    }
+
+    /// Validates, checks the size against the server's `max_payload`, and writes.
+    func send(_ operation: NATSClientOperation) async throws {
+        try operation.validate()
+        if case .publish(_, _, let headers, _) = operation, let info = serverInfo {
+            if headers != nil, info.headers == false { throw NATSError.unsupported("headers") }
+            let size = operation.payloadSize
+            guard size <= info.maxPayload else { throw NATSError.payloadTooLarge(size: size, max: info.maxPayload) }
+        }
+        try await write(operation)
+    }
+
+    private func write(_ operation: NATSClientOperation) async throws {
+        if let ended = state.withLock({ $0.ended }) { throw ended }
+        var buffer = channel.allocator.buffer(capacity: 64 + operation.payloadSize)
+        operation.write(to: &buffer)
+        do {
+            try await channel.writeAndFlush(buffer)
+        } catch {
+            throw state.withLock { $0.ended } ?? NATSError.closed("\(error)")
+        }
+    }
+
+    // MARK: From the handler
+
+    func received(info json: ByteBuffer) {
+        guard let info = try? NATSServerInfo(json: json) else {
+            ended(.closed("the server's INFO is not valid JSON"))
+            channel.close(promise: nil)
+            return
+        }
+        let handshake = state.withLock { s in
+            s.info = info
+            defer { s.handshake = nil }
+            return s.handshake
+        }
+        handshake?.resume()
+    }
+
+    func receivedPong() {
+        state.withLock { $0.pongs.popFirst() }?.resume()
+    }
+
+    /// Whether the error ends the connection. Permission violations do not (the one operation
+    /// was refused); the server closes after every other.
+    func receivedError(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        if lowered.hasPrefix("permissions violation") { return false }
+        ended(lowered.contains("authorization") || lowered.contains("authentication") ? .authorization(text) : .server(text))
+        return true
+    }
+
+    func deliver(_ message: NATSMessage) {
+        let target = state.withLock { s -> (request: CheckedContinuation<NATSMessage, any Error>?, stream: AsyncStream<NATSMessage>.Continuation?) in
+            if message.subscriptionID == s.inboxSubscription {
+                let token = message.subject.split(separator: ".").last.map(String.init) ?? ""
+                return (s.requests.removeValue(forKey: token), nil)
+            }
+            return (nil, s.subscriptions[message.subscriptionID])
+        }
+        target.request?.resume(returning: message)
+        target.stream?.yield(message)
+    }
+
+    /// Fails everything waiting and ends every subscription, once.
+    func ended(_ error: NATSError) {
+        let waiting = state.withLock { s -> State? in
+            guard s.ended == nil else { return nil }
+            s.ended = error
+            let copy = s
+            s.handshake = nil
+            s.pongs = []
+            s.requests = [:]
+            s.subscriptions = [:]
+            return copy
+        }
+        guard let waiting else { return }
+        waiting.handshake?.resume(throwing: error)
+        for pong in waiting.pongs { pong.resume(throwing: error) }
+        for request in waiting.requests.values { request.resume(throwing: error) }
+        for subscription in waiting.subscriptions.values { subscription.finish() }
+    }
+
+    /// Why the connection ended (nil while it is up).
+    public var endedBecause: NATSError? { state.withLock { $0.ended } }
+}
+
+/// Messages of one subscription, in order.
+public struct NATSSubscription: AsyncSequence, Sendable {
+    public typealias Element = NATSMessage
+
+    public let id: String
+    public let subject: String
+    let messages: AsyncStream<NATSMessage>
+    let connection: NATSConnection
+
+    public func makeAsyncIterator() -> AsyncStream<NATSMessage>.AsyncIterator { messages.makeAsyncIterator() }
+
+    /// Stops the messages (the sequence ends).
+    public func unsubscribe() async throws {
+        try await connection.unsubscribe(id)
+    }
+}
+
+extension String {
+    var isIPAddressLiteral: Bool {
+        (try? SocketAddress(ipAddress: self, port: 0)) != nil
+    }
+}
