@@ -1,6 +1,7 @@
 // swift-tools-version:6.2
 // libFuzzer targets for the parsers that read what the network sends (issue 15): the wire
-// format's task, submission and lease-answer readers, and the Redis protocol decoder. A package
+// format's task, submission and lease-answer readers, the Redis protocol decoder and the NATS
+// protocol decoder. A package
 // of its own because it is built with `-sanitize=fuzzer`; `scripts/fuzz.sh` builds and runs it.
 import PackageDescription
 
@@ -34,6 +35,15 @@ let package = Package(
             dependencies: [
                 "FuzzDriver",
                 .product(name: "SwitchboardRESP", package: "switchboard"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            linkerSettings: linker
+        ),
+        .executableTarget(
+            name: "FuzzNATS",
+            dependencies: [
+                "FuzzDriver",
+                .product(name: "SwitchboardNATSClient", package: "switchboard"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             linkerSettings: linker

@@ -108,12 +108,6 @@ def test_the_checker_passes_a_clean_history_and_names_each_violation():
     for e in h.executions[-100:]:
         e.end = e.start + 1
     assert check(h) == []
-    # Retries due during an outage of the whole store start together when it is back: left out.
-    h.burst += [f"c{i}" for i in range(100)]
-    h.executions += [Execution("w1", f"c{i}", f"lc{i}", start=30_000 + i % 3, attempt=2, end=30_010) for i in range(100)]
-    assert "retry spread" in " ".join(check(h))
-    h.outages = [(28_000, 29_000)]
-    assert check(h) == []
 
 
 def test_the_worker_log_reader_pairs_starts_ends_and_deliveries():

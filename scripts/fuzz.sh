@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer over the parsers that read what the network sends: the wire format's readers
-# (FuzzTaskJSON) and the Redis protocol decoder (FuzzRESP). Usage: scripts/fuzz.sh [SECONDS]
+# (FuzzTaskJSON), the Redis protocol decoder (FuzzRESP) and the NATS protocol decoder (FuzzNATS). Usage: scripts/fuzz.sh [SECONDS]
 # (per target; 30 by default, what CI runs; run longer by hand, e.g. 3600). Starts from the seed
 # corpus in Fuzz/Corpus (copied, so the repository's stays as it is); a crash or a failed check
 # stops with the input that caused it saved under .build/fuzz/ and its path printed.
@@ -12,7 +12,7 @@ seconds="${1:-30}"
 ln -sfn .. Fuzz/switchboard
 (cd Fuzz && swift build -c release -Xswiftc -sanitize=fuzzer)
 
-for target in FuzzTaskJSON FuzzRESP; do
+for target in FuzzTaskJSON FuzzRESP FuzzNATS; do
   corpus=".build/fuzz/$target/corpus"
   crashes=".build/fuzz/$target/crashes"
   mkdir -p "$corpus" "$crashes"

