@@ -37,6 +37,7 @@ public final class NATSConnection: Sendable {
         var requests: [String: CheckedContinuation<NATSMessage, any Error>] = [:]
         var nextRequest = 0
         var ended: NATSError?
+        var endWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = Mutex(State())
@@ -351,13 +352,27 @@ public final class NATSConnection: Sendable {
             s.pongs = []
             s.requests = [:]
             s.subscriptions = [:]
+            s.endWaiters = []
             return copy
         }
         guard let waiting else { return }
+        for waiter in waiting.endWaiters { waiter.resume() }
         waiting.handshake?.resume(throwing: error)
         for pong in waiting.pongs { pong.resume(throwing: error) }
         for request in waiting.requests.values { request.resume(throwing: error) }
         for subscription in waiting.subscriptions.values { subscription.finish() }
+    }
+
+    /// Returns once the connection has ended (at once if it has).
+    public func waitUntilEnded() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ended = state.withLock { s -> Bool in
+                if s.ended != nil { return true }
+                s.endWaiters.append(continuation)
+                return false
+            }
+            if ended { continuation.resume() }
+        }
     }
 
     /// Why the connection ended (nil while it is up).

@@ -411,6 +411,22 @@ struct WorkerTests {
         #expect(task.attempts == 2 && task.errors.count == 1, "one failed attempt: the reaped lease")
     }
 
+    @Test("a lease whose answer arrives after its fence (held up by a partition) is given up without running its handler")
+    func fencedOnArrival() async throws {
+        let ran = Shared(0)
+        let worker = makeWorker(leaseDuration: .seconds(3), source: SlowFirstLeaseAnswer(engine: h.engine, clock: h.clock, delay: .seconds(3)))
+        worker.registerHandler(for: "job") { _ in
+            ran.withLock { $0 += 1 }
+            return nil
+        }
+        let id = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null)).task.id
+        try await running(worker) {
+            try await eventually("given up") { worker.metrics.tasksFenced == 1 }
+        }
+        #expect(ran.value == 0, "the handler never ran")
+        #expect(try await status(id) == .running, "nothing was reported: the lease runs out and is reaped")
+    }
+
     @Test("handlers of lock-keyed tasks get the lease's fencing token; a guard on the resource admits them in order and refuses a stale one")
     func fencingTokens() async throws {
         let worker = makeWorker(concurrency: 4)
@@ -531,6 +547,32 @@ final class HeartbeatsLost: EngineBacked {
 
     func heartbeat(leaseID: String, extendBy: Duration?, workerID: String?) async throws -> HeartbeatStatus {
         throw SwitchboardError.unavailable("the heartbeat was lost in transit")
+    }
+}
+
+/// The engine as a task source whose first lease answer comes `delay` late on the clock (held
+/// up in transit).
+final class SlowFirstLeaseAnswer: EngineBacked {
+    let engine: TaskEngine
+    let clock: ManualClock
+    let delay: Duration
+    private let first = Mutex(true)
+
+    init(engine: TaskEngine, clock: ManualClock, delay: Duration) {
+        self.engine = engine
+        self.clock = clock
+        self.delay = delay
+    }
+
+    func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
+        let leases = try await engine.lease(request)
+        let isFirst = !leases.isEmpty && first.withLock { value -> Bool in
+            let was = value
+            value = false
+            return was
+        }
+        if isFirst { clock.advance(by: delay) }
+        return leases
     }
 }
 

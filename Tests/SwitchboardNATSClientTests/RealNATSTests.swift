@@ -8,28 +8,35 @@ import Testing
 let natsServerBinary: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
     .map { "\($0)/nats-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
-/// A nats-server of the test's own on a free loopback port.
+/// A nats-server of the test's own on a free loopback port, which the test can stop and start.
 final class NATSServerProcess: @unchecked Sendable {
     let port: Int
-    private let process: Process
+    private let arguments: [String]
+    private var process: Process?
 
     /// `configuration`: the text of a configuration file (some settings have no flag).
     init(arguments: [String] = [], configuration: String? = nil) async throws {
         let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
         port = probe.localAddress!.port!
         try await probe.close()
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: natsServerBinary!)
-        var arguments = arguments
+        var arguments = ["-a", "127.0.0.1", "-p", "\(port)"] + arguments
         if let configuration {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-nats-\(port).conf")
             try configuration.write(to: file, atomically: true, encoding: .utf8)
             arguments += ["-c", file.path]
         }
-        process.arguments = ["-a", "127.0.0.1", "-p", "\(port)"] + arguments
+        self.arguments = arguments
+        try await start()
+    }
+
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: natsServerBinary!)
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+        self.process = process
         for _ in 0..<300 {
             if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
                 try? await channel.close()
@@ -43,9 +50,12 @@ final class NATSServerProcess: @unchecked Sendable {
 
     func url(credentials: String = "") throws -> NATSURL { try NATSURL("nats://\(credentials)127.0.0.1:\(port)") }
 
-    /// SIGKILL: a child spawned from a dispatch thread inherits a mask that blocks SIGTERM.
+    /// SIGKILL (a child spawned from a dispatch thread inherits a mask that blocks SIGTERM), and
+    /// waits until it is gone.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     deinit { stop() }
@@ -190,6 +200,34 @@ struct RealNATSTests {
         try await alice.flush()
         alice.close()
         await #expect(throws: NATSError.self) { _ = try await NATSConnection.connect(to: try userServer.url(credentials: "alice:nope@")) }
+    }
+
+    @Test("the client reconnects when the server comes back: its subscriptions resume, and an operation meanwhile waits for the connection")
+    func reconnect() async throws {
+        let server = try await NATSServerProcess()
+        var configuration = NATSClient.Configuration(url: try server.url())
+        configuration.reconnectBase = .milliseconds(20)
+        configuration.reconnectCap = .milliseconds(200)
+        let client = NATSClient(configuration)
+        defer { client.close() }
+        let messages = try await client.subscribe("events")
+        try await client.flush()
+        var iterator = messages.makeAsyncIterator()
+        try await client.publish("events", payload: ByteBuffer(string: "before"))
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "before")
+        server.stop()
+        let restart = Task { try await Task.sleep(for: .milliseconds(300)); try await server.start() }
+        // Sent while the server is down: waits for the reconnect, then goes out.
+        try await client.publish("events", payload: ByteBuffer(string: "after"))
+        try await restart.value
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "after", "the subscription was made again")
+        #expect(client.reconnects == 1 && client.isConnected)
+        server.stop()
+        var quick = configuration
+        quick.waitForConnection = .milliseconds(200)
+        let impatient = NATSClient(quick)
+        await #expect(throws: NATSError.self) { try await impatient.flush() }
+        impatient.close()
     }
 
     @Test("the server going away ends subscriptions and fails what waits, with a transient error")

@@ -353,6 +353,9 @@ public final class Worker: Service, Sendable {
                 leaseID: lease.leaseID, control: control, deadline: now + timeout, timeout: timeout,
                 heartbeatEvery: min(leaseLength / 3, configuration.cancelCheckInterval), lastHeartbeat: now,
                 fenceAfter: fenceAfter, fenceAt: sentAt + fenceAfter))
+        // A lease that arrives after its fence (its answer held up by a partition) may already be
+        // someone else's: its handler is never started.
+        if now >= sentAt + fenceAfter { control.interrupt(.fenced) }
         return (id, control)
     }
 
@@ -362,19 +365,24 @@ public final class Worker: Service, Sendable {
             task: task, leaseID: lease.leaseID, fencingToken: lease.fencingToken, workerID: configuration.id, locks: locks, tools: tools,
             workerLogger: logger)
         let started = ContinuousClock.now
-        // Debug lines a fault harness reads to check that handlers of one lock key never overlap
-        // (IntegrationTests/faults): when each handler ran, under which lease and token.
-        logger.debug(
-            "handler started",
-            metadata: [
-                "task_id": "\(task.id)", "lease_id": "\(lease.leaseID)", "attempt": "\(task.attempts)",
-                "lock_key": "\(task.lockKey ?? "")", "fencing_token": "\(lease.fencingToken.map(String.init) ?? "")",
-            ])
         let finished: Outcome
-        if let handler {
-            do { finished = .succeeded(try await handler(context)) } catch { finished = .threw(error) }
+        if let reason = control.reason {
+            // Interrupted before it began (fenced on arrival, a stop): the handler is not run.
+            finished = .interrupted(reason)
         } else {
-            finished = .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(configuration.id)"))
+            // Debug lines a fault harness reads to check that handlers of one lock key never
+            // overlap (IntegrationTests/faults): when each handler ran, under which lease and token.
+            logger.debug(
+                "handler started",
+                metadata: [
+                    "task_id": "\(task.id)", "lease_id": "\(lease.leaseID)", "attempt": "\(task.attempts)",
+                    "lock_key": "\(task.lockKey ?? "")", "fencing_token": "\(lease.fencingToken.map(String.init) ?? "")",
+                ])
+            if let handler {
+                do { finished = .succeeded(try await handler(context)) } catch { finished = .threw(error) }
+            } else {
+                finished = .threw(TaskFailure.permanent("no handler for task type '\(task.type)' on worker \(configuration.id)"))
+            }
         }
         let interruption = control.end()
         running.remove(executionID)
