@@ -43,6 +43,8 @@ if command -v redis-server >/dev/null; then
     done
     export SWITCHBOARD_TEST_REDISS_URL="rediss://localhost:$tls_port/0"
     export SWITCHBOARD_TEST_REDIS_CA="$redis_dir/ca.crt"
+    # The same CA and server certificate serve the NATS client's TLS test.
+    export SWITCHBOARD_TEST_TLS_DIR="$redis_dir"
   fi
 else
   echo "redis-server is not installed: the real-Redis tests are skipped (CI installs it)" >&2

@@ -10,8 +10,9 @@ public struct NATSParsingError: Error, Sendable, Hashable, CustomStringConvertib
 
 /// Bounds on what the server may send, so that a broken or hostile peer cannot exhaust memory.
 public struct NATSLimits: Sendable, Hashable {
-    /// The server's own default `max_control_line` is 4 KiB.
-    public var maxControlLine = 4096
+    /// A server's INFO in a large cluster (its `connect_urls`) runs past the 4 KiB the server
+    /// allows its clients' lines.
+    public var maxControlLine = 64 * 1024
     /// The largest message payload accepted (the server's `max_payload` tops out at 64 MiB).
     public var maxPayload = 64 * 1024 * 1024
     public var maxHeaderBytes = 64 * 1024

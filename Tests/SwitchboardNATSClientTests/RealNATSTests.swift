@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
 @testable import SwitchboardNATSClient
 import Testing
 
@@ -228,6 +229,31 @@ struct RealNATSTests {
         let impatient = NATSClient(quick)
         await #expect(throws: NATSError.self) { try await impatient.flush() }
         impatient.close()
+    }
+
+    @Test(
+        "TLS: a server that requires it is reached over tls:// with a CA of our own; a client that does not trust it is refused",
+        .enabled(if: ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_TLS_DIR"] != nil))
+    func tls() async throws {
+        let folder = ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_TLS_DIR"]!
+        let server = try await NATSServerProcess(arguments: ["--tls", "--tlscert", "\(folder)/server.crt", "--tlskey", "\(folder)/server.key"])
+        var options = NATSConnectOptions()
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.trustRoots = .file("\(folder)/ca.crt")
+        options.tls = try NIOSSLContext(configuration: configuration)
+        let secure = try await NATSConnection.connect(to: try NATSURL("tls://localhost:\(server.port)"), options: options)
+        #expect(secure.serverInfo?.tlsRequired == true)
+        let messages = try await secure.subscribe("secret")
+        try await secure.publish("secret", payload: ByteBuffer(string: "over TLS"))
+        var iterator = messages.makeAsyncIterator()
+        #expect(await iterator.next().map { String(buffer: $0.payload) } == "over TLS")
+        secure.close()
+        // The system's roots do not know our CA.
+        await #expect(throws: (any Error).self) { _ = try await NATSConnection.connect(to: try NATSURL("tls://localhost:\(server.port)")) }
+        // A server that requires TLS is met with TLS even on a nats:// URL (its INFO says so).
+        let upgraded = try await NATSConnection.connect(to: try server.url(), options: options)
+        try await upgraded.flush()
+        upgraded.close()
     }
 
     @Test("the server going away ends subscriptions and fails what waits, with a transient error")
