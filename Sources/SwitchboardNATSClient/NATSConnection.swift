@@ -17,6 +17,10 @@ public struct NATSConnectOptions: Sendable {
     public var minimumServerVersion: (major: Int, minor: Int)?
     /// For `tls://` URLs (default: the system's trusted roots, host names verified).
     public var tls: NIOSSLContext?
+    /// NKey authentication: the server's nonce is signed with it.
+    public var nkey: NKey?
+    /// Decentralized auth (a `.creds` file): its JWT, and the nonce signed with its seed.
+    public var credentials: NATSCredentials?
 
     public init() {}
 }
@@ -139,11 +143,11 @@ public final class NATSConnection: Sendable {
                     try NIOSSLClientHandler(context: context, serverHostname: serverHostname), position: .first)
             }.get()
         }
-        try await send(.connect(Self.connectOptions(url: url, options: options, info: info)))
+        try await send(.connect(try Self.connectOptions(url: url, options: options, info: info)))
         try await flush()
     }
 
-    static func connectOptions(url: NATSURL, options: NATSConnectOptions, info: NATSServerInfo) -> String {
+    static func connectOptions(url: NATSURL, options: NATSConnectOptions, info: NATSServerInfo) throws -> String {
         var fields = [
             "\"verbose\":false", "\"pedantic\":false", "\"lang\":\"swift\"", "\"version\":\"0.1.0\"", "\"protocol\":1",
             "\"headers\":true", "\"no_responders\":true", "\"tls_required\":\(url.tls)", "\"name\":\(jsonString(options.name))",
@@ -151,6 +155,13 @@ public final class NATSConnection: Sendable {
         if let user = url.user { fields.append("\"user\":\(jsonString(user))") }
         if let password = url.password { fields.append("\"pass\":\(jsonString(password))") }
         if let token = url.token { fields.append("\"auth_token\":\(jsonString(token))") }
+        if let credentials = options.credentials {
+            fields.append("\"jwt\":\(jsonString(credentials.jwt))")
+            fields.append("\"sig\":\(jsonString(try credentials.key.sign(nonce: info.nonce ?? "")))")
+        } else if let nkey = options.nkey {
+            fields.append("\"nkey\":\(jsonString(nkey.publicKey))")
+            fields.append("\"sig\":\(jsonString(try nkey.sign(nonce: info.nonce ?? "")))")
+        }
         return "{" + fields.joined(separator: ",") + "}"
     }
 

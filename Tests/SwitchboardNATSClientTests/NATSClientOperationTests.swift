@@ -70,7 +70,7 @@ struct NATSClientOperationTests {
         let info = try NATSServerInfo(json: ByteBuffer(string: #"{"server_id":"S","version":"2.15.1","max_payload":1024}"#))
         var options = NATSConnectOptions()
         options.name = "sb \"1\""
-        let json = NATSConnection.connectOptions(url: try NATSURL("nats://u:p%22w@h"), options: options, info: info)
+        let json = try NATSConnection.connectOptions(url: try NATSURL("nats://u:p%22w@h"), options: options, info: info)
         #expect(json.contains(#""headers":true"#) && json.contains(#""no_responders":true"#) && json.contains(#""verbose":false"#))
         #expect(json.contains(#""user":"u""#) && json.contains(#""pass":"p\"w""#) && json.contains(#""name":"sb \"1\"""#))
     }

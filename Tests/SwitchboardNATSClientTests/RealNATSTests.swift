@@ -304,6 +304,24 @@ struct RealNATSTests {
         connection.close()
     }
 
+    @Test("NKey auth: the server knows our public key and checks our signature of its nonce; another key is refused")
+    func nkeyAuth() async throws {
+        let (_, key) = NKey.makeUser()
+        let server = try await NATSServerProcess(configuration: "authorization { users = [ { nkey: \"\(key.publicKey)\" } ] }\n")
+        var options = NATSConnectOptions()
+        options.nkey = key
+        let connection = try await NATSConnection.connect(to: try server.url(), options: options)
+        try await connection.flush()
+        connection.close()
+        options.nkey = NKey.makeUser().key
+        do {
+            _ = try await NATSConnection.connect(to: try server.url(), options: options)
+            Issue.record("a key the server does not know was let in")
+        } catch let error as NATSError {
+            guard case .authorization = error else { Issue.record("not an authorization error: \(error)"); return }
+        }
+    }
+
     @Test("the server going away ends subscriptions and fails what waits, with a transient error")
     func serverGone() async throws {
         let server = try await NATSServerProcess()
