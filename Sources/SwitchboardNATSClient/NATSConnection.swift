@@ -42,6 +42,7 @@ public final class NATSConnection: Sendable {
         var nextRequest = 0
         var ended: NATSError?
         var endWaiters: [CheckedContinuation<Void, Never>] = []
+        var lastServerError: String?
     }
 
     private let state = Mutex(State())
@@ -336,6 +337,7 @@ public final class NATSConnection: Sendable {
     /// was refused); the server closes after every other.
     func receivedError(_ text: String) -> Bool {
         let lowered = text.lowercased()
+        state.withLock { $0.lastServerError = text }
         if lowered.hasPrefix("permissions violation") { return false }
         ended(lowered.contains("authorization") || lowered.contains("authentication") ? .authorization(text) : .server(text))
         return true
@@ -373,6 +375,10 @@ public final class NATSConnection: Sendable {
         for request in waiting.requests.values { request.resume(throwing: error) }
         for subscription in waiting.subscriptions.values { subscription.finish() }
     }
+
+    /// The last `-ERR` the server sent (a refused operation leaves the connection up; the
+    /// protocol does not say which one, so it is for logs and tests).
+    public var lastServerError: String? { state.withLock { $0.lastServerError } }
 
     /// Returns once the connection has ended (at once if it has).
     public func waitUntilEnded() async {

@@ -322,6 +322,22 @@ struct RealNATSTests {
         }
     }
 
+    @Test("-ERR: a permissions violation refuses one operation and keeps the connection up (an authorization violation closes it: see auth)")
+    func serverErrors() async throws {
+        let server = try await NATSServerProcess(configuration: """
+            authorization { users = [ { user: a, password: b, permissions: { publish: { deny: ["forbidden"] } } } ] }
+
+            """)
+        let connection = try await NATSConnection.connect(to: try server.url(credentials: "a:b@"))
+        try await connection.publish("forbidden", payload: ByteBuffer(string: "no"))
+        try await connection.flush()
+        #expect(connection.lastServerError?.contains("Permissions Violation for Publish to") == true, "\(connection.lastServerError ?? "no -ERR")")
+        #expect(connection.isActive, "still up after the permissions violation")
+        try await connection.publish("allowed", payload: ByteBuffer())
+        try await connection.flush()
+        connection.close()
+    }
+
     @Test("the server going away ends subscriptions and fails what waits, with a transient error")
     func serverGone() async throws {
         let server = try await NATSServerProcess()
