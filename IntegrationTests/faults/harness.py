@@ -6,10 +6,10 @@ checker (checker.py) over what happened.
 
 Producers enqueue with idempotency keys (retrying until acknowledged); worker processes
 (`switchboard worker`, debug JSON logs) run echo, sleep and fail tools, lock-keyed sleeps among
-them; once the faults are over, a burst of failing tasks tests the retry spread. The nemesis picks, at random, one fault at
-a time among: kill -9 of a worker, SIGSTOP/SIGCONT of a worker, SIGTERM of a worker (a rolling
-deploy), a partition, delay, half-open or reset of a worker's connection to its server (our TCP
-proxy, proxy.py); with Redis also kill -9 of a server, a Redis kill -9 and restart (AOF, fsync
+them; once the faults are over, a burst of failing tasks tests the retry spread. The nemesis
+picks, at random, one fault at a time among: kill -9 of a worker, SIGSTOP/SIGCONT of a worker,
+SIGTERM of a worker (a rolling deploy), a partition, delay, half-open or reset of a worker's
+connection to its server (our TCP proxy, proxy.py); with Redis also kill -9 of a server, a Redis kill -9 and restart (AOF, fsync
 always), the same proxy faults between a server and Redis, and a step of one server's clock
 (libfaketime, when installed). Then everything is healed, the tasks drain, and the checker runs.
 A failing run prints its seed; the same seed replays the same workload and fault schedule
