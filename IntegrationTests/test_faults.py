@@ -229,6 +229,31 @@ def test_a_partitioned_worker_fences_itself_before_another_worker_takes_its_lock
         assert server.stop() == 0
 
 
+def test_a_half_open_connection_holds_a_worker_up_no_longer_than_its_request_timeout(tmp_path):
+    """The server's side of the worker's connections vanishes without a word (a NAT dropped the
+    flow): the worker's long-poll waits for nothing. It gives up after --request-timeout-ms plus
+    its wait, not the HTTP client's 30 s default, and takes new work over a new connection."""
+    server = Server("--workers", "0")
+    proxy = FaultProxy(server.port)
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen([BINARY, "worker", "--server", f"http://127.0.0.1:{proxy.port}", "--id", "w", "--wait-ms", "1000",
+                               "--request-timeout-ms", "2000"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        first = requests.post(server.base + "/v1/tasks", json={"payload": {"tool_name": "echo", "input": 1}}, timeout=5).json()
+        wait_for(lambda: get_task(server, first["id"])["status"] == "completed", 15, "the first task")
+        wait_for(lambda: proxy.open_connections > 0, 5, "the worker's long-poll")
+        time.sleep(0.2)
+        proxy.half_open()
+        started = time.time()
+        second = requests.post(server.base + "/v1/tasks", json={"payload": {"tool_name": "echo", "input": 2}}, timeout=5).json()
+        wait_for(lambda: get_task(server, second["id"])["status"] == "completed", 20, "the task after the half-open")
+        assert time.time() - started < 10, "held up past the request timeout"
+    finally:
+        proxy.close()
+        stop_process(worker, log, timeout=10)
+        assert server.stop() == 0
+
+
 def _harness(backend, tmp_path):
     seed = int(os.environ.get("SWITCHBOARD_FAULT_SEED") or random.randrange(1 << 31))
     seconds = float(os.environ.get("SWITCHBOARD_FAULT_SECONDS") or 20)

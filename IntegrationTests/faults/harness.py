@@ -254,17 +254,18 @@ class Nemesis:
         worker.stop()
         worker.start()
 
-    def partition_worker(self, hold):
-        _, proxy = self._worker()
-        proxy.partition()
+    @staticmethod
+    def _for_a_while(proxy, hold, fault):
+        fault(proxy)
         time.sleep(hold)
         proxy.heal()
 
+    def partition_worker(self, hold):
+        self._for_a_while(self._worker()[1], hold, FaultProxy.partition)
+
     def delay_worker(self, hold):
-        _, proxy = self._worker()
-        proxy.delay(self.rng.uniform(50, 600))
-        time.sleep(hold)
-        proxy.heal()
+        proxy, ms = self._worker()[1], self.rng.uniform(50, 600)
+        self._for_a_while(proxy, hold, lambda p: p.delay(ms))
 
     def half_open_worker(self, hold):
         self._worker()[1].half_open()
@@ -288,16 +289,11 @@ class Nemesis:
         self.cluster.redis.start()
 
     def partition_redis(self, hold):
-        _, proxy = self._server()
-        proxy.partition()
-        time.sleep(hold)
-        proxy.heal()
+        self._for_a_while(self._server()[1], hold, FaultProxy.partition)
 
     def delay_redis(self, hold):
-        _, proxy = self._server()
-        proxy.delay(self.rng.uniform(20, 300))
-        time.sleep(hold)
-        proxy.heal()
+        proxy, ms = self._server()[1], self.rng.uniform(20, 300)
+        self._for_a_while(proxy, hold, lambda p: p.delay(ms))
 
     def half_open_redis(self, hold):
         self._server()[1].half_open()

@@ -21,6 +21,8 @@ struct WorkerCommand: AsyncParsableCommand {
     /// Optional options cannot have a default, so the environment is read here.
     var leaseMs: Int? { leaseMsOption ?? Environment.int("LEASE_MS") }
     @Option(help: "How long one lease call waits for work (long-poll).") var waitMs = Environment.int("WAIT_MS") ?? 10_000
+    @Option(help: "The longest one call to the server may take (a long-poll adds its wait): how long a dead or half-open connection can hold the worker up.")
+    var requestTimeoutMs = Environment.int("REQUEST_TIMEOUT_MS") ?? 10_000
     @Option(help: "On SIGTERM, how long running tasks may finish before they are released.")
     var drainTimeoutMs = Environment.int("DRAIN_TIMEOUT_MS") ?? 30_000
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
@@ -30,6 +32,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard NamePattern.isIdentifier(id, maxLength: 128) else { throw ValidationError("id must be 1-128 characters of A-Z a-z 0-9 _ . : -") }
         guard concurrency > 0 else { throw ValidationError("concurrency must be positive") }
         guard (0...60_000).contains(waitMs), drainTimeoutMs >= 0 else { throw ValidationError("wait-ms must be 0-60000, drain-timeout-ms not negative") }
+        guard (100...600_000).contains(requestTimeoutMs) else { throw ValidationError("request-timeout-ms must be 100-600000") }
         if let leaseMs, leaseMs < 100 { throw ValidationError("lease-ms must be at least 100") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
@@ -38,7 +41,14 @@ struct WorkerCommand: AsyncParsableCommand {
     func run() async throws {
         Logs.bootstrap(level: logLevel, format: logFormat)
         let logger = Logger(label: "switchboard.worker")
-        let client = try connection.client
+        var configuration = connection.configuration
+        configuration.timeout = .milliseconds(requestTimeoutMs)
+        let client: APIClient
+        do {
+            client = try APIClient(configuration)
+        } catch {
+            throw ValidationError("the TLS files cannot be used: \(error)")
+        }
         let worker = Worker(
             configuration: Worker.Configuration(
                 id: id, queues: queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty },

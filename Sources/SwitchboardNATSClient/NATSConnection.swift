@@ -38,7 +38,8 @@ public final class NATSConnection: Sendable {
         var nextSubscriptionID = 0
         /// The muxed inbox's subscription id, once subscribed.
         var inboxSubscription: String?
-        var requests: [String: CheckedContinuation<NATSMessage, any Error>] = [:]
+        var inboxSubscribed: Task<Void, any Error>?
+        var requests: [String: EventLoopPromise<NATSMessage>] = [:]
         var nextRequest = 0
         var ended: NATSError?
         var endWaiters: [CheckedContinuation<Void, Never>] = []
@@ -228,43 +229,46 @@ public final class NATSConnection: Sendable {
             s.nextRequest += 1
             return String(s.nextRequest)
         }
+        // Registered before the request is sent (a reply may come back at once); answered by
+        // the reply, the timeout, a cancel, or the connection's end, whichever is first.
+        let promise = channel.eventLoop.makePromise(of: NATSMessage.self)
+        if let ended = state.withLock({ s -> NATSError? in
+            if s.ended == nil { s.requests[token] = promise }
+            return s.ended
+        }) {
+            promise.fail(ended)
+        }
         let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
-            self.state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: NATSError.timedOut("request on \(subject)"))
+            self.state.withLock { $0.requests.removeValue(forKey: token) }?.fail(NATSError.timedOut("request on \(subject)"))
         }
         defer { timer.cancel() }
         let reply = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<NATSMessage, any Error>) in
-                let failure = state.withLock { s -> NATSError? in
-                    if let ended = s.ended { return ended }
-                    s.requests[token] = continuation
-                    return nil
-                }
-                if let failure { return continuation.resume(throwing: failure) }
-                let operation = NATSClientOperation.publish(subject: subject, replyTo: "\(inbox).\(token)", headers: headers, payload: payload)
-                Task {
-                    do {
-                        try await self.send(operation)
-                    } catch {
-                        self.state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: error)
-                    }
-                }
+            do {
+                try await send(.publish(subject: subject, replyTo: "\(inbox).\(token)", headers: headers, payload: payload))
+            } catch {
+                state.withLock { $0.requests.removeValue(forKey: token) }?.fail(error)
             }
+            return try await promise.futureResult.get()
         } onCancel: {
-            state.withLock { $0.requests.removeValue(forKey: token) }?.resume(throwing: CancellationError())
+            state.withLock { $0.requests.removeValue(forKey: token) }?.fail(CancellationError())
         }
         if reply.status == 503 { throw NATSError.noResponders(subject: subject) }
         return reply
     }
 
+    /// Subscribes the muxed inbox once; every request waits until that SUB is written, so that
+    /// no request goes out before the server knows where to send its reply.
     private func ensureInbox() async throws {
-        let id = state.withLock { s -> String? in
-            guard s.inboxSubscription == nil else { return nil }
+        let subscribing = state.withLock { s -> Task<Void, any Error> in
+            if let existing = s.inboxSubscribed { return existing }
             s.nextSubscriptionID += 1
-            s.inboxSubscription = String(s.nextSubscriptionID)
-            return s.inboxSubscription
+            let id = String(s.nextSubscriptionID)
+            s.inboxSubscription = id
+            let task = Task { try await self.send(.subscribe(subject: "\(self.inbox).*", queueGroup: nil, subscriptionID: id)) }
+            s.inboxSubscribed = task
+            return task
         }
-        guard let id else { return }
-        try await send(.subscribe(subject: "\(inbox).*", queueGroup: nil, subscriptionID: id))
+        try await subscribing.value
     }
 
     /// A round trip to the server: everything sent before has been read by it.
@@ -344,14 +348,14 @@ public final class NATSConnection: Sendable {
     }
 
     func deliver(_ message: NATSMessage) {
-        let target = state.withLock { s -> (request: CheckedContinuation<NATSMessage, any Error>?, stream: AsyncStream<NATSMessage>.Continuation?) in
+        let target = state.withLock { s -> (request: EventLoopPromise<NATSMessage>?, stream: AsyncStream<NATSMessage>.Continuation?) in
             if message.subscriptionID == s.inboxSubscription {
                 let token = message.subject.split(separator: ".").last.map(String.init) ?? ""
                 return (s.requests.removeValue(forKey: token), nil)
             }
             return (nil, s.subscriptions[message.subscriptionID])
         }
-        target.request?.resume(returning: message)
+        target.request?.succeed(message)
         target.stream?.yield(message)
     }
 
@@ -372,7 +376,7 @@ public final class NATSConnection: Sendable {
         for waiter in waiting.endWaiters { waiter.resume() }
         waiting.handshake?.resume(throwing: error)
         for pong in waiting.pongs { pong.resume(throwing: error) }
-        for request in waiting.requests.values { request.resume(throwing: error) }
+        for request in waiting.requests.values { request.fail(error) }
         for subscription in waiting.subscriptions.values { subscription.finish() }
     }
 

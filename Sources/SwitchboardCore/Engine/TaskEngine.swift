@@ -463,16 +463,16 @@ public final class TaskEngine: TaskSource {
     /// queue depths. Returns when the next pass is needed.
     @discardableResult
     public func performMaintenance() async throws -> Timestamp {
-        // Measured first, so that this pass's time is on the backend's (BackendAlignedClock).
+        // Measured first, so that this pass's time is on the backend's (BackendAlignedClock). Nil
+        // without a backend clock or a bound; the last measurement when Redis does not answer.
         let skew = (try? await measureClockSkew()) ?? clockSkew
         let now = clock.now()
         let promoted = try await backend.promoteDue(now: now)
         readySignal.notify(queues: promoted)
 
         let policy = configuration.retry
-        // The engine's clock follows the backend's (BackendAlignedClock), but a wall clock this
-        // far off is taken as a sign of trouble with this host's time: it leaves reaping to the others. Nil without a backend clock or a bound; the last
-        // measurement when Redis does not answer.
+        // The engine's clock follows the backend's, but a wall clock this far off is taken as a
+        // sign of trouble with this host's time: it leaves reaping to the others.
         let mayReap = skew?.isWithinBound ?? true
         let reaped = !mayReap ? [] : try await backend.reapExpiredLeases(now: now, limit: configuration.reapBatchSize) { task in
             policy.decide(task, retryable: true, now: now)
