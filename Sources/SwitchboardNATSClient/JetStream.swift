@@ -18,7 +18,8 @@ public struct JetStream: Sendable {
 
     /// One API call: `body` (JSON) to `$JS.API.<subject>`; the answer's JSON, or the error it holds.
     public func call(_ subject: String, body: [String: Any]? = nil) async throws -> [String: Any] {
-        let payload = try body.map { try JSONSerialization.data(withJSONObject: $0) } ?? Data()
+        var payload = Data()
+        if let body { payload = try JSONSerialization.data(withJSONObject: body) }
         let reply = try await client.request("\(prefix).\(subject)", payload: ByteBuffer(bytes: payload), timeout: timeout)
         return try Self.answer(reply)
     }
@@ -43,11 +44,14 @@ public struct JetStream: Sendable {
     @discardableResult
     public func createOrUpdateStream(_ config: [String: Any]) async throws -> [String: Any] {
         guard let name = config["name"] as? String else { throw JetStreamError(code: 0, errorCode: 0, description: "a stream needs a name") }
+        let created: [String: Any]
         do {
-            return try await call("STREAM.CREATE.\(name)", body: config)
-        } catch let error as JetStreamError where error.errorCode == JetStreamError.streamNameInUse {
+            created = try await call("STREAM.CREATE.\(name)", body: config)
+        } catch {
+            guard let refusal = error as? JetStreamError, refusal.errorCode == JetStreamError.streamNameInUse else { throw error }
             return try await call("STREAM.UPDATE.\(name)", body: config)
         }
+        return created
     }
 
     public func streamInfo(_ name: String) async throws -> [String: Any] { try await call("STREAM.INFO.\(name)") }
@@ -102,7 +106,6 @@ public struct JetStream: Sendable {
         let connection = try await client.connection()
         let inbox = "\(connection.inbox).fetch.\(UInt64.random(in: 0...UInt64.max))"
         let replies = try await connection.subscribe(inbox)
-        defer { Task { try? await replies.unsubscribe() } }
         var request: [String: Any] = ["batch": batch]
         if noWait {
             request["no_wait"] = true
@@ -110,41 +113,46 @@ public struct JetStream: Sendable {
             request["expires"] = expires.wholeMilliseconds * 1_000_000
         }
         let body = try JSONSerialization.data(withJSONObject: request)
-        try await connection.publish("\(prefix).CONSUMER.MSG.NEXT.\(stream).\(consumer)", payload: ByteBuffer(bytes: body), replyTo: inbox)
-        let deadline = ContinuousClock.now + expires + .seconds(1)
-        return try await withThrowingTaskGroup(of: [NATSMessage]?.self) { group in
-            group.addTask {
-                var messages: [NATSMessage] = []
-                for await message in replies {
-                    switch message.status {
-                    case nil:
-                        messages.append(message)
-                        if messages.count == batch { return messages }
-                    case 100:
-                        continue
-                    case 404, 408:
-                        return messages
-                    case 409:
-                        if messages.isEmpty, let description = message.headers?.statusDescription,
-                            !description.lowercased().contains("exceeded")
-                        {
-                            throw JetStreamError(code: 409, errorCode: 0, description: description)
-                        }
-                        return messages
-                    default:
-                        throw JetStreamError(code: message.status ?? 0, errorCode: 0, description: message.headers?.statusDescription ?? "")
-                    }
-                }
-                return messages
-            }
-            group.addTask {
-                try await Task.sleep(until: deadline)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let messages = first else { return [] }
-            return messages
+        // The server ends a fetch with a status (or its last message); should its answer go
+        // missing, the subscription is ended a second after the expiry.
+        let deadline = connection.channel.eventLoop.scheduleTask(in: TimeAmount(expires + .seconds(1))) {
+            Task { try? await replies.unsubscribe() }
         }
+        var messages: [NATSMessage] = []
+        var failure: JetStreamError?
+        do {
+            try await connection.publish("\(prefix).CONSUMER.MSG.NEXT.\(stream).\(consumer)", payload: ByteBuffer(bytes: body), replyTo: inbox)
+        } catch {
+            deadline.cancel()
+            try? await replies.unsubscribe()
+            throw error
+        }
+        receiving: for await message in replies {
+            switch message.status {
+            case nil:
+                messages.append(message)
+                if messages.count == batch { break receiving }
+            case 100:
+                continue
+            case 404, 408:
+                break receiving
+            case 409:
+                // "Exceeded MaxWaiting" and the like end a fetch with what came; any other 409 on
+                // an empty fetch is the request's refusal.
+                let description = message.headers?.statusDescription ?? ""
+                if messages.isEmpty, !description.lowercased().contains("exceeded") {
+                    failure = JetStreamError(code: 409, errorCode: 0, description: description)
+                }
+                break receiving
+            default:
+                failure = JetStreamError(code: message.status ?? 0, errorCode: 0, description: message.headers?.statusDescription ?? "")
+                break receiving
+            }
+        }
+        deadline.cancel()
+        try? await replies.unsubscribe()
+        if let failure { throw failure }
+        return messages
     }
 
     /// Acknowledges a message from a consumer (`+ACK`); `doubleAck` waits for the server to

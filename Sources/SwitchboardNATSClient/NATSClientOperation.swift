@@ -18,8 +18,9 @@ public enum NATSClientOperation: Sendable {
     case pong
 
     /// Checks subjects and names, so that a bad one fails here instead of confusing the server
-    /// (which closes the connection on a malformed line).
-    public func validate() throws(NATSUsageError) {
+    /// (which closes the connection on a malformed line). Throws `NATSUsageError`; untyped, as
+    /// typed throws inlined into an async caller crashed Swift 6.3's optimizer (coroutine split).
+    public func validate() throws {
         switch self {
         case .publish(let subject, let replyTo, let headers, _):
             try Self.check(subject: subject, wildcards: false)
@@ -50,7 +51,7 @@ public enum NATSClientOperation: Sendable {
 
     /// A subject: dot-separated non-empty tokens of printable characters without whitespace;
     /// `*` and `>` only as whole tokens, `>` last, and only where wildcards are allowed.
-    static func check(subject: String, wildcards: Bool) throws(NATSUsageError) {
+    static func check(subject: String, wildcards: Bool) throws {
         let tokens = subject.split(separator: ".", omittingEmptySubsequences: false)
         guard !subject.isEmpty, subject.utf8.count <= 4096 else { throw NATSUsageError(reason: "a subject must be 1-4096 bytes") }
         for (index, token) in tokens.enumerated() {
@@ -69,7 +70,7 @@ public enum NATSClientOperation: Sendable {
         }
     }
 
-    static func check(token: String, what: String) throws(NATSUsageError) {
+    static func check(token: String, what: String) throws {
         guard !token.isEmpty, token.utf8.allSatisfy({ $0 > 32 && $0 != 127 }) else {
             throw NATSUsageError(reason: "a \(what) must be non-empty printable characters without whitespace")
         }

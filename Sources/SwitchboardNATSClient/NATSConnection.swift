@@ -116,8 +116,22 @@ public final class NATSConnection: Sendable {
             self.ended(.timedOut("handshake"))
             self.channel.close(promise: nil)
         }
-        defer { deadline.cancel() }
-        // The server speaks first (INFO), perhaps before we got here.
+        do {
+            let info = try await serverSpokeFirst()
+            try Self.check(info, against: options)
+            if url.tls || info.tlsRequired == true { try await startTLS(host: host, options: options) }
+            let connect = try Self.connectOptions(url: url, options: options, info: info)
+            try await send(.connect(connect))
+            try await flush()
+        } catch {
+            deadline.cancel()
+            throw error
+        }
+        deadline.cancel()
+    }
+
+    /// The server's INFO, which it sends first (perhaps before we got here).
+    private func serverSpokeFirst() async throws -> NATSServerInfo {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             enum Next { case fail(NATSError), go, wait }
             let next = state.withLock { s -> Next in
@@ -133,20 +147,29 @@ public final class NATSConnection: Sendable {
             }
         }
         guard let info = serverInfo else { throw NATSError.closed("no INFO from the server") }
+        return info
+    }
+
+    private static func check(_ info: NATSServerInfo, against options: NATSConnectOptions) throws {
         if let minimum = options.minimumServerVersion, !info.isAtLeast(major: minimum.major, minor: minimum.minor) {
             throw NATSError.unsupported("this client: server \(info.version) is older than \(minimum.major).\(minimum.minor), the oldest supported")
         }
-        if url.tls || info.tlsRequired == true {
-            let context = try options.tls ?? NIOSSLContext(configuration: .makeClientConfiguration())
-            let serverHostname: String? = host.isIPAddressLiteral ? nil : host
-            let channel = self.channel
-            try await channel.eventLoop.submit {
-                try channel.pipeline.syncOperations.addHandler(
-                    try NIOSSLClientHandler(context: context, serverHostname: serverHostname), position: .first)
-            }.get()
+    }
+
+    /// TLS after INFO, as the protocol has it: the handler goes in front of the decoder.
+    private func startTLS(host: String, options: NATSConnectOptions) async throws {
+        let context: NIOSSLContext
+        if let configured = options.tls {
+            context = configured
+        } else {
+            context = try NIOSSLContext(configuration: .makeClientConfiguration())
         }
-        try await send(.connect(try Self.connectOptions(url: url, options: options, info: info)))
-        try await flush()
+        let serverHostname: String? = host.isIPAddressLiteral ? nil : host
+        let channel = self.channel
+        try await channel.eventLoop.submit {
+            let handler = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+        }.get()
     }
 
     static func connectOptions(url: NATSURL, options: NATSConnectOptions, info: NATSServerInfo) throws -> String {
