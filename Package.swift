@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SwitchboardRESP", targets: ["SwitchboardRESP"]),
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .library(name: "SwitchboardNATSClient", targets: ["SwitchboardNATSClient"]),
+        .library(name: "SwitchboardNATS", targets: ["SwitchboardNATS"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
@@ -104,6 +105,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // NATS storage: locks in a JetStream KV bucket now, the task backend next. Knows no HTTP.
+        .target(
+            name: "SwitchboardNATS",
+            dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardNATSClient", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         // Redis storage: locks now, the task backend next. Knows no HTTP.
@@ -270,6 +277,14 @@ let package = Package(
             ],
             // nats-py's side of the cross-check, run by the tests.
             exclude: ["Peers"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardNATSTests",
+            dependencies: [
+                "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardCore", "SwitchboardTesting",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

