@@ -214,10 +214,14 @@ def test_a_partitioned_worker_fences_itself_before_another_worker_takes_its_lock
         proxy.partition()
         start_worker("other", server.port)
         done = wait_for(lambda: (t := get_task(server, created["id"]))["status"] == "completed" and t, 30, "the rerun")
-        assert done["worker_id"] == "other" and done["attempts"] == 2
-        assert "lease expired" in done["errors"][0]["message"]
+        # The cut-off worker's long-poll, sent before the partition, may be handed the task again
+        # once it is reaped; that answer is lost in the partition and its lease runs out too (an
+        # attempt more), which is at-least-once working as it should.
+        assert done["worker_id"] == "other" and done["attempts"] >= 2
+        assert all("lease expired" in error["message"] for error in done["errors"]), done["errors"]
+        assert len(executions("cut")) == 1, "no handler ran on the cut-off side after the first"
         first = executions("cut")[0]
-        second = executions("other")[0]
+        second = executions("other")[-1]
         assert first.outcome == "fenced", f"the cut-off worker stopped its handler itself ({first.outcome})"
         assert first.end < second.start, "the first handler had stopped before the second started"
         assert second.token > first.token
