@@ -51,6 +51,7 @@ class FaultProxy:
         self.target_port = target_port
         self._loop = _Loop.shared()
         self._connections = set()
+        self._tasks = set()
         self._delay = 0.0
         self._flowing = None
         self._server = None
@@ -115,10 +116,14 @@ class FaultProxy:
     async def _close(self):
         self._server.close()
         await self._reset()
+        # Connections held by a partition wait on it: they end with the proxy.
+        for task in list(self._tasks):
+            task.cancel()
 
     async def _accept(self, client_reader, client_writer):
         connection = _Connection(client_reader, client_writer)
         self._connections.add(connection)
+        self._tasks.add(asyncio.current_task())
         try:
             await self._flowing.wait()
             try:
@@ -129,7 +134,10 @@ class FaultProxy:
             await asyncio.gather(
                 self._pump(connection, client_reader, lambda: connection.upstream_writer, upstream=False),
                 self._pump(connection, connection.upstream_reader, lambda: connection.client_writer, upstream=True))
+        except asyncio.CancelledError:
+            pass
         finally:
+            self._tasks.discard(asyncio.current_task())
             self._connections.discard(connection)
             if not connection.zombie:
                 _abort(client_writer)
