@@ -194,6 +194,10 @@ def test_bad_configuration_is_refused():
     for flag, value, says in [("--max-releases", "-1", "max-releases"), ("--max-clock-skew-ms", "0", "max-clock-skew-ms")]:
         result = subprocess.run([BINARY, "serve", flag, value], capture_output=True, text=True, timeout=30)
         assert result.returncode != 0 and says in result.stderr, (flag, result.stderr)
+    for value in ["50", "600001", "x"]:
+        result = subprocess.run([BINARY, "worker", "--server", "http://127.0.0.1:1", "--request-timeout-ms", value],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and "request-timeout-ms" in result.stderr, (value, result.stderr)
 
 
 def test_readme_swift_example_is_the_one_the_tests_compile():

@@ -191,14 +191,19 @@ def _burst_retries(history, by_task):
     return sorted(e.start for task_id in history.burst for e in by_task.get(task_id, []) if e.attempt >= 2)
 
 
+def _fullest_bucket(starts):
+    """How many of `starts` (ms) the fullest 100 ms bucket holds."""
+    buckets = {}
+    for t in starts:
+        buckets[t // 100] = buckets.get(t // 100, 0) + 1
+    return max(buckets.values())
+
+
 def _retry_spread(history, by_task, max_bucket_share):
     retries = _burst_retries(history, by_task)
     if len(retries) < 50:
         return [f"retry spread: only {len(retries)} retries of the burst were seen"] if history.burst else []
-    buckets = {}
-    for t in retries:
-        buckets[t // 100] = buckets.get(t // 100, 0) + 1
-    fullest = max(buckets.values())
+    fullest = _fullest_bucket(retries)
     if fullest > max_bucket_share * len(retries):
         return [f"retry spread: {fullest} of {len(retries)} retries of the burst fell in one 100 ms bucket"]
     return []
@@ -210,9 +215,4 @@ def retry_spread_figure(history):
     for e in history.executions:
         by_task.setdefault(e.task_id, []).append(e)
     retries = _burst_retries(history, by_task)
-    if not retries:
-        return None
-    buckets = {}
-    for t in retries:
-        buckets[t // 100] = buckets.get(t // 100, 0) + 1
-    return max(buckets.values()) / len(retries)
+    return _fullest_bucket(retries) / len(retries) if retries else None
