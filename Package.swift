@@ -107,10 +107,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // NATS storage: locks in a JetStream KV bucket now, the task backend next. Knows no HTTP.
+        // NATS storage: tasks on a JetStream stream, locks in a KV bucket. Knows no HTTP.
         .target(
             name: "SwitchboardNATS",
-            dependencies: ["SwitchboardCore", "SwitchboardJSON", "SwitchboardNATSClient", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardNATSClient", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HeapModule", package: "swift-collections"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Redis storage: locks now, the task backend next. Knows no HTTP.

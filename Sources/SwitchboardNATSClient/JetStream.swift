@@ -71,11 +71,7 @@ public struct JetStream: Sendable {
         if let messageID { headers.append("Nats-Msg-Id", messageID) }
         if let expectedLastSubjectSequence { headers.append("Nats-Expected-Last-Subject-Sequence", "\(expectedLastSubjectSequence)") }
         let reply = try await client.request(subject, payload: payload, headers: headers.fields.isEmpty ? nil : headers, timeout: timeout)
-        let answer = try Self.answer(reply)
-        guard let stream = answer["stream"] as? String, let sequence = (answer["seq"] as? NSNumber)?.uint64Value else {
-            throw JetStreamError(code: 0, errorCode: 0, description: "a publish acknowledgement without stream and seq")
-        }
-        return PubAck(stream: stream, sequence: sequence, duplicate: answer["duplicate"] as? Bool ?? false)
+        return try Self.pubAck(reply)
     }
 
     public struct PubAck: Sendable, Hashable {
@@ -209,6 +205,23 @@ public struct JetStream: Sendable {
         return StoredMessage(subject: reply.headers?["Nats-Subject"] ?? subject, sequence: sequence, headers: reply.headers, payload: reply.payload)
     }
 
+    /// The last message on `subject`, asked of the stream's leader rather than any replica (a
+    /// replica may lag): what a compare-and-set that was refused re-reads. Nil when there is none.
+    /// Headers are left out.
+    public func lastMessageFromLeader(stream: String, subject: String) async throws -> StoredMessage? {
+        let answer: [String: Any]
+        do {
+            answer = try await call("STREAM.MSG.GET.\(stream)", body: ["last_by_subj": subject])
+        } catch let error as JetStreamError where error.errorCode == JetStreamError.noMessageFound {
+            return nil
+        }
+        guard let message = answer["message"] as? [String: Any], let sequence = (message["seq"] as? NSNumber)?.uint64Value else {
+            throw JetStreamError(code: 0, errorCode: 0, description: "a message get answer without seq")
+        }
+        let data = (message["data"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
+        return StoredMessage(subject: message["subject"] as? String ?? subject, sequence: sequence, headers: nil, payload: ByteBuffer(bytes: data))
+    }
+
     public struct StoredMessage: Sendable, Hashable {
         public var subject: String
         public var sequence: UInt64
@@ -247,4 +260,5 @@ public struct JetStreamError: Error, Sendable, Hashable, CustomStringConvertible
     public static let consumerNotFound = 10014
     /// A compare-and-set that lost: "wrong last sequence".
     public static let wrongLastSequence = 10071
+    public static let noMessageFound = 10037
 }
