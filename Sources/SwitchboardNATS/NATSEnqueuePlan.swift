@@ -87,10 +87,11 @@ struct NATSEnqueuePlan {
         unknown.contains { index.known($0) == nil }
     }
 
-    func outcomes() -> [EnqueueOutcome] {
+    /// `storedHere`: tasks an earlier round of the same enqueue stored (created, not found).
+    func outcomes(storedHere: Set<String> = []) -> [EnqueueOutcome] {
         outcomesByTask.map { outcome in
             switch outcome {
-            case .existing(let record): EnqueueOutcome(task: record, created: false)
+            case .existing(let record): EnqueueOutcome(task: record, created: storedHere.contains(record.id))
             case .created(let stored): EnqueueOutcome(task: stored.record, created: true)
             case .sameAs(let earlier):
                 switch outcomesByTask[earlier] {

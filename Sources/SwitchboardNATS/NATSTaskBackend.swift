@@ -283,38 +283,38 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     // MARK: TaskTransitions
 
     public func enqueue(_ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] {
+        var keysNameGoneTasks = false
+        // Tasks this call stored, should a later chunk or round find them as existing.
+        var stored: Set<String> = []
         for _ in 0..<Self.maxRounds {
-            let plan = index.withLock { NATSEnqueuePlan(tasks, index: $0, now: now) }
+            let plan = index.withLock { NATSEnqueuePlan(tasks, index: $0, now: now, ignoringMissing: keysNameGoneTasks) }
             if !plan.unknown.isEmpty {
                 try await refresh(subjects: plan.unknown.map { (.task, $0) })
-                if index.withLock({ plan.stillUnknown(in: $0) }) { return try await enqueueTrustingKeys(plan, tasks, now: now) }
+                // Still unknown after asking the leader: dropped by retention, so the key is free.
+                keysNameGoneTasks = index.withLock { plan.stillUnknown(in: $0) }
                 continue
             }
             do {
-                for chunk in plan.chunks() { try await commit(chunk) }
+                for chunk in plan.chunks() {
+                    try await commit(chunk)
+                    for write in chunk { if case .task(let id, _) = write.change { stored.insert(id) } }
+                    try chunkStored?()
+                }
             } catch is Conflict {
                 try await refresh(plan.writes.map(\.change))
                 continue
             }
-            return plan.outcomes()
+            return plan.outcomes(storedHere: stored)
         }
         throw Self.contention
     }
 
-    /// An idempotency key whose task is gone (dropped by retention) is free again.
-    private func enqueueTrustingKeys(_ plan: NATSEnqueuePlan, _ tasks: [NewTask], now: Timestamp) async throws -> [EnqueueOutcome] {
-        for _ in 0..<Self.maxRounds {
-            let plan = index.withLock { NATSEnqueuePlan(tasks, index: $0, now: now, ignoringMissing: true) }
-            do {
-                for chunk in plan.chunks() { try await commit(chunk) }
-            } catch is Conflict {
-                try await refresh(plan.writes.map(\.change))
-                continue
-            }
-            return plan.outcomes()
-        }
-        throw Self.contention
+    /// Runs after each chunk of a large enqueue is stored: where a test interrupts one.
+    var chunkStored: (@Sendable () throws -> Void)? {
+        get { chunkHook.withLock { $0 } }
+        set { chunkHook.withLock { $0 = newValue } }
     }
+    private let chunkHook = Mutex<(@Sendable () throws -> Void)?>(nil)
 
     public func lease(queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease] {
         guard maxTasks > 0 else { return [] }
