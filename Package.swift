@@ -180,7 +180,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -196,7 +196,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardBench",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),

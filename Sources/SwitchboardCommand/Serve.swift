@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
@@ -6,6 +7,8 @@ import NIOSSL
 import ServiceLifecycle
 import SwitchboardAuth
 import SwitchboardCore
+import SwitchboardNATS
+import SwitchboardNATSClient
 import SwitchboardRESP
 import SwitchboardRedis
 import SwitchboardServer
@@ -17,7 +20,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to bind; loopback by default.") var host = Environment.string("HOST") ?? "127.0.0.1"
     @Option(help: "Port to listen on.") var port = Environment.int("PORT") ?? 8080
-    @Option(help: "Storage: memory, or a Redis URL redis://[user:password@]host:port/db.")
+    @Option(help: "Storage: memory, a Redis URL redis://[user:password@]host:port/db, or NATS JetStream nats://[user:password@]host:port[,host:port…] (tls:// for TLS).")
     var backend = Environment.string("BACKEND") ?? "memory"
     @Option(help: "Prefix of every Redis key, so deployments can share one Redis.")
     var redisPrefix = Environment.string("REDIS_PREFIX") ?? "sb"
@@ -25,6 +28,13 @@ struct Serve: AsyncParsableCommand {
     var redisConnections = Environment.int("REDIS_CONNECTIONS") ?? 4
     @Option(help: "For rediss:// URLs: a PEM file of the CA to trust instead of the system's roots.")
     var redisCaFile = Environment.string("REDIS_CA_FILE") ?? ""
+    @Option(help: "Prefix of the NATS stream (<prefix>_tasks), lock bucket (<prefix>_locks) and subjects, so deployments can share one NATS.")
+    var natsPrefix = Environment.string("NATS_PREFIX") ?? "sb"
+    @Option(help: "NATS decentralized auth: a .creds file (user JWT and NKey seed).") var natsCreds = Environment.string("NATS_CREDS") ?? ""
+    @Option(help: "For tls:// NATS URLs: a PEM file of the CA to trust instead of the system's roots.")
+    var natsCaFile = Environment.string("NATS_CA_FILE") ?? ""
+    @Option(help: "Copies of the NATS stream and lock bucket: 1, or 3 on a cluster of three or more servers.")
+    var natsReplicas = Environment.int("NATS_REPLICAS") ?? 1
     @Option(help: "In-process workers to run on the built-in tools (echo, sleep, fail).")
     var workers = Environment.int("WORKERS") ?? 1
     @Option(help: "Slots of each in-process worker.") var concurrency = Environment.int("CONCURRENCY") ?? 8
@@ -92,6 +102,10 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         _ = try storage()
         guard redisConnections > 0, !redisPrefix.isEmpty else { throw ValidationError("redis-connections must be positive, redis-prefix not empty") }
+        guard [1, 3].contains(natsReplicas) else { throw ValidationError("nats-replicas must be 1 or 3") }
+        guard !natsPrefix.isEmpty, natsPrefix.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw ValidationError("nats-prefix must be letters, digits, - and _ (it names a stream and a subject token)")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535") }
@@ -182,6 +196,7 @@ struct Serve: AsyncParsableCommand {
         let engine: TaskEngine
         let lockService: any LockService
         var redis: RedisClient?
+        var nats: (client: NATSClient, backend: NATSTaskBackend)?
         switch try storage() {
         case .memory:
             engine = TaskEngine.memory(configuration: configuration, metricsFactory: metrics.factory)
@@ -196,6 +211,11 @@ struct Serve: AsyncParsableCommand {
                 client: client, prefix: redisPrefix, errorHistoryLimit: configuration.limits.maxErrorHistory)
             engine = TaskEngine(backend: backend, configuration: configuration, metricsFactory: metrics.factory)
             lockService = RedisLockService(client: client, prefix: redisPrefix)
+        case .nats(let url):
+            let connected = try await connectNATS(url, errorHistoryLimit: configuration.limits.maxErrorHistory, logger: logger)
+            nats = connected
+            engine = TaskEngine(backend: connected.backend, configuration: configuration, metricsFactory: metrics.factory)
+            lockService = NATSLockService(client: connected.client, prefix: natsPrefix, replicas: natsReplicas)
         }
         let locks = MeteredLockService(lockService, metricsFactory: metrics.factory)
         let tools = ToolRegistry.builtins()
@@ -236,10 +256,49 @@ struct Serve: AsyncParsableCommand {
             try await server.application(logger: logger).runService(gracefulShutdownSignals: [.sigterm, .sigint])
         } catch {
             await redis?.close()
+            nats?.backend.close()
+            nats?.client.close()
             throw error
         }
         await redis?.close()
+        nats?.backend.close()
+        nats?.client.close()
         logger.info("stopped")
+    }
+
+    /// A NATS client and the task backend on it, its stream made and loaded. NATS that cannot be
+    /// reached yet (a deployment starting together) is waited for, up to half a minute.
+    private func connectNATS(_ url: NATSURL, errorHistoryLimit: Int, logger: Logger) async throws -> (client: NATSClient, backend: NATSTaskBackend) {
+        var configuration = NATSClient.Configuration(url: url)
+        configuration.options.name = "switchboard \(workerId)"
+        configuration.options.minimumServerVersion = NATSTaskBackend.minimumServerVersion
+        do {
+            if !natsCreds.isEmpty { configuration.options.credentials = try NATSCredentials(contents: String(contentsOfFile: natsCreds, encoding: .utf8)) }
+            if !natsCaFile.isEmpty {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                tls.trustRoots = .file(natsCaFile)
+                configuration.options.tls = try NIOSSLContext(configuration: tls)
+            }
+        } catch {
+            throw ValidationError("nats: \(error)")
+        }
+        let client = NATSClient(configuration, logger: Logger(label: "switchboard.nats"))
+        let backend = NATSTaskBackend(client: client, prefix: natsPrefix, replicas: natsReplicas, errorHistoryLimit: errorHistoryLimit)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do {
+                try await backend.start()
+                return (client, backend)
+            } catch {
+                guard ContinuousClock.now < deadline else {
+                    client.close()
+                    printError("switchboard: NATS at \(url) is not usable: \(error)")
+                    throw ExitCode(69)
+                }
+                logger.warning("waiting for NATS", metadata: ["url": "\(url)", "error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
 
     /// Says at start how safe tasks are (the memory backend loses them on restart; a Redis that
@@ -267,27 +326,30 @@ struct Serve: AsyncParsableCommand {
         return parts.joined(separator: ", ")
     }
 
-    /// The backend for logs: a Redis URL without its password.
+    /// The backend for logs: a URL without its password.
     var redactedBackend: String {
-        if case .redis(let url) = try? storage() { return url.description }
-        return backend
+        switch try? storage() {
+        case .redis(let url): url.description
+        case .nats(let url): url.description
+        default: backend
+        }
     }
 
     enum Storage {
         case memory
         case redis(RedisURL)
+        case nats(NATSURL)
     }
 
     func storage() throws -> Storage {
         if backend == "memory" { return .memory }
-        guard backend.hasPrefix("redis://") || backend.hasPrefix("rediss://") else {
-            throw ValidationError("unknown backend \(backend): use memory or a redis:// URL")
-        }
         do {
-            return .redis(try RedisURL(backend))
+            if backend.hasPrefix("redis://") || backend.hasPrefix("rediss://") { return .redis(try RedisURL(backend)) }
+            if backend.hasPrefix("nats://") || backend.hasPrefix("tls://") { return .nats(try NATSURL(backend)) }
         } catch {
             throw ValidationError("backend: \(error)")
         }
+        throw ValidationError("unknown backend \(backend): use memory, a redis:// URL or a nats:// URL")
     }
 }
 

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardNATSClient
 import Synchronization
 
@@ -19,7 +20,7 @@ import Synchronization
 /// write and a re-read, never a wrong transition. Following it also wakes this server's waiting
 /// leasers for work other servers made ready.
 public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, DurabilityReporting,
-    ReadyEventSource
+    ReadyEventSource, ClockReference
 {
     public let client: NATSClient
     public let replicas: Int
@@ -35,6 +36,8 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     /// How long a delete marker (a dropped task, a freed key) stays: every server following the
     /// stream sees it long before; a server cut off for longer re-reads the whole stream.
     static let markerTTL: Duration = .seconds(3600)
+    /// Atomic batches (2.12) and per-message TTLs (2.11) are what this backend is built on.
+    public static let minimumServerVersion = (major: 2, minor: 12)
     /// Rounds of compare-and-set before a transition gives up (503) under contention.
     static let maxRounds = 16
 
@@ -99,6 +102,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             case .lockKey: change = .key(name, try NATSKeyHolder.decode(message.payload))
             case .idempotency: change = .idempotency(name, try NATSIdempotencyEntry.decode(message.payload))
             case .queue: change = .queue(name, paused: Self.isPaused(message.payload))
+            case .clock: return
             }
             apply([(change, message.sequence)])
         } catch {
@@ -229,7 +233,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                             case .lockKey: index.forgetKey(name)
                             case .idempotency: index.forgetIdempotency(name)
                             case .task: index.forgetDeletedTask(name)
-                            case .queue: break
+                            case .queue, .clock: break
                             }
                         }
                     }
@@ -576,6 +580,8 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     }
 
     public func ping() async throws {
+        // Readiness probes time out in a second or so: a client reconnecting answers at once.
+        guard client.isConnected else { throw SwitchboardError.unavailable("NATS: not connected (reconnecting)") }
         try await call { _ = try await jetStream.streamInfo(subjects.stream) }
     }
 
@@ -684,6 +690,24 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             }
         }
         return dropped
+    }
+
+    // MARK: ClockReference
+
+    /// This server's probe subject: one per server, so that probes do not contend.
+    private let clockProbe = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+
+    /// The stream leader's time: a probe written, then read back with the time it was stored.
+    public func referenceTime() async throws -> Timestamp {
+        let subject = subjects.subject(.clock, clockProbe)
+        let stored = try await call {
+            _ = try await jetStream.publish(subject, payload: ByteBuffer(), headers: NATSHeaders([("Nats-TTL", "60s")]))
+            return try await jetStream.lastMessageFromLeader(stream: subjects.stream, subject: subject)
+        }
+        guard let stamp = stored?.storedAt, let milliseconds = RFC3339.milliseconds(Array(stamp.utf8)[...]) else {
+            throw SwitchboardError.unavailable("NATS: the clock probe came back without the time it was stored")
+        }
+        return Timestamp(milliseconds: milliseconds)
     }
 
     // MARK: DurabilityReporting

@@ -15,6 +15,8 @@ struct NATSTaskSubjects: Sendable {
 
     enum Kind: String, CaseIterable {
         case task = "task", idempotency = "idem", lockKey = "key", queue = "queue"
+        /// Each server's clock probe (`ClockReference`): the stream stamps it with its time.
+        case clock = "clock"
     }
 
     var patterns: [String] { Kind.allCases.map { "\(prefix).\($0.rawValue).*" } }

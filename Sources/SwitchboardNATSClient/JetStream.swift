@@ -207,7 +207,7 @@ public struct JetStream: Sendable {
 
     /// The last message on `subject`, asked of the stream's leader rather than any replica (a
     /// replica may lag): what a compare-and-set that was refused re-reads. Nil when there is none.
-    /// Headers are left out.
+    /// Of its headers only the time it was stored (`storedAt`) is kept.
     public func lastMessageFromLeader(stream: String, subject: String) async throws -> StoredMessage? {
         let answer: [String: Any]
         do {
@@ -219,7 +219,8 @@ public struct JetStream: Sendable {
             throw JetStreamError(code: 0, errorCode: 0, description: "a message get answer without seq")
         }
         let data = (message["data"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
-        return StoredMessage(subject: message["subject"] as? String ?? subject, sequence: sequence, headers: nil, payload: ByteBuffer(bytes: data))
+        let headers = (message["time"] as? String).map { NATSHeaders([("Nats-Time-Stamp", $0)]) }
+        return StoredMessage(subject: message["subject"] as? String ?? subject, sequence: sequence, headers: headers, payload: ByteBuffer(bytes: data))
     }
 
     public struct StoredMessage: Sendable, Hashable {
