@@ -1,4 +1,5 @@
 """Fixtures for the live checks: a real `switchboard serve` on a free loopback port."""
+import json
 import os
 import shutil
 import signal
@@ -147,6 +148,85 @@ def redis_server(tmp_path):
     r = RedisServer(tmp_path)
     yield r
     r.kill()
+
+
+class NATSServer:
+    """A nats-server (JetStream, file storage, `sync_interval: always`) of the test's own on free
+    loopback ports, its store in a temporary folder so it can be killed and restarted with it;
+    one node of a cluster when given `routes`."""
+
+    def __init__(self, folder, name="n1", cluster_port=None, routes=()):
+        require_tool("nats-server")
+        self.port = free_port()
+        self.name = name
+        self.url = f"nats://127.0.0.1:{self.port}"
+        os.makedirs(folder, exist_ok=True)
+        self.config = os.path.join(folder, f"{name}.conf")
+        lines = [f"server_name: {name}", f"listen: 127.0.0.1:{self.port}",
+                 f"jetstream {{ store_dir: {json.dumps(os.path.join(folder, name))}, sync_interval: always }}"]
+        if cluster_port:
+            route_list = ", ".join(f"nats-route://127.0.0.1:{p}" for p in routes)
+            lines.append(f"cluster {{ name: sb, listen: 127.0.0.1:{cluster_port}, routes: [{route_list}] }}")
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log_path = os.path.join(folder, f"{name}.log")
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(["nats-server", "-c", self.config], stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                    if s.recv(5) == b"INFO ":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError(f"nats-server did not start; see {self.log_path}")
+
+    def kill(self):
+        """kill -9: only what JetStream already synced survives (every write, with sync always)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self, down_for=0.5):
+        self.kill()
+        time.sleep(down_for)
+        self.start()
+
+
+class NATSCluster:
+    """Three nats-servers routed into one JetStream cluster on loopback ports."""
+
+    def __init__(self, folder):
+        cluster_ports = [free_port() for _ in range(3)]
+        self.nodes = [NATSServer(folder, f"n{i + 1}", cluster_ports[i], [p for j, p in enumerate(cluster_ports) if j != i])
+                      for i in range(3)]
+        self.url = "nats://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def node(self, name):
+        return next(n for n in self.nodes if n.name == name)
+
+    def kill(self):
+        for n in self.nodes:
+            n.kill()
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    n = NATSServer(str(tmp_path / "nats"))
+    yield n
+    n.kill()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path):
+    c = NATSCluster(str(tmp_path / "cluster"))
+    yield c
+    c.kill()
 
 
 class PKI:

@@ -201,7 +201,9 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         let ack: JetStream.PubAck
         do {
             ack = try await jetStream.publishAtomically(writes.map(message))
-        } catch let error as JetStreamError where error.errorCode == JetStreamError.wrongLastSequence {
+        } catch let error as JetStreamError
+            where error.errorCode == JetStreamError.wrongLastSequence || error.errorCode == JetStreamError.wrongLastSequenceConstant
+        {
             throw Conflict()
         } catch {
             throw Self.unavailable(error)

@@ -261,5 +261,7 @@ public struct JetStreamError: Error, Sendable, Hashable, CustomStringConvertible
     public static let consumerNotFound = 10014
     /// A compare-and-set that lost: "wrong last sequence".
     public static let wrongLastSequence = 10071
+    /// The same refusal, without the sequence (atomic batches answer this one).
+    public static let wrongLastSequenceConstant = 10164
     public static let noMessageFound = 10037
 }

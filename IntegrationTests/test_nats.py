@@ -1,0 +1,207 @@
+"""Switchboard servers on real nats-servers (JetStream, file storage, sync_interval always):
+a restart, a kill -9 under load, several servers sharing queues and locks, a server killed
+mid-task, and a three-node cluster losing its stream leader under load. Each test starts its
+own NATS so it may kill it."""
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import requests
+
+from conftest import Server, get_task as task, wait_for
+from test_redis import CONTENDER
+
+TASKS = "/v1/tasks"
+
+
+def echo(i):
+    return {"payload": {"tool_name": "echo", "input": {"i": i}}}
+
+
+def all_completed(server, ids):
+    return all(task(server, i).get("status") == "completed" for i in ids)
+
+
+def stream_info(url, stream="sb_tasks"):
+    """The task stream's info, asked with nats-py (an independent client)."""
+    import nats
+
+    async def ask():
+        nc = await nats.connect(servers=[f"nats://{hostport}" for hostport in url.removeprefix("nats://").split(",")])
+        try:
+            reply = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)
+            return json.loads(reply.data)
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())
+
+
+class Producer:
+    """Posts batches of ten echo tasks in a thread, keeping the ids of the acknowledged ones."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.acknowledged, self.refused = [], 0
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        session = requests.Session()
+        i = 0
+        while not self.stop_event.is_set():
+            batch = {"items": [echo(i + k) for k in range(10)]}
+            server = self.servers[(i // 10) % len(self.servers)]
+            i += 10
+            try:
+                response = session.post(server.base + TASKS + "/batch", json=batch, timeout=15)
+            except requests.RequestException:
+                self.refused += 1
+                continue
+            if response.status_code == 201:
+                self.acknowledged.extend(item["id"] for item in response.json()["items"])
+            else:
+                assert response.status_code == 503, response.text
+                self.refused += 1
+                time.sleep(0.01)
+
+    def stop(self):
+        self.stop_event.set()
+        self.thread.join()
+
+
+def test_readiness_follows_nats_and_the_server_rides_out_a_restart(nats_server):
+    server = Server("--backend", nats_server.url, "--workers", "1")
+    try:
+        ready = requests.get(server.base + "/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        durability = ready.json()["durability"]
+        assert durability["survives_restart"] is True and durability["settings"]["storage"] == "file", durability
+        assert any("replica" in w for w in durability["warnings"]), "one replica is worth a warning"
+        nats_server.kill()
+        ready = requests.get(server.base + "/readyz", timeout=5)
+        assert ready.status_code == 503
+        assert ready.headers["content-type"].startswith("application/problem+json")
+        refused = requests.post(server.base + TASKS, json=echo(0), timeout=15)
+        assert refused.status_code == 503, refused.text
+        nats_server.start()
+        wait_for(lambda: requests.get(server.base + "/readyz", timeout=5).status_code == 200, 15, "readiness after the restart")
+        created = requests.post(server.base + TASKS, json=echo(1), timeout=5)
+        assert created.status_code == 201, created.text
+        wait_for(lambda: task(server, created.json()["id"])["status"] == "completed", 15, "the task after the restart")
+    finally:
+        assert server.stop() == 0
+
+
+def test_acknowledged_enqueues_survive_a_nats_crash_under_load(nats_server):
+    """kill -9 of nats-server (sync_interval always) while tasks are enqueued and completed:
+    every enqueue that got a 201 is still there and ends completed, each run once."""
+    server = Server("--backend", nats_server.url, "--workers", "2", "--concurrency", "8",
+                    "--lease-ms", "3000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "500")
+    producer = Producer([server])
+    try:
+        time.sleep(1.5)
+        before = len(producer.acknowledged)
+        nats_server.restart(down_for=0.5)
+        time.sleep(2)
+        producer.stop()
+        assert before > 0 and len(producer.acknowledged) > before, "enqueues went on after the restart"
+        assert producer.refused > 0, "the outage was seen by the producer"
+        wait_for(lambda: all_completed(server, producer.acknowledged), 60, "every acknowledged task to complete")
+    finally:
+        producer.stop()
+        assert server.stop() == 0
+
+
+def test_a_killed_servers_running_task_is_reaped_by_another_and_completes(nats_server):
+    first = Server("--backend", nats_server.url, "--workers", "1", "--worker-id", "first",
+                   "--lease-ms", "1000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
+    second = None
+    try:
+        created = requests.post(first.base + TASKS, json={"payload": {"tool_name": "sleep", "input": {"ms": 1500}}}, timeout=5).json()
+        running = wait_for(lambda: (t := task(first, created["id"]))["status"] == "running" and t, 10, "the first run")
+        assert running["worker_id"].startswith("first")
+        first.stop(sig=signal.SIGKILL)
+        second = Server("--backend", nats_server.url, "--workers", "1", "--worker-id", "second",
+                        "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
+        done = wait_for(lambda: (t := task(second, created["id"]))["status"] == "completed" and t, 30, "the rerun")
+        assert done["attempts"] == 2
+        assert done["worker_id"].startswith("second")
+        assert "lease expired" in done["errors"][0]["message"]
+    finally:
+        first.stop(sig=signal.SIGKILL)
+        if second:
+            assert second.stop() == 0
+
+
+def test_two_servers_on_one_nats_share_queues_locks_and_dead_letters(nats_server, tmp_path):
+    servers = [Server("--backend", nats_server.url, "--workers", "1", "--concurrency", "4", "--worker-id", f"s{i}")
+               for i in range(2)]
+    try:
+        ids = []
+        for n in range(10):
+            batch = {"items": [{"payload": {"tool_name": "sleep", "input": {"ms": 5}}} for _ in range(20)]}
+            response = requests.post(servers[n % 2].base + TASKS + "/batch", json=batch, timeout=10)
+            assert response.status_code == 201, response.text
+            ids += [item["id"] for item in response.json()["items"]]
+        wait_for(lambda: all_completed(servers[0], ids), 60, "all tasks to complete")
+        tasks = [task(servers[1], i) for i in ids]
+        assert all(t["attempts"] == 1 for t in tasks), "no task was leased twice"
+        assert {t["worker_id"][:2] for t in tasks} == {"s0", "s1"}, "both servers ran tasks"
+
+        # A dead letter made through one server is listed and requeued through the other.
+        dead = requests.post(servers[0].base + TASKS, json={"payload": {"tool_name": "fail", "input": {"retryable": False}}}, timeout=5).json()
+        wait_for(lambda: any(t["id"] == dead["id"] for t in requests.get(servers[1].base + "/v1/dlq", timeout=5).json()["items"]),
+                 15, "the dead letter seen by the other server")
+
+        # Locks across servers: contenders in separate processes never overlap, tokens rise.
+        script = tmp_path / "contender.py"
+        script.write_text(CONTENDER)
+        folder = tmp_path / "resource"
+        folder.mkdir()
+        contenders = [subprocess.Popen([sys.executable, str(script), servers[i % 2].base, "shared", f"p{i}", "10", str(folder)])
+                      for i in range(4)]
+        for c in contenders:
+            assert c.wait(timeout=120) == 0, "a contender failed (an overlap raises FileExistsError)"
+        tokens = [int(line) for line in (folder / "tokens").read_text().split()]
+        assert len(tokens) == 40 and tokens == sorted(tokens) and len(set(tokens)) == 40, "fencing tokens rise with every grant"
+    finally:
+        for s in servers:
+            assert s.stop() == 0
+
+
+def test_a_three_node_cluster_loses_its_stream_leader_under_load_and_nothing_acknowledged(nats_cluster):
+    """R3 streams on three routed nats-servers; the task stream's leader is killed (-9) while two
+    Switchboard servers take enqueues and run them: they keep serving through the election, and
+    every acknowledged task completes."""
+    servers = [Server("--backend", nats_cluster.url, "--nats-replicas", "3", "--workers", "1", "--concurrency", "8",
+                      "--worker-id", f"c{i}", "--lease-ms", "3000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "500")
+               for i in range(2)]
+    producer = Producer(servers)
+    try:
+        info = stream_info(nats_cluster.url)
+        assert info["config"]["num_replicas"] == 3
+        leader = info["cluster"]["leader"]
+        time.sleep(1.5)
+        before = len(producer.acknowledged)
+        killed_at = time.time()
+        nats_cluster.node(leader).kill()
+        # The survivors elect a new leader within seconds; enqueues wait (503) meanwhile.
+        wait_for(lambda: len(producer.acknowledged) > before + 100, 30, "enqueues acknowledged again after the leader died")
+        print(f"enqueues resumed {time.time() - killed_at:.1f} s after the leader was killed")
+        time.sleep(1)
+        producer.stop()
+        assert before > 0
+        new_leader = wait_for(lambda: stream_info(nats_cluster.url)["cluster"].get("leader"), 15, "a new stream leader")
+        assert new_leader != leader
+        wait_for(lambda: all_completed(servers[0], producer.acknowledged), 90, "every acknowledged task to complete")
+        assert all(requests.get(s.base + "/readyz", timeout=5).status_code == 200 for s in servers)
+    finally:
+        producer.stop()
+        for s in servers:
+            assert s.stop() == 0
