@@ -4,6 +4,7 @@ import Histogram
 import Logging
 import SwitchboardCore
 import SwitchboardJSON
+import SwitchboardNATSClient
 import SwitchboardRedis
 import SwitchboardRESP
 import SwitchboardServer
@@ -28,19 +29,20 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Measure Switchboard; one JSON line per scenario (the default subcommand).",
-        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis).")
+        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis), nats (with --nats; with --redis too, redis runs right after it).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
-        case engine, latency, depth, locks, redis, all
+        case engine, latency, depth, locks, redis, nats, all
         case httpEnqueue = "http-enqueue"
         case httpBatch = "http-batch"
         case httpSecure = "http-secure"
         case remote, codec
     }
 
-    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis or all.") var scenario: Scenario
+    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis, nats or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
+    @Option(help: "A scratch NATS (JetStream) for the nats scenario (streams are deleted after).") var nats: String?
     @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
     @Option(help: "The switchboard binary whose workers the remote scenario runs (default: the one beside this one).")
     var switchboard: String?
@@ -59,7 +61,7 @@ struct Bench: AsyncParsableCommand {
         }
         let scenarios: [Scenario] =
             scenario == .all
-            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) : [scenario]
+            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) + (nats == nil ? [] : [.nats]) : [scenario]
         for scenario in scenarios {
             switch scenario {
             case .engine: try await BenchScenarios.engine(quick: quick)
@@ -74,6 +76,11 @@ struct Bench: AsyncParsableCommand {
             case .redis:
                 guard let redis else { throw ValidationError("the redis scenario needs --redis redis://…") }
                 try await BenchScenarios.redis(quick: quick, url: try RedisURL(redis))
+            case .nats:
+                guard let nats else { throw ValidationError("the nats scenario needs --nats nats://…") }
+                try await BenchNATS.run(quick: quick, url: try NATSURL(nats))
+                // Side by side in one run: the goal is at least Redis's rate.
+                if scenario == .nats, let redis { try await BenchScenarios.redis(quick: quick, url: try RedisURL(redis)) }
             case .all: break
             }
         }
