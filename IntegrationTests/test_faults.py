@@ -276,3 +276,8 @@ def test_the_fault_harness_finds_no_violation_on_memory(tmp_path):
 def test_the_fault_harness_finds_no_violation_on_redis(tmp_path):
     require_tool("redis-server")
     _harness("redis", tmp_path)
+
+
+def test_the_fault_harness_finds_no_violation_on_nats(tmp_path):
+    require_tool("nats-server")
+    _harness("nats", tmp_path)

@@ -9,11 +9,12 @@ Producers enqueue with idempotency keys (retrying until acknowledged); worker pr
 them; once the faults are over, a burst of failing tasks tests the retry spread. The nemesis
 picks, at random, one fault at a time among: kill -9 of a worker, SIGSTOP/SIGCONT of a worker,
 SIGTERM of a worker (a rolling deploy), a partition, delay, half-open or reset of a worker's
-connection to its server (our TCP proxy, proxy.py); with Redis also kill -9 of a server, a Redis kill -9 and restart (AOF, fsync
-always), the same proxy faults between a server and Redis, and a step of one server's clock
-(libfaketime, when installed). Then everything is healed, the tasks drain, and the checker runs.
+connection to its server (our TCP proxy, proxy.py); with Redis or NATS (two servers on the one
+store) also kill -9 of a server, a kill -9 and restart of the store (Redis: AOF, fsync always;
+NATS: JetStream, sync_interval always), the same proxy faults between a server and its store,
+and a step of one server's clock (libfaketime, when installed). Then everything is healed, the tasks drain, and the checker runs.
 A failing run prints its seed; the same seed replays the same workload and fault schedule
-(timing differs). Needs the debug build (`swift build`) and, for Redis, redis-server.
+(timing differs). Needs the debug build (`swift build`) and redis-server or nats-server.
 """
 import argparse
 import glob
@@ -119,34 +120,43 @@ def healthy(base):
 
 
 class Cluster:
-    """Redis (for the redis backend), servers, workers and the proxies between them."""
+    """The store (redis-server or nats-server), servers, workers and the proxies between them."""
 
     def __init__(self, backend, folder, workers=3, log=print):
         self.backend, self.folder, self.log = backend, folder, log
-        self.redis = None
-        self.redis_proxies = []
+        self.store = None
+        self.store_proxies = []
         self.servers = []
         self.server_ports = []
         self.worker_proxies = []
         self.workers = []
         self.clock_file = None
         faketime = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+        store_port = free_port()
         if backend == "redis":
-            redis_port = free_port()
-            self.redis = Process("redis", [
-                "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--dir", folder, "--save", "",
+            self.store = Process("redis", [
+                "redis-server", "--port", str(store_port), "--bind", "127.0.0.1", "--dir", folder, "--save", "",
                 "--appendonly", "yes", "--appendfsync", "always"], os.path.join(folder, "redis.log"),
-                ready=lambda: port_answers(redis_port))
-            self.redis.start()
+                ready=lambda: port_answers(store_port))
+        elif backend == "nats":
+            config = os.path.join(folder, "nats.conf")
+            with open(config, "w") as f:
+                f.write(f"listen: 127.0.0.1:{store_port}\njetstream {{ store_dir: {json.dumps(os.path.join(folder, 'jetstream'))}, "
+                        "sync_interval: always }\n")
+            self.store = Process("nats", ["nats-server", "-c", config], os.path.join(folder, "nats.log"),
+                                 ready=lambda: port_answers(store_port, probe=b"", expect=b"INFO "))
+        if self.store:
+            self.store.start()
             for i in range(2):
-                self.redis_proxies.append(FaultProxy(redis_port, f"server{i + 1}-redis"))
+                self.store_proxies.append(FaultProxy(store_port, f"server{i + 1}-{backend}"))
         for i in range(1 if backend == "memory" else 2):
             port = free_port()
-            store = "memory" if backend == "memory" else f"redis://127.0.0.1:{self.redis_proxies[i].port}/0"
+            store = {"memory": lambda: "memory", "redis": lambda: f"redis://127.0.0.1:{self.store_proxies[i].port}/0",
+                     "nats": lambda: f"nats://127.0.0.1:{self.store_proxies[i].port}"}[backend]()
             args = [BINARY, "serve", "--port", str(port), "--backend", store, "--workers", "0",
                     "--retry-delay-ms", "2000", "--max-retry-delay-ms", "8000", "--max-releases", "5"]
             env, prefix = None, []
-            if backend == "redis" and i == 1 and faketime:
+            if backend != "memory" and i == 1 and faketime:
                 # The second server's clock can be stepped while it runs: libfaketime re-reads this
                 # file every second (monotonic time is left alone, as an NTP step leaves it).
                 self.clock_file = os.path.join(folder, "clock-offset")
@@ -177,13 +187,13 @@ class Cluster:
         return [f"http://127.0.0.1:{port}" for port in self.server_ports]
 
     def heal(self):
-        for proxy in self.redis_proxies + self.worker_proxies:
+        for proxy in self.store_proxies + self.worker_proxies:
             proxy.heal()
         if self.clock_file:
             with open(self.clock_file, "w") as f:
                 f.write("+0s\n")
-        if self.redis and not self.redis.alive:
-            self.redis.start()
+        if self.store and not self.store.alive:
+            self.store.start()
         for process in self.servers + self.workers:
             if process.frozen:
                 process.signal(signal.SIGCONT)
@@ -194,10 +204,10 @@ class Cluster:
     def stop(self):
         codes = {w.name: w.stop() for w in self.workers}
         codes.update({s.name: s.stop() for s in self.servers})
-        for proxy in self.redis_proxies + self.worker_proxies:
+        for proxy in self.store_proxies + self.worker_proxies:
             proxy.close()
-        if self.redis:
-            self.redis.kill()
+        if self.store:
+            self.store.kill()
         return codes
 
 
@@ -209,8 +219,9 @@ class Nemesis:
         self.counts = {}
         faults = ["kill_worker", "freeze_worker", "term_worker", "partition_worker", "delay_worker", "half_open_worker",
                   "reset_worker"]
-        if cluster.backend == "redis":
-            faults += ["kill_server", "restart_redis", "partition_redis", "delay_redis", "half_open_redis"]
+        if cluster.backend != "memory":
+            store = cluster.backend
+            faults += ["kill_server", f"restart_{store}", f"partition_{store}", f"delay_{store}", f"half_open_{store}"]
             if cluster.clock_file:
                 faults.append("step_clock")
         self.faults = faults
@@ -224,7 +235,7 @@ class Nemesis:
             hold = self.rng.uniform(0.5, 4.0)
             self.counts[fault] = self.counts.get(fault, 0) + 1
             self.log(f"  nemesis {time.strftime('%H:%M:%S')}: {fault} for {hold:.1f} s")
-            getattr(self, fault)(hold)
+            getattr(self, fault.replace(f"_{self.cluster.backend}", "_store"))(hold)
 
     def _worker(self):
         i = self.rng.randrange(len(self.cluster.workers))
@@ -275,7 +286,7 @@ class Nemesis:
 
     def _server(self):
         i = self.rng.randrange(len(self.cluster.servers))
-        return self.cluster.servers[i], self.cluster.redis_proxies[i]
+        return self.cluster.servers[i], self.cluster.store_proxies[i]
 
     def kill_server(self, hold):
         server, _ = self._server()
@@ -283,24 +294,24 @@ class Nemesis:
         time.sleep(hold)
         server.start()
 
-    def restart_redis(self, hold):
-        self.cluster.redis.kill()
+    def restart_store(self, hold):
+        self.cluster.store.kill()
         time.sleep(min(hold, 1.5))
-        self.cluster.redis.start()
+        self.cluster.store.start()
 
-    def partition_redis(self, hold):
+    def partition_store(self, hold):
         self._for_a_while(self._server()[1], hold, FaultProxy.partition)
 
-    def delay_redis(self, hold):
+    def delay_store(self, hold):
         proxy, ms = self._server()[1], self.rng.uniform(20, 300)
         self._for_a_while(proxy, hold, lambda p: p.delay(ms))
 
-    def half_open_redis(self, hold):
+    def half_open_store(self, hold):
         self._server()[1].half_open()
 
     def step_clock(self, hold):
         # Ahead or behind by up to twice the lease: within the skew bound the server follows
-        # Redis's clock, beyond it it also stops reaping.
+        # the store's clock, beyond it it also stops reaping.
         offset = self.rng.choice([-1, 1]) * self.rng.uniform(0.3, 2 * LEASE_MS / 1000)
         with open(self.cluster.clock_file, "w") as f:
             f.write(f"{offset:+.3f}s\n")
@@ -493,7 +504,7 @@ def _count(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["memory", "redis"], default="memory")
+    parser.add_argument("--backend", choices=["memory", "redis", "nats"], default="memory")
     parser.add_argument("--seed", type=int, default=None, help="the first run's seed (random when unset; printed)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--duration", type=float, default=30, help="seconds of faults per run")

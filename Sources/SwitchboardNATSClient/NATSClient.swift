@@ -16,6 +16,11 @@ public final class NATSClient: Sendable {
         public var reconnectBase: Duration = .milliseconds(100)
         public var reconnectCap: Duration = .seconds(5)
         public var waitForConnection: Duration = .seconds(5)
+        /// How often an idle-or-not connection is checked with a PING, and how long its PONG may
+        /// take before the connection is taken for dead (a server frozen, a half-open TCP
+        /// connection) and replaced: the server sends nothing to say so.
+        public var pingInterval: Duration = .seconds(2)
+        public var pingTimeout: Duration = .seconds(4)
         public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
         public init(url: NATSURL) {
@@ -180,12 +185,37 @@ public final class NATSClient: Sendable {
             first = false
             for id in late { try? await forward(id, on: connection) }
             for waiter in waiters { waiter.resume(returning: connection) }
+            let watchdog = Task { await watch(connection) }
             await connection.waitUntilEnded()
+            watchdog.cancel()
             state.withLock { s in
                 if s.connection === connection { s.connection = nil }
             }
             if !Task.isCancelled {
                 logger.warning("NATS connection lost; reconnecting", metadata: ["error": "\(connection.endedBecause.map { "\($0)" } ?? "")"])
+            }
+        }
+    }
+
+    /// PINGs the connection every `pingInterval`; one whose PONG is later than `pingTimeout` is
+    /// closed, which makes `keepConnected` connect again.
+    private func watch(_ connection: NATSConnection) async {
+        while connection.isActive {
+            guard (try? await Task.sleep(for: configuration.pingInterval)) != nil else { return }
+            let answered = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await connection.flush()) != nil }
+                group.addTask { [timeout = configuration.pingTimeout] in (try? await Task.sleep(for: timeout)) == nil }
+                let first = await group.next() ?? false
+                // Closing also ends the PING still waiting for its PONG.
+                if !first { connection.close() }
+                group.cancelAll()
+                return first
+            }
+            if !answered {
+                if connection.endedBecause == nil || !Task.isCancelled {
+                    logger.warning("NATS server stopped answering PINGs; reconnecting", metadata: ["url": "\(configuration.url)"])
+                }
+                return
             }
         }
     }

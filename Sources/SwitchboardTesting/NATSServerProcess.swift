@@ -58,7 +58,18 @@ public final class NATSServerProcess: @unchecked Sendable {
     public func stop() {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
+        kill(process.processIdentifier, SIGCONT)
         process.waitUntilExit()
+    }
+
+    /// SIGSTOP: the server keeps its connections open and answers nothing (as a half-open
+    /// connection, or a server stalled); `thaw` resumes it.
+    public func freeze() {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGSTOP) }
+    }
+
+    public func thaw() {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGCONT) }
     }
 
     deinit { stop() }

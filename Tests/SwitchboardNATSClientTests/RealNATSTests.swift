@@ -195,6 +195,32 @@ struct RealNATSTests {
         impatient.close()
     }
 
+    @Test("a server that stops answering (frozen: the connection open, nothing coming back) is found by its missing PONG and replaced")
+    func silentServer() async throws {
+        let server = try await NATSServerProcess()
+        var configuration = NATSClient.Configuration(url: try server.url())
+        configuration.reconnectBase = .milliseconds(20)
+        configuration.reconnectCap = .milliseconds(200)
+        configuration.pingInterval = .milliseconds(100)
+        configuration.pingTimeout = .milliseconds(300)
+        let client = NATSClient(configuration)
+        defer {
+            client.close()
+            server.stop()
+        }
+        try await client.flush()
+        server.freeze()
+        let frozenAt = ContinuousClock.now
+        while client.isConnected {
+            try await Task.sleep(for: .milliseconds(10))
+            #expect(ContinuousClock.now - frozenAt < .seconds(3), "the dead connection was noticed")
+            if ContinuousClock.now - frozenAt >= .seconds(3) { return }
+        }
+        server.thaw()
+        try await client.flush()
+        #expect(client.reconnects >= 1 && client.isConnected)
+    }
+
     @Test(
         "TLS: a server that requires it is reached over tls:// with a CA of our own; a client that does not trust it is refused",
         .enabled(if: ProcessInfo.processInfo.environment["SWITCHBOARD_TEST_TLS_DIR"] != nil))
