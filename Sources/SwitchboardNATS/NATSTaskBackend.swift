@@ -30,12 +30,18 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     private let errorHistoryLimit: Int
     private let logger: Logger
     private let index = Mutex(NATSTaskIndex())
+    /// A copy being built from the stream's start (see `markerTTL`), given every write the
+    /// current one gets, until it has caught up and replaces it.
+    private let rebuilding = Mutex<NATSTaskIndex?>(nil)
+    /// When the follower last delivered something.
+    private let lastHeard = Mutex(ContinuousClock.now)
     private let following = Mutex<Task<Void, Never>?>(nil)
     private let listeners = Mutex<(next: Int, handlers: [Int: @Sendable (ReadyEvent) -> Void])>((0, [:]))
 
     /// How long a delete marker (a dropped task, a freed key) stays: every server following the
-    /// stream sees it long before; a server cut off for longer re-reads the whole stream.
-    static let markerTTL: Duration = .seconds(3600)
+    /// stream sees it long before. A follower that was silent for half of it may have missed
+    /// markers that are gone now, so it reads the whole stream again into a new copy.
+    public let markerTTL: Duration
     /// Atomic batches (2.12) and per-message TTLs (2.11) are what this backend is built on.
     public static let minimumServerVersion = (major: 2, minor: 12)
     /// Rounds of compare-and-set before a transition gives up (503) under contention.
@@ -43,9 +49,10 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
 
     public init(
         client: NATSClient, prefix: String = "sb", replicas: Int = 1, errorHistoryLimit: Int = TaskLimits().maxErrorHistory,
-        logger: Logger = Logger(label: "switchboard.nats")
+        markerTTL: Duration = .seconds(3600), logger: Logger = Logger(label: "switchboard.nats")
     ) {
         self.client = client
+        self.markerTTL = markerTTL
         self.replicas = replicas
         self.errorHistoryLimit = errorHistoryLimit
         self.logger = logger
@@ -68,16 +75,30 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         let caughtUp = Latch()
         // Holds the backend until `close()`.
         let task = Task { [self] in
-            do {
-                try await jetStream.follow(stream: subjects.stream) { event in
-                    switch event {
-                    case .message(let message, _): self.applyFollowed(message)
-                    case .caughtUp: caughtUp.open()
-                    case .restarted: self.notify(.connected)
+            while !Task.isCancelled {
+                do {
+                    try await jetStream.follow(stream: subjects.stream) { event in
+                        switch event {
+                        case .message(let message, _):
+                            self.lastHeard.withLock { $0 = .now }
+                            self.applyFollowed(message)
+                        case .caughtUp:
+                            self.lastHeard.withLock { $0 = .now }
+                            self.finishRebuilding()
+                            caughtUp.open()
+                        case .restarted:
+                            if ContinuousClock.now - self.lastHeard.withLock({ $0 }) > self.markerTTL / 2 { throw Rebuild() }
+                            self.notify(.connected)
+                        }
                     }
+                    return
+                } catch is Rebuild {
+                    logger.notice("reading the task stream again from its start: this server was cut off for longer than delete markers may last")
+                    rebuilding.withLock { $0 = NATSTaskIndex() }
+                } catch {
+                    logger.error("stopped following the task stream", metadata: ["error": "\(error)"])
+                    return
                 }
-            } catch {
-                logger.error("stopped following the task stream", metadata: ["error": "\(error)"])
             }
         }
         following.withLock { $0 = task }
@@ -110,19 +131,48 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         }
     }
 
+    private struct Rebuild: Error {}
+
+    /// Applies writes to the copy (and to the one being rebuilt). Lock order: `index`, then `rebuilding`.
     private func apply(_ changes: [(Change, UInt64)]) {
         let gained = index.withLock { index in
-            for (change, sequence) in changes {
-                switch change {
-                case .task(let id, let stored): index.applyTask(id, stored, at: sequence)
-                case .key(let key, let holder): index.applyKey(key, holder, at: sequence)
-                case .idempotency(let key, let entry): index.applyIdempotency(key, entry, at: sequence)
-                case .queue(let name, let paused): index.applyQueue(name, paused: paused, at: sequence)
-                }
-            }
+            Self.apply(changes, to: &index)
+            rebuilding.withLock { if $0 != nil { Self.apply(changes, to: &$0!) } }
             return index.takeGained()
         }
         for queue in gained { notify(.queue(queue)) }
+    }
+
+    private static func apply(_ changes: [(Change, UInt64)], to index: inout NATSTaskIndex) {
+        for (change, sequence) in changes {
+            switch change {
+            case .task(let id, let stored): index.applyTask(id, stored, at: sequence)
+            case .key(let key, let holder): index.applyKey(key, holder, at: sequence)
+            case .idempotency(let key, let entry): index.applyIdempotency(key, entry, at: sequence)
+            case .queue(let name, let paused): index.applyQueue(name, paused: paused, at: sequence)
+            }
+        }
+    }
+
+    /// The rebuilt copy has caught up: it replaces the current one, keeping the reservations of
+    /// leases in flight, and every waiting leaser looks again.
+    private func finishRebuilding() {
+        let swapped = index.withLock { index in
+            guard var fresh = rebuilding.withLock({ rebuilt in
+                defer { rebuilt = nil }
+                return rebuilt
+            }) else { return false }
+            fresh.adoptReservations(from: index)
+            _ = fresh.takeGained()
+            index = fresh
+            return true
+        }
+        if swapped { notify(.connected) }
+    }
+
+    /// For tests: a write the stream never had (a copy gone wrong), applied to this server's copy.
+    func applyUnfollowed(_ change: Change, at sequence: UInt64) {
+        apply([(change, sequence)])
     }
 
     private func notify(_ event: ReadyEvent) {
@@ -170,13 +220,13 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         switch write.change {
         case .task(let id, let stored):
             subject = subjects.subject(.task, id)
-            if let stored { payload = stored.encoded() } else { ttl = Self.markerTTL }
+            if let stored { payload = stored.encoded() } else { ttl = markerTTL }
         case .key(let key, let holder):
             subject = subjects.subject(.lockKey, key)
-            if let holder { payload = holder.encoded() } else { ttl = Self.markerTTL }
+            if let holder { payload = holder.encoded() } else { ttl = markerTTL }
         case .idempotency(let key, let entry):
             subject = subjects.subject(.idempotency, key)
-            if let entry { payload = entry.encoded() } else { ttl = Self.markerTTL }
+            if let entry { payload = entry.encoded() } else { ttl = markerTTL }
         case .queue(let name, let paused):
             subject = subjects.subject(.queue, name)
             payload = ByteBuffer(string: paused ? #"{"paused":true}"# : #"{"paused":false}"#)
@@ -230,13 +280,17 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                         applyFollowed(found)
                     } else {
                         // Empty: a marker outlived its TTL (a live task never vanishes without one).
-                        index.withLock { index in
+                        func forget(_ index: inout NATSTaskIndex) {
                             switch kind {
                             case .lockKey: index.forgetKey(name)
                             case .idempotency: index.forgetIdempotency(name)
                             case .task: index.forgetDeletedTask(name)
                             case .queue, .clock: break
                             }
+                        }
+                        index.withLock { index in
+                            forget(&index)
+                            rebuilding.withLock { if $0 != nil { forget(&$0!) } }
                         }
                     }
                 }

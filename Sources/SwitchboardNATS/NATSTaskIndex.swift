@@ -152,6 +152,12 @@ struct NATSTaskIndex {
         if wasPaused, !paused { gained.insert(name) }
     }
 
+    /// Takes over the reservations of leases in flight from the copy this one replaces.
+    mutating func adoptReservations(from other: NATSTaskIndex) {
+        reservedTasks = other.reservedTasks
+        reservedKeys = other.reservedKeys
+    }
+
     /// Queues that gained work since the last call.
     mutating func takeGained() -> Set<String> {
         defer { gained = [] }

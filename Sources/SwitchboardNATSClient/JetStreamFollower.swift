@@ -29,6 +29,11 @@ extension JetStream {
 
     private struct Stalled: Error {}
 
+    /// What `handle` threw, passed on as it is rather than taken for a broken consumer.
+    private struct HandlerError: Error {
+        var underlying: any Error
+    }
+
     /// Delivers every message of `stream` from sequence `start` on, in order and without gaps,
     /// until cancelled or `handle` throws: an ordered consumer (an ephemeral push consumer without
     /// acks, with flow control and idle heartbeats) that is made again from the next sequence
@@ -44,7 +49,15 @@ extension JetStream {
             if !first { try await handle(.restarted) }
             first = false
             do {
-                next = try await followOnce(stream: stream, from: next, idleHeartbeat: idleHeartbeat, handle)
+                next = try await followOnce(stream: stream, from: next, idleHeartbeat: idleHeartbeat) { event in
+                    do {
+                        try await handle(event)
+                    } catch {
+                        throw HandlerError(underlying: error)
+                    }
+                }
+            } catch let error as HandlerError {
+                throw error.underlying
             } catch is CancellationError {
                 return
             } catch let error as JetStreamError where error.errorCode == JetStreamError.streamNotFound {

@@ -11,14 +11,14 @@ struct NATSBackendFixture {
     let client: NATSClient
     let backend: NATSTaskBackend
 
-    init(server: NATSServerProcess? = nil, prefix: String = "sb") async throws {
+    init(server: NATSServerProcess? = nil, prefix: String = "sb", markerTTL: Duration = .seconds(3600)) async throws {
         if let server {
             self.server = server
         } else {
             self.server = try await NATSServerProcess(jetStream: true)
         }
         client = NATSClient(NATSClient.Configuration(url: try NATSURL(self.server.url())))
-        backend = NATSTaskBackend(client: client, prefix: prefix)
+        backend = NATSTaskBackend(client: client, prefix: prefix, markerTTL: markerTTL)
         try await backend.start()
     }
 

@@ -187,6 +187,31 @@ struct NATSBackendTests {
         #expect(try await backend.queues().first { $0.name == q }?.depth[.pending] == 1000)
     }
 
+    @Test("a server cut off for longer than delete markers last reads the whole stream again: what was dropped meanwhile does not linger")
+    func rebuildAfterLongSilence() async throws {
+        // Markers last 2 s here, so a follower silent for over 1 s rebuilds its copy.
+        let fixture = try await NATSBackendFixture(markerTTL: .seconds(2))
+        defer { fixture.stop() }
+        let backend = fixture.backend
+        let q = Fixture.queue()
+        let real = Fixture.task(queue: q)
+        _ = try await backend.enqueue([real], now: Fixture.t0)
+        // A task this copy holds that the stream no longer has (as if its delete marker had
+        // come and gone while this server was away).
+        var ghost = NATSStoredTask(record: Fixture.task(queue: q).record, readySince: Fixture.t0)
+        ghost.createdOrder = 1
+        backend.applyUnfollowed(.task(ghost.record.id, ghost), at: 1)
+        #expect(try await backend.list(TaskFilter(queue: q), page: PageRequest()).items.count == 2)
+        fixture.server.stop()
+        try await Task.sleep(for: .milliseconds(1500))
+        try await fixture.server.start()
+        try await eventually("the copy is read again from the stream") {
+            try await backend.list(TaskFilter(queue: q), page: PageRequest()).items.map(\.id) == [real.record.id]
+        }
+        let leased = try await backend.lease(queues: [q], maxTasks: 5, workerID: "w", terms: Fixture.terms, now: Fixture.at(1))
+        #expect(leased.map(\.task.id) == [real.record.id])
+    }
+
     @Test("a write this server did not make that it cannot read is skipped, not fatal")
     func malformedWritesAreSkipped() async throws {
         let fixture = try await NATSBackendFixture()
