@@ -113,7 +113,9 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
 
     // MARK: Following
 
-    private func applyFollowed(_ message: JetStream.StoredMessage) {
+    /// A stored message read from the stream: by the follower (`followed`, in stream order) or
+    /// by a re-read.
+    private func applyFollowed(_ message: JetStream.StoredMessage, followed: Bool = true) {
         guard let (kind, name) = subjects.parse(message.subject) else { return }
         do {
             let change: Change
@@ -125,7 +127,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             case .queue: change = .queue(name, paused: Self.isPaused(message.payload))
             case .clock: return
             }
-            apply([(change, message.sequence)])
+            apply([(change, message.sequence)], followed: followed)
         } catch {
             logger.warning("skipped a malformed write in the task stream", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
         }
@@ -134,10 +136,14 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     private struct Rebuild: Error {}
 
     /// Applies writes to the copy (and to the one being rebuilt). Lock order: `index`, then `rebuilding`.
-    private func apply(_ changes: [(Change, UInt64)]) {
+    private func apply(_ changes: [(Change, UInt64)], followed: Bool = false) {
         let gained = index.withLock { index in
             Self.apply(changes, to: &index)
             rebuilding.withLock { if $0 != nil { Self.apply(changes, to: &$0!) } }
+            if followed, let last = changes.last?.1 {
+                index.noteFollowed(last)
+                rebuilding.withLock { $0?.noteFollowed(last) }
+            }
             return index.takeGained()
         }
         for queue in gained { notify(.queue(queue)) }
@@ -277,7 +283,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                         try await jetStream.lastMessageFromLeader(stream: subjects.stream, subject: subjects.subject(kind, name))
                     }
                     if let found {
-                        applyFollowed(found)
+                        applyFollowed(found, followed: false)
                     } else {
                         // Empty: a marker outlived its TTL (a live task never vanishes without one).
                         func forget(_ index: inout NATSTaskIndex) {
@@ -586,7 +592,13 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                         try await commit([Write(change: .task(stored.record.id, stored), expected: known.sequence)])
                         return stored.record.queue
                     } catch is Conflict {
-                        try await refresh(subjects: [(.task, stored.record.id)])
+                        // Someone else wrote it first; the re-read brings its state here.
+                        do {
+                            try await refresh(subjects: [(.task, stored.record.id)])
+                        } catch {
+                            index.withLock { $0.restoreDue(known) }
+                            throw error
+                        }
                         return nil
                     } catch {
                         index.withLock { $0.restoreDue(known) }
@@ -730,8 +742,11 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                             try await commit([Write(change: .task(known.record.id, nil), expected: known.sequence)])
                             return 1
                         } catch is Conflict {
-                            try await refresh(subjects: [(.task, known.record.id)])
+                            try? await refresh(subjects: [(.task, known.record.id)])
                             return 0
+                        } catch {
+                            index.withLock { $0.restoreFinished(known) }
+                            throw error
                         }
                     }
                 }

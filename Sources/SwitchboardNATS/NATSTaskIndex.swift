@@ -81,6 +81,12 @@ struct NATSTaskIndex {
     private var reservedKeys: Set<String> = []
     /// Queues that gained ready or due work since last asked.
     private var gained: Set<String> = []
+    /// Completed and cancelled tasks held (what retention's `keepAtMost` counts).
+    private var finishedCount = 0
+    /// The last sequence the follower delivered: no write older than it can arrive any more
+    /// except by a re-read, which returns a subject's latest.
+    private var followedThrough: UInt64 = 0
+    private var followedSincePrune = 0
 
     // MARK: Applying writes
 
@@ -89,7 +95,10 @@ struct NATSTaskIndex {
         if let known = tasks[id], known.sequence >= sequence { return }
         if let deleted = deletedTasks[id], deleted >= sequence { return }
         let old = tasks[id]
-        if let old { queues[old.record.queue]?.counts[old.record.status.slot] -= 1 }
+        if let old {
+            queues[old.record.queue]?.counts[old.record.status.slot] -= 1
+            if old.record.status.isRetained { finishedCount -= 1 }
+        }
         guard var stored = written else {
             tasks[id] = nil
             deletedTasks[id] = sequence
@@ -102,6 +111,7 @@ struct NATSTaskIndex {
         tasks[id] = Known(stored: stored, sequence: sequence)
         if queues[record.queue] == nil { queues[record.queue] = QueueState() }
         queues[record.queue]!.counts[record.status.slot] += 1
+        if record.status.isRetained { finishedCount += 1 }
         if old == nil, let created = stored.createdOrder { insertCreation(created, id) }
         let unchanged = old.map { $0.record.status == record.status && $0.stored.readyOrder == stored.readyOrder && $0.stored.dueAt == stored.dueAt } ?? false
         switch record.status {
@@ -318,7 +328,7 @@ struct NATSTaskIndex {
 
     /// Finished (completed, cancelled) tasks to drop: finished before the cut, or beyond `keepAtMost`.
     mutating func finishedToDrop(before cut: Timestamp, keepAtMost: Int) -> [Known] {
-        var count = tasks.values.lazy.filter { $0.record.status == .completed || $0.record.status == .cancelled }.count
+        var count = finishedCount
         var found: [Known] = []
         while let top = finished.min {
             guard let known = tasks[top.id], known.record.status == .completed || known.record.status == .cancelled,
@@ -345,6 +355,23 @@ struct NATSTaskIndex {
             guard let entry = value.entry, entry.expiresAt <= now else { return nil }
             return (key, value.sequence)
         }
+    }
+
+    // MARK: Forgetting markers
+
+    /// Notes that the follower delivered `sequence`; now and then forgets the markers it holds
+    /// (dropped tasks, free keys, cleared idempotency keys) that the follower has passed: nothing
+    /// older can arrive for them, and a compare-and-set that finds a marker still in the stream is
+    /// refused, re-reads it and goes on. Keeps the copy's size to what the stream holds.
+    mutating func noteFollowed(_ sequence: UInt64) {
+        followedThrough = max(followedThrough, sequence)
+        followedSincePrune += 1
+        guard followedSincePrune >= 4096 else { return }
+        followedSincePrune = 0
+        let through = followedThrough
+        deletedTasks = deletedTasks.filter { $0.value > through }
+        keys = keys.filter { $0.value.holder != nil || $0.value.sequence > through }
+        idempotency = idempotency.filter { $0.value.entry != nil || $0.value.sequence > through }
     }
 
     // MARK: Creation order
@@ -385,4 +412,9 @@ extension TaskStatus {
         case .cancelled: 6
         }
     }
+}
+
+extension TaskStatus {
+    /// Kept until retention drops it.
+    var isRetained: Bool { self == .completed || self == .cancelled }
 }

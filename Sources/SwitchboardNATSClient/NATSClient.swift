@@ -16,11 +16,12 @@ public final class NATSClient: Sendable {
         public var reconnectBase: Duration = .milliseconds(100)
         public var reconnectCap: Duration = .seconds(5)
         public var waitForConnection: Duration = .seconds(5)
-        /// How often an idle-or-not connection is checked with a PING, and how long its PONG may
-        /// take before the connection is taken for dead (a server frozen, a half-open TCP
-        /// connection) and replaced: the server sends nothing to say so.
+        /// How often the connection is checked with a PING, and how long the server may then send
+        /// nothing at all (no PONG, no message) before the connection is taken for dead (a server
+        /// frozen, a half-open TCP connection) and replaced: the server sends nothing to say so.
+        /// A PONG that is late behind other traffic is not a death.
         public var pingInterval: Duration = .seconds(2)
-        public var pingTimeout: Duration = .seconds(4)
+        public var pingTimeout: Duration = .seconds(5)
         public var eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
         public init(url: NATSURL) {
@@ -202,9 +203,16 @@ public final class NATSClient: Sendable {
     private func watch(_ connection: NATSConnection) async {
         while connection.isActive {
             guard (try? await Task.sleep(for: configuration.pingInterval)) != nil else { return }
+            let timeout = configuration.pingTimeout
             let answered = await withTaskGroup(of: Bool.self) { group in
                 group.addTask { (try? await connection.flush()) != nil }
-                group.addTask { [timeout = configuration.pingTimeout] in (try? await Task.sleep(for: timeout)) == nil }
+                group.addTask {
+                    // Late, but only dead if nothing at all came meanwhile.
+                    while (try? await Task.sleep(for: timeout / 4)) != nil {
+                        if connection.silence >= timeout { return false }
+                    }
+                    return true
+                }
                 let first = await group.next() ?? false
                 // Closing also ends the PING still waiting for its PONG.
                 if !first { connection.close() }

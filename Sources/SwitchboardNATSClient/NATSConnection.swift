@@ -47,6 +47,13 @@ public final class NATSConnection: Sendable {
     }
 
     private let state = Mutex(State())
+    /// When the server last sent anything, in nanoseconds of the monotonic clock.
+    private let lastHeard = Atomic<UInt64>(DispatchTimeLike.now())
+
+    func heard() { lastHeard.store(DispatchTimeLike.now(), ordering: .relaxed) }
+
+    /// How long the server has sent nothing.
+    public var silence: Duration { .nanoseconds(Int64(DispatchTimeLike.now() &- lastHeard.load(ordering: .relaxed))) }
     /// `_INBOX.<random>`: replies to this connection's requests come to `<inbox>.<n>`.
     let inbox: String
 
@@ -444,4 +451,9 @@ extension String {
     var isIPAddressLiteral: Bool {
         (try? SocketAddress(ipAddress: self, port: 0)) != nil
     }
+}
+
+/// The monotonic clock in nanoseconds, cheap enough for every read from the channel.
+enum DispatchTimeLike {
+    static func now() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
 }

@@ -13,6 +13,7 @@ final class NATSConnectionHandler: ChannelInboundHandler, Sendable {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        connection.heard()
         switch unwrapInboundIn(data) {
         case .message(let message):
             connection.deliver(message)

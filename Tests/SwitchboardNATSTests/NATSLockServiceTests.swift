@@ -59,6 +59,8 @@ struct NATSLockServiceTests {
         let client = NATSClient(configuration)
         defer { client.close() }
         let locks = NATSLockService(client: client)
+        // Connected first (a loaded machine may take longer than the short wait below).
+        for _ in 0..<500 where !client.isConnected { try await Task.sleep(for: .milliseconds(10)) }
         _ = try #require(try await locks.acquire(key: "k", holder: "h", ttl: .seconds(5), wait: .zero))
         server.stop()
         do {
