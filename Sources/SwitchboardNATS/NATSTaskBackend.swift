@@ -117,6 +117,11 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     /// by a re-read.
     private func applyFollowed(_ message: JetStream.StoredMessage, followed: Bool = true) {
         guard let (kind, name) = subjects.parse(message.subject) else { return }
+        // This server's own writes come back too: known already, they need no decoding.
+        if followed, index.withLock({ index in rebuilding.withLock { $0 == nil } && index.knows(kind, name, atLeast: message.sequence) }) {
+            apply([], followed: message.sequence)
+            return
+        }
         do {
             let change: Change
             let empty = message.payload.readableBytes == 0
@@ -127,7 +132,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             case .queue: change = .queue(name, paused: Self.isPaused(message.payload))
             case .clock: return
             }
-            apply([(change, message.sequence)], followed: followed)
+            apply([(change, message.sequence)], followed: followed ? message.sequence : nil)
         } catch {
             logger.warning("skipped a malformed write in the task stream", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
         }
@@ -136,16 +141,18 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     private struct Rebuild: Error {}
 
     /// Applies writes to the copy (and to the one being rebuilt). Lock order: `index`, then `rebuilding`.
-    private func apply(_ changes: [(Change, UInt64)], followed: Bool = false) {
+    /// `followed`: the sequence the follower delivered, in stream order.
+    private func apply(_ changes: [(Change, UInt64)], followed: UInt64? = nil) {
         let gained = index.withLock { index in
             Self.apply(changes, to: &index)
             rebuilding.withLock { if $0 != nil { Self.apply(changes, to: &$0!) } }
-            if followed, let last = changes.last?.1 {
-                index.noteFollowed(last)
-                rebuilding.withLock { $0?.noteFollowed(last) }
+            if let followed {
+                index.noteFollowed(followed)
+                rebuilding.withLock { $0?.noteFollowed(followed) }
             }
             return index.takeGained()
         }
+        guard !gained.isEmpty else { return }
         for queue in gained { notify(.queue(queue)) }
     }
 
@@ -386,9 +393,19 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         guard maxTasks > 0 else { return [] }
         _ = try await promote(queues: queues, now: now)
         var leased: [TaskLease] = []
+        var together = true
         for _ in 0..<Self.maxRounds where leased.count < maxTasks {
             let picked = index.withLock { $0.pickReady(queues: queues, count: maxTasks - leased.count) }
             if picked.isEmpty { break }
+            if together, picked.count > 1 {
+                if let batch = try await leaseTogether(picked, workerID: workerID, terms: terms, now: now) {
+                    leased += batch
+                    continue
+                }
+                // Someone else wrote one of them first: one write each from now on.
+                together = false
+                continue
+            }
             let results = try await withThrowingTaskGroup(of: (Int, TaskLease?).self) { group in
                 for (i, known) in picked.enumerated() {
                     group.addTask { [self] in (i, try await leaseOne(known, workerID: workerID, terms: terms, now: now)) }
@@ -400,6 +417,46 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             leased += results.compactMap { $0 }
         }
         return leased
+    }
+
+    /// All of `picked` in one atomic batch (one round trip for a worker's whole lease); nil when
+    /// someone else wrote one of them first (each is then re-read and given back).
+    private func leaseTogether(_ picked: [NATSTaskIndex.Known], workerID: String, terms: LeaseTerms, now: Timestamp) async throws -> [TaskLease]? {
+        var writes: [Write] = []
+        var leases: [(stored: NATSStoredTask, leaseID: String, keyWrite: Int?)] = []
+        let keySequences = index.withLock { index in picked.map { $0.record.lockKey.map { index.keySequence($0) } } }
+        for (known, keySequence) in zip(picked, keySequences) {
+            var stored = known.stored
+            let leaseID = Self.makeLeaseID(taskID: stored.record.id)
+            stored.lease(leaseID: leaseID, workerID: workerID, terms: terms, now: now)
+            var keyWrite: Int?
+            if let key = stored.record.lockKey, let keySequence {
+                keyWrite = writes.count
+                writes.append(Write(change: .key(key, NATSKeyHolder(taskID: stored.record.id, leaseID: leaseID)), expected: keySequence))
+            }
+            writes.append(Write(change: .task(stored.record.id, stored), expected: known.sequence))
+            leases.append((stored, leaseID, keyWrite))
+        }
+        guard writes.count <= JetStream.maxBatchMessages else {
+            index.withLock { index in for known in picked { index.settle(known, leased: false) } }
+            return nil
+        }
+        do {
+            let sequences = try await commit(writes)
+            index.withLock { index in for known in picked { index.settle(known, leased: true) } }
+            return leases.map { lease in
+                TaskLease(
+                    leaseID: lease.leaseID, expiresAt: lease.stored.record.leaseExpiresAt!, task: lease.stored.record,
+                    readySince: lease.stored.readySince, fencingToken: lease.keyWrite.map { sequences[$0] })
+            }
+        } catch is Conflict {
+            try? await refresh(writes.map(\.change))
+            index.withLock { index in for known in picked { index.settle(known, leased: false) } }
+            return nil
+        } catch {
+            index.withLock { index in for known in picked { index.settle(known, leased: false) } }
+            throw error
+        }
     }
 
     /// Nil when someone else wrote the task or its key first.
@@ -473,7 +530,8 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     }
 
     public func complete(batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>] {
-        try await withThrowingTaskGroup(of: (Int, Result<TaskRecord, any Error>).self) { group in
+        if batch.count > 1, let together = try await completeTogether(batch, now: now) { return together }
+        return try await withThrowingTaskGroup(of: (Int, Result<TaskRecord, any Error>).self) { group in
             for (i, completion) in batch.enumerated() {
                 group.addTask { [self] in
                     do {
@@ -491,6 +549,40 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             var results = [Result<TaskRecord, any Error>?](repeating: nil, count: batch.count)
             for try await (i, result) in group { results[i] = result }
             return results.map { $0! }
+        }
+    }
+
+    /// The whole batch in one atomic batch of writes when this server's copy shows every lease
+    /// live (the usual case: a worker reporting what it ran); nil otherwise, or when someone
+    /// else wrote one of them first — then each goes on its own, and stands or falls alone.
+    private func completeTogether(_ batch: [LeaseCompletion], now: Timestamp) async throws -> [Result<TaskRecord, any Error>]? {
+        let found = index.withLock { index -> [(NATSTaskIndex.Known, UInt64)]? in
+            var found: [(NATSTaskIndex.Known, UInt64)] = []
+            var ids: Set<String> = []
+            for completion in batch {
+                guard let id = try? Self.taskID(ofLease: completion.leaseID), ids.insert(id).inserted, let known = index.known(id),
+                    known.record.status == .running, known.stored.leaseID == completion.leaseID
+                else { return nil }
+                found.append((known, known.record.lockKey.map { index.keySequence($0) } ?? 0))
+            }
+            return found
+        }
+        guard let found, found.count * 2 <= JetStream.maxBatchMessages else { return nil }
+        var writes: [Write] = []
+        var records: [TaskRecord] = []
+        for ((known, keySequence), completion) in zip(found, batch) {
+            var stored = known.stored
+            stored.complete(result: completion.result, now: now)
+            writes.append(Write(change: .task(stored.record.id, stored), expected: known.sequence))
+            if let key = stored.record.lockKey { writes.append(Write(change: .key(key, nil), expected: keySequence)) }
+            records.append(stored.record)
+        }
+        do {
+            try await commit(writes)
+            return records.map { .success($0) }
+        } catch is Conflict {
+            try? await refresh(writes.map(\.change))
+            return nil
         }
     }
 

@@ -176,6 +176,18 @@ struct NATSTaskIndex {
 
     // MARK: Reading
 
+    /// Whether this copy has the subject at `sequence` or later (a write of this server's own,
+    /// coming back from the follower).
+    func knows(_ kind: NATSTaskSubjects.Kind, _ name: String, atLeast sequence: UInt64) -> Bool {
+        switch kind {
+        case .task: (tasks[name]?.sequence ?? deletedTasks[name] ?? 0) >= sequence
+        case .lockKey: (keys[name]?.sequence ?? 0) >= sequence
+        case .idempotency: (idempotency[name]?.sequence ?? 0) >= sequence
+        case .queue: (queues[name]?.pausedSequence ?? 0) >= sequence
+        case .clock: true
+        }
+    }
+
     func known(_ id: String) -> Known? { tasks[id] }
 
     /// The sequence a compare-and-set on the task's subject expects (0: never written, as far as

@@ -26,9 +26,9 @@ extension JetStream {
     /// the batch, at commit. Returns the commit's acknowledgement: its sequence is the last
     /// message's, the others' come right before it, in order. One message is a plain publish.
     ///
-    /// The messages before the commit go out without waiting for the server's zero-byte
-    /// answers (the server keeps a connection's messages in order), so a batch costs one round
-    /// trip. Two writes to one subject in a batch cannot both carry an expectation.
+    /// The messages before the commit go out in one write without asking for the server's
+    /// zero-byte answers (the server keeps a connection's messages in order), so a batch costs
+    /// one round trip. Two writes to one subject in a batch cannot both carry an expectation.
     public func publishAtomically(_ messages: [BatchMessage]) async throws -> PubAck {
         guard let last = messages.last else { throw JetStreamError(code: 0, errorCode: 0, description: "an empty batch") }
         guard messages.count > 1 else {
@@ -40,6 +40,8 @@ extension JetStream {
         }
         let connection = try await client.connection()
         let id = Self.batchID()
+        var staged: [(subject: String, headers: NATSHeaders?, payload: ByteBuffer)] = []
+        staged.reserveCapacity(messages.count)
         for (index, message) in messages.enumerated() {
             var headers = message.headers ?? NATSHeaders()
             headers.append("Nats-Batch-Id", id)
@@ -47,15 +49,14 @@ extension JetStream {
             if let expected = message.expectedLastSubjectSequence {
                 headers.append("Nats-Expected-Last-Subject-Sequence", "\(expected)")
             }
-            if index < messages.count - 1 {
-                try await connection.publish(message.subject, payload: message.payload, headers: headers)
-            } else {
-                headers.append("Nats-Batch-Commit", "1")
-                let reply = try await connection.request(message.subject, payload: message.payload, headers: headers, timeout: timeout)
-                return try Self.pubAck(reply)
-            }
+            if index == messages.count - 1 { headers.append("Nats-Batch-Commit", "1") }
+            staged.append((message.subject, headers, message.payload))
         }
-        fatalError("unreachable: the last message commits")
+        // All but the commit in one write, then the commit as a request on the same connection.
+        let commit = staged.removeLast()
+        try await connection.publish(batch: staged)
+        let reply = try await connection.request(commit.subject, payload: commit.payload, headers: commit.headers, timeout: timeout)
+        return try Self.pubAck(reply)
     }
 
     static func pubAck(_ reply: NATSMessage) throws -> PubAck {

@@ -219,6 +219,28 @@ public final class NATSConnection: Sendable {
         try await send(.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload))
     }
 
+    /// Publishes several messages in one write (one flush, one event-loop hop), in order.
+    public func publish(batch messages: [(subject: String, headers: NATSHeaders?, payload: ByteBuffer)]) async throws {
+        guard !messages.isEmpty else { return }
+        var operations: [NATSClientOperation] = []
+        operations.reserveCapacity(messages.count)
+        var size = 0
+        for message in messages {
+            let operation = NATSClientOperation.publish(subject: message.subject, replyTo: nil, headers: message.headers, payload: message.payload)
+            try check(operation)
+            operations.append(operation)
+            size += 64 + operation.payloadSize
+        }
+        if let ended = state.withLock({ $0.ended }) { throw ended }
+        var buffer = channel.allocator.buffer(capacity: size)
+        for operation in operations { operation.write(to: &buffer) }
+        do {
+            try await channel.writeAndFlush(buffer)
+        } catch {
+            throw state.withLock { $0.ended } ?? NATSError.closed("\(error)")
+        }
+    }
+
     /// Subscribes; the messages arrive in order on the returned sequence until `unsubscribe()`
     /// (or the sequence is dropped).
     public func subscribe(_ subject: String, queueGroup: String? = nil) async throws -> NATSSubscription {
@@ -327,13 +349,18 @@ public final class NATSConnection: Sendable {
 
     /// Validates, checks the size against the server's `max_payload`, and writes.
     func send(_ operation: NATSClientOperation) async throws {
+        try check(operation)
+        try await write(operation)
+    }
+
+    /// Validates, and checks headers and size against what the server said it takes.
+    private func check(_ operation: NATSClientOperation) throws {
         try operation.validate()
         if case .publish(_, _, let headers, _) = operation, let info = serverInfo {
             if headers != nil, info.headers == false { throw NATSError.unsupported("headers") }
             let size = operation.payloadSize
             guard size <= info.maxPayload else { throw NATSError.payloadTooLarge(size: size, max: info.maxPayload) }
         }
-        try await write(operation)
     }
 
     private func write(_ operation: NATSClientOperation) async throws {

@@ -241,6 +241,14 @@ struct NATSBackendTests {
             #expect(subjects.parse(subject)?.name == name)
         }
         #expect(subjects.parse("sb.other.YQ") == nil)
+        for bad in ["A", "a*b", "YQ=", "ab cd", "_w"] { #expect(NATSTaskSubjects.decode(bad) == nil, "\(bad)") }
+        for _ in 0..<200 {
+            let name = String(decoding: (0..<Int.random(in: 0...40)).map { _ in UInt8.random(in: 0x20...0x7e) }, as: UTF8.self)
+            #expect(NATSTaskSubjects.decode(NATSTaskSubjects.encode(name)) == name)
+            let foundation = Data(name.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            #expect(NATSTaskSubjects.encode(name) == foundation, "the same as Foundation's base64url")
+        }
         #expect(throws: (any Error).self) { try NATSStoredTask(decoding: ByteBuffer(string: #"{"order":1}"#)) }
     }
 }
