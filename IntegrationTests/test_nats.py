@@ -205,3 +205,38 @@ def test_a_three_node_cluster_loses_its_stream_leader_under_load_and_nothing_ack
         producer.stop()
         for s in servers:
             assert s.stop() == 0
+
+
+def test_serve_over_tls_to_nats(pki, tmp_path):
+    """tls:// with a private CA (--nats-ca-file): the server's certificate for localhost is checked."""
+    from conftest import free_port, require_tool
+    require_tool("nats-server")
+    cert, key = pki.server()
+    port = free_port()
+    log = open(tmp_path / "nats-tls.log", "w")
+    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js"),
+                             "--tls", "--tlscert", cert, "--tlskey", key], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        server = Server("--backend", f"tls://localhost:{port}", "--nats-ca-file", pki.ca, "--workers", "1")
+        try:
+            assert requests.get(server.base + "/readyz", timeout=5).status_code == 200
+            created = requests.post(server.base + TASKS, json=echo(7), timeout=5)
+            assert created.status_code == 201, created.text
+            done = wait_for(lambda: (t := task(server, created.json()["id"]))["status"] == "completed" and t, 15, "the task")
+            assert done["result"] == {"i": 7}
+        finally:
+            assert server.stop() == 0
+    finally:
+        nats.kill()
+        nats.wait()
+        log.close()
+
+
+def test_serve_refuses_bad_nats_settings():
+    """Bad flags are refused before anything starts, with what is wrong."""
+    from conftest import BINARY
+    for args, says in [(["--backend", "nats://"], "backend"), (["--backend", "nats://127.0.0.1:4222", "--nats-replicas", "2"], "nats-replicas"),
+                       (["--backend", "nats://127.0.0.1:4222", "--nats-prefix", "a.b"], "nats-prefix"),
+                       (["--backend", "mqtt://x"], "unknown backend")]:
+        result = subprocess.run([BINARY, "serve", *args], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and says in result.stderr, (args, result.stderr)
