@@ -73,8 +73,11 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
             ])
         }
         let caughtUp = Latch()
+        let stopped = Mutex<(any Error)?>(nil)
         // Holds the backend until `close()`.
         let task = Task { [self] in
+            // A follower that ends before it caught up fails `start`.
+            defer { caughtUp.open() }
             while !Task.isCancelled {
                 do {
                     try await jetStream.follow(stream: subjects.stream) { event in
@@ -97,12 +100,14 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
                     rebuilding.withLock { $0 = NATSTaskIndex() }
                 } catch {
                     logger.error("stopped following the task stream", metadata: ["error": "\(error)"])
+                    stopped.withLock { $0 = error }
                     return
                 }
             }
         }
         following.withLock { $0 = task }
         await caughtUp.wait()
+        if let error = stopped.withLock({ $0 }) { throw Self.unavailable(error) }
     }
 
     /// Stops following the stream (the client stays open: it is the caller's). Until then the
