@@ -4,26 +4,15 @@ mid-task, and a three-node cluster losing its stream leader under load. Each tes
 own NATS so it may kill it."""
 import asyncio
 import json
-import signal
 import subprocess
-import sys
 import threading
 import time
 
 import requests
 
+from backend_checks import (TASKS, a_killed_servers_running_task_is_rerun_by_another, all_completed, each_task_runs_once_across, echo,
+                            lock_contenders_never_overlap)
 from conftest import Server, get_task as task, wait_for
-from test_redis import CONTENDER
-
-TASKS = "/v1/tasks"
-
-
-def echo(i):
-    return {"payload": {"tool_name": "echo", "input": {"i": i}}}
-
-
-def all_completed(server, ids):
-    return all(task(server, i).get("status") == "completed" for i in ids)
 
 
 def stream_info(url, stream="sb_tasks"):
@@ -119,57 +108,22 @@ def test_acknowledged_enqueues_survive_a_nats_crash_under_load(nats_server):
 
 
 def test_a_killed_servers_running_task_is_reaped_by_another_and_completes(nats_server):
-    first = Server("--backend", nats_server.url, "--workers", "1", "--worker-id", "first",
-                   "--lease-ms", "1000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
-    second = None
-    try:
-        created = requests.post(first.base + TASKS, json={"payload": {"tool_name": "sleep", "input": {"ms": 1500}}}, timeout=5).json()
-        running = wait_for(lambda: (t := task(first, created["id"]))["status"] == "running" and t, 10, "the first run")
-        assert running["worker_id"].startswith("first")
-        first.stop(sig=signal.SIGKILL)
-        second = Server("--backend", nats_server.url, "--workers", "1", "--worker-id", "second",
-                        "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
-        done = wait_for(lambda: (t := task(second, created["id"]))["status"] == "completed" and t, 30, "the rerun")
-        assert done["attempts"] == 2
-        assert done["worker_id"].startswith("second")
-        assert "lease expired" in done["errors"][0]["message"]
-    finally:
-        first.stop(sig=signal.SIGKILL)
-        if second:
-            assert second.stop() == 0
+    a_killed_servers_running_task_is_rerun_by_another(nats_server.url)
 
 
 def test_two_servers_on_one_nats_share_queues_locks_and_dead_letters(nats_server, tmp_path):
     servers = [Server("--backend", nats_server.url, "--workers", "1", "--concurrency", "4", "--worker-id", f"s{i}")
                for i in range(2)]
     try:
-        ids = []
-        for n in range(10):
-            batch = {"items": [{"payload": {"tool_name": "sleep", "input": {"ms": 5}}} for _ in range(20)]}
-            response = requests.post(servers[n % 2].base + TASKS + "/batch", json=batch, timeout=10)
-            assert response.status_code == 201, response.text
-            ids += [item["id"] for item in response.json()["items"]]
-        wait_for(lambda: all_completed(servers[0], ids), 60, "all tasks to complete")
-        tasks = [task(servers[1], i) for i in ids]
-        assert all(t["attempts"] == 1 for t in tasks), "no task was leased twice"
-        assert {t["worker_id"][:2] for t in tasks} == {"s0", "s1"}, "both servers ran tasks"
-
+        each_task_runs_once_across(servers)
         # A dead letter made through one server is listed and requeued through the other.
         dead = requests.post(servers[0].base + TASKS, json={"payload": {"tool_name": "fail", "input": {"retryable": False}}}, timeout=5).json()
         wait_for(lambda: any(t["id"] == dead["id"] for t in requests.get(servers[1].base + "/v1/dlq", timeout=5).json()["items"]),
                  15, "the dead letter seen by the other server")
-
+        requeued = requests.post(servers[1].base + f"/v1/dlq/{dead['id']}/requeue", timeout=5)
+        assert requeued.status_code == 200, requeued.text
         # Locks across servers: contenders in separate processes never overlap, tokens rise.
-        script = tmp_path / "contender.py"
-        script.write_text(CONTENDER)
-        folder = tmp_path / "resource"
-        folder.mkdir()
-        contenders = [subprocess.Popen([sys.executable, str(script), servers[i % 2].base, "shared", f"p{i}", "10", str(folder)])
-                      for i in range(4)]
-        for c in contenders:
-            assert c.wait(timeout=120) == 0, "a contender failed (an overlap raises FileExistsError)"
-        tokens = [int(line) for line in (folder / "tokens").read_text().split()]
-        assert len(tokens) == 40 and tokens == sorted(tokens) and len(set(tokens)) == 40, "fencing tokens rise with every grant"
+        lock_contenders_never_overlap(servers, tmp_path, contenders=4, rounds=10)
     finally:
         for s in servers:
             assert s.stop() == 0

@@ -11,16 +11,8 @@ import requests
 
 from conftest import Server, get_task as task, wait_for
 
-TASKS = "/v1/tasks"
-
-
-def echo(i):
-    return {"payload": {"tool_name": "echo", "input": {"i": i}}}
-
-
-def all_completed(server, ids):
-    pending = [i for i in ids if task(server, i).get("status") != "completed"]
-    return not pending
+from backend_checks import (TASKS, a_killed_servers_running_task_is_rerun_by_another, all_completed, each_task_runs_once_across, echo,
+                            lock_contenders_never_overlap)
 
 
 def test_readiness_follows_redis_and_the_server_rides_out_a_restart(redis_server):
@@ -93,80 +85,23 @@ def test_acknowledged_enqueues_survive_a_redis_crash_under_load(redis_server):
 
 
 def test_a_killed_servers_running_task_is_reaped_by_another_and_completes(redis_server):
-    first = Server("--backend", redis_server.url, "--workers", "1", "--worker-id", "first",
-                   "--lease-ms", "1000", "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
-    second = None
-    try:
-        created = requests.post(first.base + TASKS, json={"queue": "default",
-                                "payload": {"tool_name": "sleep", "input": {"ms": 1500}}}, timeout=5).json()
-        running = wait_for(lambda: (t := task(first, created["id"]))["status"] == "running" and t, 10, "the first run")
-        assert running["worker_id"].startswith("first")
-        first.stop(sig=signal.SIGKILL)
-        second = Server("--backend", redis_server.url, "--workers", "1", "--worker-id", "second",
-                        "--retry-delay-ms", "100", "--max-retry-delay-ms", "100")
-        done = wait_for(lambda: (t := task(second, created["id"]))["status"] == "completed" and t, 30, "the rerun")
-        assert done["attempts"] == 2
-        assert done["worker_id"].startswith("second")
-        assert "lease expired" in done["errors"][0]["message"]
-    finally:
-        first.stop(sig=signal.SIGKILL)
-        if second:
-            assert second.stop() == 0
+    a_killed_servers_running_task_is_rerun_by_another(redis_server.url)
 
 
 def test_two_servers_on_one_redis_run_each_task_once(redis_server):
     servers = [Server("--backend", redis_server.url, "--workers", "1", "--concurrency", "4", "--worker-id", f"s{i}")
                for i in range(2)]
     try:
-        ids = []
-        for n in range(10):
-            batch = {"items": [{"payload": {"tool_name": "sleep", "input": {"ms": 5}}} for _ in range(20)]}
-            response = requests.post(servers[n % 2].base + TASKS + "/batch", json=batch, timeout=10)
-            assert response.status_code == 201, response.text
-            ids += [item["id"] for item in response.json()["items"]]
-        wait_for(lambda: all_completed(servers[0], ids), 60, "all tasks to complete")
-        tasks = [task(servers[1], i) for i in ids]
-        assert all(t["attempts"] == 1 for t in tasks), "no task was leased twice"
-        assert {t["worker_id"][:2] for t in tasks} == {"s0", "s1"}, "both servers ran tasks"
+        each_task_runs_once_across(servers)
     finally:
         for s in servers:
             assert s.stop() == 0
 
 
-CONTENDER = r"""
-import os, sys, time, requests
-base, key, holder, rounds, folder = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-for _ in range(rounds):
-    lease = requests.post(f"{base}/v1/locks/{key}/acquire",
-                          json={"holder": holder, "ttl_ms": 10000, "wait_ms": 20000}, timeout=30)
-    assert lease.status_code == 200, lease.text
-    token = lease.json()["token"]
-    # The critical section: a marker only one holder may create at a time.
-    fd = os.open(os.path.join(folder, "inside"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    with open(os.path.join(folder, "tokens"), "a") as log:
-        log.write(f"{token}\n")
-    time.sleep(0.002)
-    os.close(fd)
-    os.unlink(os.path.join(folder, "inside"))
-    released = requests.post(f"{base}/v1/locks/{key}/release", json={"holder": holder, "token": token}, timeout=10)
-    assert released.status_code in (200, 204), released.text
-"""
-
-
 def test_lock_contenders_in_separate_processes_never_overlap(redis_server, tmp_path):
     servers = [Server("--backend", redis_server.url, "--workers", "0") for _ in range(2)]
     try:
-        script = tmp_path / "contender.py"
-        script.write_text(CONTENDER)
-        folder = tmp_path / "resource"
-        folder.mkdir()
-        contenders = [subprocess.Popen([sys.executable, str(script), servers[i % 2].base, "shared", f"p{i}", "15", str(folder)])
-                      for i in range(6)]
-        for c in contenders:
-            assert c.wait(timeout=120) == 0, "a contender failed (an overlap raises FileExistsError)"
-        tokens = [int(line) for line in (folder / "tokens").read_text().split()]
-        assert len(tokens) == 90
-        assert tokens == sorted(tokens) and len(set(tokens)) == 90, "fencing tokens rise with every grant"
+        lock_contenders_never_overlap(servers, tmp_path, contenders=6, rounds=15)
     finally:
         for s in servers:
             assert s.stop() == 0

@@ -354,15 +354,10 @@ enum BenchScenarios {
         return Double(count) / seconds(since: start)
     }
 
-    /// End to end through Redis: 2 producers enqueue batches of 100, 8 consumers lease up to
-    /// 100 and complete them together.
-    static func redis(quick: Bool, url: RedisURL) async throws {
-        let tasks = quick ? 10_000 : 200_000
-        var configuration = RedisClient.Configuration(url: url)
-        configuration.connectionCount = 4
-        let client = RedisClient(configuration)
-        let ping = try await pingRate(client, count: quick ? 20_000 : 200_000, concurrency: 64)
-        let engine = TaskEngine(backend: RedisTaskBackend(client: client, prefix: "bench-\(UInt32.random(in: 0...UInt32.max))"))
+    /// The shared-backend shape (`redis`, `nats`): 2 producers enqueue batches of 100, 8
+    /// consumers lease up to 100 and complete each lease's tasks together, as a `Worker` reports.
+    /// Returns the seconds it took.
+    static func endToEnd(_ engine: TaskEngine, tasks: Int) async throws -> Double {
         let toEnqueue = Counter(tasks)
         let toComplete = Counter(tasks)
         let start = ContinuousClock.now
@@ -379,7 +374,6 @@ enum BenchScenarios {
                     while toComplete.value > 0 {
                         let leases = try await engine.lease(
                             LeaseRequest(workerID: "bench-\(consumer)", maxTasks: 100, wait: .milliseconds(200)))
-                        // As a Worker reports: the completions of a lease in one batch.
                         if !leases.isEmpty {
                             for outcome in try await engine.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: nil) }) {
                                 _ = try outcome.get()
@@ -391,8 +385,20 @@ enum BenchScenarios {
             }
             try await group.waitForAll()
         }
+        return seconds(since: start)
+    }
+
+    /// End to end through Redis (`endToEnd`).
+    static func redis(quick: Bool, url: RedisURL) async throws {
+        let tasks = quick ? 10_000 : 200_000
+        var configuration = RedisClient.Configuration(url: url)
+        configuration.connectionCount = 4
+        let client = RedisClient(configuration)
+        let ping = try await pingRate(client, count: quick ? 20_000 : 200_000, concurrency: 64)
+        let engine = TaskEngine(backend: RedisTaskBackend(client: client, prefix: "bench-\(UInt32.random(in: 0...UInt32.max))"))
+        let elapsed = try await endToEnd(engine, tasks: tasks)
         BenchResult(
-            scenario: "redis", backend: "redis", tasks: tasks, seconds: seconds(since: start),
+            scenario: "redis", backend: "redis", tasks: tasks, seconds: elapsed,
             baselineName: "PING, 64 in flight (our client)", baselinePerSec: ping
         ).print()
         await client.close()

@@ -5,8 +5,7 @@ import SwitchboardJSON
 import SwitchboardNATS
 import SwitchboardNATSClient
 
-/// End to end through NATS JetStream, the same shape as `redis`: 2 producers enqueue batches of
-/// 100, 8 consumers lease up to 100 and complete them together. Its baseline, in the same run
+/// End to end through NATS JetStream, the same shape as `redis` (`BenchScenarios.endToEnd`). Its baseline, in the same run
 /// with the same client: small messages through JetStream alone (published with their acks, 64
 /// in flight; pulled 100 at a time by 8 consumers and acked).
 enum BenchNATS {
@@ -25,34 +24,9 @@ enum BenchNATS {
             Task { try? await jetStream.deleteStream(backend.streamName) }
         }
         let engine = TaskEngine(backend: backend)
-        let toEnqueue = Counter(tasks)
-        let toComplete = Counter(tasks)
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<2 {
-                group.addTask {
-                    while case let n = toEnqueue.take(upTo: 100), n > 0 {
-                        _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "noop", payload: .emptyObject), count: n))
-                    }
-                }
-            }
-            for consumer in 0..<8 {
-                group.addTask {
-                    while toComplete.value > 0 {
-                        let leases = try await engine.lease(LeaseRequest(workerID: "bench-\(consumer)", maxTasks: 100, wait: .milliseconds(200)))
-                        if !leases.isEmpty {
-                            for outcome in try await engine.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: nil) }) {
-                                _ = try outcome.get()
-                            }
-                        }
-                        toComplete.add(-leases.count)
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
+        let elapsed = try await BenchScenarios.endToEnd(engine, tasks: tasks)
         BenchResult(
-            scenario: "nats", backend: "nats", tasks: tasks, seconds: BenchScenarios.seconds(since: start),
+            scenario: "nats", backend: "nats", tasks: tasks, seconds: elapsed,
             baselineName: "JetStream publish+ack, pull fetch+ack (our client)", baselinePerSec: baseline
         ).print()
     }

@@ -57,7 +57,7 @@ struct NATSTaskIndex {
 
         func info(name: String) -> QueueInfo {
             var depth: [TaskStatus: Int] = [:]
-            for status in TaskStatus.allCases { depth[status] = counts[status.slot] }
+            for status in TaskStatus.allCases { depth[status] = counts[status.index] }
             return QueueInfo(name: name, paused: paused, depth: depth)
         }
     }
@@ -96,7 +96,7 @@ struct NATSTaskIndex {
         if let deleted = deletedTasks[id], deleted >= sequence { return }
         let old = tasks[id]
         if let old {
-            queues[old.record.queue]?.counts[old.record.status.slot] -= 1
+            queues[old.record.queue]?.counts[old.record.status.index] -= 1
             if old.record.status.isRetained { finishedCount -= 1 }
         }
         guard var stored = written else {
@@ -110,7 +110,7 @@ struct NATSTaskIndex {
         let record = stored.record
         tasks[id] = Known(stored: stored, sequence: sequence)
         if queues[record.queue] == nil { queues[record.queue] = QueueState() }
-        queues[record.queue]!.counts[record.status.slot] += 1
+        queues[record.queue]!.counts[record.status.index] += 1
         if record.status.isRetained { finishedCount += 1 }
         if old == nil, let created = stored.createdOrder { insertCreation(created, id) }
         let unchanged = old.map { $0.record.status == record.status && $0.stored.readyOrder == stored.readyOrder && $0.stored.dueAt == stored.dueAt } ?? false
@@ -411,20 +411,6 @@ struct NATSTaskIndex {
     }
 }
 
-extension TaskStatus {
-    /// Its place in per-state counts.
-    var slot: Int {
-        switch self {
-        case .scheduled: 0
-        case .pending: 1
-        case .running: 2
-        case .retrying: 3
-        case .completed: 4
-        case .dead: 5
-        case .cancelled: 6
-        }
-    }
-}
 
 extension TaskStatus {
     /// Kept until retention drops it.

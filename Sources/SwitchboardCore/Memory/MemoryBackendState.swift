@@ -98,20 +98,6 @@ final class QueueState {
     }
 }
 
-extension TaskStatus {
-    var index: Int {
-        switch self {
-        case .scheduled: 0
-        case .pending: 1
-        case .running: 2
-        case .retrying: 3
-        case .completed: 4
-        case .dead: 5
-        case .cancelled: 6
-        }
-    }
-}
-
 /// Everything the in-memory backend knows, guarded by one lock: each method of
 /// `MemoryTaskBackend` is one critical section, hence one atomic transition.
 struct MemoryBackendState {

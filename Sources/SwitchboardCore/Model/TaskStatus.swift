@@ -20,3 +20,18 @@ public enum TaskStatus: String, Sendable, Hashable, Codable, CaseIterable {
         }
     }
 }
+
+extension TaskStatus {
+    /// Its place in `allCases`, for per-state counts kept in an array.
+    public var index: Int {
+        switch self {
+        case .scheduled: 0
+        case .pending: 1
+        case .running: 2
+        case .retrying: 3
+        case .completed: 4
+        case .dead: 5
+        case .cancelled: 6
+        }
+    }
+}
