@@ -75,6 +75,13 @@ let package = Package(
             dependencies: ["SwitchboardCore", "SwitchboardJSON"],
             swiftSettings: swiftSettings
         ),
+        // The operator's page and the contract, compiled into the binary (symbolic links to the
+        // top-level Public/ and openapi.yaml; every file listed, which a test holds to Public/).
+        .target(
+            name: "SwitchboardAssets",
+            resources: [.embedInCode("Public/index.html"), .embedInCode("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
         // Test support, as HummingbirdTesting: a clock moved by hand, fixtures, and the backend
         // conformance suite (plain async checks, so that every backend's tests — memory here,
         // Redis and NATS in their own test targets — run the very same list).
@@ -159,7 +166,7 @@ let package = Package(
         .target(
             name: "SwitchboardServer",
             dependencies: [
-                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardAssets",
                 "SwitchboardAuth",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -323,7 +330,7 @@ let package = Package(
             name: "SwitchboardServerTests",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
-                "SwitchboardServer",
+                "SwitchboardServer", "SwitchboardAssets",
                 "SwitchboardTesting",
                 "SwitchboardAuth",
                 .product(name: "Crypto", package: "swift-crypto"),

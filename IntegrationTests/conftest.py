@@ -24,7 +24,7 @@ class Server:
     """`switchboard serve` on a free loopback port. `scheme="https"` needs `verify` (a CA file) and,
     under mTLS, `cert` (client certificate and key) for the start-up check; `env` adds variables."""
 
-    def __init__(self, *args, env=None, scheme="http", verify=True, cert=None, host="127.0.0.1", prefix=None):
+    def __init__(self, *args, env=None, scheme="http", verify=True, cert=None, host="127.0.0.1", prefix=None, cwd=ROOT):
         self.port = free_port()
         self.base = f"{scheme}://{host}:{self.port}"
         self.verify = verify
@@ -32,7 +32,7 @@ class Server:
         self.log_path = os.path.join(ROOT, ".build", f"live-server-{self.port}.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [*(prefix or []), BINARY, "serve", "--port", str(self.port), *args], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+            [*(prefix or []), BINARY, "serve", "--port", str(self.port), *args], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
             env=dict(os.environ, **(env or {})))
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, Server, require_tool
+from conftest import BINARY, ROOT, Server, free_port, require_tool
 
 
 def walkthrough_script():
@@ -209,3 +209,31 @@ def test_readme_swift_example_is_the_one_the_tests_compile():
     compiled = test[test.index("// README example: begin\n") + len("// README example: begin\n"):test.index("        // README example: end")]
     dedented = "\n".join(line[8:] if line.startswith("        ") else line for line in compiled.split("\n"))
     assert dedented.strip() == example.strip(), "README's Swift example and ReadmeExampleTests.swift differ"
+
+
+def test_run_from_any_directory_it_serves_the_page_and_contract_built_in(tmp_path):
+    """An installed binary, a systemd unit, a container: the working directory holds no Public/."""
+    server = Server(cwd=str(tmp_path))
+    try:
+        page = requests.get(server.base + "/", timeout=5)
+        assert page.status_code == 200 and "<title>Switchboard</title>" in page.text
+        with open(os.path.join(ROOT, "Public", "index.html"), encoding="utf-8") as f:
+            assert page.text == f.read()
+        contract = requests.get(server.base + "/openapi.yaml", timeout=5)
+        with open(os.path.join(ROOT, "openapi.yaml"), encoding="utf-8") as f:
+            assert contract.status_code == 200 and contract.text == f.read()
+    finally:
+        assert server.stop() == 0
+
+
+def test_version_and_health_commands(server):
+    version = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=30)
+    assert version.returncode == 0 and version.stdout.startswith("switchboard ") and "build" in version.stdout
+    up = subprocess.run([BINARY, "health", "--server", server.base], capture_output=True, text=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    ready = subprocess.run([BINARY, "health", "--ready", "--server", server.base], capture_output=True, text=True, timeout=30)
+    assert ready.returncode == 0, ready.stderr
+    down = subprocess.run([BINARY, "health", "--server", f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=30)
+    assert down.returncode == 1 and "not answering" in down.stderr
+    missing = subprocess.run([BINARY, "serve", "--public-dir", str(os.path.join(ROOT, "no-such-folder"))], capture_output=True, text=True, timeout=30)
+    assert missing.returncode != 0 and "public-dir" in missing.stderr

@@ -63,8 +63,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Prefix of the in-process workers' ids (ID-1, ID-2, …).") var workerId = Environment.string("WORKER_ID") ?? Environment.hostname
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
     @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
-    @Option(help: "Folder of the dashboard served at /.") var publicDir = Environment.string("PUBLIC_DIR") ?? "Public"
-    @Option(help: "The contract served at /openapi.yaml.") var openapi = Environment.string("OPENAPI") ?? "openapi.yaml"
+    @Option(help: "Serve the dashboard at / from this folder instead of the copy built into the binary (for working on the page).")
+    var publicDir = Environment.string("PUBLIC_DIR") ?? ""
+    @Option(help: "Serve /openapi.yaml from this file instead of the copy built into the binary.")
+    var openapi = Environment.string("OPENAPI") ?? ""
 
     // Security (README "Running it in production").
     @Option(help: "Token file (YAML or JSON: name, scopes, queues, sha256, expires); re-read on SIGHUP. SWITCHBOARD_TOKENS may hold more.")
@@ -119,6 +121,13 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("timeouts and retention must not be negative")
         }
         if let leaseMs, leaseMs < 100 { throw ValidationError("lease-ms must be at least 100") }
+        var isFolder: ObjCBool = false
+        if !publicDir.isEmpty, !(FileManager.default.fileExists(atPath: publicDir, isDirectory: &isFolder) && isFolder.boolValue) {
+            throw ValidationError("public-dir \(publicDir) is not a folder (leave it out to serve the page built into the binary)")
+        }
+        if !openapi.isEmpty, !FileManager.default.isReadableFile(atPath: openapi) {
+            throw ValidationError("openapi \(openapi) is not a readable file (leave it out to serve the contract built into the binary)")
+        }
         guard tlsCert.isEmpty == tlsKey.isEmpty else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard tlsClientCa.isEmpty || !tlsCert.isEmpty else { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key") }
         guard mtlsScope.isEmpty || !tlsClientCa.isEmpty else { throw ValidationError("--mtls-scope needs --tls-client-ca") }
@@ -231,8 +240,8 @@ struct Serve: AsyncParsableCommand {
         settings.port = port
         settings.maxBodyBytes = maxBodyBytes
         settings.idleTimeout = .milliseconds(idleTimeoutMs)
-        settings.publicDirectory = publicDir
-        settings.openAPIPath = openapi
+        settings.publicDirectory = publicDir.isEmpty ? nil : publicDir
+        settings.openAPIPath = openapi.isEmpty ? nil : openapi
         let loops = ControlPlane.makeEventLoopGroup()
         let server = ControlPlane(engine: engine, locks: locks, metrics: metrics, settings: settings, workers: inProcess, eventLoopGroup: loops)
         logger.info(

@@ -21,7 +21,8 @@ struct Switchboard: AsyncParsableCommand {
         commandName: "switchboard",
         abstract: "A task-execution control plane for AI agents.",
         discussion: "Every option can also be set with an environment variable SWITCHBOARD_<OPTION> (e.g. SWITCHBOARD_PORT=9090).",
+        version: BuildInfo.description,
         subcommands: [
-            Serve.self, WorkerCommand.self, TaskCommand.self, DeadLetterCommand.self, LockCommand.self, TokenCommand.self,
+            Serve.self, WorkerCommand.self, TaskCommand.self, DeadLetterCommand.self, LockCommand.self, TokenCommand.self, HealthCommand.self,
         ])
 }

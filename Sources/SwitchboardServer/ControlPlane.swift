@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SwitchboardAPI
+import SwitchboardAssets
 import SwitchboardAuth
 import SwitchboardCore
 import SwitchboardJSON
@@ -19,10 +20,11 @@ public struct ServerSettings: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Keep-alive connections idle this long are closed.
     public var idleTimeout: Duration = .seconds(60)
-    /// Where the dashboard's files are (`GET /`), relative to the working directory.
-    public var publicDirectory = "Public"
-    /// The contract served at `GET /openapi.yaml`.
-    public var openAPIPath = "openapi.yaml"
+    /// A folder to serve the dashboard's files from (`GET /`) instead of the copy compiled into
+    /// the binary (for working on the page); nil: the compiled copy.
+    public var publicDirectory: String?
+    /// A file to serve at `GET /openapi.yaml` instead of the compiled copy; nil: the compiled copy.
+    public var openAPIPath: String?
     /// Who may connect and what they may do: auth, TLS, browser rules, abuse limits.
     public var security = SecuritySettings()
 
@@ -125,7 +127,11 @@ public struct ControlPlane: Sendable {
         let browser = BrowserPolicy(
             allowedHosts: security.allowedHosts, allowedOrigins: security.allowedOrigins, boundHost: settings.host, tls: security.tls != nil)
         router.add(middleware: EdgeMiddleware(routes: table, browser: browser, metrics: HTTPMetrics(factory: metrics.factory)))
-        router.add(middleware: FileMiddleware(settings.publicDirectory, searchForIndexHtml: true))
+        if let folder = settings.publicDirectory {
+            router.add(middleware: FileMiddleware(folder, searchForIndexHtml: true))
+        } else {
+            router.add(middleware: FileMiddleware(fileProvider: EmbeddedFiles(EmbeddedAssets.publicFiles), searchForIndexHtml: true))
+        }
         // Without credentials or a rate to meter, every caller is anonymous: no layer is needed
         // (`SwitchboardContext.principal` reads a missing identity as anonymous).
         if authenticator.isEnabled || authenticator.defaultRateLimit != nil {
@@ -225,7 +231,7 @@ struct ServerMaintenanceService: Service {
 struct SystemRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
     let metrics: ServerMetrics
-    let openAPIPath: String
+    let openAPIPath: String?
     let openMetrics: Bool
 
     func add(to router: Router<Context>, table: RouteTable) {
@@ -254,6 +260,10 @@ struct SystemRoutes<Context: SwitchboardContext> {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         table.on(router, .get, "/openapi.yaml", .open) { _, context in
+            guard let openAPIPath else {
+                return Response(
+                    status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: EmbeddedAssets.openAPI)))
+            }
             do {
                 let body = try await FileIO().loadFile(path: openAPIPath, context: context)
                 return Response(status: .ok, headers: [.contentType: "application/yaml"], body: body)

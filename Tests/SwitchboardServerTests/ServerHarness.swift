@@ -19,7 +19,8 @@ struct ServerHarness {
         maxBodyBytes: Int = 1 << 20, security: SecuritySettings = SecuritySettings(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         backend: (any TaskBackend)? = nil,
-        configure: (inout EngineConfiguration) -> Void = { _ in }
+        configure: (inout EngineConfiguration) -> Void = { _ in },
+        settings configureSettings: (inout ServerSettings) -> Void = { _ in }
     ) {
         let metrics = ServerMetrics()
         var configuration = EngineConfiguration()
@@ -32,6 +33,7 @@ struct ServerHarness {
         var settings = ServerSettings()
         settings.maxBodyBytes = maxBodyBytes
         settings.security = security
+        configureSettings(&settings)
         server = ControlPlane(
             engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory),
             metrics: metrics, settings: settings, eventLoopGroup: eventLoopGroup)

@@ -28,6 +28,7 @@ public struct EngineMaintenanceService: Service {
                 next = try await engine.performMaintenance()
             } catch {
                 engine.logger.error("maintenance pass failed", metadata: ["error": "\(error)"])
+                engine.noteMaintenanceFailed()
                 next = engine.clock.now() + engine.configuration.maintenanceInterval
             }
             do { try await engine.clock.sleep(until: next) } catch { return }

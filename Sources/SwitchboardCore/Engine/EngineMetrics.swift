@@ -114,6 +114,12 @@ final class EngineMetrics: Sendable {
         }
     }
 
+    /// 1 while maintenance passes reach the backend, 0 after one that could not (alerting on a
+    /// Redis or NATS gone away without probing /readyz).
+    func backend(up: Bool) {
+        gauge("switchboard_backend_up", [:]).record(up ? 1 : 0)
+    }
+
     func leaseExpired(queue: String) {
         counter("switchboard_lease_expirations_total", ["queue": queue]).increment()
     }

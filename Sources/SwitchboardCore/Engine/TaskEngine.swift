@@ -429,6 +429,11 @@ public final class TaskEngine: TaskSource {
         return try await deadLetters().purgeDead(matching: filter)
     }
 
+    /// Records that a maintenance pass could not reach the backend (`switchboard_backend_up` 0).
+    public func noteMaintenanceFailed() {
+        metrics.backend(up: false)
+    }
+
     public func queues() async throws -> [QueueInfo] {
         try await backend.queues()
     }
@@ -488,6 +493,7 @@ public final class TaskEngine: TaskSource {
             finishedBefore: now - configuration.finishedRetention, keepAtMost: configuration.maxFinishedTasks, now: now)
         let queues = try await backend.queues()
         metrics.depth(queues)
+        metrics.backend(up: true)
         admission.record(depths: queues)
 
         if reaped.count == configuration.reapBatchSize { return now }
