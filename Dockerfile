@@ -22,7 +22,7 @@ FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN swift build -c release --static-swift-stdlib --product switchboard \
-    && install -D -m 0755 .build/release/switchboard /out/switchboard
+    && install -D -m 0755 -s .build/release/switchboard /out/switchboard
 
 FROM scratch AS prebuilt
 COPY dist/switchboard /out/switchboard

@@ -34,11 +34,12 @@ def run_args(*extra):
 
 
 def test_the_image_is_what_the_dockerfile_says(containers_conf):
-    config = json.loads(podman(containers_conf, "image", "inspect", IMAGE).stdout)[0]["Config"]
+    image = json.loads(podman(containers_conf, "image", "inspect", IMAGE).stdout)[0]
+    config = image["Config"]
     assert config["User"] == "switchboard"
     assert config["Entrypoint"] == ["switchboard"] and config["Cmd"] == ["serve", "--host", "0.0.0.0"]
     assert "8080/tcp" in config["ExposedPorts"]
-    assert config["Healthcheck"]["Test"] == ["CMD", "switchboard", "health"]
+    assert image["Healthcheck"]["Test"] == ["CMD", "switchboard", "health"]
     version = podman(containers_conf, *run_args("--rm", IMAGE, "--version")).stdout
     assert version.startswith("switchboard ") and "release build" in version
 
