@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SwitchboardAPI
 import SwitchboardClient
 import SwitchboardCore
@@ -13,6 +14,8 @@ struct ServerOption: ParsableArguments {
     @Option(help: "The server's base URL.") var server = Environment.string("SERVER") ?? "http://127.0.0.1:8080"
     @Option(help: "Bearer token for the server (better: SWITCHBOARD_TOKEN, which other users cannot see in ps).")
     var token: String?
+    @Option(help: "A file holding the bearer token (a container's or systemd's secret); used when no token is given otherwise.")
+    var tokenFile = Environment.string("TOKEN_FILE") ?? ""
     @Option(help: "For https://: a PEM file of the CA that signed the server's certificate (else the system's roots).")
     var caFile = Environment.string("CA_FILE") ?? ""
     @Option(help: "For mTLS: this client's certificate (PEM).") var clientCert = Environment.string("CLIENT_CERT") ?? ""
@@ -21,13 +24,20 @@ struct ServerOption: ParsableArguments {
     func validate() throws {
         guard server.hasPrefix("http://") || server.hasPrefix("https://") else { throw ValidationError("server must be an http(s):// URL") }
         guard clientCert.isEmpty == clientKey.isEmpty else { throw ValidationError("--client-cert and --client-key go together") }
+        if !tokenFile.isEmpty, (try? readTokenFile()) == nil { throw ValidationError("token-file \(tokenFile) cannot be read") }
+    }
+
+    /// The token in `tokenFile`, without the line end an editor leaves.
+    private func readTokenFile() throws -> String {
+        try String(contentsOfFile: tokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     var configuration: APIClient.Configuration {
         func path(_ text: String) -> String? { text.isEmpty ? nil : text }
         let tls = APIClient.TLSFiles(caFile: path(caFile), certificateFile: path(clientCert), keyFile: path(clientKey))
         return APIClient.Configuration(
-            baseURL: server, token: token ?? Environment.string("TOKEN"), tls: tls == APIClient.TLSFiles() ? nil : tls)
+            baseURL: server, token: token ?? Environment.string("TOKEN") ?? (tokenFile.isEmpty ? nil : try? readTokenFile()),
+            tls: tls == APIClient.TLSFiles() ? nil : tls)
     }
 
     var client: APIClient {
