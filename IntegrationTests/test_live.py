@@ -237,3 +237,16 @@ def test_version_and_health_commands(server):
     assert down.returncode == 1 and "not answering" in down.stderr
     missing = subprocess.run([BINARY, "serve", "--public-dir", str(os.path.join(ROOT, "no-such-folder"))], capture_output=True, text=True, timeout=30)
     assert missing.returncode != 0 and "public-dir" in missing.stderr
+
+
+def test_task_list_filters_from_the_cli(server):
+    for tool, env in [("echo", "prod"), ("sleep", "prod"), ("echo", "dev")]:
+        payload = {"tool_name": tool, "input": {"ms": 1} if tool == "sleep" else {}}
+        assert requests.post(server.base + "/v1/tasks", json={"queue": "cli", "metadata": {"env": env}, "payload": payload}, timeout=5).status_code == 201
+    listed = subprocess.run([BINARY, "task", "list", "--server", server.base, "--queue", "cli", "--tool-name", "echo", "--metadata", "env:prod"],
+                            capture_output=True, text=True, timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    import json
+    tasks = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    found = [t for t in tasks if "payload" in t] or [t for page in tasks for t in page.get("items", [])]
+    assert [(t["payload"]["tool_name"], t["metadata"]["env"]) for t in found] == [("echo", "prod")], listed.stdout

@@ -40,8 +40,8 @@ extension APIClient {
             .GET, "/v1/tasks",
             query: [
                 ("queue", filter.queue), ("status", filter.status?.rawValue), ("type", filter.type), ("run_id", filter.runID),
-                ("limit", String(page.limit)), ("cursor", page.cursor),
-            ], repeatable: true)
+                ("tool_name", filter.toolName), ("limit", String(page.limit)), ("cursor", page.cursor),
+            ] + filter.metadata.sorted { $0.key < $1.key }.map { ("metadata", "\($0.key):\($0.value)") }, repeatable: true)
         return try readTasks(answer.body)
     }
 

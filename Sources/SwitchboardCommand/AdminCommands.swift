@@ -161,6 +161,8 @@ struct TaskCommand: AsyncParsableCommand {
         @Option var status: String?
         @Option var type: String?
         @Option var runId: String?
+        @Option(help: "Tasks whose payload's tool_name is this.") var toolName: String?
+        @Option(help: "KEY:VALUE a task's metadata must have (repeatable).") var metadata: [String] = []
         @Option var limit = 100
         @Option var cursor: String?
 
@@ -170,9 +172,15 @@ struct TaskCommand: AsyncParsableCommand {
                     guard let status = TaskStatus(rawValue: name) else { throw ValidationError("unknown status \(name)") }
                     return status
                 }
+                var entries: [String: String] = [:]
+                for entry in metadata {
+                    guard let colon = entry.firstIndex(of: ":") else { throw ValidationError("--metadata takes KEY:VALUE, not \(entry)") }
+                    entries[String(entry[..<colon])] = String(entry[entry.index(after: colon)...])
+                }
                 Output.tasks(
                     try await options.client.tasks(
-                        TaskFilter(queue: queue, status: status, type: type, runID: runId), page: PageRequest(limit: limit, cursor: cursor)))
+                        TaskFilter(queue: queue, status: status, type: type, runID: runId, toolName: toolName, metadata: entries),
+                        page: PageRequest(limit: limit, cursor: cursor)))
             }
         }
     }

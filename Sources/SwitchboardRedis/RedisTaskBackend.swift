@@ -256,12 +256,20 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
             else { "\(prefix):created" }
         let reply = try await run(RedisTaskScripts.list, "list", [
             prefix, index, cursor ?? "-inf", limit, filter.queue ?? "", filter.status?.rawValue ?? "", filter.type ?? "",
-            filter.runID ?? "",
+            filter.runID ?? "", filter.toolName ?? "", Self.metadataFilter(filter.metadata),
         ])
         guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let items = parts[1].array else {
             throw RedisTaskBackendError.unexpectedReply("list")
         }
         return Page(items: try items.map { try RedisTaskCoding.record($0).record }, nextCursor: next.isEmpty ? nil : RedisCursor.make(next))
+    }
+
+    /// The metadata a listing must match, as the JSON object the list script decodes ('' for none).
+    static func metadataFilter(_ metadata: [String: String]) -> String {
+        guard !metadata.isEmpty else { return "" }
+        var w = JSONWriter(capacity: 64)
+        w.stringMap(metadata)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 
     public func requeueDead(id: String, now: Timestamp) async throws -> TaskRecord {

@@ -427,7 +427,23 @@ enum RedisTaskScripts {
     /// ('' = any). Scans at most 5,000 entries; returns `{next cursor or '', {fields…}…}`.
     static let list = script("""
         local index, cursor, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
-        local fq, fst, fty, frun = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+        local fq, fst, fty, frun, ftool, fmeta = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+        local wanted = fmeta ~= '' and cjson.decode(fmeta) or nil
+        -- The payload and metadata are JSON: decoded only when a filter asks about them.
+        local function deep(id)
+          if ftool == '' and not wanted then return true end
+          local g = redis.call('HMGET', tk(id), 'pl', 'md')
+          if ftool ~= '' then
+            local ok, payload = pcall(cjson.decode, g[1] or 'null')
+            if not ok or type(payload) ~= 'table' or payload.tool_name ~= ftool then return false end
+          end
+          if wanted then
+            local ok, md = pcall(cjson.decode, g[2] or '{}')
+            if not ok or type(md) ~= 'table' then return false end
+            for k, v in pairs(wanted) do if md[k] ~= v then return false end end
+          end
+          return true
+        end
         local items, scanned, last, more = {}, 0, nil, false
         local from = cursor == '-inf' and '-inf' or ('(' .. cursor)
         while scanned < 5000 and not more do
@@ -437,7 +453,7 @@ enum RedisTaskScripts {
             scanned = scanned + 1
             local f = redis.call('HMGET', tk(batch[i]), 'q', 'st', 'ty', 'run')
             if f[1] and (fq == '' or f[1] == fq) and (fst == '' or f[2] == fst) and (fty == '' or f[3] == fty)
-              and (frun == '' or f[4] == frun) then
+              and (frun == '' or f[4] == frun) and deep(batch[i]) then
               if #items == limit then more = true break end
               items[#items + 1] = redis.call('HGETALL', tk(batch[i]))
             end

@@ -47,7 +47,7 @@ struct TaskRoutes<Context: SwitchboardContext> {
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
         let filter = try TaskFilter(
             queue: context.queueFilter(request.nameQuery("queue")), status: request.statusQuery(), type: request.nameQuery("type"),
-            runID: request.nameQuery("run_id"))
+            runID: request.nameQuery("run_id"), toolName: request.nameQuery("tool_name"), metadata: request.metadataQuery())
         let page = try await engine.list(filter, page: request.pageRequest())
         return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
@@ -72,6 +72,20 @@ struct TaskRoutes<Context: SwitchboardContext> {
 }
 
 extension Request {
+    /// `metadata=KEY:VALUE`, repeatable: the key is what comes before the first colon.
+    func metadataQuery() throws(SwitchboardError) -> [String: String] {
+        var wanted: [String: String] = [:]
+        for text in uri.queryParameters.getAll("metadata") {
+            guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
+                throw .invalid("metadata filters are KEY:VALUE (key before the first colon), not \(text.debugDescription)")
+            }
+            let key = String(text[..<colon])
+            guard wanted[key] == nil else { throw .invalid("metadata filter \(key) given twice") }
+            wanted[key] = String(text[text.index(after: colon)...])
+        }
+        return wanted
+    }
+
     func statusQuery() throws(SwitchboardError) -> TaskStatus? {
         guard let text = query("status") else { return nil }
         guard let status = TaskStatus(rawValue: text) else {

@@ -127,6 +127,29 @@ struct TaskEndpointTests {
         }
     }
 
+    @Test("lists filter by tool_name and metadata (KEY:VALUE, repeatable); malformed filters are refused")
+    func toolAndMetadataFilters() async throws {
+        try await h.test { client in
+            for (tool, env) in [("search", "prod"), ("fetch", "prod"), ("search", "dev")] {
+                try await client.call(
+                    .post, "/v1/tasks",
+                    json: #"{"queue": "filtered", "metadata": {"env": "\#(env)", "url": "https://x"}, "payload": {"tool_name": "\#(tool)"}}"#)
+            }
+            func tools(_ query: String) async throws -> [String] {
+                let page = try await client.call(.get, "/v1/tasks?queue=filtered&" + query)
+                #expect(page.status == .ok, "\(query)")
+                return page.body?.items.compactMap { ($0["payload"] as? [String: Any])?["tool_name"] as? String } ?? []
+            }
+            #expect(try await tools("tool_name=search") == ["search", "search"])
+            #expect(try await tools("metadata=env:prod") == ["search", "fetch"])
+            #expect(try await tools("metadata=env:prod&tool_name=fetch") == ["fetch"])
+            #expect(try await tools("metadata=url:https://x&metadata=env:dev") == ["search"], "the value may hold colons")
+            for bad in ["metadata=nocolon", "metadata=:empty-key", "metadata=env:a&metadata=env:b", "tool_name="] {
+                expectProblem(try await client.call(.get, "/v1/tasks?" + bad), .unprocessableContent)
+            }
+        }
+    }
+
     @Test("cancel: pending at once, running on request, finished refused")
     func cancel() async throws {
         try await h.test { client in

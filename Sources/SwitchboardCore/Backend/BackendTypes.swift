@@ -96,23 +96,42 @@ public enum FailureDecision: Sendable, Hashable {
     case bury
 }
 
-/// Filters for listing tasks; nil matches anything.
+/// Filters for listing tasks; nil (or empty) matches anything.
 public struct TaskFilter: Sendable, Hashable {
     public var queue: String?
     public var status: TaskStatus?
     public var type: String?
     public var runID: String?
+    /// The payload's `tool_name` (a tool call's tool).
+    public var toolName: String?
+    /// Metadata entries the task must all have, with these values.
+    public var metadata: [String: String]
 
-    public init(queue: String? = nil, status: TaskStatus? = nil, type: String? = nil, runID: String? = nil) {
+    public init(
+        queue: String? = nil, status: TaskStatus? = nil, type: String? = nil, runID: String? = nil, toolName: String? = nil,
+        metadata: [String: String] = [:]
+    ) {
         self.queue = queue
         self.status = status
         self.type = type
         self.runID = runID
+        self.toolName = toolName
+        self.metadata = metadata
     }
 
     public func matches(_ task: TaskRecord) -> Bool {
         (queue == nil || queue == task.queue) && (status == nil || status == task.status)
             && (type == nil || type == task.type) && (runID == nil || runID == task.runID)
+            && metadata.allSatisfy { task.metadata[$0.key] == $0.value }
+            && (toolName == nil || task.toolName == toolName)
+    }
+}
+
+extension TaskRecord {
+    /// The payload's `tool_name`, when the payload is an object that has one as a string.
+    public var toolName: String? {
+        guard let reader = try? JSONObjectReader(payload.bytes) else { return nil }
+        return try? reader.string("tool_name")
     }
 }
 

@@ -34,6 +34,28 @@ extension BackendConformance {
             try expectEqual(try await ids(TaskFilter(type: "plan", runID: run)), [tasks[0].record.id, tasks[2].record.id], "by run and type")
             try expectEqual(try await ids(TaskFilter(runID: Fixture.uniqueID())), [], "unknown run")
         },
+        .init(.queries, "list filters by the payload's tool_name and by metadata entries") { b in
+            let q = Fixture.queue()
+            func task(tool: String?, metadata: [String: String]) -> NewTask {
+                let payload = tool.map { #"{"tool_name":"\#($0)","input":{}}"# } ?? #"[1,2]"#
+                var t = Fixture.task(queue: q, payload: payload)
+                t.record.metadata = metadata
+                return t
+            }
+            let tasks = [
+                task(tool: "search", metadata: ["env": "prod", "team": "a"]), task(tool: "fetch", metadata: ["env": "prod"]),
+                task(tool: "search", metadata: ["env": "dev", "team": "a"]), task(tool: nil, metadata: ["env": "prod", "team": "a"]),
+            ]
+            _ = try await b.enqueue(tasks, now: Fixture.t0)
+            func ids(_ f: TaskFilter) async throws -> [String] { try await b.list(f, page: PageRequest()).items.map(\.id) }
+            let id = tasks.map(\.record.id)
+            try expectEqual(try await ids(TaskFilter(queue: q, toolName: "search")), [id[0], id[2]], "by tool")
+            try expectEqual(try await ids(TaskFilter(queue: q, metadata: ["env": "prod"])), [id[0], id[1], id[3]], "by one entry")
+            try expectEqual(try await ids(TaskFilter(queue: q, metadata: ["env": "prod", "team": "a"])), [id[0], id[3]], "by two entries")
+            try expectEqual(try await ids(TaskFilter(queue: q, toolName: "search", metadata: ["env": "prod"])), [id[0]], "tool and entry")
+            try expectEqual(try await ids(TaskFilter(queue: q, metadata: ["env": "staging"])), [], "no match")
+            try expectEqual(try await ids(TaskFilter(queue: q, toolName: "nope")), [], "unknown tool")
+        },
         .init(.queries, "paging has no gaps or repeats while tasks are added") { b in
             let q = Fixture.queue()
             let initial = (0..<103).map { _ in Fixture.task(queue: q) }
