@@ -102,10 +102,12 @@ extension HTTPField.Name {
 /// `/v1/dlq`: the dead-letter queue.
 struct DeadLetterRoutes<Context: SwitchboardContext> {
     let engine: TaskEngine
+    let maxBodyBytes: Int
 
     func add(to router: Router<Context>, table: RouteTable) {
         table.on(router, .get, "/v1/dlq", .allowing(.viewer, .operator), use: list)
         table.on(router, .post, "/v1/dlq/requeue", .allowing(.operator, audit: "dlq.requeue_all"), use: requeueAll)
+        table.on(router, .post, "/v1/dlq/delete", .allowing(.operator, audit: "dlq.delete_ids"), use: deleteIDs)
         table.on(router, .post, "/v1/dlq/:id/requeue", .allowing(.operator, audit: "dlq.requeue"), use: requeue)
         table.on(router, .delete, "/v1/dlq/:id", .allowing(.operator, audit: "dlq.delete"), use: delete)
         table.on(router, .delete, "/v1/dlq", .allowing(.operator, audit: "dlq.purge"), use: purge)
@@ -123,9 +125,48 @@ struct DeadLetterRoutes<Context: SwitchboardContext> {
         return JSONResponse.task(try await engine.requeueDead(id: id))
     }
 
+    /// By filter (query), or by ids (a body `{"ids": [...]}`), not both.
     @Sendable func requeueAll(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.optionalJSONObject(limit: maxBodyBytes)
+        try readingWire { () throws(JSONError) in try body.rejectUnknown(allowed: ["ids"]) }
+        if let ids = try readingWire({ () throws(JSONError) in try body.strings("ids") }) {
+            guard request.query("queue") == nil, request.query("type") == nil else {
+                throw SwitchboardError.invalid("give ids or the queue and type filters, not both")
+            }
+            try await authorize(ids, context: context)
+            let (requeued, missing) = try await engine.requeueDead(ids: ids)
+            return JSONResponse.object { w in
+                w.key("requeued"); w.int(requeued.count)
+                w.key("missing"); w.beginArray(); for id in missing { w.string(id) }; w.endArray()
+            }
+        }
         let count = try await engine.requeueDead(queue: context.queueFilter(request.nameQuery("queue")), type: request.nameQuery("type"))
         return JSONResponse.object { $0.key("requeued"); $0.int(count) }
+    }
+
+    /// `{"ids": [...]}`: deletes those dead tasks.
+    @Sendable func deleteIDs(_ request: Request, context: Context) async throws -> Response {
+        let body = try await request.jsonObject(limit: maxBodyBytes)
+        try readingWire { () throws(JSONError) in try body.rejectUnknown(allowed: ["ids"]) }
+        guard let ids = try readingWire({ () throws(JSONError) in try body.strings("ids") }) else {
+            throw SwitchboardError.invalid("ids is required: the dead tasks to delete")
+        }
+        try await authorize(ids, context: context)
+        let (deleted, missing) = try await engine.deleteDead(ids: ids)
+        return JSONResponse.object { w in
+            w.key("deleted"); w.int(deleted)
+            w.key("missing"); w.beginArray(); for id in missing { w.string(id) }; w.endArray()
+        }
+    }
+
+    /// A token limited to some queues may act only on tasks of those: every named task is
+    /// checked before anything changes (unknown ids are the engine's `missing`).
+    private func authorize(_ ids: [String], context: Context) async throws {
+        guard !context.seesEveryQueue, ids.count <= TaskEngine.maxBulkIDs else { return }
+        for id in ids {
+            guard let task = try? await engine.task(id: id) else { continue }
+            try context.authorize(queue: task.queue)
+        }
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {

@@ -164,6 +164,11 @@ struct AuthEndpointTests {
             #expect(try await client.call(.get, "/v1/queues", headers: billing).body?.items.compactMap { $0["name"] as? String } == ["billing"])
             expectProblem(try await client.call(.post, "/v1/dlq/\(deadDefault.id)/requeue", headers: billing), .forbidden)
             expectProblem(try await client.call(.delete, "/v1/dlq/\(deadDefault.id)", headers: billing), .forbidden)
+            // By ids: one task of another queue refuses the whole call.
+            expectProblem(
+                try await client.call(.post, "/v1/dlq/requeue", json: #"{"ids": ["\#(deadDefault.id)"]}"#, headers: billing), .forbidden)
+            expectProblem(
+                try await client.call(.post, "/v1/dlq/delete", json: #"{"ids": ["\#(deadDefault.id)"]}"#, headers: billing), .forbidden)
             expectProblem(try await client.call(.post, "/v1/queues/default/pause", headers: billing), .forbidden)
             expectProblem(try await client.call(.delete, "/v1/dlq?queue=default", headers: billing), .forbidden)
             #expect(try await client.call(.post, "/v1/dlq/requeue", headers: billing).body?.int("requeued") == 1, "its own queue only")

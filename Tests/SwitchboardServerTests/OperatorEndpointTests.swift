@@ -56,6 +56,40 @@ struct OperatorEndpointTests {
         }
     }
 
+    @Test("dead tasks requeued and deleted by ids (a selection on the page); refusals change nothing")
+    func deadLettersByID() async throws {
+        let ids = try await (0..<4).asyncMap { _ in try await bury(queue: "sel") }
+        let alive = try await h.engine.enqueue(TaskSubmission(queue: "sel", type: "job", payload: .null)).task.id
+        try await h.test { client in
+            func dead() async throws -> [String] {
+                try await client.call(.get, "/v1/dlq?queue=sel").body?.items.compactMap { $0["id"] as? String } ?? []
+            }
+            for bad in [
+                #"{"ids": []}"#, #"{"ids": ["a", "a"]}"#, #"{"ids": ["not an id"]}"#, #"{"ids": "x"}"#, #"{"ids": ["a"], "also": 1}"#,
+                "{\"ids\": [\((0...1000).map { "\"t\($0)\"" }.joined(separator: ","))]}",
+            ] {
+                let answer = try await client.call(.post, "/v1/dlq/requeue", json: bad)
+                #expect(answer.status == .unprocessableContent || answer.status == .badRequest, "\(bad.prefix(40))")
+                #expect(try await client.call(.post, "/v1/dlq/delete", json: bad).status.code >= 400)
+            }
+            expectProblem(try await client.call(.post, "/v1/dlq/requeue?queue=sel", json: #"{"ids": ["\#(ids[0])"]}"#), .unprocessableContent, mentioning: "not both")
+            expectProblem(try await client.call(.post, "/v1/dlq/delete", json: "{}"), .unprocessableContent, mentioning: "ids")
+            #expect(try await dead() == ids, "nothing changed by the refusals")
+
+            let requeued = try await client.call(.post, "/v1/dlq/requeue", json: #"{"ids": ["\#(ids[0])", "\#(ids[1])", "\#(alive)", "unknown"]}"#)
+            #expect(requeued.status == .ok)
+            #expect(requeued.body?.int("requeued") == 2)
+            #expect((requeued.body?["missing"] as? [String]) == [alive, "unknown"])
+            #expect(try await dead() == [ids[2], ids[3]])
+            #expect(try await h.engine.task(id: ids[0]).status == .pending)
+
+            let deleted = try await client.call(.post, "/v1/dlq/delete", json: #"{"ids": ["\#(ids[2])", "\#(ids[0])"]}"#)
+            #expect(deleted.body?.int("deleted") == 1 && (deleted.body?["missing"] as? [String]) == [ids[0]])
+            #expect(try await dead() == [ids[3]])
+            expectProblem(try await client.call(.get, "/v1/tasks/\(ids[2])"), .notFound)
+        }
+    }
+
     @Test("queues show depth per state; pause holds leasing, resume restores order")
     func queues() async throws {
         try await h.test { client in
@@ -188,5 +222,13 @@ struct OperatorEndpointTests {
             expectProblem(try await client.call(.post, "/v1/queues/default/resume"), .notImplemented, mentioning: "pause")
         }
         #expect(try await h.engine.task(id: task.id).status == .dead, "nothing changed")
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var values: [T] = []
+        for element in self { values.append(try await transform(element)) }
+        return values
     }
 }

@@ -423,6 +423,53 @@ public final class TaskEngine: TaskSource {
         try await deadLetters().deleteDead(id: id)
     }
 
+    /// The most ids one bulk call takes.
+    public static let maxBulkIDs = 1000
+
+    /// Requeues the dead tasks named, each on its own (as the operator's page selects them); ids
+    /// not in the dead-letter queue come back as `missing`, the rest requeued.
+    public func requeueDead(ids: [String]) async throws -> (requeued: [TaskRecord], missing: [String]) {
+        try validateBulk(ids)
+        let administration: any DeadLetterAdministration = try deadLetters()
+        var requeued: [TaskRecord] = []
+        var missing: [String] = []
+        for id in ids {
+            do {
+                requeued.append(try await administration.requeueDead(id: id, now: clock.now()))
+            } catch let error as SwitchboardError where error.kind == .notFound {
+                missing.append(id)
+            }
+        }
+        readySignal.notify(queues: Set(requeued.map(\.queue)))
+        return (requeued, missing)
+    }
+
+    /// Deletes the dead tasks named, each on its own; ids not in the dead-letter queue come back
+    /// as `missing`.
+    public func deleteDead(ids: [String]) async throws -> (deleted: Int, missing: [String]) {
+        try validateBulk(ids)
+        let administration: any DeadLetterAdministration = try deadLetters()
+        var deleted = 0
+        var missing: [String] = []
+        for id in ids {
+            do {
+                try await administration.deleteDead(id: id)
+                deleted += 1
+            } catch let error as SwitchboardError where error.kind == .notFound {
+                missing.append(id)
+            }
+        }
+        return (deleted, missing)
+    }
+
+    private func validateBulk(_ ids: [String]) throws(SwitchboardError) {
+        guard !ids.isEmpty, ids.count <= Self.maxBulkIDs else { throw .invalid("ids must hold 1 to \(Self.maxBulkIDs) task ids") }
+        guard Set(ids).count == ids.count else { throw .invalid("ids must not repeat") }
+        for id in ids where !NamePattern.isIdentifier(id, maxLength: 128) {
+            throw .invalid("ids: \(id.debugDescription) is not a task id")
+        }
+    }
+
     public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
