@@ -45,10 +45,12 @@ struct TaskRoutes<Context: SwitchboardContext> {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        let filter = try TaskFilter(
-            queue: context.queueFilter(request.nameQuery("queue")), status: request.statusQuery(), type: request.nameQuery("type"),
-            runID: request.nameQuery("run_id"), toolName: request.nameQuery("tool_name"), metadata: request.metadataQuery())
-        let page = try await engine.list(filter, page: request.pageRequest())
+        let queue = try context.queueFilter(request.nameQuery("queue"))
+        let (status, type, run, tool) = try (request.statusQuery(), request.nameQuery("type"), request.nameQuery("run_id"), request.nameQuery("tool_name"))
+        let pageRequest = try request.pageRequest()
+        guard let metadata = try request.metadataQuery() else { return JSONResponse.tasks([], page: .some(nil)) }
+        let filter = TaskFilter(queue: queue, status: status, type: type, runID: run, toolName: tool, metadata: metadata)
+        let page = try await engine.list(filter, page: pageRequest)
         return JSONResponse.tasks(page.items, page: page.nextCursor)
     }
 
@@ -72,16 +74,18 @@ struct TaskRoutes<Context: SwitchboardContext> {
 }
 
 extension Request {
-    /// `metadata=KEY:VALUE`, repeatable: the key is what comes before the first colon.
-    func metadataQuery() throws(SwitchboardError) -> [String: String] {
+    /// `metadata=KEY:VALUE`, repeatable: the key is what comes before the first colon. Nil when
+    /// one key is asked to have two values (nothing can match).
+    func metadataQuery() throws(SwitchboardError) -> [String: String]? {
         var wanted: [String: String] = [:]
         for text in uri.queryParameters.getAll("metadata") {
             guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else {
                 throw .invalid("metadata filters are KEY:VALUE (key before the first colon), not \(text.debugDescription)")
             }
             let key = String(text[..<colon])
-            guard wanted[key] == nil else { throw .invalid("metadata filter \(key) given twice") }
-            wanted[key] = String(text[text.index(after: colon)...])
+            let value = String(text[text.index(after: colon)...])
+            if let other = wanted[key], other != value { return nil }
+            wanted[key] = value
         }
         return wanted
     }
@@ -127,14 +131,16 @@ struct DeadLetterRoutes<Context: SwitchboardContext> {
 
     /// By filter (query), or by ids (a body `{"ids": [...]}`), not both.
     @Sendable func requeueAll(_ request: Request, context: Context) async throws -> Response {
-        let body = try await request.optionalJSONObject(limit: maxBodyBytes)
-        try readingWire { () throws(JSONError) in try body.rejectUnknown(allowed: ["ids"]) }
-        if let ids = try readingWire({ () throws(JSONError) in try body.strings("ids") }) {
-            guard request.query("queue") == nil, request.query("type") == nil else {
-                throw SwitchboardError.invalid("give ids or the queue and type filters, not both")
+        let bytes = try await request.bodyBytes(limit: maxBodyBytes)
+        if !bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            let body = try readingWire { () throws(JSONError) in try JSONObjectReader(bytes) }
+            try readingWire { () throws(JSONError) in try body.rejectUnknown(allowed: ["ids"]) }
+            guard let ids = try readingWire({ () throws(JSONError) in try body.strings("ids") }) else {
+                throw SwitchboardError.invalid("a body names the dead tasks to requeue: {\"ids\": [...]}; leave it out to requeue by filter")
             }
             try await authorize(ids, context: context)
-            let (requeued, missing) = try await engine.requeueDead(ids: ids)
+            let (requeued, missing) = try await engine.requeueDead(
+                ids: ids, matching: TaskFilter(queue: try request.nameQuery("queue"), type: try request.nameQuery("type")))
             return JSONResponse.object { w in
                 w.key("requeued"); w.int(requeued.count)
                 w.key("missing"); w.beginArray(); for id in missing { w.string(id) }; w.endArray()

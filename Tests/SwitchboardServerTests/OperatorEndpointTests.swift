@@ -72,7 +72,6 @@ struct OperatorEndpointTests {
                 #expect(answer.status == .unprocessableContent || answer.status == .badRequest, "\(bad.prefix(40))")
                 #expect(try await client.call(.post, "/v1/dlq/delete", json: bad).status.code >= 400)
             }
-            expectProblem(try await client.call(.post, "/v1/dlq/requeue?queue=sel", json: #"{"ids": ["\#(ids[0])"]}"#), .unprocessableContent, mentioning: "not both")
             expectProblem(try await client.call(.post, "/v1/dlq/delete", json: "{}"), .unprocessableContent, mentioning: "ids")
             #expect(try await dead() == ids, "nothing changed by the refusals")
 
@@ -83,6 +82,8 @@ struct OperatorEndpointTests {
             #expect(try await dead() == [ids[2], ids[3]])
             #expect(try await h.engine.task(id: ids[0]).status == .pending)
 
+            let narrowed = try await client.call(.post, "/v1/dlq/requeue?queue=other", json: #"{"ids": ["\#(ids[3])"]}"#)
+            #expect(narrowed.body?.int("requeued") == 0 && (narrowed.body?["missing"] as? [String]) == [ids[3]], "ids narrowed by the filter")
             let deleted = try await client.call(.post, "/v1/dlq/delete", json: #"{"ids": ["\#(ids[2])", "\#(ids[0])"]}"#)
             #expect(deleted.body?.int("deleted") == 1 && (deleted.body?["missing"] as? [String]) == [ids[0]])
             #expect(try await dead() == [ids[3]])

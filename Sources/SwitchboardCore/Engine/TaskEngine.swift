@@ -427,13 +427,22 @@ public final class TaskEngine: TaskSource {
     public static let maxBulkIDs = 1000
 
     /// Requeues the dead tasks named, each on its own (as the operator's page selects them); ids
-    /// not in the dead-letter queue come back as `missing`, the rest requeued.
-    public func requeueDead(ids: [String]) async throws -> (requeued: [TaskRecord], missing: [String]) {
+    /// not in the dead-letter queue, or not matching `filter`'s queue and type, come back as
+    /// `missing`, the rest requeued.
+    public func requeueDead(ids: [String], matching filter: TaskFilter = TaskFilter()) async throws -> (requeued: [TaskRecord], missing: [String]) {
         try validateBulk(ids)
+        try validator.validate(filter)
         let administration: any DeadLetterAdministration = try deadLetters()
         var requeued: [TaskRecord] = []
         var missing: [String] = []
+        let narrowed = filter.queue != nil || filter.type != nil
         for id in ids {
+            if narrowed {
+                guard let task = try await backend.task(id: id), filter.matches(task) else {
+                    missing.append(id)
+                    continue
+                }
+            }
             do {
                 requeued.append(try await administration.requeueDead(id: id, now: clock.now()))
             } catch let error as SwitchboardError where error.kind == .notFound {
