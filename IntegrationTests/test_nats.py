@@ -100,7 +100,9 @@ def test_acknowledged_enqueues_survive_a_nats_crash_under_load(nats_server):
         time.sleep(2)
         producer.stop()
         assert before > 0 and len(producer.acknowledged) > before, "enqueues went on after the restart"
-        assert producer.refused > 0, "the outage was seen by the producer"
+        # The outage happened under the producer: the server lost NATS and came back (calls in
+        # flight wait up to 5 s for the connection, so a short outage may refuse none).
+        wait_for(lambda: "NATS reconnected" in server.output(), 10, "the server to reconnect to NATS")
         wait_for(lambda: all_completed(server, producer.acknowledged), 60, "every acknowledged task to complete")
     finally:
         producer.stop()
