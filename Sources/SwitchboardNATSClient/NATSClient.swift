@@ -33,6 +33,8 @@ public final class NATSClient: Sendable {
         var subject: String
         var queueGroup: String?
         var continuation: AsyncStream<NATSMessage>.Continuation
+        /// Its subscription on the current connection, ended with it.
+        var onConnection: NATSSubscription?
     }
 
     private struct State {
@@ -110,8 +112,12 @@ public final class NATSClient: Sendable {
             s.subscriptions[s.nextSubscription] = Subscription(subject: subject, queueGroup: queueGroup, continuation: continuation)
             return (s.nextSubscription, s.connection)
         }
+        // Dropped by its reader: the server stops sending at once (no interest left behind,
+        // which would also hide "no responders" from requesters).
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.subscriptions.removeValue(forKey: id) }
+            if let ended = self?.state.withLock({ $0.subscriptions.removeValue(forKey: id) })?.onConnection {
+                Task { try? await ended.unsubscribe() }
+            }
         }
         if let connection { try await forward(id, on: connection) }
         return stream
@@ -232,6 +238,15 @@ public final class NATSClient: Sendable {
     private func forward(_ id: Int, on connection: NATSConnection) async throws {
         guard let subscription = state.withLock({ $0.subscriptions[id] }) else { return }
         let messages = try await connection.subscribe(subscription.subject, queueGroup: subscription.queueGroup)
+        let kept = state.withLock { s -> Bool in
+            guard s.subscriptions[id] != nil else { return false }
+            s.subscriptions[id]?.onConnection = messages
+            return true
+        }
+        guard kept else {
+            try? await messages.unsubscribe()
+            return
+        }
         Task {
             for await message in messages {
                 guard let target = self.state.withLock({ $0.subscriptions[id] }) else {

@@ -195,6 +195,37 @@ struct RealNATSTests {
         impatient.close()
     }
 
+    @Test("a subscription dropped by its reader is ended on the server at once (no interest left behind)")
+    func droppedSubscriptionUnsubscribes() async throws {
+        let server = try await NATSServerProcess()
+        let client = NATSClient(NATSClient.Configuration(url: try NATSURL(server.url())))
+        let other = NATSClient(NATSClient.Configuration(url: try NATSURL(server.url())))
+        defer {
+            client.close()
+            other.close()
+            server.stop()
+        }
+        let reader = Task {
+            let messages = try await client.subscribe("svc.dropped")
+            for await _ in messages {}
+        }
+        // While subscribed, a request finds an interested subscriber (and no reply: it times out).
+        try await Task.sleep(for: .milliseconds(100))
+        await #expect(throws: NATSError.self) { _ = try await other.request("svc.dropped", payload: ByteBuffer(), timeout: .milliseconds(200)) }
+        reader.cancel()
+        _ = await reader.result
+        // Dropped: the server knows nobody listens, and says so to the very next request (the
+        // client must not wait for a message to the old subscription to notice it).
+        try await Task.sleep(for: .milliseconds(100))
+        do {
+            _ = try await other.request("svc.dropped", payload: ByteBuffer(), timeout: .milliseconds(500))
+            Issue.record("a reply came from nowhere")
+        } catch NATSError.noResponders {
+        } catch {
+            Issue.record("the dropped subscription still holds interest: \(error)")
+        }
+    }
+
     @Test("a server that stops answering (frozen: the connection open, nothing coming back) is found by its missing PONG and replaced")
     func silentServer() async throws {
         let server = try await NATSServerProcess()
