@@ -250,3 +250,8 @@ def test_task_list_filters_from_the_cli(server):
     tasks = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
     found = [t for t in tasks if "payload" in t] or [t for page in tasks for t in page.get("items", [])]
     assert [(t["payload"]["tool_name"], t["metadata"]["env"]) for t in found] == [("echo", "prod")], listed.stdout
+
+
+def test_an_unreadable_token_file_is_refused(tmp_path):
+    missing = subprocess.run([BINARY, "task", "list", "--token-file", str(tmp_path / "no-such-token")], capture_output=True, text=True, timeout=30)
+    assert missing.returncode != 0 and "token-file" in missing.stderr, missing.stderr

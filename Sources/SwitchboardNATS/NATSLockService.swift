@@ -67,17 +67,6 @@ public final class NATSLockService: LockService {
         var storedAt: Timestamp?
     }
 
-    static func encode(_ key: String) -> String {
-        Data(key.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decode(_ encoded: String) -> String? {
-        var text = encoded.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        text += String(repeating: "=", count: (4 - text.count % 4) % 4)
-        return Data(base64Encoded: text).flatMap { String(data: $0, encoding: .utf8) }
-    }
-
     static func value(holder: String, token: UInt64, ttl: Duration) -> ByteBuffer {
         var w = JSONWriter(capacity: 64 + holder.utf8.count)
         w.beginObject()
@@ -96,7 +85,7 @@ public final class NATSLockService: LockService {
 
     /// The key's current holder; nil when free (never held, released, or removed by its TTL).
     private func held(_ key: String, in locks: KeyValueBucket) async throws -> (held: Held?, revision: UInt64) {
-        guard let write = try await locks.lastWrite(Self.encode(key)) else { return (nil, 0) }
+        guard let write = try await locks.lastWrite(SubjectToken.encode(key)) else { return (nil, 0) }
         if KeyValueBucket.isDelete(write) { return (nil, write.sequence) }
         guard let reader = try? JSONObjectReader(Array(write.payload.readableBytesView)), let holder = try? reader.string("holder"),
             let token = try? reader.integer("token"), let ttl = try? reader.integer("ttl_ms")
@@ -146,7 +135,7 @@ public final class NATSLockService: LockService {
                 do {
                     let token = try await calling {
                         try await locks.update(
-                            Self.encode(key), Self.value(holder: holder, token: 0, ttl: ttl), revision: expected, headers: Self.ttlHeader(ttl))
+                            SubjectToken.encode(key), Self.value(holder: holder, token: 0, ttl: ttl), revision: expected, headers: Self.ttlHeader(ttl))
                     }
                     return LockLease(key: key, holder: holder, token: token, expiresAt: sent + ttl)
                 } catch let error as JetStreamError where error.errorCode == JetStreamError.wrongLastSequence {
@@ -156,7 +145,7 @@ public final class NATSLockService: LockService {
             guard ContinuousClock.now < deadline, let current, let since = standing?.since, !Task.isCancelled else { return nil }
             guard let written else {
                 // Subscribed before looking again, so that a release in between is not missed.
-                let subject = "$KV.\(locks.bucket).\(Self.encode(key))"
+                let subject = "$KV.\(locks.bucket).\(SubjectToken.encode(key))"
                 let stream = try await calling { try await self.client.subscribe(subject) }
                 let signal = WriteSignal()
                 writes = (signal, Task { for await _ in stream { signal.fire() } })
@@ -187,7 +176,7 @@ public final class NATSLockService: LockService {
         let sent = Timestamp.now()
         do {
             _ = try await calling {
-                try await locks.update(Self.encode(key), Self.value(holder: holder, token: token, ttl: ttl), revision: current.revision, headers: Self.ttlHeader(ttl))
+                try await locks.update(SubjectToken.encode(key), Self.value(holder: holder, token: token, ttl: ttl), revision: current.revision, headers: Self.ttlHeader(ttl))
             }
         } catch let error as JetStreamError where error.errorCode == JetStreamError.wrongLastSequence {
             throw SwitchboardError.conflict("lock \(key) changed hands while it was renewed")
@@ -205,7 +194,7 @@ public final class NATSLockService: LockService {
         do {
             // The delete marker goes too, a second later: a bucket of released locks stays empty.
             _ = try await calling {
-                try await locks.delete(Self.encode(key), revision: current.revision, headers: Self.ttlHeader(.seconds(1)))
+                try await locks.delete(SubjectToken.encode(key), revision: current.revision, headers: Self.ttlHeader(.seconds(1)))
             }
         } catch let error as JetStreamError where error.errorCode == JetStreamError.wrongLastSequence {
             throw SwitchboardError.conflict("lock \(key) changed hands while it was released")
@@ -228,7 +217,7 @@ public final class NATSLockService: LockService {
         let subjects = try await calling { try await self.jetStream.subjects(stream: locks.stream, filter: prefix + ">") }
         var found: [LockLease] = []
         for subject in subjects.keys.sorted() {
-            guard let key = Self.decode(String(subject.dropFirst(prefix.count))), let lease = try await lease(key: key) else { continue }
+            guard let key = SubjectToken.decode(subject.dropFirst(prefix.count)), let lease = try await lease(key: key) else { continue }
             found.append(lease)
         }
         return found

@@ -43,9 +43,9 @@ struct NATSLockServiceTests {
     @Test("keys: any printable lock key, base64url in the bucket, and back")
     func keys() {
         for key in ["a", "repo/main", "with space.and.dots", "ünïcode ✓", String(repeating: "k", count: 256)] {
-            let encoded = NATSLockService.encode(key)
+            let encoded = SubjectToken.encode(key)
             #expect(encoded.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
-            #expect(NATSLockService.decode(encoded) == key)
+            #expect(SubjectToken.decode(encoded) == key)
         }
         #expect(NATSLockService.ttlHeader(.milliseconds(200))["Nats-TTL"] == "1s", "the server's minimum")
         #expect(NATSLockService.ttlHeader(.milliseconds(2500))["Nats-TTL"] == "3s")
