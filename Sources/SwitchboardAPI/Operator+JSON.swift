@@ -50,6 +50,7 @@ extension QueueInfo {
         w.key("name"); w.string(name)
         w.key("paused"); w.bool(paused)
         w.key("depth"); w.statusCounts(depth)
+        w.key("oldest_pending_at"); if let oldestPendingSince { w.timestamp(oldestPendingSince) } else { w.null() }
         w.endObject()
     }
 }
@@ -123,11 +124,17 @@ public struct WireQueue: Decodable, Sendable {
     public var name: String
     public var paused: Bool
     public var depth: [String: Int]
+    public var oldestPendingAt: Timestamp?
+
+    enum CodingKeys: String, CodingKey {
+        case name, paused, depth
+        case oldestPendingAt = "oldest_pending_at"
+    }
 
     public var info: QueueInfo {
         var counts: [TaskStatus: Int] = [:]
         for (state, n) in depth { if let status = TaskStatus(rawValue: state) { counts[status] = n } }
-        return QueueInfo(name: name, paused: paused, depth: counts)
+        return QueueInfo(name: name, paused: paused, depth: counts, oldestPendingSince: oldestPendingAt)
     }
 }
 

@@ -53,6 +53,8 @@ struct NATSTaskIndex {
         var pausedSequence: UInt64 = 0
         var ready = Heap<ReadyRef>()
         var due = Heap<DueRef>()
+        /// Pending tasks by when they became ready, for the queue's latency.
+        var oldest = OldestReady<String>()
         var counts = [Int](repeating: 0, count: TaskStatus.allCases.count)
 
         func info(name: String) -> QueueInfo {
@@ -117,7 +119,12 @@ struct NATSTaskIndex {
         switch record.status {
         case .pending:
             guard !unchanged else { break }
-            queues[record.queue]!.ready.insert(ReadyRef(priority: record.priority, order: stored.readyOrder ?? sequence, id: id))
+            let order = stored.readyOrder ?? sequence
+            queues[record.queue]!.ready.insert(ReadyRef(priority: record.priority, order: order, id: id))
+            let tasks = self.tasks
+            queues[record.queue]!.oldest.insert(
+                since: stored.readySince, order: order, ref: id, liveCount: queues[record.queue]!.counts[TaskStatus.pending.index],
+                isLive: { Self.isWaiting($0, in: tasks) })
             gained.insert(record.queue)
         case .scheduled, .retrying:
             guard !unchanged, let due = stored.dueAt else { break }
@@ -198,9 +205,20 @@ struct NATSTaskIndex {
 
     func idempotencySequence(_ key: String) -> UInt64 { idempotency[key]?.sequence ?? 0 }
 
-    func queueInfos() -> [QueueInfo] { queues.keys.sorted().map { queues[$0]!.info(name: $0) } }
+    mutating func queueInfos() -> [QueueInfo] { queues.keys.sorted().map { queueInfo($0) } }
 
-    func queueInfo(_ name: String) -> QueueInfo { (queues[name] ?? QueueState()).info(name: name) }
+    mutating func queueInfo(_ name: String) -> QueueInfo {
+        guard queues[name] != nil else { return QueueState().info(name: name) }
+        var info = queues[name]!.info(name: name)
+        let tasks = self.tasks
+        info.oldestPendingSince = queues[name]!.oldest.oldest { Self.isWaiting($0, in: tasks) }
+        return info
+    }
+
+    private static func isWaiting(_ entry: OldestReady<String>.Entry, in tasks: [String: Known]) -> Bool {
+        guard let known = tasks[entry.ref] else { return false }
+        return known.record.status == .pending && known.stored.readyOrder == entry.order && known.stored.readySince == entry.since
+    }
 
     /// Tasks in creation order after `cursor` (dead ones in burial order when listing dead).
     func page(_ filter: TaskFilter, after cursor: UInt64?, limit: Int) -> (items: [TaskRecord], next: UInt64?) {

@@ -314,10 +314,11 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
         let reply = try await run(RedisTaskScripts.queues, "queues", [prefix])
         guard let items = reply.array else { throw RedisTaskBackendError.unexpectedReply("queues") }
         return try items.map { item in
-            guard let parts = item.array, parts.count == 3, let name = parts[0].string, let paused = parts[1].int else {
+            guard let parts = item.array, parts.count == 4, let name = parts[0].string, let paused = parts[1].int else {
                 throw RedisTaskBackendError.unexpectedReply("queues")
             }
-            return QueueInfo(name: name, paused: paused == 1, depth: try Self.depth(parts[2]))
+            let oldest = parts[3].string.flatMap { Int64($0) }.map { Timestamp(milliseconds: $0) }
+            return QueueInfo(name: name, paused: paused == 1, depth: try Self.depth(parts[2]), oldestPendingSince: oldest)
         }.sorted { $0.name < $1.name }
     }
 

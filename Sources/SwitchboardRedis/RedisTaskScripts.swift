@@ -519,10 +519,27 @@ enum RedisTaskScripts {
         """)
 
     /// ARGV: P. Returns `{name, paused, {status, count…}}` per queue.
+    /// Per queue also when its longest-waiting ready task became ready: the lowest sequence of
+    /// the first entry of each priority band present (a few ZRANGEBYSCOREs, not a scan).
     static let queues = script("""
+        local band = 17592186044416
+        local function oldestReady(q)
+          local key, from, best, bestSeq = qk(q, 'pending'), '-inf', nil, nil
+          while true do
+            local top = redis.call('ZRANGEBYSCORE', key, from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+            if #top == 0 then break end
+            local b = math.floor(tonumber(top[2]) / band)
+            local seq = tonumber(top[2]) - b * band
+            if bestSeq == nil or seq < bestSeq then best, bestSeq = top[1], seq end
+            from = num((b + 1) * band)
+          end
+          if best == nil then return false end
+          local f = redis.call('HMGET', tk(best), 'rs', 'ca')
+          return f[1] or f[2]
+        end
         local out = {}
         for _, q in ipairs(redis.call('SMEMBERS', gk('queues'))) do
-          out[#out + 1] = {q, redis.call('SISMEMBER', gk('paused'), q), redis.call('HGETALL', qk(q, 'counts'))}
+          out[#out + 1] = {q, redis.call('SISMEMBER', gk('paused'), q), redis.call('HGETALL', qk(q, 'counts')), oldestReady(q)}
         end
         return out
         """)

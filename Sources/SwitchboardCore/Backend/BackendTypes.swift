@@ -165,10 +165,14 @@ public struct QueueInfo: Sendable, Hashable {
     public var paused: Bool
     /// Tasks per state; every state is present, zero included.
     public var depth: [TaskStatus: Int]
+    /// Since when the longest-waiting pending task has been ready (nil: none pending): the
+    /// queue's latency, as asynq and Sidekiq show it.
+    public var oldestPendingSince: Timestamp?
 
-    public init(name: String, paused: Bool, depth: [TaskStatus: Int]) {
+    public init(name: String, paused: Bool, depth: [TaskStatus: Int], oldestPendingSince: Timestamp? = nil) {
         self.name = name
         self.paused = paused
         self.depth = depth
+        self.oldestPendingSince = oldestPendingSince
     }
 }

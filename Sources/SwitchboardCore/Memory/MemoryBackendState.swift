@@ -88,13 +88,20 @@ struct FinishedEntry: Comparable {
 final class QueueState {
     var ready = Heap<ReadyEntry>()
     var due = Heap<DueEntry>()
+    /// Pending tasks by when they became ready (parked ones included), for the queue's latency.
+    var oldest = OldestReady<TaskBox>()
     var paused = false
     var counts = [Int](repeating: 0, count: TaskStatus.allCases.count)
+
+    static func isWaiting(_ entry: OldestReady<TaskBox>.Entry) -> Bool {
+        let box = entry.ref
+        return !box.removed && box.record.status == .pending && box.readySequence == entry.order && box.readySince == entry.since
+    }
 
     func info(name: String) -> QueueInfo {
         var depth: [TaskStatus: Int] = [:]
         for status in TaskStatus.allCases { depth[status] = counts[status.index] }
-        return QueueInfo(name: name, paused: paused, depth: depth)
+        return QueueInfo(name: name, paused: paused, depth: depth, oldestPendingSince: oldest.oldest(isLive: Self.isWaiting))
     }
 }
 
@@ -156,6 +163,8 @@ struct MemoryBackendState {
         box.dueAt = nil
         setStatus(box, .pending, now: now)
         box.queue.ready.insert(ReadyEntry(priority: box.record.priority, sequence: sequence, box: box))
+        box.queue.oldest.insert(
+            since: since, order: sequence, ref: box, liveCount: box.queue.counts[TaskStatus.pending.index], isLive: QueueState.isWaiting)
     }
 
     mutating func makeDue(_ box: TaskBox, _ status: TaskStatus, at: Timestamp, now: Timestamp) {

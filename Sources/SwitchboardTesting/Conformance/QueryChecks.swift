@@ -18,6 +18,28 @@ extension BackendConformance {
             ]
             try expectEqual(info.depth, expected, "depth")
         },
+        .init(.queries, "a queue's latency is when its longest-waiting ready task became ready, whatever its priority") { b in
+            let q = Fixture.queue()
+            func oldest() async throws -> Timestamp? { try await b.queues().first { $0.name == q }?.oldestPendingSince }
+            let (low, urgent, later) = (
+                Fixture.task(queue: q, now: Fixture.at(0)), Fixture.task(queue: q, priority: 9, now: Fixture.at(10)),
+                Fixture.task(queue: q, now: Fixture.at(20))
+            )
+            _ = try await b.enqueue([low], now: Fixture.at(0))
+            _ = try await b.enqueue([urgent], now: Fixture.at(10))
+            _ = try await b.enqueue([later], now: Fixture.at(20))
+            try expectEqual(try await oldest(), Fixture.at(0), "the oldest of three")
+            try expectEqual(try await lease(b, [q], at: 30).map(\.task.id), [urgent.record.id], "priority leases first")
+            try expectEqual(try await oldest(), Fixture.at(0), "still the low-priority one")
+            let taken = try await lease(b, [q], at: 40)
+            try expectEqual(taken.map(\.task.id), [low.record.id], "then the oldest")
+            try expectEqual(try await oldest(), Fixture.at(20), "the next oldest")
+            _ = try await lease(b, [q], at: 50)
+            try expectEqual(try await oldest(), nil, "none pending")
+            _ = try await b.fail(leaseID: taken[0].leaseID, message: "x", now: Fixture.at(60), decide: retry(at: 70))
+            _ = try await b.promoteDue(now: Fixture.at(80))
+            try expectEqual(try await oldest(), Fixture.at(70), "a retried task waits from when it came due")
+        },
         .init(.queries, "list filters by queue, status, type and run") { b in
             let (q1, q2) = (Fixture.queue(), Fixture.queue())
             let run = Fixture.uniqueID("run")
