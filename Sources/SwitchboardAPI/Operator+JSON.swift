@@ -77,6 +77,23 @@ extension WorkerInfo {
     }
 }
 
+extension RunInfo {
+    /// `{"run_id", "counts": {state: count, …}, "total", "queues", "created_at", "updated_at"}`.
+    public func write(to w: inout JSONWriter) {
+        w.beginObject()
+        w.key("run_id"); w.string(runID)
+        w.key("counts"); w.statusCounts(counts)
+        w.key("total"); w.int(counts.values.reduce(0, +))
+        w.key("queues")
+        w.beginArray()
+        for queue in queues { w.string(queue) }
+        w.endArray()
+        w.key("created_at"); w.timestamp(createdAt)
+        w.key("updated_at"); w.timestamp(updatedAt)
+        w.endObject()
+    }
+}
+
 extension RunSummary {
     /// `{"run_id", "counts": {state: count, …}, "tasks": [task…]}`.
     public func write(to w: inout JSONWriter) {

@@ -19,7 +19,7 @@ import Synchronization
 /// without asking: leasing picks from that copy and writes; a copy that is behind costs a refused
 /// write and a re-read, never a wrong transition. Following it also wakes this server's waiting
 /// leasers for work other servers made ready.
-public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, DurabilityReporting,
+public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, RunListing, DurabilityReporting,
     ReadyEventSource, ClockReference
 {
     public let client: NATSClient
@@ -669,6 +669,19 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
 
     public func queues() async throws -> [QueueInfo] {
         index.withLock { $0.queueInfos() }
+    }
+
+    public func runs(page: PageRequest) async throws -> Page<String> {
+        var cursor: UInt64?
+        if let text = page.cursor {
+            guard text.first == "r", let value = UInt64(text.dropFirst()) else {
+                throw SwitchboardError.invalid("cursor '\(text)' is not one this server returned")
+            }
+            cursor = value
+        }
+        let limit = min(max(page.limit, 1), PageRequest.maxLimit)
+        let (runs, next) = index.withLock { $0.runs.page(before: cursor, limit: limit) }
+        return Page(items: runs, nextCursor: next.map { "r\($0)" })
     }
 
     // MARK: TaskMaintenance

@@ -78,6 +78,9 @@ struct NATSTaskIndex {
     /// (created order, id), sorted: paging in creation order.
     private var byCreation: [(order: UInt64, id: String)] = []
     private var byCreationStale = 0
+    /// Tasks per run, and runs by their newest task (the list of recent runs).
+    private var runSizes: [String: Int] = [:]
+    private(set) var runs = RunRecency()
     /// Tasks and keys a lease of this server is writing now, so that two leases here do not race.
     private var reservedTasks: Set<String> = []
     private var reservedKeys: Set<String> = []
@@ -104,7 +107,16 @@ struct NATSTaskIndex {
         guard var stored = written else {
             tasks[id] = nil
             deletedTasks[id] = sequence
-            if old != nil { noteCreationRemoval() }
+            if let old {
+                noteCreationRemoval()
+                if let run = old.record.runID {
+                    runSizes[run, default: 1] -= 1
+                    if runSizes[run] == 0 {
+                        runSizes[run] = nil
+                        runs.forget(run)
+                    }
+                }
+            }
             return
         }
         deletedTasks[id] = nil
@@ -115,6 +127,10 @@ struct NATSTaskIndex {
         queues[record.queue]!.counts[record.status.index] += 1
         if record.status.isRetained { finishedCount += 1 }
         if old == nil, let created = stored.createdOrder { insertCreation(created, id) }
+        if old == nil, let run = record.runID {
+            runSizes[run, default: 0] += 1
+            runs.note(run, sequence: stored.createdOrder ?? sequence)
+        }
         let unchanged = old.map { $0.record.status == record.status && $0.stored.readyOrder == stored.readyOrder && $0.stored.dueAt == stored.dueAt } ?? false
         switch record.status {
         case .pending:

@@ -16,7 +16,7 @@ import Synchronization
 ///
 /// Scripts publish the names of queues that gain work on `<prefix>:ready`; `followReadyEvents`
 /// subscribes so the engine wakes its waiting leasers without polling Redis.
-public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, ReadyEventSource, DurabilityReporting, ClockReference {
+public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, RunListing, ReadyEventSource, DurabilityReporting, ClockReference {
     public let client: RedisClient
     /// Prepended to every key, so several deployments can share one Redis.
     public let prefix: String
@@ -262,6 +262,35 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
             throw RedisTaskBackendError.unexpectedReply("list")
         }
         return Page(items: try items.map { try RedisTaskCoding.record($0).record }, nextCursor: next.isEmpty ? nil : RedisCursor.make(next))
+    }
+
+    /// Runs newest first: a cursor is the sequence of the last run returned (exclusive).
+    public func runs(page: PageRequest) async throws -> Page<String> {
+        let cursor = try RedisCursor.parse(page.cursor).map { "(\($0)" } ?? "+inf"
+        let limit = min(max(page.limit, 1), PageRequest.maxLimit)
+        let reply = try await call {
+            try await client.send(RESPCommand("ZREVRANGEBYSCORE", "\(prefix):runs", cursor, "-inf", "WITHSCORES", "LIMIT", "0", String(limit + 1)))
+        }
+        guard let flat = reply.array else { throw RedisTaskBackendError.unexpectedReply("runs") }
+        // RESP3 answers [member, score] pairs, RESP2 one flat list.
+        let pairs: [[RESPValue]] = flat.allSatisfy({ $0.array != nil }) ? flat.compactMap(\.array)
+            : stride(from: 0, to: flat.count - 1, by: 2).map { [flat[$0], flat[$0 + 1]] }
+        var runs: [String] = []
+        var scores: [String] = []
+        for pair in pairs {
+            guard pair.count == 2, let run = pair[0].string, let score = Self.wholeScore(pair[1]) else {
+                throw RedisTaskBackendError.unexpectedReply("runs")
+            }
+            runs.append(run)
+            scores.append(score)
+        }
+        guard runs.count > limit else { return Page(items: runs, nextCursor: nil) }
+        return Page(items: Array(runs.prefix(limit)), nextCursor: RedisCursor.make(scores[limit - 1]))
+    }
+
+    private static func wholeScore(_ value: RESPValue) -> String? {
+        if case .double(let d) = value { return UInt64(exactly: d).map(String.init) }
+        return value.string.flatMap { Double($0) }.flatMap { UInt64(exactly: $0) }.map(String.init)
     }
 
     /// The metadata a listing must match, as the JSON object the list script decodes ('' for none).

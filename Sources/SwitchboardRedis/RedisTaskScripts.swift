@@ -13,7 +13,8 @@ import SwitchboardRESP
 /// - `P:queues`, `P:paused` — sets of queue names; `P:seq` — the sequence counter;
 /// - `P:leases` — zset of running ids by lease expiry; `P:finished` — completed and cancelled
 ///   ids by finish time (retention); `P:dead` — dead ids by burial sequence;
-/// - `P:created`, `P:run:<run>` — ids by creation sequence (listing);
+/// - `P:created`, `P:run:<run>` — ids by creation sequence (listing); `P:runs` — run ids by the
+///   sequence of their newest task (the list of recent runs);
 /// - `P:idem:<key>` — `<expires_ms>:<id>`, with a PX a minute past that expiry;
 /// - `P:locks-running` — lock keys of running tasks; `P:lockwait:<key>` — list of ids parked
 ///   behind a held key, in parking order (a parked task is `pending` with `pk` set);
@@ -141,7 +142,10 @@ enum RedisTaskScripts {
           if not f[1] then return false end
           redis.call('DEL', tk(id))
           redis.call('ZREM', qk(f[1], 'created'), id)
-          if f[3] then redis.call('ZREM', gk('run:' .. f[3]), id) end
+          if f[3] then
+            redis.call('ZREM', gk('run:' .. f[3]), id)
+            if redis.call('ZCARD', gk('run:' .. f[3])) == 0 then redis.call('ZREM', gk('runs'), f[3]) end
+          end
           redis.call('HINCRBY', qk(f[1], 'counts'), f[2], -1)
           return true
         end
@@ -214,7 +218,10 @@ enum RedisTaskScripts {
           end
         end
         if #created > 2 then redis.call(unpack(created)) end
-        for _, zadd in pairs(byRun) do redis.call(unpack(zadd)) end
+        for run, zadd in pairs(byRun) do
+          redis.call(unpack(zadd))
+          redis.call('ZADD', gk('runs'), 'GT', zadd[#zadd - 1], run)
+        end
         for q, qs in pairs(byQueue) do
           redis.call(unpack(qs.created))
           if #qs.pending > 2 then redis.call(unpack(qs.pending)) end

@@ -16,7 +16,18 @@ struct TaskRoutes<Context: SwitchboardContext> {
         table.on(router, .get, "/v1/tasks", .allowing(.viewer, .producer, .operator), use: list)
         table.on(router, .get, "/v1/tasks/:id", .allowing(.viewer, .producer, .operator), use: get)
         table.on(router, .post, "/v1/tasks/:id/cancel", .allowing(.producer, .operator, audit: "task.cancel"), use: cancel)
+        table.on(router, .get, "/v1/runs", .allowing(.viewer, .producer, .operator), use: runs)
         table.on(router, .get, "/v1/runs/:run_id", .allowing(.viewer, .producer, .operator), use: run)
+    }
+
+    @Sendable func runs(_ request: Request, context: Context) async throws -> Response {
+        let page = PageRequest(limit: try request.intQuery("limit") ?? 20, cursor: request.query("cursor"))
+        let principal = context.principal
+        // A caller limited to some queues sees runs with tasks there, and counts of those only.
+        let runs = try await engine.runs(page: page) { principal.mayUse(queue: $0) }
+        var w = JSONWriter(capacity: 64 + runs.items.count * 300)
+        ItemsPage.write(runs.items, nextCursor: .some(runs.nextCursor), to: &w) { w, run in run.write(to: &w) }
+        return JSONResponse.ok(w)
     }
 
     @Sendable func enqueue(_ request: Request, context: Context) async throws -> Response {

@@ -145,6 +145,11 @@ struct AuthEndpointTests {
             let run = try await client.call(.get, "/v1/runs/run-1", headers: token)
             #expect((run.body?["tasks"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [mineID])
             #expect((run.body?["counts"] as? [String: Int])?["pending"] == 1)
+            let runs = try await client.call(.get, "/v1/runs", headers: token)
+            #expect(runs.body?.items.compactMap { $0["run_id"] as? String } == ["run-1"])
+            #expect(runs.body?.items.first?["queues"] as? [String] == ["billing"], "counts of its queues only")
+            #expect(runs.body?.items.first?["total"] as? Int == 1)
+            expectProblem(try await client.call(.get, "/v1/runs"), .unauthorized)
             #expect(try await client.call(.post, "/v1/tasks/\(mineID)/cancel", headers: token).status == .ok)
         }
     }

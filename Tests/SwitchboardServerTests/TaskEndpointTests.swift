@@ -190,6 +190,46 @@ struct TaskEndpointTests {
         }
     }
 
+    @Test("recent runs come newest first with counts, page by cursor, and refuse a bad limit or cursor")
+    func recentRuns() async throws {
+        try await h.test { client in
+            for run in ["run-a", "run-b", "run-a", "run-c"] {
+                try await client.call(.post, "/v1/tasks", json: #"{"run_id": "\#(run)", "queue": "q-\#(run)", "payload": {"tool_name": "echo"}}"#)
+            }
+            try await client.call(.post, "/v1/tasks", json: echoTask)
+            let first = try await client.call(.get, "/v1/runs?limit=2")
+            #expect(first.status == .ok)
+            let items = try #require(first.body?.items)
+            #expect(items.compactMap { $0["run_id"] as? String } == ["run-c", "run-a"])
+            #expect((items[1]["counts"] as? [String: Int])?["pending"] == 2)
+            #expect(items[1]["total"] as? Int == 2)
+            #expect(items[1]["queues"] as? [String] == ["q-run-a"])
+            #expect(items[1]["created_at"] is String && items[1]["updated_at"] is String)
+            let cursor = try #require(first.body?.string("next_cursor"))
+            let second = try await client.call(.get, "/v1/runs?limit=2&cursor=\(cursor)")
+            #expect(second.body?.items.compactMap { $0["run_id"] as? String } == ["run-b"])
+            #expect(second.body?["next_cursor"] is NSNull)
+            expectProblem(try await client.call(.get, "/v1/runs?limit=0"), .unprocessableContent, mentioning: "limit")
+            expectProblem(try await client.call(.get, "/v1/runs?limit=x"), .unprocessableContent)
+            expectProblem(try await client.call(.get, "/v1/runs?cursor=nope"), .unprocessableContent, mentioning: "cursor")
+        }
+    }
+
+    @Test("a queue reports when its longest-waiting pending task became ready")
+    func queueLatency() async throws {
+        try await h.test { client in
+            let before = try await client.call(.get, "/v1/queues")
+            #expect(before.body?.items.isEmpty == true)
+            try await client.call(.post, "/v1/tasks", json: echoTask)
+            let queue = try #require(try await client.call(.get, "/v1/queues").body?.items.first)
+            let since = try #require(queue["oldest_pending_at"] as? String)
+            let task = try #require(try await h.engine.list().items.first)
+            #expect(since == task.createdAt.description)
+            _ = try await h.engine.lease(LeaseRequest(workerID: "w"))
+            #expect(try await client.call(.get, "/v1/queues").body?.items.first?["oldest_pending_at"] is NSNull)
+        }
+    }
+
     @Test("a known path with another method gets 405 and Allow")
     func methodNotAllowed() async throws {
         try await h.test { client in

@@ -28,3 +28,11 @@ public protocol FinishedTaskRetention: Sendable {
     /// beyond `keepAtMost`; forgets idempotency keys past their expiry. Returns tasks dropped.
     func trim(finishedBefore: Timestamp, keepAtMost: Int, now: Timestamp) async throws -> Int
 }
+
+/// Agent runs, newest first, for the list of recent runs (`GET /v1/runs`).
+public protocol RunListing: Sendable {
+    /// Ids of runs that have tasks, the run whose newest task was created last first. A run that
+    /// gains a task while someone pages moves to the front (and may be seen twice or not at all
+    /// by that pager, as in any activity-ordered list).
+    func runs(page: PageRequest) async throws -> Page<String>
+}

@@ -21,6 +21,7 @@ public enum BackendRole: String, Sendable, Hashable, CaseIterable, CustomStringC
     case deadLetterAdministration = "dead letters"
     case queuePausing = "pausing"
     case finishedTaskRetention = "retention"
+    case runListing = "run listing"
 
     public var description: String { rawValue }
 
@@ -30,6 +31,7 @@ public enum BackendRole: String, Sendable, Hashable, CaseIterable, CustomStringC
         if backend is any DeadLetterAdministration { roles.insert(.deadLetterAdministration) }
         if backend is any QueuePausing { roles.insert(.queuePausing) }
         if backend is any FinishedTaskRetention { roles.insert(.finishedTaskRetention) }
+        if backend is any RunListing { roles.insert(.runListing) }
         return roles
     }
 }

@@ -103,3 +103,22 @@ public struct RunSummary: Sendable, Hashable {
         self.tasks = tasks
     }
 }
+
+/// One run in the list of recent runs: its counts per state and its span.
+public struct RunInfo: Sendable, Hashable {
+    public var runID: String
+    public var counts: [TaskStatus: Int]
+    /// Its queues, sorted.
+    public var queues: [String]
+    /// When its first task was created, and when any of its tasks last changed.
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(runID: String, counts: [TaskStatus: Int], queues: [String], createdAt: Timestamp, updatedAt: Timestamp) {
+        self.runID = runID
+        self.counts = counts
+        self.queues = queues
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}

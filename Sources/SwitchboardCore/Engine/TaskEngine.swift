@@ -398,6 +398,35 @@ public final class TaskEngine: TaskSource {
         return RunSummary(runID: runID, counts: counts, tasks: tasks)
     }
 
+    /// Recent runs, the one with the newest task first, with their counts. Only tasks in queues
+    /// `visible` admits count; a run with none of them is left out (so a page may hold fewer
+    /// than `limit`).
+    public func runs(page: PageRequest = PageRequest(limit: 20), visible: (String) -> Bool = { _ in true }) async throws -> Page<RunInfo> {
+        try validate(page)
+        guard let listing = backend as? any RunListing else { throw SwitchboardError.unsupported("this backend does not list runs") }
+        let ids = try await listing.runs(page: page)
+        var runs: [RunInfo] = []
+        for runID in ids.items {
+            var info = RunInfo(runID: runID, counts: [:], queues: [], createdAt: Timestamp(milliseconds: .max), updatedAt: Timestamp(milliseconds: .min))
+            var queues: Set<String> = []
+            var cursor: String?
+            repeat {
+                let tasks = try await backend.list(TaskFilter(runID: runID), page: PageRequest(limit: PageRequest.maxLimit, cursor: cursor))
+                for task in tasks.items where visible(task.queue) {
+                    info.counts[task.status, default: 0] += 1
+                    queues.insert(task.queue)
+                    info.createdAt = min(info.createdAt, task.createdAt)
+                    info.updatedAt = max(info.updatedAt, task.updatedAt)
+                }
+                cursor = tasks.nextCursor
+            } while cursor != nil
+            guard !queues.isEmpty else { continue }
+            info.queues = queues.sorted()
+            runs.append(info)
+        }
+        return Page(items: runs, nextCursor: ids.nextCursor)
+    }
+
     public func deadLetters(queue: String? = nil, type: String? = nil, page: PageRequest = PageRequest()) async throws -> Page<TaskRecord> {
         try validate(page)
         let filter = TaskFilter(queue: queue, status: .dead, type: type)

@@ -125,6 +125,7 @@ struct MemoryBackendState {
     var byCreation = SequenceIndex()
     var byBurial = SequenceIndex()
     var byRun: [String: SequenceIndex] = [:]
+    var runs = RunRecency()
     var nextSequence: UInt64 = 1
     var random = RandomBytes()
     let errorHistoryLimit: Int
@@ -267,7 +268,10 @@ struct MemoryBackendState {
         if box.record.status == .dead { byBurial.noteRemoval(isLive: Self.isBuried) }
         if let run = box.record.runID {
             byRun[run]?.noteRemoval { !$0.box.removed }
-            if byRun[run]?.liveCount == 0 { byRun[run] = nil }
+            if byRun[run]?.liveCount == 0 {
+                byRun[run] = nil
+                runs.forget(run)
+            }
         }
     }
 

@@ -30,7 +30,10 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                 let box = TaskBox(record: new.record, queue: s.queue(new.record.queue), sequence: s.takeSequence(), now: now)
                 s.tasks[new.record.id] = box
                 s.byCreation.append(box.createdSequence, box)
-                if let run = new.record.runID { s.byRun[run, default: SequenceIndex()].append(box.createdSequence, box) }
+                if let run = new.record.runID {
+                    s.byRun[run, default: SequenceIndex()].append(box.createdSequence, box)
+                    s.runs.note(run, sequence: box.createdSequence)
+                }
                 if let key = new.idempotencyKey, let expiresAt = new.idempotencyExpiresAt {
                     s.idempotencyKeys[key] = (new.record.id, expiresAt)
                     s.idempotencyExpiries.append((expiresAt, key))
@@ -317,6 +320,15 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
 
 /// Cursors are sequence numbers with a prefix, so a made-up cursor fails loudly instead of
 /// silently starting somewhere.
+extension MemoryTaskBackend: RunListing {
+    public func runs(page: PageRequest) throws -> Page<String> {
+        let cursor = try MemoryCursor.parse(page.cursor)
+        let limit = min(max(page.limit, 1), PageRequest.maxLimit)
+        let (runs, next) = state.withLock { $0.runs.page(before: cursor, limit: limit) }
+        return Page(items: runs, nextCursor: next.map(MemoryCursor.make))
+    }
+}
+
 enum MemoryCursor {
     static func make(_ sequence: UInt64) -> String { "c\(sequence)" }
 

@@ -30,7 +30,7 @@ public struct BackendConformanceCheck: Sendable, CustomStringConvertible {
 public enum BackendConformance {
     /// Every check of every role.
     public static let checks: [BackendConformanceCheck] =
-        transitions + queries + maintenance + deadLetterAdministration + queuePausing + finishedTaskRetention
+        transitions + queries + maintenance + deadLetterAdministration + queuePausing + finishedTaskRetention + runListing
 
     /// The checks of the roles `backend` has.
     public static func checks(for backend: any TaskBackend) -> [BackendConformanceCheck] {
@@ -57,6 +57,10 @@ public enum BackendConformance {
 
     static func pausing(_ b: any TaskBackend) throws -> any QueuePausing {
         try unwrap(b as? any QueuePausing, "the backend pauses queues")
+    }
+
+    static func runs(_ b: any TaskBackend) throws -> any RunListing {
+        try unwrap(b as? any RunListing, "the backend lists runs")
     }
 
     static func retention(_ b: any TaskBackend) throws -> any FinishedTaskRetention {

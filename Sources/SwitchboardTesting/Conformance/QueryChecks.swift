@@ -20,7 +20,10 @@ extension BackendConformance {
         },
         .init(.queries, "a queue's latency is when its longest-waiting ready task became ready, whatever its priority") { b in
             let q = Fixture.queue()
-            func oldest() async throws -> Timestamp? { try await b.queues().first { $0.name == q }?.oldestPendingSince }
+            func oldest() async throws -> Timestamp? {
+                let queues = try await b.queues()
+                return queues.first(where: { $0.name == q })?.oldestPendingSince
+            }
             let (low, urgent, later) = (
                 Fixture.task(queue: q, now: Fixture.at(0)), Fixture.task(queue: q, priority: 9, now: Fixture.at(10)),
                 Fixture.task(queue: q, now: Fixture.at(20))
