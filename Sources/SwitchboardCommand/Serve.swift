@@ -56,6 +56,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How long completed and cancelled tasks are kept.") var retentionMs = Environment.int("RETENTION_MS") ?? 3_600_000
     @Option(help: "At most this many completed and cancelled tasks are kept.")
     var maxFinishedTasks = Environment.int("MAX_FINISHED_TASKS") ?? 100_000
+    @Option(help: "Events kept for GET /v1/events readers that reconnect or fall behind (0: no events).")
+    var eventBuffer = Environment.int("EVENT_BUFFER") ?? 10_000
     @Option(help: "Releases a task may have (drained unfinished) before a release counts as a failed attempt.")
     var maxReleases = Environment.int("MAX_RELEASES") ?? 10
     @Option(help: "With Redis: the most this server's clock may differ from Redis's for it to reap expired leases.")
@@ -115,6 +117,7 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyBytes > 0, idleTimeoutMs > 0, drainTimeoutMs >= 0 else { throw ValidationError("sizes and timeouts must be positive") }
         guard (0...100).contains(maxRetries) else { throw ValidationError("max-retries must be 0-100") }
         guard maxReleases >= 0 else { throw ValidationError("max-releases must not be negative") }
+        guard (0...1_000_000).contains(eventBuffer) else { throw ValidationError("event-buffer must be 0-1000000") }
         guard maxClockSkewMs > 0 else { throw ValidationError("max-clock-skew-ms must be positive") }
         guard retryDelayMs >= 0, maxRetryDelayMs >= retryDelayMs else { throw ValidationError("retry delays must satisfy 0 <= retry-delay-ms <= max-retry-delay-ms") }
         guard taskTimeoutMs > 0, leaseGraceMs >= 0, retentionMs >= 0, maxFinishedTasks >= 0 else {
@@ -197,6 +200,7 @@ struct Serve: AsyncParsableCommand {
         configuration.leaseGrace = .milliseconds(leaseGraceMs)
         configuration.finishedRetention = .milliseconds(retentionMs)
         configuration.maxFinishedTasks = maxFinishedTasks
+        configuration.eventBufferSize = eventBuffer
         configuration.maxReleases = maxReleases
         configuration.maxClockSkew = .milliseconds(maxClockSkewMs)
         configuration.admission.maxQueueNames = maxQueueNames
@@ -226,7 +230,7 @@ struct Serve: AsyncParsableCommand {
             engine = TaskEngine(backend: connected.backend, configuration: configuration, metricsFactory: metrics.factory)
             lockService = NATSLockService(client: connected.client, prefix: natsPrefix, replicas: natsReplicas)
         }
-        let locks = MeteredLockService(lockService, metricsFactory: metrics.factory)
+        let locks = MeteredLockService(lockService, metricsFactory: metrics.factory, events: engine.events)
         let tools = ToolRegistry.builtins()
         // Queue names cannot hold spaces, so "a, b" is read as "a,b".
         let queueList = queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty }

@@ -674,14 +674,14 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     public func runs(page: PageRequest) async throws -> Page<String> {
         var cursor: UInt64?
         if let text = page.cursor {
-            guard text.first == "r", let value = UInt64(text.dropFirst()) else {
+            guard text.first == "c", let value = UInt64(text.dropFirst()) else {
                 throw SwitchboardError.invalid("cursor '\(text)' is not one this server returned")
             }
             cursor = value
         }
         let limit = min(max(page.limit, 1), PageRequest.maxLimit)
         let (runs, next) = index.withLock { $0.runs.page(before: cursor, limit: limit) }
-        return Page(items: runs, nextCursor: next.map { "r\($0)" })
+        return Page(items: runs, nextCursor: next.map { "c\($0)" })
     }
 
     // MARK: TaskMaintenance

@@ -141,6 +141,7 @@ public struct ControlPlane: Sendable {
                     readsClientCertificates: security.tls?.requiresClientCertificates == true && authenticator.isEnabled))
         }
         TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
+        EventRoutes(engine: engine).add(to: router, table: table)
         DeadLetterRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         QueueRoutes(engine: engine).add(to: router, table: table)
         LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)

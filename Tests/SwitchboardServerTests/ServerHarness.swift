@@ -35,7 +35,7 @@ struct ServerHarness {
         settings.security = security
         configureSettings(&settings)
         server = ControlPlane(
-            engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory),
+            engine: engine, locks: MeteredLockService(MemoryLockService(clock: clock), metricsFactory: metrics.factory, events: engine.events, clock: clock),
             metrics: metrics, settings: settings, eventLoopGroup: eventLoopGroup)
     }
 

@@ -39,6 +39,8 @@ public struct EngineConfiguration: Sendable {
     /// With a shared backend (Redis) whose ready feed is down, waiting leasers look again this
     /// often instead of sleeping until their deadline; while the feed is up nothing polls.
     public var readyPollFallback: Duration = .seconds(1)
+    /// Events kept for `GET /v1/events` readers that fall behind or reconnect (0: no events).
+    public var eventBufferSize = 10_000
 
     public init() {}
 }

@@ -16,6 +16,8 @@ public final class TaskEngine: TaskSource {
     let readySignal = ReadySignal()
     /// Every worker that leased here, in-process or remote.
     public let workers = WorkerRegistry()
+    /// What happened on this server, for live views (`GET /v1/events`).
+    public let events: EventJournal
     /// The backend's feed of work made ready by other processes, when it has one.
     private let readySource: (any ReadyEventSource)?
     /// Whether that feed is live; while it is not, waiting leasers fall back to polling.
@@ -55,6 +57,15 @@ public final class TaskEngine: TaskSource {
         self.queuePausing = backend as? any QueuePausing
         self.retention = backend as? any FinishedTaskRetention
         self.clockReference = clockReference
+        var random = RandomBytes()
+        let (a, _) = random.next16()
+        self.events = EventJournal(capacity: configuration.eventBufferSize, epoch: String(a, radix: 36))
+    }
+
+    /// Records that these tasks changed, when anyone may read it.
+    private func note(_ kind: EngineEvent.Kind, _ tasks: some Collection<TaskRecord>, at now: Timestamp) {
+        guard events.isEnabled, !tasks.isEmpty else { return }
+        events.append(tasks.map { EngineEvent.task(kind, $0, at: now) })
     }
 
     /// This server's clock against its backend's, as last measured (nil: not shared, or not yet).
@@ -161,6 +172,7 @@ public final class TaskEngine: TaskSource {
         let outcomes = try await backend.enqueue(tasks, now: now)
         let created = outcomes.lazy.filter(\.created).map(\.task)
         metrics.enqueued(created)
+        note(.taskCreated, Array(created), at: now)
         admission.enqueued(created)
         var queues: Set<String> = []
         var lastQueue: String?
@@ -194,6 +206,7 @@ public final class TaskEngine: TaskSource {
                 queues: request.queues, maxTasks: request.maxTasks, workerID: request.workerID, terms: terms, now: now)
             if !leases.isEmpty {
                 metrics.leased(leases, now: now)
+                note(.taskUpdated, leases.map(\.task), at: now)
                 workers.record(.leased(leases.count), worker: request.workerID, at: now)
                 return leases
             }
@@ -300,6 +313,7 @@ public final class TaskEngine: TaskSource {
         completed.reserveCapacity(outcomes.count)
         for case .success(let task) in outcomes { completed.append(task) }
         metrics.completed(completed, now: now)
+        note(.taskUpdated, completed, at: now)
         // A freed lock key may have made a parked task of any queue ready.
         if completed.contains(where: { $0.lockKey != nil }) { readySignal.notifyAll() }
         // Counted per run of one worker's tasks (a batch is usually one worker's): one registry
@@ -337,6 +351,7 @@ public final class TaskEngine: TaskSource {
                 baseDelay: failure.retryDelay)
         }
         attemptEnded(task, now: now, failed: true)
+        note(.taskUpdated, CollectionOfOne(task), at: now)
         if let worker = task.errors.last?.workerID { workers.record(.failed, worker: worker, at: now) }
         return task
     }
@@ -350,6 +365,7 @@ public final class TaskEngine: TaskSource {
         }
         // Past the limit the release was a failed attempt.
         if task.status == .retrying || task.status == .dead { attemptEnded(task, now: now, failed: true) }
+        note(.taskUpdated, CollectionOfOne(task), at: now)
         if let workerID { workers.record(.released, worker: workerID, at: now) }
         if task.lockKey != nil { readySignal.notifyAll() } else { readySignal.notify(queues: [task.queue]) }
         return task
@@ -369,7 +385,9 @@ public final class TaskEngine: TaskSource {
     }
 
     public func cancel(id: String) async throws -> TaskRecord {
-        let task = try await backend.cancel(id: id, now: clock.now())
+        let now = clock.now()
+        let task = try await backend.cancel(id: id, now: now)
+        note(.taskUpdated, CollectionOfOne(task), at: now)
         // Cancelling a task that held its lock key's turn hands the turn on, maybe to another queue.
         if task.lockKey != nil, task.status == .cancelled { readySignal.notifyAll() }
         return task
@@ -435,7 +453,9 @@ public final class TaskEngine: TaskSource {
     }
 
     public func requeueDead(id: String) async throws -> TaskRecord {
-        let task = try await deadLetters().requeueDead(id: id, now: clock.now())
+        let now = clock.now()
+        let task = try await deadLetters().requeueDead(id: id, now: now)
+        note(.taskUpdated, CollectionOfOne(task), at: now)
         readySignal.notify(queues: [task.queue])
         return task
     }
@@ -443,13 +463,21 @@ public final class TaskEngine: TaskSource {
     public func requeueDead(queue: String? = nil, type: String? = nil) async throws -> Int {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
-        let count = try await deadLetters().requeueDead(matching: filter, now: clock.now())
-        if count > 0 { readySignal.notifyAll() }
+        let now = clock.now()
+        let count = try await deadLetters().requeueDead(matching: filter, now: now)
+        if count > 0 {
+            events.append(EngineEvent(kind: .deadRequeued, at: now, queue: queue, count: count))
+            readySignal.notifyAll()
+        }
         return count
     }
 
     public func deleteDead(id: String) async throws {
-        try await deadLetters().deleteDead(id: id)
+        let administration: any DeadLetterAdministration = try deadLetters()
+        // Read first so that the event can say which queue lost it (readers may see some queues only).
+        let task = events.isEnabled ? try await backend.task(id: id) : nil
+        try await administration.deleteDead(id: id)
+        if let task { note(.taskDeleted, CollectionOfOne(task), at: clock.now()) }
     }
 
     /// The most ids one bulk call takes.
@@ -479,6 +507,7 @@ public final class TaskEngine: TaskSource {
             }
         }
         readySignal.notify(queues: Set(requeued.map(\.queue)))
+        note(.taskUpdated, requeued, at: clock.now())
         return (requeued, missing)
     }
 
@@ -491,7 +520,9 @@ public final class TaskEngine: TaskSource {
         var missing: [String] = []
         for id in ids {
             do {
+                let task = events.isEnabled ? try await backend.task(id: id) : nil
                 try await administration.deleteDead(id: id)
+                if let task { note(.taskDeleted, CollectionOfOne(task), at: clock.now()) }
                 deleted += 1
             } catch let error as SwitchboardError where error.kind == .notFound {
                 missing.append(id)
@@ -511,7 +542,9 @@ public final class TaskEngine: TaskSource {
     public func purgeDead(queue: String? = nil, type: String? = nil) async throws -> Int {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
-        return try await deadLetters().purgeDead(matching: filter)
+        let count = try await deadLetters().purgeDead(matching: filter)
+        if count > 0 { events.append(EngineEvent(kind: .deadPurged, at: clock.now(), queue: queue, count: count)) }
+        return count
     }
 
     /// Records that a maintenance pass could not reach the backend (`switchboard_backend_up` 0).
@@ -530,12 +563,15 @@ public final class TaskEngine: TaskSource {
 
     public func pause(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
-        return try await pausing().setPaused(true, queue: queue)
+        let info = try await pausing().setPaused(true, queue: queue)
+        events.append(EngineEvent(kind: .queuePaused, at: clock.now(), queue: queue))
+        return info
     }
 
     public func resume(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
         let info = try await pausing().setPaused(false, queue: queue)
+        events.append(EngineEvent(kind: .queueResumed, at: clock.now(), queue: queue))
         readySignal.notify(queues: [queue])
         return info
     }
@@ -559,6 +595,7 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let promoted = try await backend.promoteDue(now: now)
         readySignal.notify(queues: promoted)
+        events.append(promoted.sorted().map { EngineEvent(kind: .queueReady, at: now, queue: $0) })
 
         let policy = configuration.retry
         // The engine's clock follows the backend's, but a wall clock this far off is taken as a
@@ -570,6 +607,7 @@ public final class TaskEngine: TaskSource {
         for task in reaped {
             logger.warning("lease expired", metadata: ["task_id": "\(task.id)", "queue": "\(task.queue)", "status": "\(task.status.rawValue)"])
             metrics.leaseExpired(queue: task.queue)
+            events.append(EngineEvent.task(.leaseExpired, task, at: now))
             attemptEnded(task, now: now, failed: true)
             if let worker = task.errors.last?.workerID { workers.record(.expired, worker: worker, at: now) }
         }

@@ -2,14 +2,22 @@ import CoreMetrics
 import Metrics
 
 /// Counts acquisitions by result (`switchboard_lock_acquisitions_total{result}`) around any
-/// lock service, so every backend's locks are measured alike.
+/// lock service, so every backend's locks are measured alike, and records grants and releases
+/// as events when given a journal.
 public struct MeteredLockService: LockService {
     public let base: any LockService
     private let acquired: Counter
     private let busy: Counter
+    private let events: EventJournal?
+    private let clock: any SwitchboardClock
 
-    public init(_ base: any LockService, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+    public init(
+        _ base: any LockService, metricsFactory: any MetricsFactory = MetricsSystem.factory, events: EventJournal? = nil,
+        clock: any SwitchboardClock = SystemClock()
+    ) {
         self.base = base
+        self.events = events
+        self.clock = clock
         acquired = Counter(label: "switchboard_lock_acquisitions_total", dimensions: [("result", "acquired")], factory: metricsFactory)
         busy = Counter(label: "switchboard_lock_acquisitions_total", dimensions: [("result", "busy")], factory: metricsFactory)
     }
@@ -17,6 +25,7 @@ public struct MeteredLockService: LockService {
     public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
         let lease = try await base.acquire(key: key, holder: holder, ttl: ttl, wait: wait)
         (lease == nil ? busy : acquired).increment()
+        if let lease { events?.append(EngineEvent(kind: .lockAcquired, at: clock.now(), lock: lease)) }
         return lease
     }
 
@@ -26,6 +35,8 @@ public struct MeteredLockService: LockService {
 
     public func release(key: String, holder: String, token: UInt64) async throws {
         try await base.release(key: key, holder: holder, token: token)
+        let now = clock.now()
+        events?.append(EngineEvent(kind: .lockReleased, at: now, lock: LockLease(key: key, holder: holder, token: token, expiresAt: now)))
     }
 
     public func lease(key: String) async throws -> LockLease? {

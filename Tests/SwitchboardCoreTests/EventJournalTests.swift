@@ -1,0 +1,48 @@
+import SwitchboardCore
+import SwitchboardTesting
+import Testing
+
+@Suite("Event journal")
+struct EventJournalTests {
+    func event(_ queue: String) -> EngineEvent { EngineEvent(kind: .queuePaused, at: Fixture.t0, queue: queue) }
+
+    @Test("keeps the newest events, numbered; a reader behind the ring learns it missed some")
+    func ring() {
+        let journal = EventJournal(capacity: 3, epoch: "e")
+        #expect(journal.read(after: nil).head == 0)
+        journal.append((1...5).map { event("q\($0)") })
+        let behind = journal.read(after: 1)
+        #expect(behind.missed)
+        #expect(behind.events.map(\.id) == [3, 4, 5])
+        #expect(behind.events.map(\.event.queue) == ["q3", "q4", "q5"])
+        let current = journal.read(after: 2)
+        #expect(!current.missed && current.events.map(\.id) == [3, 4, 5], "the reader saw 2, and 3 is the oldest kept")
+        #expect(journal.read(after: 4).events.map(\.id) == [5])
+        #expect(journal.read(after: 5).events.isEmpty && !journal.read(after: 5).missed)
+        #expect(journal.read(after: 9).missed, "an id from the future is an earlier run's")
+        #expect(journal.read(after: 2, limit: 2).events.map(\.id) == [3, 4])
+        let fromNow = journal.read(after: nil)
+        #expect(fromNow.events.isEmpty && fromNow.head == 5)
+    }
+
+    @Test("a waiting reader is woken by the next event, and by cancellation")
+    func waiting() async {
+        let journal = EventJournal(capacity: 10, epoch: "e")
+        journal.append(event("a"))
+        await journal.wait(after: 0)  // already there: returns at once
+        let waiter = Task { await journal.wait(after: 1) }
+        while journal.waiterCount == 0 { await Task.yield() }
+        journal.append(event("b"))
+        await waiter.value
+        let cancelled = Task { await journal.wait(after: 2) }
+        cancelled.cancel()
+        await cancelled.value
+    }
+
+    @Test("with no room, nothing is kept")
+    func disabled() {
+        let journal = EventJournal(capacity: 0, epoch: "e")
+        journal.append(event("a"))
+        #expect(!journal.isEnabled && journal.read(after: nil).head == 0)
+    }
+}
