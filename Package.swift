@@ -79,7 +79,11 @@ let package = Package(
         // top-level Public/ and openapi.yaml; every file listed, which a test holds to Public/).
         .target(
             name: "SwitchboardAssets",
-            resources: [.embedInCode("Public/index.html"), .embedInCode("openapi.yaml")],
+            resources: [
+                .embedInCode("Public/index.html"), .embedInCode("Public/app.css"), .embedInCode("Public/app.js"),
+                .embedInCode("Public/charts.js"), .embedInCode("Public/live.js"), .embedInCode("Public/views.js"),
+                .embedInCode("openapi.yaml"),
+            ],
             swiftSettings: swiftSettings
         ),
         // Test support, as HummingbirdTesting: a clock moved by hand, fixtures, and the backend

@@ -20,7 +20,7 @@ def test_every_scenario_prints_its_json_line():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     seen = [(line["scenario"], line["backend"]) for line in lines]
-    expected = [("engine", "memory"), ("latency", "memory")] + ([("latency", "redis")] if redis else []) + [
+    expected = [("engine", "memory"), ("engine-events-watched", "memory"), ("engine-events-unwatched", "memory"), ("latency", "memory")] + ([("latency", "redis")] if redis else []) + [
         ("depth", "memory"), ("http-enqueue", "memory"), ("http-batch", "memory"), ("http-secure", "memory"), ("remote", "memory"), ("codec", "none"),
         ("locks", "memory")]
     if redis:

@@ -6,7 +6,12 @@
 public enum EmbeddedAssets {
     /// `Public/`'s files by their path under it.
     public static let publicFiles: [String: [UInt8]] = [
-        "index.html": PackageResources.index_html
+        "index.html": PackageResources.index_html,
+        "app.css": PackageResources.app_css,
+        "app.js": PackageResources.app_js,
+        "charts.js": PackageResources.charts_js,
+        "live.js": PackageResources.live_js,
+        "views.js": PackageResources.views_js,
     ]
 
     public static var openAPI: [UInt8] { PackageResources.openapi_yaml }

@@ -29,17 +29,18 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Measure Switchboard; one JSON line per scenario (the default subcommand).",
-        discussion: "Scenarios: engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis), nats (with --nats; with --redis too, redis runs right after it).")
+        discussion: "Scenarios: engine, engine-events, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis), nats (with --nats; with --redis too, redis runs right after it).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case engine, latency, depth, locks, redis, nats, all
+        case engineEvents = "engine-events"
         case httpEnqueue = "http-enqueue"
         case httpBatch = "http-batch"
         case httpSecure = "http-secure"
         case remote, codec
     }
 
-    @Argument(help: "engine, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis, nats or all.") var scenario: Scenario
+    @Argument(help: "engine, engine-events, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis, nats or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
     @Option(help: "A scratch NATS (JetStream) for the nats scenario (streams are deleted after).") var nats: String?
@@ -61,10 +62,11 @@ struct Bench: AsyncParsableCommand {
         }
         let scenarios: [Scenario] =
             scenario == .all
-            ? [.engine, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) + (nats == nil ? [] : [.nats]) : [scenario]
+            ? [.engine, .engineEvents, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) + (nats == nil ? [] : [.nats]) : [scenario]
         for scenario in scenarios {
             switch scenario {
             case .engine: try await BenchScenarios.engine(quick: quick)
+            case .engineEvents: try await BenchScenarios.engineEvents(quick: quick)
             case .latency: try await BenchScenarios.latency(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .depth: try await BenchScenarios.depth(quick: quick)
             case .httpEnqueue: try await BenchHTTP.run(batch: nil, quick: quick)
@@ -167,7 +169,41 @@ enum BenchScenarios {
     static func engine(quick: Bool) async throws {
         let tasks = quick ? 20_000 : 500_000
         let baseline = try await backendRate(tasks: tasks)
-        let engine = TaskEngine.memory()
+        let start = ContinuousClock.now
+        try await drainThroughEngine(tasks: tasks, configuration: EngineConfiguration())
+        BenchResult(
+            scenario: "engine", backend: "memory", tasks: tasks, seconds: seconds(since: start),
+            baselineName: "memory backend transitions alone", baselinePerSec: baseline
+        ).print()
+    }
+
+    /// The engine scenario with the event journal (`GET /v1/events`) on — with a reader, and
+    /// without one (it then records nothing) — against the same with it off: what recording
+    /// every transition costs. Alternated, best of three each.
+    static func engineEvents(quick: Bool) async throws {
+        let tasks = quick ? 20_000 : 300_000
+        var off = EngineConfiguration()
+        off.eventBufferSize = 0
+        var best: [String: Double] = [:]
+        for _ in 0..<(quick ? 1 : 3) {
+            for (name, configuration, watched) in [("off", off, false), ("unwatched", EngineConfiguration(), false), ("watched", EngineConfiguration(), true)] {
+                let start = ContinuousClock.now
+                try await drainThroughEngine(tasks: tasks, configuration: configuration, watched: watched)
+                best[name] = max(best[name] ?? 0, Double(tasks) / seconds(since: start))
+            }
+        }
+        for name in ["watched", "unwatched"] {
+            BenchResult(
+                scenario: "engine-events-\(name)", backend: "memory", tasks: tasks, seconds: Double(tasks) / best[name]!,
+                baselineName: "the same with the event journal off", baselinePerSec: best["off"]!
+            ).print()
+        }
+    }
+
+    private static func drainThroughEngine(tasks: Int, configuration: EngineConfiguration, watched: Bool = false) async throws {
+        let engine = TaskEngine.memory(configuration: configuration)
+        // A page following /v1/events: the journal records while a reader is there.
+        if watched { engine.events.readerArrived(at: engine.clock.now()) }
         let worker = Worker(
             configuration: Worker.Configuration(id: "bench", queues: ["default"], concurrency: 64), source: engine,
             locks: MemoryLockService())
@@ -193,10 +229,6 @@ enum BenchScenarios {
             worker.stop()
             try await group.waitForAll()
         }
-        BenchResult(
-            scenario: "engine", backend: "memory", tasks: tasks, seconds: seconds(since: start),
-            baselineName: "memory backend transitions alone", baselinePerSec: baseline
-        ).print()
     }
 
     /// Enqueue → handler start: memory, and with `--redis` across two engines on one Redis.

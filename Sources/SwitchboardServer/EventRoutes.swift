@@ -28,20 +28,23 @@ struct EventRoutes<Context: SwitchboardContext> {
             event.queue.map(principal.mayUse(queue:)) ?? (principal.queues == nil)
         }
         let resume = try Self.resumePoint(request, journal: journal)
+        let clock = engine.clock
         if request.headers[.accept]?.contains("text/event-stream") == true {
-            return stream(journal, from: resume, sees: sees, presence: RequestPresence(channel: context.channel))
+            return stream(journal, from: resume, sees: sees, presence: RequestPresence(channel: context.channel), clock: clock)
         }
         let limit = try request.intQuery("limit") ?? 1000
         let wait = try request.intQuery("wait_ms") ?? 0
         guard (1...1000).contains(limit) else { throw SwitchboardError.invalid("limit must be between 1 and 1000") }
         guard (0...30_000).contains(wait) else { throw SwitchboardError.invalid("wait_ms must be between 0 and 30000") }
+        journal.noteRead(at: clock.now())
         var reading = journal.read(after: resume.after, limit: limit)
         if wait > 0, reading.events.isEmpty, !reading.missed, !resume.missed {
-            let head = reading.head
+            let head = reading.through
             await Self.firstOf(
                 { await journal.wait(after: head) }, { await RequestPresence(channel: context.channel).left() },
                 { try? await Task.sleep(for: .milliseconds(wait)) })
-            reading = journal.read(after: reading.head, limit: limit)
+            reading = journal.read(after: head, limit: limit)
+            journal.noteRead(at: clock.now())
         }
         var w = JSONWriter(capacity: 256 + reading.events.count * 300)
         w.beginObject()
@@ -52,17 +55,19 @@ struct EventRoutes<Context: SwitchboardContext> {
             numbered.event.write(id: Self.eventID(numbered.id, journal), to: &w)
         }
         w.endArray()
-        let last = reading.events.last?.id ?? reading.head
-        w.key("last_event_id"); w.string(Self.eventID(last, journal))
+        w.key("last_event_id"); w.string(Self.eventID(reading.through, journal))
         w.endObject()
         return JSONResponse.ok(w, headers: [.cacheControl: "no-store"])
     }
 
     private func stream(
-        _ journal: EventJournal, from resume: ResumePoint, sees: @escaping @Sendable (EngineEvent) -> Bool, presence: RequestPresence
+        _ journal: EventJournal, from resume: ResumePoint, sees: @escaping @Sendable (EngineEvent) -> Bool, presence: RequestPresence,
+        clock: any SwitchboardClock
     ) -> Response {
         let keepAlive = keepAlive
         let body = ResponseBody { writer in
+            journal.readerArrived(at: clock.now())
+            defer { journal.readerLeft(at: clock.now()) }
             // Where this stream stands; `retry` tells EventSource how soon to come back.
             var last = resume.after ?? journal.read(after: nil).head
             var frame = ByteBuffer(string: "retry: 2000\n")
@@ -81,7 +86,7 @@ struct EventRoutes<Context: SwitchboardContext> {
                     out.writeBytes(w.bytes)
                     out.writeString("\n\n")
                 }
-                last = reading.events.last?.id ?? reading.head
+                last = reading.through
                 if out.readableBytes > 0 { try await writer.write(out) }
                 // More may already be there (a read takes at most 1,000).
                 if reading.events.count == 1000 { continue }

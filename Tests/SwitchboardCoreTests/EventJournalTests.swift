@@ -12,15 +12,15 @@ struct EventJournalTests {
         #expect(journal.read(after: nil).head == 0)
         journal.append((1...5).map { event("q\($0)") })
         let behind = journal.read(after: 1)
-        #expect(behind.missed)
-        #expect(behind.events.map(\.id) == [3, 4, 5])
-        #expect(behind.events.map(\.event.queue) == ["q3", "q4", "q5"])
+        #expect(behind.missed && behind.events.isEmpty && behind.through == 5, "reload, then follow from the newest")
         let current = journal.read(after: 2)
         #expect(!current.missed && current.events.map(\.id) == [3, 4, 5], "the reader saw 2, and 3 is the oldest kept")
+        #expect(current.events.map(\.event.queue) == ["q3", "q4", "q5"] && current.through == 5)
         #expect(journal.read(after: 4).events.map(\.id) == [5])
         #expect(journal.read(after: 5).events.isEmpty && !journal.read(after: 5).missed)
         #expect(journal.read(after: 9).missed, "an id from the future is an earlier run's")
         #expect(journal.read(after: 2, limit: 2).events.map(\.id) == [3, 4])
+        #expect(journal.read(after: 2, limit: 2).through == 4)
         let fromNow = journal.read(after: nil)
         #expect(fromNow.events.isEmpty && fromNow.head == 5)
     }
@@ -37,6 +37,33 @@ struct EventJournalTests {
         let cancelled = Task { await journal.wait(after: 2) }
         cancelled.cancel()
         await cancelled.value
+    }
+
+    @Test("records only while someone reads, and a reader from before a silence learns it missed events")
+    func recordsWhileRead() {
+        let journal = EventJournal(capacity: 100, epoch: "e")
+        let t0 = Timestamp(milliseconds: 1_000_000)
+        let grace = EventJournal.readerGrace.wholeMilliseconds
+        #expect(!journal.isRecording(at: t0), "nobody ever read")
+        journal.noteRead(at: t0)
+        #expect(journal.read(after: nil).head == 0, "no marker before anything was recorded")
+        #expect(journal.isRecording(at: Timestamp(milliseconds: t0.milliseconds + grace)))
+        journal.append(event("a"))
+        let seen = journal.read(after: 0).through
+        #expect(seen == 1)
+        let later = Timestamp(milliseconds: t0.milliseconds + grace + 1)
+        #expect(!journal.isRecording(at: later), "the reader left long ago")
+
+        // A stream opens: recording again, behind a gap marker.
+        journal.readerArrived(at: later)
+        #expect(journal.isRecording(at: Timestamp(milliseconds: later.milliseconds + 10 * grace)), "while a stream is open")
+        let resumed = journal.read(after: seen)
+        #expect(resumed.missed && resumed.through == 2, "what happened in the silence is lost: reload")
+        journal.append(event("b"))
+        #expect(journal.read(after: 2).events.map(\.event.queue) == ["b"], "a reader past the gap follows")
+        journal.readerLeft(at: later)
+        #expect(journal.isRecording(at: Timestamp(milliseconds: later.milliseconds + grace)))
+        #expect(!journal.isRecording(at: Timestamp(milliseconds: later.milliseconds + grace + 1)))
     }
 
     @Test("with no room, nothing is kept")

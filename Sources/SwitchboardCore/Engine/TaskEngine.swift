@@ -64,8 +64,14 @@ public final class TaskEngine: TaskSource {
 
     /// Records that these tasks changed, when anyone may read it.
     private func note(_ kind: EngineEvent.Kind, _ tasks: some Collection<TaskRecord>, at now: Timestamp) {
-        guard events.isEnabled, !tasks.isEmpty else { return }
-        events.append(tasks.map { EngineEvent.task(kind, $0, at: now) })
+        guard events.isRecording(at: now) else { return }
+        let changes = Array(tasks.lazy.map { EngineEvent.task(kind, $0, at: now) })
+        if !changes.isEmpty { events.append(changes) }
+    }
+
+    private func note(_ event: @autoclosure () -> EngineEvent) {
+        let event = event()
+        if events.isRecording(at: event.at) { events.append(event) }
     }
 
     /// This server's clock against its backend's, as last measured (nil: not shared, or not yet).
@@ -172,7 +178,7 @@ public final class TaskEngine: TaskSource {
         let outcomes = try await backend.enqueue(tasks, now: now)
         let created = outcomes.lazy.filter(\.created).map(\.task)
         metrics.enqueued(created)
-        note(.taskCreated, Array(created), at: now)
+        note(.taskCreated, created, at: now)
         admission.enqueued(created)
         var queues: Set<String> = []
         var lastQueue: String?
@@ -206,7 +212,7 @@ public final class TaskEngine: TaskSource {
                 queues: request.queues, maxTasks: request.maxTasks, workerID: request.workerID, terms: terms, now: now)
             if !leases.isEmpty {
                 metrics.leased(leases, now: now)
-                note(.taskUpdated, leases.map(\.task), at: now)
+                note(.taskUpdated, leases.lazy.map(\.task), at: now)
                 workers.record(.leased(leases.count), worker: request.workerID, at: now)
                 return leases
             }
@@ -466,7 +472,7 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let count = try await deadLetters().requeueDead(matching: filter, now: now)
         if count > 0 {
-            events.append(EngineEvent(kind: .deadRequeued, at: now, queue: queue, count: count))
+            note(EngineEvent(kind: .deadRequeued, at: now, queue: queue, count: count))
             readySignal.notifyAll()
         }
         return count
@@ -475,7 +481,7 @@ public final class TaskEngine: TaskSource {
     public func deleteDead(id: String) async throws {
         let administration: any DeadLetterAdministration = try deadLetters()
         // Read first so that the event can say which queue lost it (readers may see some queues only).
-        let task = events.isEnabled ? try await backend.task(id: id) : nil
+        let task = events.isRecording(at: clock.now()) ? try await backend.task(id: id) : nil
         try await administration.deleteDead(id: id)
         if let task { note(.taskDeleted, CollectionOfOne(task), at: clock.now()) }
     }
@@ -520,7 +526,7 @@ public final class TaskEngine: TaskSource {
         var missing: [String] = []
         for id in ids {
             do {
-                let task = events.isEnabled ? try await backend.task(id: id) : nil
+                let task = events.isRecording(at: clock.now()) ? try await backend.task(id: id) : nil
                 try await administration.deleteDead(id: id)
                 if let task { note(.taskDeleted, CollectionOfOne(task), at: clock.now()) }
                 deleted += 1
@@ -543,7 +549,7 @@ public final class TaskEngine: TaskSource {
         let filter = TaskFilter(queue: queue, type: type)
         try validator.validate(filter)
         let count = try await deadLetters().purgeDead(matching: filter)
-        if count > 0 { events.append(EngineEvent(kind: .deadPurged, at: clock.now(), queue: queue, count: count)) }
+        if count > 0 { note(EngineEvent(kind: .deadPurged, at: clock.now(), queue: queue, count: count)) }
         return count
     }
 
@@ -564,14 +570,14 @@ public final class TaskEngine: TaskSource {
     public func pause(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
         let info = try await pausing().setPaused(true, queue: queue)
-        events.append(EngineEvent(kind: .queuePaused, at: clock.now(), queue: queue))
+        note(EngineEvent(kind: .queuePaused, at: clock.now(), queue: queue))
         return info
     }
 
     public func resume(queue: String) async throws -> QueueInfo {
         try validator.validate(queueName: queue)
         let info = try await pausing().setPaused(false, queue: queue)
-        events.append(EngineEvent(kind: .queueResumed, at: clock.now(), queue: queue))
+        note(EngineEvent(kind: .queueResumed, at: clock.now(), queue: queue))
         readySignal.notify(queues: [queue])
         return info
     }
@@ -595,7 +601,9 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let promoted = try await backend.promoteDue(now: now)
         readySignal.notify(queues: promoted)
-        events.append(promoted.sorted().map { EngineEvent(kind: .queueReady, at: now, queue: $0) })
+        if !promoted.isEmpty, events.isRecording(at: now) {
+            events.append(promoted.sorted().map { EngineEvent(kind: .queueReady, at: now, queue: $0) })
+        }
 
         let policy = configuration.retry
         // The engine's clock follows the backend's, but a wall clock this far off is taken as a
@@ -607,7 +615,7 @@ public final class TaskEngine: TaskSource {
         for task in reaped {
             logger.warning("lease expired", metadata: ["task_id": "\(task.id)", "queue": "\(task.queue)", "status": "\(task.status.rawValue)"])
             metrics.leaseExpired(queue: task.queue)
-            events.append(EngineEvent.task(.leaseExpired, task, at: now))
+            note(EngineEvent.task(.leaseExpired, task, at: now))
             attemptEnded(task, now: now, failed: true)
             if let worker = task.errors.last?.workerID { workers.record(.expired, worker: worker, at: now) }
         }

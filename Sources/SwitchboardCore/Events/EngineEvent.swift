@@ -19,6 +19,9 @@ public struct EngineEvent: Sendable, Hashable {
         case queueResumed = "queue.resumed"
         case lockAcquired = "lock.acquired"
         case lockReleased = "lock.released"
+        /// The journal's own marker where recording started again after nobody read for a while;
+        /// never sent (a reader from before it gets `reset` instead).
+        case gap
     }
 
     /// A task as an event carries it: what a row of the page shows, not its payload or result.

@@ -25,7 +25,10 @@ public struct MeteredLockService: LockService {
     public func acquire(key: String, holder: String, ttl: Duration, wait: Duration) async throws -> LockLease? {
         let lease = try await base.acquire(key: key, holder: holder, ttl: ttl, wait: wait)
         (lease == nil ? busy : acquired).increment()
-        if let lease { events?.append(EngineEvent(kind: .lockAcquired, at: clock.now(), lock: lease)) }
+        if let lease, let events {
+            let now = clock.now()
+            if events.isRecording(at: now) { events.append(EngineEvent(kind: .lockAcquired, at: now, lock: lease)) }
+        }
         return lease
     }
 
@@ -35,8 +38,12 @@ public struct MeteredLockService: LockService {
 
     public func release(key: String, holder: String, token: UInt64) async throws {
         try await base.release(key: key, holder: holder, token: token)
-        let now = clock.now()
-        events?.append(EngineEvent(kind: .lockReleased, at: now, lock: LockLease(key: key, holder: holder, token: token, expiresAt: now)))
+        if let events {
+            let now = clock.now()
+            if events.isRecording(at: now) {
+                events.append(EngineEvent(kind: .lockReleased, at: now, lock: LockLease(key: key, holder: holder, token: token, expiresAt: now)))
+            }
+        }
     }
 
     public func lease(key: String) async throws -> LockLease? {
