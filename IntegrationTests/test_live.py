@@ -219,6 +219,9 @@ def test_run_from_any_directory_it_serves_the_page_and_contract_built_in(tmp_pat
     try:
         page = requests.get(server.base + "/", timeout=5)
         assert page.status_code == 200 and "<title>Switchboard</title>" in page.text
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        script = requests.get(server.base + "/views.js", timeout=5)
+        assert script.headers["Content-Type"] == "text/javascript; charset=utf-8" and "×" in script.text
         with open(os.path.join(ROOT, "Public", "index.html"), encoding="utf-8") as f:
             assert page.text == f.read()
         contract = requests.get(server.base + "/openapi.yaml", timeout=5)

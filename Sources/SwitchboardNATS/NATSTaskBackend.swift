@@ -654,14 +654,17 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
         return index.withLock { $0.known(id)?.record }
     }
 
-    public func list(_ filter: TaskFilter, page: PageRequest) async throws -> Page<TaskRecord> {
-        var cursor: UInt64?
-        if let text = page.cursor {
-            guard text.first == "n", let value = UInt64(text.dropFirst()) else {
-                throw SwitchboardError.invalid("cursor '\(text)' is not one this server returned")
-            }
-            cursor = value
+    /// A cursor is a letter and the number to continue from.
+    private static func cursorNumber(_ text: String?, prefix: Character) throws(SwitchboardError) -> UInt64? {
+        guard let text else { return nil }
+        guard text.first == prefix, let value = UInt64(text.dropFirst()) else {
+            throw .invalid("cursor '\(text)' is not one this server returned")
         }
+        return value
+    }
+
+    public func list(_ filter: TaskFilter, page: PageRequest) async throws -> Page<TaskRecord> {
+        let cursor = try Self.cursorNumber(page.cursor, prefix: "n")
         let limit = min(max(page.limit, 1), PageRequest.maxLimit)
         let (items, next) = index.withLock { $0.page(filter, after: cursor, limit: limit) }
         return Page(items: items, nextCursor: next.map { "n\($0)" })
@@ -672,13 +675,7 @@ public final class NATSTaskBackend: TaskBackend, DeadLetterAdministration, Queue
     }
 
     public func runs(page: PageRequest) async throws -> Page<String> {
-        var cursor: UInt64?
-        if let text = page.cursor {
-            guard text.first == "c", let value = UInt64(text.dropFirst()) else {
-                throw SwitchboardError.invalid("cursor '\(text)' is not one this server returned")
-            }
-            cursor = value
-        }
+        let cursor = try Self.cursorNumber(page.cursor, prefix: "c")
         let limit = min(max(page.limit, 1), PageRequest.maxLimit)
         let (runs, next) = index.withLock { $0.runs.page(before: cursor, limit: limit) }
         return Page(items: runs, nextCursor: next.map { "c\($0)" })

@@ -127,10 +127,19 @@ public struct ControlPlane: Sendable {
         let browser = BrowserPolicy(
             allowedHosts: security.allowedHosts, allowedOrigins: security.allowedOrigins, boundHost: settings.host, tls: security.tls != nil)
         router.add(middleware: EdgeMiddleware(routes: table, browser: browser, metrics: HTTPMetrics(factory: metrics.factory)))
+        // The page's text files are UTF-8, said in the header (not only in a <meta> a client
+        // that is not a browser does not read).
+        let utf8Text: [String: MediaType] = [
+            "html": MediaType(type: .text, subType: "html", parameter: ("charset", "utf-8")),
+            "css": MediaType(type: .text, subType: "css", parameter: ("charset", "utf-8")),
+            "js": MediaType(type: .text, subType: "javascript", parameter: ("charset", "utf-8")),
+        ]
         if let folder = settings.publicDirectory {
-            router.add(middleware: FileMiddleware(folder, searchForIndexHtml: true))
+            router.add(middleware: FileMiddleware(folder, searchForIndexHtml: true).withAdditionalMediaTypes(forFileExtensions: utf8Text))
         } else {
-            router.add(middleware: FileMiddleware(fileProvider: EmbeddedFiles(EmbeddedAssets.publicFiles), searchForIndexHtml: true))
+            router.add(
+                middleware: FileMiddleware(fileProvider: EmbeddedFiles(EmbeddedAssets.publicFiles), searchForIndexHtml: true)
+                    .withAdditionalMediaTypes(forFileExtensions: utf8Text))
         }
         // Without credentials or a rate to meter, every caller is anonymous: no layer is needed
         // (`SwitchboardContext.principal` reads a missing identity as anonymous).

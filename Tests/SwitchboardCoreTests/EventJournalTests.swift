@@ -1,4 +1,5 @@
 import SwitchboardCore
+import SwitchboardJSON
 import SwitchboardTesting
 import Testing
 
@@ -71,5 +72,37 @@ struct EventJournalTests {
         let journal = EventJournal(capacity: 0, epoch: "e")
         journal.append(event("a"))
         #expect(!journal.isEnabled && journal.read(after: nil).head == 0)
+    }
+}
+
+@Suite("Engine events")
+struct EngineEventTests {
+    @Test("the engine records each transition while someone reads, and nothing before")
+    func transitions() async throws {
+        let h = EngineHarness()
+        let engine = h.engine
+        _ = try await engine.enqueue(TaskSubmission(queue: "q", type: "job", payload: .null))
+        #expect(engine.events.read(after: nil).head == 0, "nobody reads: nothing recorded")
+
+        engine.events.readerArrived(at: h.clock.now())
+        let start = engine.events.read(after: nil).through
+        let task = try await engine.enqueue(TaskSubmission(queue: "q", type: "job", runID: "r", payload: .null)).task
+        _ = try await engine.enqueue(TaskSubmission(queue: "q", type: "job", payload: .null, delayMS: 5000))
+        let leases = try await engine.lease(LeaseRequest(workerID: "w", queues: ["q"], maxTasks: 2, leaseDuration: .seconds(1)))
+        #expect(leases.count == 2)
+        _ = try await engine.complete(leaseID: leases[0].leaseID, result: nil)
+        h.clock.advance(by: .seconds(6))
+        _ = try await engine.performMaintenance()  // the other lease expires; the scheduled task comes due
+        _ = try await engine.pause(queue: "q")
+        _ = try await engine.cancel(id: task.id)
+
+        let reading = engine.events.read(after: start)
+        let kinds = reading.events.map(\.event.kind)
+        #expect(kinds == [.taskCreated, .taskCreated, .taskUpdated, .taskUpdated, .taskUpdated, .queueReady, .leaseExpired, .queuePaused, .taskUpdated])
+        #expect(reading.events[2].event.task?.status == .running && reading.events[2].event.task?.workerID == "w")
+        #expect(reading.events[4].event.task?.status == .completed)
+        #expect(reading.events[6].event.task?.status == .retrying)
+        #expect(reading.events[0].event.task?.runID == "r" && reading.events[0].event.queue == "q")
+        #expect(reading.events.last?.event.task?.status == .cancelled)
     }
 }
