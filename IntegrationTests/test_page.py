@@ -365,7 +365,9 @@ def test_a_run_trace_shows_its_tasks_in_order_with_tools_reasons_and_failures(br
         assert f"echo — {reason}" in labels
     dead_bar = browser.find_element(By.CSS_SELECTOR, f"#trace a.bar[data-task='{ids[-1]}']")
     assert len(dead_bar.find_elements(By.CSS_SELECTOR, "line.fail-mark")) == 2, "two failed attempts marked"
-    assert dead_bar.find_elements(By.CSS_SELECTOR, "rect.seg-dead")
+    assert len(dead_bar.find_elements(By.CSS_SELECTOR, "rect.seg-failed")) == 2, "each attempt a segment"
+    done_bar = browser.find_element(By.CSS_SELECTOR, f"#trace a.bar[data-task='{ids[0]}']")
+    assert len(done_bar.find_elements(By.CSS_SELECTOR, "rect.seg-completed")) == 1 and not done_bar.find_elements(By.CSS_SELECTOR, "line.fail-mark")
     # Its dead task is requeued from the run.
     browser.find_element(By.ID, "requeue-run-dead").click()
     click_confirm(browser, "Requeue 1 dead task of run run-trace?")

@@ -450,7 +450,7 @@ const run = {
     this.main.replaceChildren(
       el("h1", {}, "Run ", el("span", { class: "mono" }, this.id)), counts(summary.counts), actions,
       el("h2", {}, "Trace"),
-      el("p", { class: "muted" }, "One bar per task, in the lane of the worker of its last attempt: grey from its creation to its last attempt's start (earlier attempts and their retry waits included), then that attempt coloured by outcome; red marks end failed attempts. Hover or focus a bar for its details."),
+      el("p", { class: "muted" }, "One bar per task, in the lane of the worker of its last attempt: grey while it waited, each failed attempt in red ended by a mark, then the attempt that stands coloured by its outcome. Hover or focus a bar for its details."),
       el("div", { class: "trace", id: "trace" }, trace(ordered)),
       el("h2", {}, "Tasks"), list.wrap);
   },
@@ -498,15 +498,25 @@ function trace(ordered) {
       const anchor = add(svg, "a", { href: link("task", { id: t.id }), class: "bar", "data-task": t.id, "data-created": t.created_at });
       const label = [toolOf(t) || t.type, reasonOf(t)].filter(Boolean).join(" — ");
       add(anchor, "title", {}, `${label} · ${t.status} · ${t.attempts} attempt${t.attempts === 1 ? "" : "s"} · ${t.id}`);
-      const waitEnd = started ?? finished;
-      add(anchor, "rect", { x: x(created), y: y + 5, width: Math.max(1, x(waitEnd) - x(created)), height: 14, class: "wait", rx: 2 });
-      if (started !== null && t.status !== "pending" && t.status !== "scheduled") {
-        add(anchor, "rect", { x: x(started), y: y + 3, width: Math.max(2, x(finished) - x(started)), height: 18, class: "seg-" + t.status, rx: 2 });
-      }
+      const segment = (from, to, cls, tall) => add(anchor, "rect", {
+        x: x(from), y: tall ? y + 3 : y + 5, width: Math.max(tall ? 2 : 1, x(to) - x(from)), height: tall ? 18 : 14, class: cls, rx: 2 });
+      // Waiting (grey), each failed attempt (red, ended by a mark), then the attempt that
+      // stands, coloured by its outcome. Entries from before attempts' starts were kept get
+      // only their mark, inside the grey.
+      let waitFrom = created;
       for (const e of t.errors) {
-        const px = x(at(e.at));
-        add(anchor, "line", { x1: px, x2: px, y1: y + 1, y2: y + 23, class: "fail-mark" });
+        const failedAt = at(e.at), startedAt = at(e.started_at);
+        if (startedAt !== null && startedAt >= waitFrom) {
+          segment(waitFrom, startedAt, "wait", false);
+          segment(startedAt, failedAt, "seg-failed", true);
+          waitFrom = failedAt;
+        }
+        add(anchor, "line", { x1: x(failedAt), x2: x(failedAt), y1: y + 1, y2: y + 23, class: "fail-mark" });
       }
+      const lastFailedStart = t.errors.length ? at(t.errors[t.errors.length - 1].started_at) : null;
+      const standing = started !== null && started !== lastFailedStart && !["pending", "scheduled", "retrying"].includes(t.status);
+      segment(waitFrom, standing ? Math.max(waitFrom, started) : finished, "wait", false);
+      if (standing) segment(started, finished, "seg-" + t.status, true);
       add(anchor, "text", { x: Math.min(x(finished) + 6, width - right + 6), y: y + 16, class: "bar-label" }, label.length > 42 ? label.slice(0, 41) + "…" : label);
       y += row;
     }

@@ -121,6 +121,7 @@ extension TaskErrorEntry {
         w.key(TaskErrorField.at.name); w.timestamp(at)
         w.key(TaskErrorField.message.name); w.string(message)
         w.key(TaskErrorField.workerID.name); w.string(workerID)
+        w.key(TaskErrorField.startedAt.name); w.timestamp(startedAt)
         w.endObject()
     }
 
@@ -135,6 +136,7 @@ extension TaskErrorEntry {
             var attempt: Int64?
             var at: Timestamp?
             var message, workerID: String?
+            var startedAt: Timestamp?
             try reader.beginObject()
             while let key = try reader.nextKey() {
                 guard let index = reader.index(of: key, in: TaskErrorField.names, hint: 0), let field = TaskErrorField(rawValue: index) else {
@@ -146,10 +148,11 @@ extension TaskErrorEntry {
                 case .at: at = try reader.timestamp()
                 case .message: message = try reader.string()
                 case .workerID: workerID = try reader.string()
+                case .startedAt: startedAt = try reader.timestamp()
                 }
             }
             guard let at else { throw .shape("a task without errors[].at") }
-            entries.append(TaskErrorEntry(attempt: Int(attempt ?? 0), at: at, message: message ?? "", workerID: workerID))
+            entries.append(TaskErrorEntry(attempt: Int(attempt ?? 0), at: at, message: message ?? "", workerID: workerID, startedAt: startedAt))
         }
         return entries
     }

@@ -43,7 +43,8 @@ extension NATSStoredTask {
     /// A failed attempt (a worker's report, an expired lease, a release past the limit).
     mutating func fail(message: String, now: Timestamp, historyLimit: Int, decide: (TaskRecord) -> FailureDecision) {
         record.error = message
-        record.errors.append(TaskErrorEntry(attempt: record.attempts, at: now, message: message, workerID: record.workerID))
+        record.errors.append(
+            TaskErrorEntry(attempt: record.attempts, at: now, message: message, workerID: record.workerID, startedAt: record.startedAt))
         if record.errors.count > historyLimit { record.errors.removeFirst(record.errors.count - historyLimit) }
         endLease()
         if cancelRequested {

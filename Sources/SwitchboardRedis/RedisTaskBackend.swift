@@ -199,7 +199,7 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
         guard task.status == .running else { throw Self.staleLease(leaseID) }
         // What the script will record, so the decision sees the failure as the memory backend shows it.
         task.error = message
-        task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID))
+        task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID, startedAt: task.startedAt))
         let decision = decide(task)
         let parts = try await leaseScript(
             RedisTaskScripts.fail, "fail", leaseID: leaseID,
@@ -372,7 +372,7 @@ public final class RedisTaskBackend: TaskBackend, DeadLetterAdministration, Queu
             guard let secret = Self.field("lid", in: fields) else { continue }
             let message = "lease expired: worker \(task.workerID ?? "unknown") stopped heartbeating"
             task.error = message
-            task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID))
+            task.errors.append(TaskErrorEntry(attempt: task.attempts, at: now, message: message, workerID: task.workerID, startedAt: task.startedAt))
             arguments += [task.id, secret] + Self.arguments(decide(task))
         }
         let applied = try await run(RedisTaskScripts.reap, "reap", arguments)

@@ -183,7 +183,8 @@ enum RedisTaskCoding {
                 attempt: Int(try entry.integer("attempt") ?? 0),
                 at: Timestamp(milliseconds: try entry.integer("at_ms") ?? 0),
                 message: try entry.string("message") ?? "",
-                workerID: try entry.string("worker_id"))
+                workerID: try entry.string("worker_id"),
+                startedAt: try entry.integer("started_ms").map { Timestamp(milliseconds: $0) })
         }
     }
 }

@@ -99,8 +99,9 @@ enum RedisTaskScripts {
           return f
         end
         local function recordFailure(id, message, now, attempt, worker, limit)
+          local started = redis.call('HGET', tk(id), 'sa')
           local entry = '{"attempt":' .. attempt .. ',"at_ms":' .. now .. ',"message":' .. cjson.encode(message)
-            .. ',"worker_id":' .. (worker and cjson.encode(worker) or 'null') .. '}'
+            .. ',"worker_id":' .. (worker and cjson.encode(worker) or 'null') .. ',"started_ms":' .. (started or 'null') .. '}'
           local errs = redis.call('HGET', tk(id), 'errs')
           if errs then errs = errs .. '\\n' .. entry else errs = entry end
           local n = redis.call('HINCRBY', tk(id), 'en', 1)

@@ -83,7 +83,7 @@ struct TaskRecordReadingTests {
             maxRetries: 1, timeoutMS: 5000, lockKey: "repo", notBefore: t, createdAt: t, updatedAt: t + .milliseconds(5),
             startedAt: t + .milliseconds(1), finishedAt: t + .milliseconds(5), workerID: "w-1", leaseExpiresAt: nil,
             result: try RawJSON(validating: #"{"z": null}"#), error: "boom\nline two",
-            errors: [TaskErrorEntry(attempt: 1, at: t, message: "first", workerID: nil), TaskErrorEntry(attempt: 2, at: t, message: "boom\nline two", workerID: "w-1")])
+            errors: [TaskErrorEntry(attempt: 1, at: t, message: "first", workerID: nil), TaskErrorEntry(attempt: 2, at: t, message: "boom\nline two", workerID: "w-1", startedAt: Timestamp(milliseconds: 1_795_000_000_100))])
         let read = try TaskRecord(json: full.jsonBytes())
         #expect(read == full)
         #expect(read.payload.description == #"{"tool_name": "echo",  "input": [1, 2.50]}"#)

@@ -224,7 +224,8 @@ struct MemoryBackendState {
     mutating func recordFailure(_ box: TaskBox, message: String, now: Timestamp) {
         box.record.error = message
         box.record.errors.append(
-            TaskErrorEntry(attempt: box.record.attempts, at: now, message: message, workerID: box.record.workerID))
+            TaskErrorEntry(
+                attempt: box.record.attempts, at: now, message: message, workerID: box.record.workerID, startedAt: box.record.startedAt))
         if box.record.errors.count > errorHistoryLimit {
             box.record.errors.removeFirst(box.record.errors.count - errorHistoryLimit)
         }

@@ -50,7 +50,7 @@ public enum TaskField: Int, CaseIterable, Sendable {
 
 /// The members of one entry of a task's `errors`.
 public enum TaskErrorField: Int, CaseIterable, Sendable {
-    case attempt, at, message, workerID
+    case attempt, at, message, workerID, startedAt
 
     @inlinable
     public var name: StaticString {
@@ -59,6 +59,7 @@ public enum TaskErrorField: Int, CaseIterable, Sendable {
         case .at: "at"
         case .message: "message"
         case .workerID: "worker_id"
+        case .startedAt: "started_at"
         }
     }
 

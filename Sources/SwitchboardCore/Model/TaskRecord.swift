@@ -3,15 +3,19 @@ import SwitchboardJSON
 /// One failed attempt, kept in the task's error history.
 public struct TaskErrorEntry: Sendable, Hashable {
     public var attempt: Int
+    /// When the attempt failed.
     public var at: Timestamp
     public var message: String
     public var workerID: String?
+    /// When the attempt started (its lease); nil in entries recorded before it was kept.
+    public var startedAt: Timestamp?
 
-    public init(attempt: Int, at: Timestamp, message: String, workerID: String?) {
+    public init(attempt: Int, at: Timestamp, message: String, workerID: String?, startedAt: Timestamp? = nil) {
         self.attempt = attempt
         self.at = at
         self.message = message
         self.workerID = workerID
+        self.startedAt = startedAt
     }
 }
 

@@ -35,6 +35,7 @@ extension BackendConformance {
             try expectEqual(reaped.map(\.id), [t.record.id], "reaped")
             try expectEqual(reaped[0].status, .retrying, "reaped status")
             try expectEqual(reaped[0].errors.count, 1, "the expiry is in the error history")
+            try expectEqual(reaped[0].errors.first?.startedAt, Fixture.t0, "with when the attempt started")
             try expect(try await b.reapExpiredLeases(now: Fixture.at(5000), limit: 100, decide: retry(at: 0)).isEmpty, "reaped once")
             let second = try await lease(b, [q], at: 1000, worker: "healthy")[0]
             try expectEqual(second.task.attempts, 2, "attempts after redelivery")

@@ -97,6 +97,8 @@ extension BackendConformance {
             try expectEqual(dead.errors.map(\.message), ["boom 1", "boom 2"], "error messages")
             try expectEqual(dead.errors.map(\.workerID), ["wa", "wb"], "error workers")
             try expectEqual(dead.errors.map(\.at), [Fixture.at(10), Fixture.at(600)], "error times")
+            try expectEqual(dead.errors.map(\.startedAt), [Fixture.at(0), Fixture.at(500)], "when each attempt started")
+            try expectEqual(try await b.task(id: t.record.id)?.errors, dead.errors, "the history as stored")
             try expect(try await lease(b, [q], at: 10_000).isEmpty, "dead tasks are not leased")
         },
         .init(.transitions, "decide sees the task with the failed attempt counted") { b in
