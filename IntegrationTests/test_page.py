@@ -122,8 +122,9 @@ def test_every_view_loads_cleanly_and_accessibly_at_desktop_and_phone_size(brows
     steps = [(120, "search the docs"), (250, "read three pages"), (60, "check the quota"), (180, "draft the answer")]
     for ms, reason in steps:
         enqueue(server, queue="agents", run_id="run-shots", payload={"tool_name": "sleep", "input": {"ms": ms}, "reason": reason})
-    enqueue(server, queue="agents", run_id="run-shots", max_retries=1,
-            payload={"tool_name": "fail", "input": {"message": "upstream 503"}, "reason": "post to the flaky API"})
+    # A call that hangs past its timeout twice: two failed attempts, then dead.
+    enqueue(server, queue="agents", run_id="run-shots", max_retries=1, timeout_ms=100,
+            payload={"tool_name": "sleep", "input": {"ms": 5000}, "reason": "post to the flaky API"})
     for i in range(3):
         enqueue(server, queue="mail", payload={"tool_name": "send_mail", "input": {"to": f"user{i}@example.com"}})
     kill_by_hand(server, "mail", "smtp refused: 550 mailbox 17 unavailable", 3)
