@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
     ],
     targets: [
         // JSON as bytes: a validating scanner, a writer, raw values passed through verbatim, and
@@ -150,6 +151,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // MCP for workers: hosting MCP servers as child processes and running their tools as
+        // tool calls (the MCP Swift SDK's client over our child-process transport).
+        .target(
+            name: "SwitchboardMCP",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardJSON",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A typed client of the REST API, and the remote task source that lets `Worker` run in
         // another process. Knows HTTP, not the server's code.
         .target(
@@ -191,7 +204,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -207,7 +220,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardBench",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -244,6 +257,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/RemoteWorker",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardMCPTests",
+            dependencies: [
+                "SwitchboardMCP", "SwitchboardCore", "SwitchboardJSON",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -73,6 +73,10 @@ extension WorkerInfo {
         w.key("released"); w.int(released)
         w.key("expired"); w.int(expired)
         w.endObject()
+        w.key("tools")
+        w.beginArray()
+        for tool in tools { w.string(tool) }
+        w.endArray()
         w.endObject()
     }
 }
@@ -168,16 +172,18 @@ public struct WireWorker: Decodable, Sendable {
     public var lastSeen: Timestamp
     public var state: String
     public var counters: Counters
+    public var tools: [String]?
 
     enum CodingKeys: String, CodingKey {
-        case id, host, slots, busy, state, counters
+        case id, host, slots, busy, state, counters, tools
         case lastSeen = "last_seen"
     }
 
     public var info: WorkerInfo {
         WorkerInfo(
             id: id, host: host, slots: slots, busy: busy, lastSeen: lastSeen, gone: state == "gone", leased: counters.leased,
-            completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired)
+            completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired,
+            tools: tools ?? [])
     }
 }
 

@@ -119,6 +119,12 @@ extension APIClient {
         w.key("wait_ms"); w.int(request.wait.wholeMilliseconds)
         if let host = request.host { w.key("host"); w.string(host) }
         if let slots = request.slots { w.key("slots"); w.int(slots) }
+        if let tools = request.tools {
+            w.key("tools")
+            w.beginArray()
+            for tool in tools { w.string(tool) }
+            w.endArray()
+        }
         if !completions.isEmpty {
             w.key("complete")
             LeaseCompletion.write(completions, to: &w)

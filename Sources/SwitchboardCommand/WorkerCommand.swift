@@ -3,13 +3,14 @@ import Logging
 import ServiceLifecycle
 import SwitchboardClient
 import SwitchboardCore
+import SwitchboardMCP
 import UnixSignals
 
 /// `switchboard worker`: the same `Worker` as in `serve`, leasing from a server over REST.
 struct WorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Run a remote worker: lease tasks from a server over REST and run them with the built-in tools.")
+        abstract: "Run a remote worker: lease tasks from a server over REST and run them with the built-in tools and the tools of the MCP servers it hosts.")
 
     @OptionGroup var connection: ServerOption
     @Option(help: "This worker's id (shown in GET /v1/workers and on its tasks).")
@@ -25,6 +26,16 @@ struct WorkerCommand: AsyncParsableCommand {
     var requestTimeoutMs = Environment.int("REQUEST_TIMEOUT_MS") ?? 10_000
     @Option(help: "On SIGTERM, how long running tasks may finish before they are released.")
     var drainTimeoutMs = Environment.int("DRAIN_TIMEOUT_MS") ?? 30_000
+    @Option(
+        name: .customLong("mcp"),
+        help: ArgumentHelp(
+            "An MCP server to host: NAME=COMMAND ARGS… (repeatable); its tools run as NAME.TOOL.",
+            discussion: "The command is started as a child process speaking MCP over stdio, and restarted with backoff when it exits."))
+    var mcpServers: [String] = Environment.string("MCP").map { $0.split(separator: "\n").map(String.init) } ?? []
+    @Option(help: "Names of hosted MCP servers whose tool errors bury a task at once (comma-separated); others' are retried.")
+    var mcpPermanentErrors = Environment.string("MCP_PERMANENT_ERRORS") ?? ""
+    @Option(help: "How long to wait for the hosted MCP servers to start before leasing anyway.")
+    var mcpStartTimeoutMs = Environment.int("MCP_START_TIMEOUT_MS") ?? 30_000
     @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = Environment.string("LOG_LEVEL") ?? "info"
     @Option(help: "text (for people) or json (one object per line).") var logFormat = Environment.string("LOG_FORMAT") ?? "text"
 
@@ -36,6 +47,22 @@ struct WorkerCommand: AsyncParsableCommand {
         if let leaseMs, leaseMs < 100 { throw ValidationError("lease-ms must be at least 100") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
+        let specs = try mcpSpecs()
+        guard Set(specs.map(\.name)).count == specs.count else { throw ValidationError("each --mcp server needs a name of its own") }
+        guard mcpStartTimeoutMs >= 0 else { throw ValidationError("mcp-start-timeout-ms must not be negative") }
+    }
+
+    func mcpSpecs() throws -> [MCPServerSpec] {
+        let permanent = Set(mcpPermanentErrors.split(separator: ",").map { $0.filter { $0 != " " } })
+        return try mcpServers.map { text in
+            do {
+                var spec = try MCPServerSpec(parsing: text)
+                spec.errorsArePermanent = permanent.contains(spec.name)
+                return spec
+            } catch let error as MCPServerSpec.Invalid {
+                throw ValidationError(error.description)
+            }
+        }
     }
 
     func run() async throws {
@@ -49,17 +76,60 @@ struct WorkerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("the TLS files cannot be used: \(error)")
         }
+        let tools = ToolRegistry.builtins()
+        let hosts = try mcpSpecs().map { MCPServerHost(spec: $0, registry: tools, logger: Logger(label: "switchboard.mcp")) }
         let worker = Worker(
             configuration: Worker.Configuration(
                 id: id, queues: queues.split(separator: ",").map { $0.filter { $0 != " " } }.filter { !$0.isEmpty },
                 concurrency: concurrency, pollInterval: .milliseconds(waitMs), drainTimeout: .milliseconds(drainTimeoutMs),
                 leaseDuration: leaseMs.map { .milliseconds($0) }, host: Environment.hostname),
-            source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client), tools: .builtins(), logger: logger)
+            source: RemoteTaskSource(client: client), locks: RemoteLockService(client: client), tools: tools, logger: logger)
         logger.info("starting", metadata: ["server": "\(connection.server)", "worker_id": "\(id)", "concurrency": "\(concurrency)"])
+        // The hosts come first: on SIGTERM the group stops services in reverse order, so the
+        // worker drains its tasks (MCP calls among them) before the MCP servers stop.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            hosts.map { .init(service: $0) } + [.init(service: DelayedStart(worker, until: { await Self.ready(hosts, within: mcpStartTimeoutMs, logger: logger) }))]
         let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+}
+
+extension WorkerCommand {
+    /// Waits for every hosted MCP server to list its tools, or for the timeout: leasing before
+    /// that would fail tasks of their tools as calls of unknown tools.
+    static func ready(_ hosts: [MCPServerHost], within milliseconds: Int, logger: Logger) async {
+        guard !hosts.isEmpty else { return }
+        let allReady = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for host in hosts { await host.ready() }
+                return !Task.isCancelled
+            }
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                return false
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        if !allReady { logger.warning("not every MCP server started in time; leasing anyway", metadata: ["timeout_ms": "\(milliseconds)"]) }
+    }
+}
+
+/// A service that starts `base` once `until` returns (and stops it as usual).
+struct DelayedStart: Service {
+    let base: any Service
+    let until: @Sendable () async -> Void
+
+    init(_ base: any Service, until: @escaping @Sendable () async -> Void) {
+        self.base = base
+        self.until = until
+    }
+
+    func run() async throws {
+        await until()
+        try await base.run()
     }
 }

@@ -25,7 +25,7 @@ struct LeaseRoutes<Context: SwitchboardContext> {
 
     @Sendable func lease(_ request: Request, context: Context) async throws -> Response {
         let body = try await request.jsonObject(limit: maxBodyBytes)
-        try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots", "complete"])
+        try body.rejectUnknown(allowed: ["worker_id", "queues", "max_tasks", "lease_ms", "wait_ms", "host", "slots", "tools", "complete"])
         let slots = try body.integer("slots")
         let leaseRequest = LeaseRequest(
             workerID: try required(body.string("worker_id"), "worker_id"),
@@ -33,7 +33,7 @@ struct LeaseRoutes<Context: SwitchboardContext> {
             maxTasks: Int(try body.integer("max_tasks") ?? 1),
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
-            host: try body.string("host"), slots: slots.map { Int(clamping: $0) })
+            host: try body.string("host"), slots: slots.map { Int(clamping: $0) }, tools: try body.strings("tools"))
         try engine.validate(leaseRequest)
         for queue in leaseRequest.queues { try context.authorize(queue: queue) }
         // Tasks the worker finished, carried on its next lease call: completed first (a bad

@@ -55,6 +55,35 @@ struct LeaseEndpointTests {
         }
     }
 
+    @Test("a worker says which tools it runs; GET /v1/workers shows them; bad lists are refused")
+    func tools() async throws {
+        try await h.test { client in
+            let lease = #"{"worker_id": "mcp-1", "tools": ["py.add", "echo"]}"#
+            #expect(try await client.call(.post, "/v1/leases", json: lease).status == .ok)
+            let workers = try await client.call(.get, "/v1/workers")
+            #expect(workers.body?.items.first?["tools"] as? [String] == ["echo", "py.add"])
+            // A call without tools leaves them as they were.
+            #expect(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "mcp-1"}"#).status == .ok)
+            #expect(try await client.call(.get, "/v1/workers").body?.items.first?["tools"] as? [String] == ["echo", "py.add"])
+            let many = "[" + (0...1000).map { "\"t\($0)\"" }.joined(separator: ",") + "]"
+            for bad in [#""tools": [1]"#, #""tools": "echo""#, #""tools": [""]"#, "\"tools\": \(many)"] {
+                expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "mcp-2", \#(bad)}"#), .unprocessableContent)
+            }
+            #expect(try await client.call(.get, "/v1/workers").body?.items.count == 1, "refused calls record nothing")
+        }
+    }
+
+    @Test("an in-process worker tells its tools with its first lease")
+    func inProcessTools() async throws {
+        let worker = Worker(
+            configuration: Worker.Configuration(id: "local", concurrency: 2, pollInterval: .milliseconds(10)), source: h.engine,
+            locks: MemoryLockService(), tools: .builtins())
+        let running = Task { try await worker.run() }
+        defer { worker.stop(); running.cancel() }
+        while h.engine.workers.list(now: h.clock.now()).first?.tools.isEmpty ?? true { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(h.engine.workers.list(now: h.clock.now()).first?.tools == ["echo", "fail", "sleep"])
+    }
+
     @Test("fail retries or buries; release gives the attempt back; an empty body is {}")
     func failAndRelease() async throws {
         try await h.test { client in

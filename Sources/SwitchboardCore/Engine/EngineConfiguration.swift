@@ -57,11 +57,14 @@ public struct LeaseRequest: Sendable, Hashable {
     /// What the worker tells about itself, for `GET /v1/workers`.
     public var host: String?
     public var slots: Int?
+    /// The tools the worker runs, when they changed since it last said (nil: as before).
+    public var tools: [String]?
 
     public init(
         workerID: String, queues: [String] = ["default"], maxTasks: Int = 1, leaseDuration: Duration? = nil,
-        wait: Duration = .zero, host: String? = nil, slots: Int? = nil
+        wait: Duration = .zero, host: String? = nil, slots: Int? = nil, tools: [String]? = nil
     ) {
+        self.tools = tools
         self.workerID = workerID
         self.queues = queues
         self.maxTasks = maxTasks

@@ -120,6 +120,11 @@ struct TaskValidator {
             throw .invalid("host must be 1-255 printable characters")
         }
         if let slots = request.slots, !(1...100_000).contains(slots) { throw .invalid("slots must be between 1 and 100000") }
+        if let tools = request.tools {
+            guard tools.count <= 1000, tools.allSatisfy({ NamePattern.isPrintable($0, maxLength: 200) }) else {
+                throw .invalid("tools must list at most 1000 names of 1-200 printable characters")
+            }
+        }
     }
 
     /// The worker id a heartbeat or release names (it only feeds `GET /v1/workers`).

@@ -29,6 +29,7 @@ public struct TaskFailure: Error, Sendable, Hashable, CustomStringConvertible {
 /// The tools a worker can run, by name.
 public final class ToolRegistry: Sendable {
     private let tools = Mutex<[String: any Tool]>([:])
+    private let changes = Atomic<UInt64>(0)
 
     public init(_ tools: [any Tool] = []) {
         for tool in tools { register(tool) }
@@ -42,6 +43,16 @@ public final class ToolRegistry: Sendable {
     /// Adds a tool, replacing any tool of the same name.
     public func register(_ tool: any Tool) {
         tools.withLock { $0[tool.name] = tool }
+        changes.add(1, ordering: .relaxed)
+    }
+
+    /// Goes up with every change: a worker tells the server its tools again when it moved.
+    public var version: UInt64 { changes.load(ordering: .relaxed) }
+
+    /// Removes a tool (an MCP server's tool that went away); tasks for it then fail as for any unknown tool.
+    public func unregister(_ name: String) {
+        tools.withLock { _ = $0.removeValue(forKey: name) }
+        changes.add(1, ordering: .relaxed)
     }
 
     public func tool(named name: String) -> (any Tool)? {

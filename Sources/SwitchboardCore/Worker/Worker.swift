@@ -214,6 +214,8 @@ public final class Worker: Service, Sendable {
 
     private func leaseAndRun() async {
         let carries = source.carriesCompletionsOnLease
+        // The tools go with the first lease call and with the first after they change.
+        var toldTools: UInt64?
         while true {
             // Until the next lease call, finished tasks wait to go with it (one round trip
             // for both) instead of going on their own.
@@ -224,10 +226,11 @@ public final class Worker: Service, Sendable {
             await Task.yield()
             free = min(slots.free, configuration.maxTasksPerLease)
             guard free > 0 else { continue }
+            let toolsVersion = tools.version
             let request = LeaseRequest(
                 workerID: configuration.id, queues: configuration.queues, maxTasks: free,
                 leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
-                slots: configuration.concurrency)
+                slots: configuration.concurrency, tools: toldTools == toolsVersion ? nil : tools.names)
             let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
             var leases: [TaskLease]
             // A lease is safe from when its call was sent (a long-poll's tasks are leased later,
@@ -240,11 +243,14 @@ public final class Worker: Service, Sendable {
                 var immediate = request
                 immediate.wait = .zero
                 leases = carried.isEmpty ? try await source.lease(immediate) : try await lease(immediate, carrying: carried)
+                toldTools = toolsVersion
                 if leases.isEmpty, request.wait > .zero, !stopSignal.isOpen {
                     // A long-poll may last: what finishes meanwhile is reported on its own.
                     outcomes.setCarrying(false)
                     sentAt = clock.now()
-                    leases = try await source.lease(request, unless: stopSignal, tryAtOnce: false)
+                    var longPoll = request
+                    longPoll.tools = nil
+                    leases = try await source.lease(longPoll, unless: stopSignal, tryAtOnce: false)
                 }
             } catch {
                 outcomes.setCarrying(false)

@@ -1,0 +1,47 @@
+"""An MCP server (the Python `mcp` package's MCPServer, stdio) that Switchboard's tests host in a
+worker: a fast tool, a slow one that notes its cancellation, a failing one and one that crashes
+its process."""
+import asyncio
+import os
+import sys
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("switchboard-test-tools")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Adds two integers."""
+    return a + b
+
+
+@server.tool()
+async def slow(seconds: float, marker: str = "") -> str:
+    """Sleeps, then answers; writes 'cancelled' to `marker` when cancelled."""
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        if marker:
+            with open(marker, "w") as f:
+                f.write("cancelled")
+        raise
+    return f"slept {seconds}"
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with `message` (a ToolError: its text reaches the caller)."""
+    raise ToolError(message)
+
+
+@server.tool()
+def crash() -> str:
+    """Exits the server's process at once."""
+    sys.stdout.flush()
+    os._exit(3)
+
+
+if __name__ == "__main__":
+    server.run()

@@ -1,0 +1,66 @@
+/// One MCP server a worker hosts: `NAME=COMMAND ARGS…` as `--mcp` takes it. Its tools are
+/// registered as `NAME.TOOL`.
+public struct MCPServerSpec: Sendable, Hashable {
+    public var name: String
+    /// The program and its arguments.
+    public var command: [String]
+    /// Whether a tool error (`isError`) buries the task at once instead of being retried.
+    public var errorsArePermanent: Bool
+
+    public init(name: String, command: [String], errorsArePermanent: Bool = false) {
+        self.name = name
+        self.command = command
+        self.errorsArePermanent = errorsArePermanent
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `NAME=COMMAND ARGS…`; the command is split at spaces, with single or double quotes and
+    /// backslashes as a shell reads them (no variables, no globs: it is not run by a shell).
+    public init(parsing text: String) throws(Invalid) {
+        guard let equals = text.firstIndex(of: "=") else {
+            throw Invalid(description: "--mcp takes NAME=COMMAND, not \(text.debugDescription)")
+        }
+        let name = String(text[..<equals])
+        guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            throw Invalid(description: "an MCP server's name is 1-64 of A-Z a-z 0-9 _ -, not \(name.debugDescription)")
+        }
+        let command = try Self.words(String(text[text.index(after: equals)...]))
+        guard !command.isEmpty else { throw Invalid(description: "--mcp \(name)= needs a command") }
+        self.init(name: name, command: command)
+    }
+
+    static func words(_ text: String) throws(Invalid) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escaped = false
+        for character in text {
+            if escaped {
+                current.append(character)
+                escaped = false
+            } else if character == "\\", quote != "'" {
+                escaped = true
+                inWord = true
+            } else if let open = quote {
+                if character == open { quote = nil } else { current.append(character) }
+            } else if character == "'" || character == "\"" {
+                quote = character
+                inWord = true
+            } else if character == " " || character == "\t" {
+                if inWord { words.append(current) }
+                current = ""
+                inWord = false
+            } else {
+                current.append(character)
+                inWord = true
+            }
+        }
+        guard quote == nil, !escaped else { throw Invalid(description: "unbalanced quote or trailing backslash in \(text.debugDescription)") }
+        if inWord { words.append(current) }
+        return words
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import MCP
+import SwitchboardCore
+import SwitchboardJSON
+import Testing
+
+@testable import SwitchboardMCP
+
+/// The Python `mcp` package, an independent MCP implementation, when this machine has it.
+let pythonMCP: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", "import mcp.server.mcpserver"]
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}()
+
+let toolsServer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("IntegrationTests/mcp/tools_server.py").path
+
+@Suite("MCP server specs")
+struct MCPServerSpecTests {
+    @Test("NAME=COMMAND ARGS splits as a shell would, without running one")
+    func parsing() throws {
+        let spec = try MCPServerSpec(parsing: #"py=python3 -u 'my server.py' --flag="a b" x\ y"#)
+        #expect(spec.name == "py")
+        #expect(spec.command == ["python3", "-u", "my server.py", "--flag=a b", "x y"])
+        for bad in ["noequals", "=cmd", "py=", "py= ", "bad name=x", "py='unclosed", #"py=x\"#] {
+            #expect(throws: MCPServerSpec.Invalid.self, "\(bad)") { try MCPServerSpec(parsing: bad) }
+        }
+    }
+}
+
+@Suite("Tool input against inputSchema")
+struct InputSchemaTests {
+    let schema: Value = .object([
+        "type": "object",
+        "properties": .object([
+            "a": .object(["type": "integer", "minimum": 0]), "mode": .object(["enum": ["fast", "slow"]]),
+            "tags": .object(["type": "array", "items": .object(["type": "string"])]),
+        ]),
+        "required": ["a"], "additionalProperties": false,
+    ])
+
+    @Test("good input passes; each kind of mismatch is named")
+    func problems() {
+        #expect(InputSchema.problem(.object(["a": 2, "mode": "fast", "tags": ["x"]]), schema: schema) == nil)
+        #expect(InputSchema.problem(.object(["a": .double(2.0)]), schema: schema) == nil, "2.0 is an integer")
+        #expect(InputSchema.problem(.object([:]), schema: schema) == "input.a is required")
+        #expect(InputSchema.problem(.object(["a": "2"]), schema: schema) == "input.a must be an integer, not a string")
+        #expect(InputSchema.problem(.object(["a": -1]), schema: schema) == "input.a must be at least 0")
+        #expect(InputSchema.problem(.object(["a": 1, "mode": "medium"]), schema: schema) == #"input.mode must be one of "fast", "slow""#)
+        #expect(InputSchema.problem(.object(["a": 1, "tags": [1]]), schema: schema) == "input.tags[0] must be a string, not an integer")
+        #expect(InputSchema.problem(.object(["a": 1, "b": 2]), schema: schema) == "input.b is not a parameter of this tool")
+        #expect(InputSchema.problem(.object(["anything": 1]), schema: .object([:])) == nil, "an empty schema takes anything")
+    }
+}
+
+@Suite("Hosting an MCP server (the Python mcp package)", .enabled(if: pythonMCP), .timeLimit(.minutes(1)))
+struct MCPHostTests {
+    func start() async throws -> (MCPServerHost, ToolRegistry, Task<Void, any Error>) {
+        let registry = ToolRegistry()
+        let host = MCPServerHost(spec: MCPServerSpec(name: "py", command: ["python3", toolsServer]), registry: registry)
+        let running = Task { try await host.run() }
+        await host.ready()
+        return (host, registry, running)
+    }
+
+    func call(_ registry: ToolRegistry, _ name: String, _ input: String) async throws -> String {
+        let tool = try #require(registry.tool(named: name))
+        return try await tool.execute(input: try RawJSON(validating: input)).description
+    }
+
+    @Test("its tools are registered as NAME.TOOL and a call returns MCP's result")
+    func calls() async throws {
+        let (host, registry, running) = try await start()
+        defer { running.cancel() }
+        #expect(await host.toolNames == ["py.add", "py.crash", "py.fail", "py.slow"])
+        let answer = try await call(registry, "py.add", #"{"a": 2, "b": 3}"#)
+        let parsed = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
+        #expect((parsed?["content"] as? [[String: Any]])?.first?["text"] as? String == "5")
+        #expect((parsed?["structuredContent"] as? [String: Any])?["result"] as? Int == 5)
+    }
+
+    @Test("input that does not match the schema fails for good without a call; a tool error is retryable")
+    func failures() async throws {
+        let (_, registry, running) = try await start()
+        defer { running.cancel() }
+        await #expect(throws: TaskFailure.permanent("input does not match py.add's inputSchema: input.b must be an integer, not a string")) {
+            try await call(registry, "py.add", #"{"a": 2, "b": "three"}"#)
+        }
+        await #expect(throws: TaskFailure.permanent("the input of py.add must be a JSON object (its arguments)")) {
+            try await call(registry, "py.add", "[1, 2]")
+        }
+        do {
+            _ = try await call(registry, "py.fail", #"{"message": "quota exceeded"}"#)
+            Issue.record("a failing tool failed nothing")
+        } catch let failure as TaskFailure {
+            #expect(failure.retryable && failure.message.contains("quota exceeded"), "\(failure.message)")
+        }
+    }
+
+    @Test("a cancelled call sends MCP's cancellation: the tool sees it")
+    func cancellation() async throws {
+        let (_, registry, running) = try await start()
+        defer { running.cancel() }
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-cancel-\(UUID().uuidString)").path
+        let call = Task { try await self.call(registry, "py.slow", #"{"seconds": 30, "marker": "\#(marker)"}"#) }
+        try await Task.sleep(for: .milliseconds(300))
+        call.cancel()
+        await #expect(throws: CancellationError.self) { try await call.value }
+        var seen = false
+        for _ in 0..<100 where !seen {
+            seen = (try? String(contentsOfFile: marker, encoding: .utf8)) == "cancelled"
+            if !seen { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(seen, "the server's tool was cancelled")
+    }
+
+    @Test("a crash fails the running call as retryable; the server is restarted and serves again")
+    func crashAndRestart() async throws {
+        let (host, registry, running) = try await start()
+        defer { running.cancel() }
+        let slow = Task { try await self.call(registry, "py.slow", #"{"seconds": 30}"#) }
+        try await Task.sleep(for: .milliseconds(200))
+        do {
+            _ = try await call(registry, "py.crash", "{}")
+            Issue.record("the crash answered")
+        } catch let failure as TaskFailure {
+            #expect(failure.retryable)
+        }
+        do {
+            _ = try await slow.value
+            Issue.record("the call running during the crash answered")
+        } catch let failure as TaskFailure {
+            #expect(failure.retryable)
+        }
+        // Restarted: the tools answer again.
+        var answer: String?
+        for _ in 0..<100 where answer == nil {
+            answer = try? await call(registry, "py.add", #"{"a": 1, "b": 1}"#)
+            if answer == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(answer?.contains(#""text":"2""#) == true)
+        #expect(await host.toolNames.contains("py.add"))
+    }
+}
