@@ -75,7 +75,7 @@ extension WorkerInfo {
         w.endObject()
         w.key("tools")
         w.beginArray()
-        for tool in tools { w.string(tool) }
+        for tool in tools { w.string(tool.name) }
         w.endArray()
         w.endObject()
     }
@@ -183,7 +183,7 @@ public struct WireWorker: Decodable, Sendable {
         WorkerInfo(
             id: id, host: host, slots: slots, busy: busy, lastSeen: lastSeen, gone: state == "gone", leased: counters.leased,
             completed: counters.completed, failed: counters.failed, released: counters.released, expired: counters.expired,
-            tools: tools ?? [])
+            tools: (tools ?? []).map { ToolDescriptor(name: $0) })
     }
 }
 

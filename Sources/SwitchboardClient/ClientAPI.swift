@@ -122,7 +122,13 @@ extension APIClient {
         if let tools = request.tools {
             w.key("tools")
             w.beginArray()
-            for tool in tools { w.string(tool) }
+            for tool in tools {
+                w.beginObject()
+                w.key("name"); w.string(tool.name)
+                if !tool.description.isEmpty { w.key("description"); w.string(tool.description) }
+                if let schema = tool.inputSchema { w.key("input_schema"); w.raw(schema) }
+                w.endObject()
+            }
             w.endArray()
         }
         if !completions.isEmpty {

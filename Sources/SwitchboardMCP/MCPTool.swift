@@ -14,6 +14,11 @@ struct MCPTool: SwitchboardCore.Tool {
 
     var description: String { tool.description ?? "" }
 
+    var inputSchema: RawJSON? {
+        guard let bytes = try? JSONEncoder().encode(tool.inputSchema) else { return nil }
+        return try? RawJSON(validating: Array(bytes))
+    }
+
     func execute(input: RawJSON) async throws -> RawJSON {
         let arguments: [String: Value]
         if input == .null {

@@ -33,7 +33,7 @@ struct LeaseRoutes<Context: SwitchboardContext> {
             maxTasks: Int(try body.integer("max_tasks") ?? 1),
             leaseDuration: try body.integer("lease_ms").map { .milliseconds($0) },
             wait: .milliseconds(try body.integer("wait_ms") ?? 0),
-            host: try body.string("host"), slots: slots.map { Int(clamping: $0) }, tools: try body.strings("tools"))
+            host: try body.string("host"), slots: slots.map { Int(clamping: $0) }, tools: try Self.tools(in: body))
         try engine.validate(leaseRequest)
         for queue in leaseRequest.queues { try context.authorize(queue: queue) }
         // Tasks the worker finished, carried on its next lease call: completed first (a bad
@@ -46,6 +46,20 @@ struct LeaseRoutes<Context: SwitchboardContext> {
         // a client went are given back at once (`TaskSource.lease(_:unless:)`).
         let leases = try await engine.lease(leaseRequest, unless: RequestPresence(channel: context.channel))
         return Self.answer(leases, completed: completed)
+    }
+
+    /// `tools`: `[{"name", "description", "input_schema"}]`, what the worker runs.
+    static func tools(in body: JSONObjectReader) throws -> [ToolDescriptor]? {
+        guard let items = try body.objects("tools") else { return nil }
+        return try items.map { item in
+            try item.rejectUnknown(allowed: ["name", "description", "input_schema"])
+            guard let name = try item.string("name") else { throw SwitchboardError.invalid("\(item.path)name is required") }
+            let schema = item.raw("input_schema")
+            if let schema, schema.objectMembers() == nil {
+                throw SwitchboardError.invalid("\(item.path)input_schema must be an object (a JSON Schema)")
+            }
+            return ToolDescriptor(name: name, description: try item.string("description") ?? "", inputSchema: schema)
+        }
     }
 
     /// `{"items": [...]}`, and `"completed"` (statuses in the order given) when the call carried

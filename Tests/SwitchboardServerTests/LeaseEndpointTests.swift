@@ -58,15 +58,19 @@ struct LeaseEndpointTests {
     @Test("a worker says which tools it runs; GET /v1/workers shows them; bad lists are refused")
     func tools() async throws {
         try await h.test { client in
-            let lease = #"{"worker_id": "mcp-1", "tools": ["py.add", "echo"]}"#
+            let lease = #"{"worker_id": "mcp-1", "tools": [{"name": "py.add", "description": "Adds.", "input_schema": {"type": "object"}}, {"name": "echo"}]}"#
             #expect(try await client.call(.post, "/v1/leases", json: lease).status == .ok)
             let workers = try await client.call(.get, "/v1/workers")
             #expect(workers.body?.items.first?["tools"] as? [String] == ["echo", "py.add"])
             // A call without tools leaves them as they were.
             #expect(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "mcp-1"}"#).status == .ok)
             #expect(try await client.call(.get, "/v1/workers").body?.items.first?["tools"] as? [String] == ["echo", "py.add"])
-            let many = "[" + (0...1000).map { "\"t\($0)\"" }.joined(separator: ",") + "]"
-            for bad in [#""tools": [1]"#, #""tools": "echo""#, #""tools": [""]"#, "\"tools\": \(many)"] {
+            let many = "[" + (0...1000).map { "{\"name\": \"t\($0)\"}" }.joined(separator: ",") + "]"
+            #expect(h.engine.workers.list(now: h.clock.now()).first?.tools.first { $0.name == "py.add" }?.inputSchema?.description == #"{"type": "object"}"#)
+            for bad in [
+                #""tools": [1]"#, #""tools": ["echo"]"#, #""tools": [{"name": ""}]"#, #""tools": [{"description": "x"}]"#,
+                #""tools": [{"name": "x", "input_schema": 3}]"#, #""tools": [{"name": "x", "extra": 1}]"#, "\"tools\": \(many)",
+            ] {
                 expectProblem(try await client.call(.post, "/v1/leases", json: #"{"worker_id": "mcp-2", \#(bad)}"#), .unprocessableContent)
             }
             #expect(try await client.call(.get, "/v1/workers").body?.items.count == 1, "refused calls record nothing")
@@ -81,7 +85,7 @@ struct LeaseEndpointTests {
         let running = Task { try await worker.run() }
         defer { worker.stop(); running.cancel() }
         while h.engine.workers.list(now: h.clock.now()).first?.tools.isEmpty ?? true { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(h.engine.workers.list(now: h.clock.now()).first?.tools == ["echo", "fail", "sleep"])
+        #expect(h.engine.workers.list(now: h.clock.now()).first?.tools.map(\.name) == ["echo", "fail", "sleep"])
     }
 
     @Test("fail retries or buries; release gives the attempt back; an empty body is {}")

@@ -58,11 +58,11 @@ public struct LeaseRequest: Sendable, Hashable {
     public var host: String?
     public var slots: Int?
     /// The tools the worker runs, when they changed since it last said (nil: as before).
-    public var tools: [String]?
+    public var tools: [ToolDescriptor]?
 
     public init(
         workerID: String, queues: [String] = ["default"], maxTasks: Int = 1, leaseDuration: Duration? = nil,
-        wait: Duration = .zero, host: String? = nil, slots: Int? = nil, tools: [String]? = nil
+        wait: Duration = .zero, host: String? = nil, slots: Int? = nil, tools: [ToolDescriptor]? = nil
     ) {
         self.tools = tools
         self.workerID = workerID

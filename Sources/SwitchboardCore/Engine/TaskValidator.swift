@@ -121,8 +121,11 @@ struct TaskValidator {
         }
         if let slots = request.slots, !(1...100_000).contains(slots) { throw .invalid("slots must be between 1 and 100000") }
         if let tools = request.tools {
-            guard tools.count <= 1000, tools.allSatisfy({ NamePattern.isPrintable($0, maxLength: 200) }) else {
-                throw .invalid("tools must list at most 1000 names of 1-200 printable characters")
+            guard tools.count <= 1000, tools.allSatisfy({ NamePattern.isPrintable($0.name, maxLength: 200) }) else {
+                throw .invalid("tools must list at most 1000 tools, each named by 1-200 printable characters")
+            }
+            guard tools.allSatisfy({ $0.description.utf8.count <= 4096 && ($0.inputSchema?.bytes.count ?? 0) <= 65_536 }) else {
+                throw .invalid("a tool's description is at most 4096 bytes, its input_schema at most 64 KiB")
             }
         }
     }

@@ -18,12 +18,12 @@ public struct WorkerInfo: Sendable, Hashable {
     public var released: Int
     /// Leases that ran out before the worker reported (reaped).
     public var expired: Int
-    /// The tools it runs, as it last said (sorted).
-    public var tools: [String]
+    /// The tools it runs, as it last said, by name.
+    public var tools: [ToolDescriptor]
 
     public init(
         id: String, host: String? = nil, slots: Int? = nil, busy: Int = 0, lastSeen: Timestamp, gone: Bool = false,
-        leased: Int = 0, completed: Int = 0, failed: Int = 0, released: Int = 0, expired: Int = 0, tools: [String] = []
+        leased: Int = 0, completed: Int = 0, failed: Int = 0, released: Int = 0, expired: Int = 0, tools: [ToolDescriptor] = []
     ) {
         self.tools = tools
         self.id = id
@@ -62,12 +62,12 @@ public final class WorkerRegistry: Sendable {
         case expired
     }
 
-    func record(_ event: Event, worker id: String, host: String? = nil, slots: Int? = nil, tools: [String]? = nil, at now: Timestamp) {
+    func record(_ event: Event, worker id: String, host: String? = nil, slots: Int? = nil, tools: [ToolDescriptor]? = nil, at now: Timestamp) {
         workers.withLock { all in
             var info = all[id] ?? WorkerInfo(id: id, lastSeen: now)
             if let host { info.host = host }
             if let slots { info.slots = slots }
-            if let tools { info.tools = tools.sorted() }
+            if let tools { info.tools = tools.sorted { $0.name < $1.name } }
             switch event {
             case .seen: break
             case .leased(let n):

@@ -5,9 +5,30 @@ import Synchronization
 public protocol Tool: Sendable {
     var name: String { get }
     var description: String { get }
+    /// The JSON Schema of its input, when it has one (an MCP server's tool does).
+    var inputSchema: RawJSON? { get }
     /// Runs the tool. Throw `TaskFailure` to choose whether the task is retried; any other
     /// error is retried. Cooperate with cancellation: timeouts and cancel requests cancel it.
     func execute(input: RawJSON) async throws -> RawJSON
+}
+
+extension Tool {
+    public var inputSchema: RawJSON? { nil }
+    public var descriptor: ToolDescriptor { ToolDescriptor(name: name, description: description, inputSchema: inputSchema) }
+}
+
+/// What a worker tells the server about a tool it runs: enough for `GET /v1/workers` and for the
+/// server's MCP endpoint to offer it.
+public struct ToolDescriptor: Sendable, Hashable {
+    public var name: String
+    public var description: String
+    public var inputSchema: RawJSON?
+
+    public init(name: String, description: String = "", inputSchema: RawJSON? = nil) {
+        self.name = name
+        self.description = description
+        self.inputSchema = inputSchema
+    }
 }
 
 /// A handler's verdict on a failed attempt.
@@ -61,5 +82,10 @@ public final class ToolRegistry: Sendable {
 
     public var names: [String] {
         tools.withLock { $0.keys.sorted() }
+    }
+
+    /// Every tool's descriptor, by name.
+    public var descriptors: [ToolDescriptor] {
+        tools.withLock { $0.values.map(\.descriptor) }.sorted { $0.name < $1.name }
     }
 }

@@ -230,7 +230,7 @@ public final class Worker: Service, Sendable {
             let request = LeaseRequest(
                 workerID: configuration.id, queues: configuration.queues, maxTasks: free,
                 leaseDuration: configuration.leaseDuration, wait: configuration.pollInterval, host: configuration.host,
-                slots: configuration.concurrency, tools: toldTools == toolsVersion ? nil : tools.names)
+                slots: configuration.concurrency, tools: toldTools == toolsVersion ? nil : tools.descriptors)
             let carried = outcomes.takeHeld(limit: Self.completionsPerCall)
             var leases: [TaskLease]
             // A lease is safe from when its call was sent (a long-poll's tasks are leased later,
