@@ -106,3 +106,27 @@ struct EngineEventTests {
         #expect(reading.events.last?.event.task?.status == .cancelled)
     }
 }
+
+@Suite("Waiting for a task to finish")
+struct FinishWaitTests {
+    @Test("a finish here ends the wait at once; without one the wait ends at its timeout with the task as it is")
+    func waits() async throws {
+        let h = EngineHarness()
+        let engine = h.engine
+        let task = try await engine.enqueue(TaskSubmission(queue: "q", type: "job", payload: .null)).task
+        let waiting = Task { try await engine.waitUntilFinished(id: task.id, timeout: .seconds(600)) }
+        let lease = try #require(try await engine.lease(LeaseRequest(workerID: "w", queues: ["q"])).first)
+        _ = try await engine.complete(leaseID: lease.leaseID, result: .emptyObject)
+        let finished = try await waiting.value
+        #expect(finished.status == .completed && finished.result == .emptyObject)
+        // Already finished: at once.
+        #expect(try await engine.waitUntilFinished(id: task.id, timeout: .seconds(600)).status == .completed)
+
+        let other = try await engine.enqueue(TaskSubmission(queue: "q", type: "job", payload: .null)).task
+        let timingOut = Task { try await engine.waitUntilFinished(id: other.id, timeout: .seconds(5)) }
+        while h.clock.sleeperCount == 0 { await Task.yield() }
+        h.clock.advance(by: .seconds(5))
+        #expect(try await timingOut.value.status == .pending)
+        await #expect(throws: SwitchboardError.self) { try await engine.waitUntilFinished(id: "nope", timeout: .seconds(1)) }
+    }
+}

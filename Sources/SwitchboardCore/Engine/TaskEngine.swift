@@ -14,6 +14,7 @@ public final class TaskEngine: TaskSource {
     let logger: Logger
     let metrics: EngineMetrics
     let readySignal = ReadySignal()
+    private let finishSignal = FinishSignal()
     /// Every worker that leased here, in-process or remote.
     public let workers = WorkerRegistry()
     /// What happened on this server, for live views (`GET /v1/events`).
@@ -320,6 +321,7 @@ public final class TaskEngine: TaskSource {
         for case .success(let task) in outcomes { completed.append(task) }
         metrics.completed(completed, now: now)
         note(.taskUpdated, completed, at: now)
+        finishSignal.notify(completed)
         // A freed lock key may have made a parked task of any queue ready.
         if completed.contains(where: { $0.lockKey != nil }) { readySignal.notifyAll() }
         // Counted per run of one worker's tasks (a batch is usually one worker's): one registry
@@ -358,6 +360,7 @@ public final class TaskEngine: TaskSource {
         }
         attemptEnded(task, now: now, failed: true)
         note(.taskUpdated, CollectionOfOne(task), at: now)
+        finishSignal.notify(CollectionOfOne(task))
         if let worker = task.errors.last?.workerID { workers.record(.failed, worker: worker, at: now) }
         return task
     }
@@ -372,6 +375,7 @@ public final class TaskEngine: TaskSource {
         // Past the limit the release was a failed attempt.
         if task.status == .retrying || task.status == .dead { attemptEnded(task, now: now, failed: true) }
         note(.taskUpdated, CollectionOfOne(task), at: now)
+        finishSignal.notify(CollectionOfOne(task))
         if let workerID { workers.record(.released, worker: workerID, at: now) }
         if task.lockKey != nil { readySignal.notifyAll() } else { readySignal.notify(queues: [task.queue]) }
         return task
@@ -394,6 +398,7 @@ public final class TaskEngine: TaskSource {
         let now = clock.now()
         let task = try await backend.cancel(id: id, now: now)
         note(.taskUpdated, CollectionOfOne(task), at: now)
+        finishSignal.notify(CollectionOfOne(task))
         // Cancelling a task that held its lock key's turn hands the turn on, maybe to another queue.
         if task.lockKey != nil, task.status == .cancelled { readySignal.notifyAll() }
         return task
@@ -420,6 +425,31 @@ public final class TaskEngine: TaskSource {
         } while cursor != nil
         guard !tasks.isEmpty else { throw SwitchboardError.notFound("no tasks in run \(runID)") }
         return RunSummary(runID: runID, counts: counts, tasks: tasks)
+    }
+
+    /// How often a wait for a task re-reads it, for a finish on another server sharing the backend.
+    static let finishRecheck: Duration = .seconds(1)
+
+    /// The task once it has finished (completed, dead or cancelled), or as it is when `timeout`
+    /// runs out. A finish on this server ends the wait at once; one on another server sharing
+    /// the backend is seen at the next re-read (`finishRecheck`).
+    public func waitUntilFinished(id: String, timeout: Duration) async throws -> TaskRecord {
+        let deadline = clock.now() + timeout
+        finishSignal.watch(id)
+        defer { finishSignal.unwatch(id) }
+        while true {
+            finishSignal.rearm(id)
+            let task = try await self.task(id: id)
+            let now = clock.now()
+            if task.status.isFinished || now >= deadline || Task.isCancelled { return task }
+            let wakeAt = min(deadline, now + Self.finishRecheck)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.finishSignal.wait(for: id) }
+                group.addTask { try? await self.clock.sleep(until: wakeAt) }
+                await group.next()
+                group.cancelAll()
+            }
+        }
     }
 
     /// Recent runs, the one with the newest task first, with their counts. Only tasks in queues
@@ -616,6 +646,7 @@ public final class TaskEngine: TaskSource {
             logger.warning("lease expired", metadata: ["task_id": "\(task.id)", "queue": "\(task.queue)", "status": "\(task.status.rawValue)"])
             metrics.leaseExpired(queue: task.queue)
             note(EngineEvent.task(.leaseExpired, task, at: now))
+            finishSignal.notify(CollectionOfOne(task))
             attemptEnded(task, now: now, failed: true)
             if let worker = task.errors.last?.workerID { workers.record(.expired, worker: worker, at: now) }
         }
