@@ -156,7 +156,7 @@ let package = Package(
         .target(
             name: "SwitchboardMCP",
             dependencies: [
-                "SwitchboardCore", "SwitchboardJSON",
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardAuth",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,7 +184,8 @@ let package = Package(
             name: "SwitchboardServer",
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardAssets",
-                "SwitchboardAuth",
+                "SwitchboardAuth", "SwitchboardMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),

@@ -11,6 +11,7 @@ import SwitchboardAssets
 import SwitchboardAuth
 import SwitchboardCore
 import SwitchboardJSON
+import SwitchboardMCP
 
 /// What the HTTP server needs besides the engine.
 public struct ServerSettings: Sendable {
@@ -91,6 +92,8 @@ public struct ControlPlane: Sendable {
     /// The loops the HTTP server runs on (injected: whoever made them shuts them down; `serve`
     /// makes `makeEventLoopGroup()`'s).
     public let eventLoopGroup: any EventLoopGroup
+    /// The MCP endpoint's sessions (`/mcp`).
+    public let mcp: MCPGateway
 
     public init(
         engine: TaskEngine, locks: any LockService, metrics: ServerMetrics, settings: ServerSettings, workers: [Worker] = [],
@@ -102,6 +105,7 @@ public struct ControlPlane: Sendable {
         self.settings = settings
         self.workers = workers
         self.eventLoopGroup = eventLoopGroup
+        self.mcp = MCPGateway(engine: engine, locks: locks)
     }
 
     /// The routes of DESIGN.md §3, each behind its access rule (§6). The page's files are
@@ -151,6 +155,7 @@ public struct ControlPlane: Sendable {
         }
         TaskRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         EventRoutes(engine: engine).add(to: router, table: table)
+        MCPRoutes(gateway: mcp, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         DeadLetterRoutes(engine: engine, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
         QueueRoutes(engine: engine).add(to: router, table: table)
         LockRoutes(locks: locks, maxBodyBytes: settings.maxBodyBytes).add(to: router, table: table)
@@ -188,7 +193,7 @@ public struct ControlPlane: Sendable {
     /// maintenance stops.
     public func application(logger: Logger) -> some ApplicationProtocol {
         var services: [any Service] = [
-            EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self),
+            EngineMaintenanceService(engine: engine), ServerMaintenanceService(server: self), mcp,
             CredentialReloadService(security: settings.security, logger: logger),
         ]
         services.append(contentsOf: workers)

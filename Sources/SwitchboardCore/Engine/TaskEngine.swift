@@ -203,7 +203,7 @@ public final class TaskEngine: TaskSource {
 
     public func lease(_ request: LeaseRequest) async throws -> [TaskLease] {
         try validator.validate(request)
-        workers.record(.seen, worker: request.workerID, host: request.host, slots: request.slots, tools: request.tools, at: clock.now())
+        workers.record(.seen, worker: request.workerID, host: request.host, slots: request.slots, tools: request.tools, queues: request.queues, at: clock.now())
         let terms = LeaseTerms(duration: request.leaseDuration, grace: configuration.leaseGrace)
         let deadline = clock.now() + request.wait
         while true {

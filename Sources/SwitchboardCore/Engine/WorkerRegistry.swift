@@ -20,6 +20,8 @@ public struct WorkerInfo: Sendable, Hashable {
     public var expired: Int
     /// The tools it runs, as it last said, by name.
     public var tools: [ToolDescriptor]
+    /// The queues it leases from, in its order, as it last said.
+    public var queues: [String] = []
 
     public init(
         id: String, host: String? = nil, slots: Int? = nil, busy: Int = 0, lastSeen: Timestamp, gone: Bool = false,
@@ -62,12 +64,13 @@ public final class WorkerRegistry: Sendable {
         case expired
     }
 
-    func record(_ event: Event, worker id: String, host: String? = nil, slots: Int? = nil, tools: [ToolDescriptor]? = nil, at now: Timestamp) {
+    func record(_ event: Event, worker id: String, host: String? = nil, slots: Int? = nil, tools: [ToolDescriptor]? = nil, queues: [String]? = nil, at now: Timestamp) {
         workers.withLock { all in
             var info = all[id] ?? WorkerInfo(id: id, lastSeen: now)
             if let host { info.host = host }
             if let slots { info.slots = slots }
             if let tools { info.tools = tools.sorted { $0.name < $1.name } }
+            if let queues { info.queues = queues }
             switch event {
             case .seen: break
             case .leased(let n):
