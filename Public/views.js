@@ -529,9 +529,9 @@ function trace(ordered) {
 const workers = {
   title: () => "Workers",
   async render(main) {
-    const { wrap, body } = table("workers", ["Worker", "Host", "#Slots", "#Busy", "Last seen", "State", "#Leased", "#Completed", "#Failed", "#Released", "#Expired"], "Workers");
+    const { wrap, body } = table("workers", ["Worker", "Host", "#Slots", "#Busy", "Last seen", "State", "#Leased", "#Completed", "#Failed", "#Released", "#Expired", "Tools"], "Workers");
     this.body = body;
-    main.append(el("h1", {}, "Workers"), el("p", { class: "muted" }, "Every worker that leased from this server, in-process or remote; gone: not seen for a while."), wrap);
+    main.append(el("h1", {}, "Workers"), el("p", { class: "muted" }, "Every worker that leased from this server, in-process or remote, with the tools it runs (an MCP server's as NAME.TOOL); gone: not seen for a while."), wrap);
     this.later = debounced(() => this.refresh().catch(show), 1000);
     await this.refresh();
     this.timer = setInterval(() => this.refresh().catch(show), 5000);
@@ -542,6 +542,7 @@ const workers = {
     syncRows(this.body, items, (w) => w.id, (w) => [
       el("span", { class: "mono" }, w.id), w.host || "—", w.slots ?? "—", w.busy, time(w.last_seen), badge(w.state),
       w.counters.leased, w.counters.completed, w.counters.failed, w.counters.released, w.counters.expired,
+      el("span", { class: "mono" }, (w.tools || []).join(", ") || "—"),
     ]);
   },
   onEvent(event) { if (event.task) this.later(); },
