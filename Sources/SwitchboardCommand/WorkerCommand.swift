@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import Logging
 import ServiceLifecycle
@@ -32,6 +33,11 @@ struct WorkerCommand: AsyncParsableCommand {
             "An MCP server to host: NAME=COMMAND ARGS… (repeatable); its tools run as NAME.TOOL.",
             discussion: "The command is started as a child process speaking MCP over stdio, and restarted with backoff when it exits."))
     var mcpServers: [String] = Environment.string("MCP").map { $0.split(separator: "\n").map(String.init) } ?? []
+    @Option(
+        name: .customLong("mcp-config"),
+        help: "A JSON file of MCP servers to host, as MCP clients write it: {\"mcpServers\": {NAME: {\"command\", \"args\", \"env\"}}}.")
+    var mcpConfigOption: String?
+    var mcpConfig: String? { mcpConfigOption ?? Environment.string("MCP_CONFIG") }
     @Option(help: "Names of hosted MCP servers whose tool errors bury a task at once (comma-separated); others' are retried.")
     var mcpPermanentErrors = Environment.string("MCP_PERMANENT_ERRORS") ?? ""
     @Option(help: "How long to wait for the hosted MCP servers to start before leasing anyway.")
@@ -54,14 +60,21 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func mcpSpecs() throws -> [MCPServerSpec] {
         let permanent = Set(mcpPermanentErrors.split(separator: ",").map { $0.filter { $0 != " " } })
-        return try mcpServers.map { text in
-            do {
-                var spec = try MCPServerSpec(parsing: text)
+        do {
+            var specs = try mcpServers.map { text throws(MCPServerSpec.Invalid) in try MCPServerSpec(parsing: text) }
+            if let mcpConfig {
+                guard let data = FileManager.default.contents(atPath: mcpConfig) else {
+                    throw ValidationError("cannot read the MCP configuration file \(mcpConfig)")
+                }
+                specs += try MCPServerSpec.servers(configuration: data)
+            }
+            return specs.map { spec in
+                var spec = spec
                 spec.errorsArePermanent = permanent.contains(spec.name)
                 return spec
-            } catch let error as MCPServerSpec.Invalid {
-                throw ValidationError(error.description)
             }
+        } catch let error as MCPServerSpec.Invalid {
+            throw ValidationError(error.description)
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One MCP server a worker hosts: `NAME=COMMAND ARGS…` as `--mcp` takes it. Its tools are
 /// registered as `NAME.TOOL`.
 public struct MCPServerSpec: Sendable, Hashable {
@@ -62,5 +64,32 @@ public struct MCPServerSpec: Sendable, Hashable {
         guard quote == nil, !escaped else { throw Invalid(description: "unbalanced quote or trailing backslash in \(text.debugDescription)") }
         if inWord { words.append(current) }
         return words
+    }
+
+    /// The servers of a configuration file in the form MCP clients share:
+    /// `{"mcpServers": {"NAME": {"command": "…", "args": ["…"], "env": {"K": "V"}}}}`.
+    public static func servers(configuration data: Data) throws(Invalid) -> [MCPServerSpec] {
+        struct File: Decodable {
+            struct Server: Decodable {
+                var command: String
+                var args: [String]?
+                var env: [String: String]?
+            }
+            var mcpServers: [String: Server]
+        }
+        let file: File
+        do {
+            file = try JSONDecoder().decode(File.self, from: data)
+        } catch {
+            throw Invalid(description: "an MCP configuration file is {\"mcpServers\": {NAME: {\"command\", \"args\", \"env\"}}}: \(error)")
+        }
+        return try file.mcpServers.keys.sorted().map { name throws(Invalid) in
+            let server = file.mcpServers[name]!
+            var spec = try MCPServerSpec(parsing: "\(name)=x")
+            // Environment entries go first, through env(1), as the file's servers expect them.
+            let environment = (server.env ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            spec.command = (environment.isEmpty ? [] : ["/usr/bin/env"] + environment) + [server.command] + (server.args ?? [])
+            return spec
+        }
     }
 }

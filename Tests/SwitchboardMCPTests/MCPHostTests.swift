@@ -34,6 +34,20 @@ struct MCPServerSpecTests {
     }
 }
 
+@Suite("MCP configuration files")
+struct MCPConfigurationTests {
+    @Test("the mcpServers form MCP clients share: command, args, env")
+    func file() throws {
+        let json = #"{"mcpServers": {"files": {"command": "python3", "args": ["files.py", "--root", "/srv"]}, "gh": {"command": "gh-mcp", "env": {"TOKEN": "x"}}}}"#
+        let specs = try MCPServerSpec.servers(configuration: Data(json.utf8))
+        #expect(specs.map(\.name) == ["files", "gh"])
+        #expect(specs[0].command == ["python3", "files.py", "--root", "/srv"])
+        #expect(specs[1].command == ["/usr/bin/env", "TOKEN=x", "gh-mcp"])
+        #expect(throws: MCPServerSpec.Invalid.self) { try MCPServerSpec.servers(configuration: Data(#"{"servers": {}}"#.utf8)) }
+        #expect(throws: MCPServerSpec.Invalid.self) { try MCPServerSpec.servers(configuration: Data(#"{"mcpServers": {"bad name": {"command": "x"}}}"#.utf8)) }
+    }
+}
+
 @Suite("Tool input against inputSchema")
 struct InputSchemaTests {
     let schema: Value = .object([
