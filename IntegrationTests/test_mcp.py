@@ -153,3 +153,22 @@ def test_mcp_needs_a_token_when_auth_is_on_and_tools_check_scopes(tmp_path):
     finally:
         assert server.stop() == 0
     assert tokens["producer"] not in server.output()
+
+
+def test_a_configuration_file_names_the_servers_to_host(tmp_path):
+    import json
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"tools": {
+        "command": sys.executable, "args": [os.path.join(ROOT, "IntegrationTests", "mcp", "tools_server.py")], "env": {"UNUSED": "1"}}}}))
+    server = Server("--workers", "0")
+    worker = WorkerProcess(server, "from-file", "--mcp-config", str(config))
+    try:
+        wait_for(lambda: any("tools.add" in w["tools"] for w in requests.get(server.base + "/v1/workers", timeout=5).json()["items"]),
+                 30, "the file's server's tools")
+        created = requests.post(server.base + "/v1/tasks", json={"payload": {"tool_name": "tools.add", "input": {"a": 1, "b": 2}}}, timeout=5).json()
+        wait_for(lambda: get_task(server, created["id"])["status"] == "completed", 10, "the call")
+        assert get_task(server, created["id"])["result"]["structuredContent"] == {"result": 3}
+    finally:
+        assert worker.stop() == 0
+        assert server.stop() == 0
