@@ -1,4 +1,4 @@
-"""An MCP server (the Python `mcp` package's MCPServer, stdio) that Switchboard's tests host in a
+"""An MCP server (the Python `mcp` package's MCPServer, on stdio or Streamable HTTP) that Switchboard's tests host in a
 worker: a fast tool, a slow one that notes its cancellation, a failing one and one that crashes
 its process."""
 import asyncio
@@ -44,4 +44,8 @@ def crash() -> str:
 
 
 if __name__ == "__main__":
-    server.run()
+    # `--http PORT`: Streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio.
+    if len(sys.argv) == 3 and sys.argv[1] == "--http":
+        server.run("streamable-http", port=int(sys.argv[2]))
+    else:
+        server.run()

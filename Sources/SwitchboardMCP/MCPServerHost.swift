@@ -54,9 +54,18 @@ public actor MCPServerHost: Service {
     /// One life of the server: returns its exit status once it exits.
     private func session() async throws -> Int32 {
         let (exits, exited) = AsyncStream.makeStream(of: Int32.self)
-        let transport = ChildProcessTransport(command: spec.command, logger: logger) { status in
-            exited.yield(status)
-            exited.finish()
+        let transport: any Transport
+        if let url = spec.url {
+            // A remote server does not exit: a lost connection or a forgotten session ends this life.
+            transport = StreamableHTTPClientTransport(url: url, headers: spec.headers, logger: logger) { reason in
+                exited.yield(-1)
+                exited.finish()
+            }
+        } else {
+            transport = ChildProcessTransport(command: spec.command, logger: logger) { status in
+                exited.yield(status)
+                exited.finish()
+            }
         }
         let client = Client(name: "switchboard-worker", version: "1")
         await client.onNotification(ToolListChangedNotification.self) { [weak self] _ in

@@ -28,7 +28,7 @@ struct MCPServerSpecTests {
         let spec = try MCPServerSpec(parsing: #"py=python3 -u 'my server.py' --flag="a b" x\ y"#)
         #expect(spec.name == "py")
         #expect(spec.command == ["python3", "-u", "my server.py", "--flag=a b", "x y"])
-        for bad in ["noequals", "=cmd", "py=", "py= ", "bad name=x", "py='unclosed", #"py=x\"#] {
+        for bad in ["noequals", "=cmd", "py=", "py= ", "bad name=x", "py='unclosed", #"py=x\"#, "web=http://", "web=https://a b"] {
             #expect(throws: MCPServerSpec.Invalid.self, "\(bad)") { try MCPServerSpec(parsing: bad) }
         }
     }
@@ -38,9 +38,10 @@ struct MCPServerSpecTests {
 struct MCPConfigurationTests {
     @Test("the mcpServers form MCP clients share: command, args, env")
     func file() throws {
-        let json = #"{"mcpServers": {"files": {"command": "python3", "args": ["files.py", "--root", "/srv"]}, "gh": {"command": "gh-mcp", "env": {"TOKEN": "x"}}}}"#
+        let json = #"{"mcpServers": {"files": {"command": "python3", "args": ["files.py", "--root", "/srv"]}, "gh": {"command": "gh-mcp", "env": {"TOKEN": "x"}}, "web": {"url": "https://tools.example/mcp", "headers": {"Authorization": "Bearer t"}}}}"#
         let specs = try MCPServerSpec.servers(configuration: Data(json.utf8))
-        #expect(specs.map(\.name) == ["files", "gh"])
+        #expect(specs.map(\.name) == ["files", "gh", "web"])
+        #expect(specs[2].url == "https://tools.example/mcp" && specs[2].headers == ["Authorization": "Bearer t"])
         #expect(specs[0].command == ["python3", "files.py", "--root", "/srv"])
         #expect(specs[1].command == ["/usr/bin/env", "TOKEN=x", "gh-mcp"])
         #expect(throws: MCPServerSpec.Invalid.self) { try MCPServerSpec.servers(configuration: Data(#"{"servers": {}}"#.utf8)) }
@@ -132,6 +133,34 @@ struct MCPHostTests {
             if !seen { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(seen, "the server's tool was cancelled")
+    }
+
+    @Test("a server reached over Streamable HTTP (NAME=http://…) is hosted the same way")
+    func overHTTP() async throws {
+        let port = Int.random(in: 20_000...40_000)
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", toolsServer, "--http", String(port)]
+        python.standardOutput = FileHandle.nullDevice
+        python.standardError = FileHandle.nullDevice
+        try python.run()
+        defer { python.terminate() }
+        let registry = ToolRegistry()
+        let spec = try MCPServerSpec(parsing: "web=http://127.0.0.1:\(port)/mcp")
+        #expect(spec.url == "http://127.0.0.1:\(port)/mcp" && spec.command.isEmpty)
+        let host = MCPServerHost(spec: spec, registry: registry)
+        let running = Task { try await host.run() }
+        defer { running.cancel() }
+        await host.ready()  // the first tries fail until Python listens; the host retries
+        #expect(await host.toolNames.contains("web.add"))
+        let answer = try await call(registry, "web.add", #"{"a": 20, "b": 22}"#)
+        #expect(answer.contains(#""text":"42""#))
+        do {
+            _ = try await call(registry, "web.fail", #"{"message": "over http"}"#)
+            Issue.record("a failing tool failed nothing")
+        } catch let failure as TaskFailure {
+            #expect(failure.retryable && failure.message.contains("over http"))
+        }
     }
 
     @Test("a crash fails the running call as retryable; the server is restarted and serves again")
