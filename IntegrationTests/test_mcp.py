@@ -172,3 +172,16 @@ def test_a_configuration_file_names_the_servers_to_host(tmp_path):
     finally:
         assert worker.stop() == 0
         assert server.stop() == 0
+
+
+def test_bench_mcp_prints_its_line():
+    import json
+    import subprocess
+
+    bench = os.path.join(ROOT, ".build", "debug", "switchboard-bench")
+    result = subprocess.run([bench, "mcp", "--quick", "--mcp-server", f"{sys.executable} {os.path.join(ROOT, 'IntegrationTests', 'mcp', 'tools_server.py')}"],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (line,) = [json.loads(l) for l in result.stdout.splitlines() if l.strip()]
+    assert line["scenario"] == "mcp" and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0
+    assert line["p50_ms"] > 0 and float(line["direct_p50_ms"]) > 0

@@ -3,6 +3,7 @@ import Foundation
 import Histogram
 import Logging
 import SwitchboardCore
+import SwitchboardMCP
 import SwitchboardJSON
 import SwitchboardNATSClient
 import SwitchboardRedis
@@ -29,22 +30,25 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Measure Switchboard; one JSON line per scenario (the default subcommand).",
-        discussion: "Scenarios: engine, engine-events, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis), nats (with --nats; with --redis too, redis runs right after it).")
+        discussion: "Scenarios: engine, engine-events, mcp (with Python's mcp package), latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis (with --redis), nats (with --nats; with --redis too, redis runs right after it).")
 
     enum Scenario: String, ExpressibleByArgument, CaseIterable {
         case engine, latency, depth, locks, redis, nats, all
         case engineEvents = "engine-events"
+        case mcp
         case httpEnqueue = "http-enqueue"
         case httpBatch = "http-batch"
         case httpSecure = "http-secure"
         case remote, codec
     }
 
-    @Argument(help: "engine, engine-events, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis, nats or all.") var scenario: Scenario
+    @Argument(help: "engine, engine-events, mcp, latency, depth, http-enqueue, http-batch, http-secure, remote, codec, locks, redis, nats or all.") var scenario: Scenario
     @Flag(help: "A few seconds per scenario (what CI runs to keep the harness working).") var quick = false
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
     @Option(help: "A scratch NATS (JetStream) for the nats scenario (streams are deleted after).") var nats: String?
     @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
+    @Option(help: "The MCP server the mcp scenario calls (its tool add): a command, started over stdio.")
+    var mcpServer = "python3 IntegrationTests/mcp/tools_server.py"
     @Option(help: "The switchboard binary whose workers the remote scenario runs (default: the one beside this one).")
     var switchboard: String?
 
@@ -74,6 +78,7 @@ struct Bench: AsyncParsableCommand {
             case .httpSecure: try await BenchSecure.run(quick: quick)
             case .remote: try await BenchRemote.run(quick: quick, slots: slots, switchboard: switchboardBinary)
             case .codec: BenchCodec.run(quick: quick)
+            case .mcp: try await BenchMCP.run(quick: quick, toolsServer: try MCPServerSpec(parsing: "x=\(mcpServer)").command)
             case .locks: try await BenchScenarios.locks(quick: quick, redis: try redis.map { try RedisURL($0) })
             case .redis:
                 guard let redis else { throw ValidationError("the redis scenario needs --redis redis://…") }
