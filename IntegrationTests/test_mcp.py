@@ -185,3 +185,50 @@ def test_bench_mcp_prints_its_line():
     (line,) = [json.loads(l) for l in result.stdout.splitlines() if l.strip()]
     assert line["scenario"] == "mcp" and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0
     assert line["p50_ms"] > 0 and float(line["direct_p50_ms"]) > 0
+
+
+def test_a_serialized_tool_runs_one_call_at_a_time_and_sessions_hear_of_new_tools():
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    server = Server("--workers", "0")
+    worker = WorkerProcess(server, "serial", "--mcp", TOOLS_SERVER, "--mcp-serialize", "py.slow", "--concurrency", "4")
+    late = None
+    try:
+        wait_for(lambda: hosts_tools(server, "serial"), 30, "the worker's MCP tools")
+        heard = []
+
+        async def on_message(message):
+            if "list_changed" in repr(message):
+                heard.append(message)
+
+        async def main():
+            nonlocal late
+            async with streamable_http_client(server.base + "/mcp") as streams:
+                async with ClientSession(streams[0], streams[1], message_handler=on_message) as s:
+                    await s.initialize()
+                    first, second = await asyncio.gather(s.call_tool("py.slow", {"seconds": 1}), s.call_tool("py.slow", {"seconds": 1}))
+                    # Another worker brings tools under another name: the session is told (the
+                    # server compares the workers' tools every 2 s; what it said before is past).
+                    await asyncio.sleep(2.5)
+                    before = len(heard)
+                    late = WorkerProcess(server, "late", "--mcp", TOOLS_SERVER.replace("py=", "extra=", 1))
+                    for _ in range(200):
+                        if len(heard) > before:
+                            break
+                        await asyncio.sleep(0.1)
+                    names = [t.name for t in (await s.list_tools()).tools]
+                    return first, second, names, len(heard) > before
+
+        first, second, names, told = asyncio.run(main())
+        assert not first.is_error and not second.is_error
+        runs = sorted(requests.get(server.base + "/v1/tasks?tool_name=py.slow", timeout=5).json()["items"], key=lambda t: t["started_at"])
+        assert [t["lock_key"] for t in runs] == ["mcp:py.slow", "mcp:py.slow"]
+        assert runs[1]["started_at"] >= runs[0]["finished_at"], "one at a time"
+        assert told, "notifications/tools/list_changed"
+        assert "extra.add" in names
+    finally:
+        if late:
+            late.stop()
+        worker.stop()
+        assert server.stop() == 0

@@ -127,6 +127,7 @@ extension APIClient {
                 w.key("name"); w.string(tool.name)
                 if !tool.description.isEmpty { w.key("description"); w.string(tool.description) }
                 if let schema = tool.inputSchema { w.key("input_schema"); w.raw(schema) }
+                if let lockKey = tool.lockKey { w.key("lock_key"); w.string(lockKey) }
                 w.endObject()
             }
             w.endArray()

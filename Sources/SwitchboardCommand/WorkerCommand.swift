@@ -38,6 +38,8 @@ struct WorkerCommand: AsyncParsableCommand {
         help: "A JSON file of MCP servers to host, as MCP clients write it: {\"mcpServers\": {NAME: {\"command\", \"args\", \"env\"}}}.")
     var mcpConfigOption: String?
     var mcpConfig: String? { mcpConfigOption ?? Environment.string("MCP_CONFIG") }
+    @Option(help: "Hosted tools (NAME.TOOL, comma-separated) whose calls through the server's /mcp run one at a time (a lock key per tool).")
+    var mcpSerialize = Environment.string("MCP_SERIALIZE") ?? ""
     @Option(help: "Names of hosted MCP servers whose tool errors bury a task at once (comma-separated); others' are retried.")
     var mcpPermanentErrors = Environment.string("MCP_PERMANENT_ERRORS") ?? ""
     @Option(help: "How long to wait for the hosted MCP servers to start before leasing anyway.")
@@ -68,9 +70,11 @@ struct WorkerCommand: AsyncParsableCommand {
                 }
                 specs += try MCPServerSpec.servers(configuration: data)
             }
+            let serialized = mcpSerialize.split(separator: ",").map { $0.filter { $0 != " " } }
             return specs.map { spec in
                 var spec = spec
                 spec.errorsArePermanent = permanent.contains(spec.name)
+                spec.serialized = Set(serialized.filter { $0.hasPrefix(spec.name + ".") }.map { String($0.dropFirst(spec.name.count + 1)) })
                 return spec
             }
         } catch let error as MCPServerSpec.Invalid {

@@ -64,7 +64,7 @@ extension MCPGateway {
     /// A worker's tool, as a task: enqueued (idempotent per MCP request), then awaited.
     func proxy(_ name: String, arguments: [String: Value], principal: Principal, session: String) async throws -> CallTool.Result {
         guard principal.holds(anyOf: [.producer]) else { return Self.failure("calling a worker's tool needs the producer scope") }
-        guard let queue = queue(hosting: name) else {
+        guard let queue = queue(hosting: name), let descriptor = workerTools().first(where: { $0.name == name }) else {
             return Self.failure("no connected worker hosts the tool \(name)")
         }
         try principal.authorize(queue: queue)
@@ -73,6 +73,7 @@ extension MCPGateway {
             queue: queue, type: "tool_call", runID: "mcp-\(session)",
             payload: try RawJSON(validating: Array(#"{"tool_name":"# .utf8) + Self.quoted(name) + Array(#","input":"#.utf8) + Array(input) + [UInt8(ascii: "}")]))
         submission.metadata = ["mcp_session": session]
+        submission.lockKey = descriptor.lockKey
         if let requestID = Self.requestID() { submission.idempotencyKey = "mcp-\(session)-\(requestID)" }
         let task = try await engine.enqueue(submission).task
         let finished: TaskRecord

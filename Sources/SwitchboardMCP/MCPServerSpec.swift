@@ -12,6 +12,9 @@ public struct MCPServerSpec: Sendable, Hashable {
     public var headers: [String: String] = [:]
     /// Whether a tool error (`isError`) buries the task at once instead of being retried.
     public var errorsArePermanent: Bool
+    /// Its tools (by their name on the server) whose calls run one at a time: tasks made of them
+    /// by the server's MCP endpoint carry the lock key `mcp:NAME.TOOL`.
+    public var serialized: Set<String> = []
 
     public init(name: String, command: [String], url: String? = nil, errorsArePermanent: Bool = false) {
         self.name = name

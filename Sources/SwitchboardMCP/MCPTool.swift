@@ -14,6 +14,8 @@ struct MCPTool: SwitchboardCore.Tool {
 
     var description: String { tool.description ?? "" }
 
+    var lockKey: String? { host.spec.serialized.contains(tool.name) ? "mcp:\(name)" : nil }
+
     var inputSchema: RawJSON? {
         guard let bytes = try? JSONEncoder().encode(tool.inputSchema) else { return nil }
         return try? RawJSON(validating: Array(bytes))

@@ -52,13 +52,14 @@ struct LeaseRoutes<Context: SwitchboardContext> {
     static func tools(in body: JSONObjectReader) throws -> [ToolDescriptor]? {
         guard let items = try body.objects("tools") else { return nil }
         return try items.map { item in
-            try item.rejectUnknown(allowed: ["name", "description", "input_schema"])
+            try item.rejectUnknown(allowed: ["name", "description", "input_schema", "lock_key"])
             guard let name = try item.string("name") else { throw SwitchboardError.invalid("\(item.path)name is required") }
             let schema = item.raw("input_schema")
             if let schema, schema.objectMembers() == nil {
                 throw SwitchboardError.invalid("\(item.path)input_schema must be an object (a JSON Schema)")
             }
-            return ToolDescriptor(name: name, description: try item.string("description") ?? "", inputSchema: schema)
+            return ToolDescriptor(
+                name: name, description: try item.string("description") ?? "", inputSchema: schema, lockKey: try item.string("lock_key"))
         }
     }
 

@@ -7,6 +7,9 @@ public protocol Tool: Sendable {
     var description: String { get }
     /// The JSON Schema of its input, when it has one (an MCP server's tool does).
     var inputSchema: RawJSON? { get }
+    /// A lock key that calls of it made as tasks through the server's MCP endpoint carry, so
+    /// that they run one at a time (nil: no such rule).
+    var lockKey: String? { get }
     /// Runs the tool. Throw `TaskFailure` to choose whether the task is retried; any other
     /// error is retried. Cooperate with cancellation: timeouts and cancel requests cancel it.
     func execute(input: RawJSON) async throws -> RawJSON
@@ -14,7 +17,8 @@ public protocol Tool: Sendable {
 
 extension Tool {
     public var inputSchema: RawJSON? { nil }
-    public var descriptor: ToolDescriptor { ToolDescriptor(name: name, description: description, inputSchema: inputSchema) }
+    public var lockKey: String? { nil }
+    public var descriptor: ToolDescriptor { ToolDescriptor(name: name, description: description, inputSchema: inputSchema, lockKey: lockKey) }
 }
 
 /// What a worker tells the server about a tool it runs: enough for `GET /v1/workers` and for the
@@ -23,11 +27,14 @@ public struct ToolDescriptor: Sendable, Hashable {
     public var name: String
     public var description: String
     public var inputSchema: RawJSON?
+    /// Calls of it through the MCP endpoint carry this lock key: one runs at a time.
+    public var lockKey: String?
 
-    public init(name: String, description: String = "", inputSchema: RawJSON? = nil) {
+    public init(name: String, description: String = "", inputSchema: RawJSON? = nil, lockKey: String? = nil) {
         self.name = name
         self.description = description
         self.inputSchema = inputSchema
+        self.lockKey = lockKey
     }
 }
 
