@@ -232,3 +232,20 @@ def test_a_serialized_tool_runs_one_call_at_a_time_and_sessions_hear_of_new_tool
             late.stop()
         worker.stop()
         assert server.stop() == 0
+
+
+def test_an_open_session_does_not_hold_up_shutdown():
+    server = Server("--workers", "0")
+    stopped = {}
+
+    async def body(s):
+        await s.list_tools()
+        started = time.time()
+        stopped["status"] = await asyncio.to_thread(server.stop)
+        stopped["seconds"] = time.time() - started
+
+    try:
+        session(server, body)
+    except BaseException:
+        pass  # the session's end is the server's going away
+    assert stopped["status"] == 0 and stopped["seconds"] < 10

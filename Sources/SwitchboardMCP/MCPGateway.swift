@@ -48,8 +48,17 @@ public actor MCPGateway: Service {
                 try await Task.sleep(for: Self.toolsCheck)
             }
         }
-        for session in sessions.values { await session.transport.disconnect() }
+        await closeAllSessions()
+    }
+
+    /// Ends every session (their streams end with them): the server is stopping.
+    public func closeAllSessions() async {
+        let closing = sessions.values
         sessions = [:]
+        for session in closing {
+            await session.transport.disconnect()
+            await session.server.stop()
+        }
     }
 
     private func announceToolChanges() async {

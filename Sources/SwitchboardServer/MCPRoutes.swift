@@ -31,7 +31,15 @@ struct MCPRoutes<Context: SwitchboardContext> {
         }
         let responseBody: ResponseBody
         if case .stream(let stream, _) = answer {
+            let (gateway, presence) = (gateway, RequestPresence(channel: context.channel))
             responseBody = ResponseBody { writer in
+                // A session's stream lasts as long as the session: on shutdown the sessions close,
+                // so that an open stream does not hold up the drain of requests.
+                let watch = Task {
+                    await presence.left()
+                    if presence.isShuttingDown { await gateway.closeAllSessions() }
+                }
+                defer { watch.cancel() }
                 do {
                     for try await chunk in stream { try await writer.write(ByteBuffer(bytes: chunk)) }
                 } catch {}  // the session ended; the stream ends with it
