@@ -63,7 +63,7 @@ def test_a_tool_call_through_mcp_reaches_the_worker_s_mcp_server(mcp_setup):
 
     names, added, queued, fetched = session(server, body)
     assert {"enqueue_task", "get_task", "wait_for_task", "list_tasks", "cancel_task", "list_dead_letters",
-            "requeue_dead_letter", "acquire_lock", "release_lock", "py.add", "py.slow", "py.fail", "py.crash"} <= set(names)
+            "requeue_dead_letter", "acquire_lock", "release_lock", "py.add", "py.slow", "py.fail", "py.grow", "py.crash"} <= set(names)
     assert not added.is_error and added.content[0].text == "42" and added.structured_content == {"result": 42}
     assert not queued.is_error and queued.structured_content["status"] == "pending"
     assert fetched.structured_content["id"] == queued.structured_content["id"]
@@ -249,3 +249,14 @@ def test_an_open_session_does_not_hold_up_shutdown():
     except BaseException:
         pass  # the session's end is the server's going away
     assert stopped["status"] == 0 and stopped["seconds"] < 10
+
+
+def test_a_task_timeout_cancels_the_tool_call(mcp_setup, tmp_path):
+    server, _ = mcp_setup
+    marker = tmp_path / "timed-out"
+    created = requests.post(server.base + "/v1/tasks", json={
+        "max_retries": 0, "timeout_ms": 700,
+        "payload": {"tool_name": "py.slow", "input": {"seconds": 30, "marker": str(marker)}}}, timeout=5).json()
+    wait_for(lambda: get_task(server, created["id"])["status"] == "dead", 15, "the timed-out task")
+    assert "timed out" in get_task(server, created["id"])["error"]
+    wait_for(lambda: marker.exists() and marker.read_text() == "cancelled", 10, "MCP's cancellation reaching the tool")

@@ -1,11 +1,11 @@
 """An MCP server (the Python `mcp` package's MCPServer, on stdio or Streamable HTTP) that Switchboard's tests host in a
-worker: a fast tool, a slow one that notes its cancellation, a failing one and one that crashes
-its process."""
+worker: a fast tool, a slow one that notes its cancellation, a failing one, one that adds a tool
+(and says so: tools/list_changed) and one that crashes its process."""
 import asyncio
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("switchboard-test-tools")
@@ -34,6 +34,19 @@ async def slow(seconds: float, marker: str = "") -> str:
 def fail(message: str) -> str:
     """Always fails with `message` (a ToolError: its text reaches the caller)."""
     raise ToolError(message)
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds a tool `grown` and tells the client that the tool list changed."""
+
+    def grown() -> str:
+        """A tool that did not exist at start."""
+        return "grown"
+
+    server.add_tool(grown)
+    await ctx.session.send_tool_list_changed()
+    return "grew"
 
 
 @server.tool()

@@ -69,7 +69,9 @@ public actor MCPServerHost: Service {
         }
         let client = Client(name: "switchboard-worker", version: "1")
         await client.onNotification(ToolListChangedNotification.self) { [weak self] _ in
-            try await self?.refreshTools()
+            // Not awaited here: the client's reading loop runs this handler, and the listing's
+            // answer comes through that loop.
+            Task { try? await self?.refreshTools() }
         }
         do {
             _ = try await client.connect(transport: transport)

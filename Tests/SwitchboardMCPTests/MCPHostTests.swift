@@ -93,11 +93,22 @@ struct MCPHostTests {
     func calls() async throws {
         let (host, registry, running) = try await start()
         defer { running.cancel() }
-        #expect(await host.toolNames == ["py.add", "py.crash", "py.fail", "py.slow"])
+        #expect(await host.toolNames == ["py.add", "py.crash", "py.fail", "py.grow", "py.slow"])
         let answer = try await call(registry, "py.add", #"{"a": 2, "b": 3}"#)
         let parsed = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
         #expect((parsed?["content"] as? [[String: Any]])?.first?["text"] as? String == "5")
         #expect((parsed?["structuredContent"] as? [String: Any])?["result"] as? Int == 5)
+    }
+
+    @Test("a server's tools/list_changed brings its new tools into the registry")
+    func listChanged() async throws {
+        let (host, registry, running) = try await start()
+        defer { running.cancel() }
+        #expect(registry.tool(named: "py.grown") == nil)
+        #expect(try await call(registry, "py.grow", "{}").contains("grew"))
+        for _ in 0..<100 where registry.tool(named: "py.grown") == nil { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(await host.toolNames.contains("py.grown"))
+        #expect(try await call(registry, "py.grown", "{}").contains("grown"))
     }
 
     @Test("input that does not match the schema fails for good without a call; a tool error is retryable")
