@@ -120,7 +120,8 @@ public actor StreamableHTTPClientTransport: Transport {
                 pending.removeFirst(newline + 1)
                 if line.last == UInt8(ascii: "\r") { line.removeLast() }
                 if line.isEmpty {
-                    if hasData { await yield(Data(data)) }
+                    // A priming event (an id, empty data) only marks where to resume.
+                    if hasData, !data.isEmpty { await yield(Data(data)) }
                     data = []
                     hasData = false
                 } else if line.starts(with: Array("data:".utf8)) {

@@ -74,7 +74,9 @@ struct InputSchemaTests {
     }
 }
 
-@Suite("Hosting an MCP server (the Python mcp package)", .enabled(if: pythonMCP), .timeLimit(.minutes(1)))
+// One Python server at a time: their start-up is CPU-heavy, and other suites' timing checks
+// (NATS liveness) share the machine's two cores.
+@Suite("Hosting an MCP server (the Python mcp package)", .enabled(if: pythonMCP), .serialized, .timeLimit(.minutes(1)))
 struct MCPHostTests {
     func start() async throws -> (MCPServerHost, ToolRegistry, Task<Void, any Error>) {
         let registry = ToolRegistry()
