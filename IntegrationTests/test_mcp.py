@@ -42,7 +42,8 @@ def session(server, body, token=None):
 @pytest.fixture
 def mcp_setup():
     server = Server("--workers", "0", "--retry-delay-ms", "100", "--max-retry-delay-ms", "200")
-    worker = WorkerProcess(server, "mcp-a", "--mcp", TOOLS_SERVER, "--lease-ms", "3000")
+    # Leases well above the long-poll (2 s): a worker counts a lease from when it asked for it.
+    worker = WorkerProcess(server, "mcp-a", "--mcp", TOOLS_SERVER, "--lease-ms", "6000")
     try:
         wait_for(lambda: hosts_tools(server, "mcp-a"), 30, "the worker's MCP tools")
         yield server, worker
@@ -114,7 +115,7 @@ def test_cancelling_the_call_cancels_the_task_and_the_tool(mcp_setup, tmp_path):
 
 def test_a_worker_killed_mid_call_the_call_still_returns_from_another(mcp_setup):
     server, doomed = mcp_setup
-    spare = WorkerProcess(server, "mcp-b", "--mcp", TOOLS_SERVER, "--lease-ms", "3000")
+    spare = WorkerProcess(server, "mcp-b", "--mcp", TOOLS_SERVER, "--lease-ms", "6000")
     try:
         wait_for(lambda: hosts_tools(server, "mcp-b"), 30, "the second worker's tools")
 

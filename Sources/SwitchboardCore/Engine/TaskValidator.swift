@@ -127,8 +127,8 @@ struct TaskValidator {
             guard tools.allSatisfy({ $0.lockKey.map { NamePattern.isPrintable($0, maxLength: 256) } ?? true }) else {
                 throw .invalid("a tool's lock_key must be 1-256 printable characters")
             }
-            guard tools.allSatisfy({ $0.description.utf8.count <= 4096 && ($0.inputSchema?.bytes.count ?? 0) <= 65_536 }) else {
-                throw .invalid("a tool's description is at most 4096 bytes, its input_schema at most 64 KiB")
+            guard tools.allSatisfy({ $0.description.unicodeScalars.count <= 4096 && ($0.inputSchema?.bytes.count ?? 0) <= 65_536 }) else {
+                throw .invalid("a tool's description is at most 4096 characters, its input_schema at most 64 KiB")
             }
         }
     }
