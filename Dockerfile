@@ -30,6 +30,10 @@ COPY dist/switchboard /out/switchboard
 FROM ${BINARY_STAGE} AS binary
 
 FROM ${RUNTIME_IMAGE} AS runtime
+# libcurl: Foundation's networking, linked in through the MCP Swift SDK, loads it (a base that has
+# it already, as CI's, skips the install).
+RUN ldconfig -p | grep -q 'libcurl\.so\.4' || (apt-get update && apt-get install -y --no-install-recommends libcurl4 \
+  && rm -rf /var/lib/apt/lists/*)
 RUN useradd --system --uid 10001 --home-dir /var/lib/switchboard --create-home --shell /usr/sbin/nologin switchboard
 COPY --from=binary /out/switchboard /usr/local/bin/switchboard
 USER switchboard

@@ -21,14 +21,17 @@ fi
 env -i dist/switchboard --version
 
 podman=(podman --storage-driver vfs)
-if ! "${podman[@]}" image exists localhost/debian-min; then
+# The binary's one shared library beyond libc's: libcurl (Foundation's networking, which the MCP
+# SDK links in).
+base=localhost/debian-min-curl
+if ! "${podman[@]}" image exists "$base"; then
   work=$(mktemp -d)
-  mmdebstrap --variant=minbase --include=ca-certificates bookworm "$work/rootfs.tar"
-  "${podman[@]}" import "$work/rootfs.tar" localhost/debian-min
+  mmdebstrap --variant=minbase --include=ca-certificates,libcurl4 bookworm "$work/rootfs.tar"
+  "${podman[@]}" import "$work/rootfs.tar" "$base"
   rm -rf "$work"
 fi
 # --format docker keeps HEALTHCHECK (the OCI format has no place for it).
 "${podman[@]}" build --isolation chroot --format docker --target runtime \
-  --build-arg RUNTIME_IMAGE=localhost/debian-min --build-arg BINARY_STAGE=prebuilt -t localhost/switchboard:test .
+  --build-arg RUNTIME_IMAGE="$base" --build-arg BINARY_STAGE=prebuilt -t localhost/switchboard:test .
 
 SWITCHBOARD_CONTAINER_IMAGE=localhost/switchboard:test python3 -m pytest -q IntegrationTests/test_container.py
