@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "SwitchboardRedis", targets: ["SwitchboardRedis"]),
         .library(name: "SwitchboardNATSClient", targets: ["SwitchboardNATSClient"]),
         .library(name: "SwitchboardNATS", targets: ["SwitchboardNATS"]),
+        .library(name: "SwitchboardSQLite", targets: ["SwitchboardSQLite"]),
         .library(name: "SwitchboardClient", targets: ["SwitchboardClient"]),
         .library(name: "SwitchboardAuth", targets: ["SwitchboardAuth"]),
         .executable(name: "switchboard", targets: ["SwitchboardCommand"]),
@@ -48,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk.git", from: "0.12.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // JSON as bytes: a validating scanner, a writer, raw values passed through verbatim, and
@@ -125,6 +127,17 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI", "SwitchboardNATSClient", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HeapModule", package: "swift-collections"), .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // SQLite storage (one file, one process): the memory backend's state, every transition's
+        // changes committed before it is acknowledged, many transitions per commit. Knows no HTTP.
+        .target(
+            name: "SwitchboardSQLite",
+            dependencies: [
+                "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -208,7 +221,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardCommand",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP", "SwitchboardSQLite",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -224,7 +237,7 @@ let package = Package(
         .executableTarget(
             name: "SwitchboardBench",
             dependencies: [
-                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP",
+                "SwitchboardJSON", "SwitchboardAPI", "SwitchboardRedis", "SwitchboardRESP", "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardClient", "SwitchboardAuth", "SwitchboardCore", "SwitchboardServer", "SwitchboardMCP", "SwitchboardSQLite",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -325,6 +338,11 @@ let package = Package(
                 "SwitchboardNATS", "SwitchboardNATSClient", "SwitchboardCore", "SwitchboardTesting",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardSQLiteTests",
+            dependencies: ["SwitchboardSQLite", "SwitchboardCore", "SwitchboardTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -13,6 +13,7 @@ public enum WireStatus {
         case .overloaded: 429
         case .unsupported: 501
         case .unavailable: 503
+        case .insufficientStorage: 507
         }
     }
 
@@ -27,6 +28,7 @@ public enum WireStatus {
         case .overloaded: "Too Many Requests"
         case .unsupported: "Not Implemented"
         case .unavailable: "Service Unavailable"
+        case .insufficientStorage: "Insufficient Storage"
         }
     }
 
@@ -41,6 +43,7 @@ public enum WireStatus {
         case 429: .overloaded
         case 501: .unsupported
         case 503: .unavailable
+        case 507: .insufficientStorage
         default: nil
         }
     }

@@ -20,6 +20,9 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
         case overloaded
         /// The backend lacks the ability the request needs (an optional role): 501.
         case unsupported
+        /// The store has no room for the change (a full disk): 507. Nothing was changed, and
+        /// reads go on.
+        case insufficientStorage
     }
 
     public var kind: Kind
@@ -38,9 +41,10 @@ public struct SwitchboardError: Error, Sendable, Hashable, CustomStringConvertib
     public static func unavailable(_ detail: String) -> SwitchboardError { .init(.unavailable, detail) }
     public static func overloaded(_ detail: String) -> SwitchboardError { .init(.overloaded, detail) }
     public static func unsupported(_ detail: String) -> SwitchboardError { .init(.unsupported, detail) }
+    public static func insufficientStorage(_ detail: String) -> SwitchboardError { .init(.insufficientStorage, detail) }
 
     /// Worth trying again later, unchanged: the backend is away or the server is busy.
-    public var isTransient: Bool { kind == .unavailable || kind == .overloaded }
+    public var isTransient: Bool { kind == .unavailable || kind == .overloaded || kind == .insufficientStorage }
 
     public var description: String { "\(kind.rawValue): \(detail)" }
 }

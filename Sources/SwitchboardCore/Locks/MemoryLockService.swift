@@ -69,9 +69,19 @@ public final class MemoryLockService: LockService {
     private let clock: any SwitchboardClock
     public let limits: LockLimits
 
-    public init(clock: any SwitchboardClock = SystemClock(), limits: LockLimits = LockLimits()) {
+    /// - Parameters:
+    ///   - held: leases granted before (a durable store's, at start); expired ones are dropped
+    ///     as they are found.
+    ///   - nextToken: the first token to grant; above every token granted before.
+    public init(
+        clock: any SwitchboardClock = SystemClock(), limits: LockLimits = LockLimits(), held: [LockLease] = [], nextToken: UInt64 = 1
+    ) {
         self.clock = clock
         self.limits = limits
+        state.withLock { s in
+            for lease in held { s.held[lease.key] = lease }
+            s.nextToken = max(nextToken, (held.map(\.token).max() ?? 0) + 1)
+        }
     }
 
     /// A cancelled wait ends with nil, or with the lease when it was granted in that instant

@@ -17,6 +17,8 @@ final class TaskBox {
     var cancelRequested = false
     var deadSequence: UInt64 = 0
     var removed = false
+    /// Already among the changes of the transition under way (see `MemoryBackendState.touch`).
+    var journaled = false
 
     init(record: TaskRecord, queue: QueueState, sequence: UInt64, now: Timestamp) {
         self.record = record
@@ -129,9 +131,17 @@ struct MemoryBackendState {
     var nextSequence: UInt64 = 1
     var random = RandomBytes()
     let errorHistoryLimit: Int
+    /// Whether a journal follows the changes: then each transition notes what it touched, and
+    /// `drainChanges` hands it over at the transition's end.
+    let journaling: Bool
+    private var touchedTasks: [TaskBox] = []
+    private var removedTaskIDs: [String] = []
+    private var touchedQueues: [String] = []
+    private var touchedIdempotencyKeys: [String] = []
 
-    init(errorHistoryLimit: Int) {
+    init(errorHistoryLimit: Int, journaling: Bool = false) {
         self.errorHistoryLimit = errorHistoryLimit
+        self.journaling = journaling
     }
 
     /// The named queue's state, created on first use.
@@ -139,7 +149,53 @@ struct MemoryBackendState {
         if let existing = queues[name] { return existing }
         let created = QueueState()
         queues[name] = created
+        touchQueue(name)
         return created
+    }
+
+    // MARK: Journal
+
+    /// Notes that a task changed in the transition under way (once per transition).
+    mutating func touch(_ box: TaskBox) {
+        guard journaling, !box.journaled else { return }
+        box.journaled = true
+        touchedTasks.append(box)
+    }
+
+    mutating func touchQueue(_ name: String) {
+        if journaling { touchedQueues.append(name) }
+    }
+
+    mutating func touchIdempotencyKey(_ key: String) {
+        if journaling { touchedIdempotencyKeys.append(key) }
+    }
+
+    /// What the transition that just ran changed; nil when nothing.
+    mutating func drainChanges() -> MemoryStateChanges? {
+        guard !touchedTasks.isEmpty || !removedTaskIDs.isEmpty || !touchedQueues.isEmpty || !touchedIdempotencyKeys.isEmpty else {
+            return nil
+        }
+        var changes = MemoryStateChanges(nextSequence: nextSequence, nextFencingToken: nextFencingToken)
+        changes.tasks.reserveCapacity(touchedTasks.count)
+        for box in touchedTasks {
+            box.journaled = false
+            guard !box.removed else { continue }
+            changes.tasks.append(
+                StoredMemoryTask(
+                    record: box.record, createdSequence: box.createdSequence, readySequence: box.readySequence,
+                    readySince: box.readySince, dueAt: box.dueAt, leaseID: box.leaseID, cancelRequested: box.cancelRequested,
+                    deadSequence: box.deadSequence))
+        }
+        changes.removedTaskIDs = removedTaskIDs
+        for name in touchedQueues { changes.queues[name] = queues[name]?.paused ?? false }
+        for key in touchedIdempotencyKeys {
+            changes.idempotencyKeys[key] = .some(idempotencyKeys[key].map { IdempotencyEntry(taskID: $0.id, expiresAt: $0.expiresAt) })
+        }
+        touchedTasks.removeAll(keepingCapacity: true)
+        removedTaskIDs.removeAll(keepingCapacity: true)
+        touchedQueues.removeAll(keepingCapacity: true)
+        touchedIdempotencyKeys.removeAll(keepingCapacity: true)
+        return changes
     }
 
     mutating func takeSequence() -> UInt64 {
@@ -150,6 +206,7 @@ struct MemoryBackendState {
     // MARK: Status changes, keeping per-queue counts exact
 
     mutating func setStatus(_ box: TaskBox, _ status: TaskStatus, now: Timestamp) {
+        touch(box)
         let old = box.record.status
         box.record.status = status
         box.record.updatedAt = now
@@ -262,6 +319,7 @@ struct MemoryBackendState {
     }
 
     mutating func remove(_ box: TaskBox) {
+        if journaling { removedTaskIDs.append(box.record.id) }
         box.removed = true
         tasks[box.record.id] = nil
         box.queue.counts[box.record.status.index] -= 1
@@ -299,5 +357,68 @@ enum MemoryLeaseID {
         guard utf8.count > 32 else { return (nil, "") }
         let split = utf8.index(utf8.startIndex, offsetBy: 32)
         return (String(leaseID[split...]), leaseID[..<split])
+    }
+}
+
+extension MemoryBackendState {
+    /// The state `image` describes, every index rebuilt: ready tasks in their old places, due
+    /// ones on their timers, leases running until their recorded expiry (then reaped as any).
+    init(restoring image: MemoryStateImage, errorHistoryLimit: Int, journaling: Bool) {
+        self.init(errorHistoryLimit: errorHistoryLimit, journaling: journaling)
+        func queueState(_ name: String) -> QueueState {
+            if let existing = queues[name] { return existing }
+            let created = QueueState()
+            queues[name] = created
+            return created
+        }
+        for (name, paused) in image.queues { queueState(name).paused = paused }
+        for (key, entry) in image.idempotencyKeys { idempotencyKeys[key] = (entry.taskID, entry.expiresAt) }
+        idempotencyExpiries = Deque(image.idempotencyKeys.map { ($0.value.expiresAt, $0.key) }.sorted { $0.0 < $1.0 })
+        var highest: UInt64 = 0
+        var buried: [TaskBox] = []
+        for stored in image.tasks.sorted(by: { $0.createdSequence < $1.createdSequence }) {
+            let queue = queueState(stored.record.queue)
+            let box = TaskBox(record: stored.record, queue: queue, sequence: stored.createdSequence, now: stored.readySince)
+            box.readySequence = stored.readySequence
+            box.dueAt = stored.dueAt
+            box.leaseID = stored.leaseID
+            box.cancelRequested = stored.cancelRequested
+            box.deadSequence = stored.deadSequence
+            highest = max(highest, stored.createdSequence, stored.readySequence, stored.deadSequence)
+            tasks[stored.record.id] = box
+            byCreation.append(box.createdSequence, box)
+            if let run = stored.record.runID {
+                byRun[run, default: SequenceIndex()].append(box.createdSequence, box)
+                runs.note(run, sequence: box.createdSequence)
+            }
+            let status = stored.record.status
+            queue.counts[status.index] += 1
+            switch status {
+            case .pending:
+                queue.ready.insert(ReadyEntry(priority: box.record.priority, sequence: box.readySequence, box: box))
+                queue.oldest.insert(
+                    since: box.readySince, order: box.readySequence, ref: box, liveCount: queue.counts[TaskStatus.pending.index],
+                    isLive: QueueState.isWaiting)
+            case .scheduled, .retrying:
+                let due = stored.dueAt ?? stored.record.notBefore ?? stored.record.updatedAt
+                box.dueAt = due
+                queue.due.insert(DueEntry(at: due, box: box))
+            case .running:
+                // A lease without its receipt or expiry cannot be honoured: it ends at once.
+                let expiresAt = stored.record.leaseExpiresAt ?? stored.record.updatedAt
+                box.record.leaseExpiresAt = expiresAt
+                let leaseID = stored.leaseID ?? ""
+                box.leaseID = leaseID
+                leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
+                if let key = box.record.lockKey { runningLockKeys.insert(key) }
+            case .completed, .cancelled:
+                finished.insert(FinishedEntry(at: stored.record.finishedAt ?? stored.record.updatedAt, box: box))
+            case .dead:
+                buried.append(box)
+            }
+        }
+        for box in buried.sorted(by: { $0.deadSequence < $1.deadSequence }) { byBurial.append(box.deadSequence, box) }
+        nextSequence = max(image.nextSequence, highest + 1)
+        nextFencingToken = max(image.nextFencingToken, 1)
     }
 }

@@ -10,14 +10,27 @@ import Synchronization
 /// heap entries (no timers, no closures).
 public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, DurabilityReporting {
     private let state: Mutex<MemoryBackendState>
+    private let journal: (any MemoryStateJournal)?
 
-    /// - Parameter errorHistoryLimit: failures kept per task (see `TaskLimits.maxErrorHistory`).
-    public init(errorHistoryLimit: Int = TaskLimits().maxErrorHistory) {
-        state = Mutex(MemoryBackendState(errorHistoryLimit: errorHistoryLimit))
+    /// - Parameters:
+    ///   - errorHistoryLimit: failures kept per task (see `TaskLimits.maxErrorHistory`).
+    ///   - journal: given every transition's changes, in order, under the lock (a durable store
+    ///     behind this state: the SQLite backend).
+    public init(errorHistoryLimit: Int = TaskLimits().maxErrorHistory, journal: (any MemoryStateJournal)? = nil) {
+        state = Mutex(MemoryBackendState(errorHistoryLimit: errorHistoryLimit, journaling: journal != nil))
+        self.journal = journal
+    }
+
+    /// One transition: one lock hold, whose changes go to the journal before the lock is let go.
+    private func transition<T: Sendable, E: Error>(_ body: (inout MemoryBackendState) throws(E) -> T) throws(E) -> T {
+        try state.withLock { s throws(E) -> T in
+            defer { if let journal, let changes = s.drainChanges() { journal.append(changes) } }
+            return try body(&s)
+        }
     }
 
     public func enqueue(_ tasks: [NewTask], now: Timestamp) -> [EnqueueOutcome] {
-        state.withLock { s in
+        transition { s in
             tasks.map { new in
                 if let key = new.idempotencyKey, let known = s.idempotencyKeys[key], known.expiresAt > now,
                     let box = s.tasks[known.id]
@@ -36,6 +49,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                 }
                 if let key = new.idempotencyKey, let expiresAt = new.idempotencyExpiresAt {
                     s.idempotencyKeys[key] = (new.record.id, expiresAt)
+                    s.touchIdempotencyKey(key)
                     s.idempotencyExpiries.append((expiresAt, key))
                 }
                 let status = new.record.status
@@ -54,7 +68,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
         queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp
     ) -> [TaskLease] {
         guard maxTasks > 0 else { return [] }
-        return state.withLock { s in
+        return transition { s in
             var leased: [TaskLease] = []
             for queue in queues where leased.count < maxTasks {
                 guard let state = s.queues[queue], !state.paused else { continue }
@@ -94,9 +108,10 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func heartbeat(leaseID: String, extension terms: LeaseTerms, now: Timestamp) throws -> HeartbeatStatus {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             let box = try s.leased(leaseID)
             let expiresAt = now + terms.duration(for: box.record)
+            s.touch(box)
             box.record.leaseExpiresAt = expiresAt
             box.record.updatedAt = now
             s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
@@ -106,7 +121,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
 
     /// The whole batch under one lock hold.
     public func complete(batch: [LeaseCompletion], now: Timestamp) -> [Result<TaskRecord, any Error>] {
-        state.withLock { s in
+        transition { s in
             batch.map { completion in
                 Result { () throws(SwitchboardError) -> TaskRecord in
                     let box = try s.leased(completion.leaseID)
@@ -122,7 +137,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     public func fail(
         leaseID: String, message: String, now: Timestamp, decide: @Sendable (TaskRecord) -> FailureDecision
     ) throws -> TaskRecord {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             let box = try s.leased(leaseID)
             s.applyFailure(box, message: message, now: now, decide: decide)
             return box.record
@@ -132,7 +147,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     public func release(
         leaseID: String, now: Timestamp, maxReleases: Int, decide: @Sendable (TaskRecord) -> FailureDecision
     ) throws -> TaskRecord {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             let box = try s.leased(leaseID)
             if !box.cancelRequested {
                 box.record.releases += 1
@@ -154,7 +169,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func cancel(id: String, now: Timestamp) throws -> TaskRecord {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             guard let box = s.tasks[id] else { throw .notFound("no task \(id)") }
             switch box.record.status {
             case .scheduled, .pending, .retrying:
@@ -163,6 +178,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                 // It may have been the task a freed key was handed to: pass the key on.
                 if let key = box.record.lockKey, !s.runningLockKeys.contains(key) { _ = s.unpark(key) }
             case .running:
+                s.touch(box)
                 box.cancelRequested = true
                 box.record.updatedAt = now
             case .cancelled:
@@ -198,7 +214,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func requeueDead(id: String, now: Timestamp) throws -> TaskRecord {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             guard let box = s.tasks[id], box.record.status == .dead else {
                 throw .notFound("no task \(id) in the dead-letter queue")
             }
@@ -208,7 +224,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func requeueDead(matching filter: TaskFilter, now: Timestamp) -> Int {
-        state.withLock { s in
+        transition { s in
             let boxes = s.byBurial.all { MemoryBackendState.isBuried($0) && filter.matches($0.box.record) }
             for box in boxes { Self.requeue(box, in: &s, now: now) }
             return boxes.count
@@ -226,7 +242,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func deleteDead(id: String) throws {
-        try state.withLock { s throws(SwitchboardError) in
+        try transition { s throws(SwitchboardError) in
             guard let box = s.tasks[id], box.record.status == .dead else {
                 throw .notFound("no task \(id) in the dead-letter queue")
             }
@@ -235,7 +251,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func purgeDead(matching filter: TaskFilter) -> Int {
-        state.withLock { s in
+        transition { s in
             let boxes = s.byBurial.all { MemoryBackendState.isBuried($0) && filter.matches($0.box.record) }
             for box in boxes { s.remove(box) }
             return boxes.count
@@ -249,9 +265,10 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func setPaused(_ paused: Bool, queue: String) -> QueueInfo {
-        state.withLock { s in
+        transition { s in
             let state = s.queue(queue)
             state.paused = paused
+            s.touchQueue(queue)
             return state.info(name: queue)
         }
     }
@@ -259,7 +276,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     public func reapExpiredLeases(
         now: Timestamp, limit: Int, decide: @Sendable (TaskRecord) -> FailureDecision
     ) -> [TaskRecord] {
-        state.withLock { s in
+        transition { s in
             var reaped: [TaskRecord] = []
             while reaped.count < limit, let top = s.leases.min, top.expiresAt <= now {
                 _ = s.leases.popMin()
@@ -274,7 +291,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func promoteDue(now: Timestamp) -> Set<String> {
-        state.withLock { s in
+        transition { s in
             var promoted: Set<String> = []
             for name in Array(s.queues.keys) where s.promoteDue(queue: name, now: now) {
                 promoted.insert(name)
@@ -301,7 +318,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     public func trim(finishedBefore: Timestamp, keepAtMost: Int, now: Timestamp) -> Int {
-        state.withLock { s in
+        transition { s in
             var dropped = 0
             while let first = s.finished.min, first.at < finishedBefore || s.finished.count > keepAtMost {
                 _ = s.finished.popMin()
@@ -309,7 +326,10 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
             }
             while let first = s.idempotencyExpiries.first, first.expiresAt <= now {
                 s.idempotencyExpiries.removeFirst()
-                if let known = s.idempotencyKeys[first.key], known.expiresAt <= now { s.idempotencyKeys[first.key] = nil }
+                if let known = s.idempotencyKeys[first.key], known.expiresAt <= now {
+                    s.idempotencyKeys[first.key] = nil
+                    s.touchIdempotencyKey(first.key)
+                }
             }
             return dropped
         }
@@ -346,5 +366,18 @@ extension MemoryTaskBackend {
         DurabilityReport(
             survivesRestart: false, settings: ["storage": "this process's memory"],
             warnings: ["tasks live in this process only: a stop, crash or restart loses every queued and running task; use --backend redis://… to keep them"])
+    }
+}
+
+extension MemoryTaskBackend {
+    /// Replaces the whole state with the image `load` reads: a durable store's content at start,
+    /// or again after a write it could not commit (the state then holds changes the store does
+    /// not). `load` runs under the lock, so no transition sees the state in between; when it
+    /// throws, the state is left as it was.
+    public func restore(loading load: () throws -> MemoryStateImage) throws {
+        try state.withLock { s in
+            let image = try load()
+            s = MemoryBackendState(restoring: image, errorHistoryLimit: s.errorHistoryLimit, journaling: s.journaling)
+        }
     }
 }

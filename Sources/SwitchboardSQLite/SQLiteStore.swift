@@ -1,0 +1,367 @@
+import Foundation
+import GRDB
+import SwitchboardCore
+
+/// How a Switchboard database is opened.
+public struct SQLiteConfiguration: Sendable, Hashable {
+    /// SQLite's `synchronous` in WAL mode: what a commit waits for before it counts.
+    public enum Synchronous: String, Sendable, Hashable, CaseIterable {
+        /// Every commit is fsynced: an acknowledged change survives a power loss.
+        case full = "FULL"
+        /// Commits reach the operating system, fsynced at checkpoints: an acknowledged change
+        /// survives a crash or kill of the process, not a power loss.
+        case normal = "NORMAL"
+    }
+
+    public var path: String
+    public var synchronous: Synchronous
+    /// Writes that would grow the file beyond this answer "insufficient storage" (507), as a
+    /// full disk does; nil: the disk is the limit.
+    public var maxBytes: Int64?
+
+    public init(path: String, synchronous: Synchronous = .full, maxBytes: Int64? = nil) {
+        self.path = path
+        self.synchronous = synchronous
+        self.maxBytes = maxBytes
+    }
+}
+
+/// The database file: one process owns it (a lock file says which), WAL journal, rows of whole
+/// tasks. Opening checks the file (`quick_check`) and refuses a corrupt one with a clear message.
+final class SQLiteStore: Sendable {
+    let configuration: SQLiteConfiguration
+    let database: DatabaseQueue
+    private let ownership: FileOwnership
+
+    static let schemaVersion = 1
+
+    init(_ configuration: SQLiteConfiguration) throws {
+        let path = configuration.path
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw SQLiteStoreError.cannotOpen(path, "cannot create its directory: \(error.localizedDescription)")
+            }
+        }
+        ownership = try FileOwnership(path: path + ".lock", database: path)
+        var config = Configuration()
+        config.journalMode = .wal
+        config.label = "switchboard"
+        let synchronous = configuration.synchronous
+        let maxBytes = configuration.maxBytes
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            if let maxBytes {
+                let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+                try db.execute(sql: "PRAGMA max_page_count = \(max(maxBytes / pageSize, 16))")
+            }
+        }
+        do {
+            database = try DatabaseQueue(path: path, configuration: config)
+            try database.writeWithoutTransaction { db in
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
+                guard check == ["ok"] else { throw SQLiteStoreError.corrupt(path, check.joined(separator: "; ")) }
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                if version == 0 {
+                    try Self.createSchema(db)
+                } else if version > Self.schemaVersion {
+                    throw SQLiteStoreError.cannotOpen(
+                        path, "it was written by a newer switchboard (schema \(version), this one knows \(Self.schemaVersion))")
+                }
+            }
+        } catch let error as DatabaseError {
+            ownership.release()
+            throw SQLiteStoreError(error, path: path)
+        } catch {
+            ownership.release()
+            throw error
+        }
+        self.configuration = configuration
+    }
+
+    private static func createSchema(_ db: Database) throws {
+        // Incremental auto-vacuum lets maintenance hand freed pages back (`reclaimSpace`); it
+        // must be chosen before the first table.
+        try db.execute(sql: "PRAGMA auto_vacuum = INCREMENTAL")
+        try db.execute(sql: "VACUUM")
+        try db.inTransaction {
+            try db.execute(
+                sql: """
+                    CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE queues (name TEXT PRIMARY KEY NOT NULL, paused INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY NOT NULL, task_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE locks (key TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL, token INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+                    PRAGMA user_version = \(schemaVersion);
+                    """)
+            return .commit
+        }
+    }
+
+    func close() {
+        try? database.close()
+        ownership.release()
+    }
+
+    // MARK: Reading at start
+
+    /// Every stored task, queue, idempotency key and counter.
+    func loadImage() throws -> MemoryStateImage {
+        do {
+            return try database.read { db in
+                var image = MemoryStateImage()
+                let rows = try Row.fetchCursor(db, sql: "SELECT id, body FROM tasks")
+                while let row = try rows.next() {
+                    let bytes: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { [UInt8]($0) } ?? [] }
+                    do {
+                        image.tasks.append(try StoredMemoryTask(decoding: bytes))
+                    } catch {
+                        let id: String = row[0]
+                        throw SQLiteStoreError.corrupt(configuration.path, "task \(id) cannot be read: \(error)")
+                    }
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT name, paused FROM queues") {
+                    image.queues[row[0]] = (row[1] as Int) != 0
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT key, task_id, expires_at FROM idempotency_keys") {
+                    image.idempotencyKeys[row[0]] = IdempotencyEntry(taskID: row[1], expiresAt: Timestamp(milliseconds: row[2]))
+                }
+                let counters = try Self.counters(db)
+                image.nextSequence = counters[Counter.nextSequence] ?? 1
+                image.nextFencingToken = counters[Counter.nextFencingToken] ?? 1
+                return image
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError(error, path: configuration.path)
+        }
+    }
+
+    /// Held locks (expired ones too: the lock service drops them) and the next token.
+    func loadLocks() throws -> (leases: [LockLease], nextToken: UInt64) {
+        try database.read { db in
+            let leases = try Row.fetchAll(db, sql: "SELECT key, holder, token, expires_at FROM locks").map { row in
+                LockLease(key: row[0], holder: row[1], token: UInt64(max(row[2] as Int64, 0)), expiresAt: Timestamp(milliseconds: row[3]))
+            }
+            return (leases, try Self.counters(db)[Counter.nextLockToken] ?? 1)
+        }
+    }
+
+    enum Counter {
+        static let nextSequence = "next_sequence"
+        static let nextFencingToken = "next_fencing_token"
+        static let nextLockToken = "next_lock_token"
+    }
+
+    private static func counters(_ db: Database) throws -> [String: UInt64] {
+        var counters: [String: UInt64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, value FROM counters") {
+            counters[row[0]] = UInt64(max(row[1] as Int64, 0))
+        }
+        return counters
+    }
+
+    // MARK: Writing
+
+    /// Writes a batch in one transaction (one commit, one fsync with `FULL`).
+    func write(_ batch: SQLiteBatch) async throws {
+        let encoded = batch.tasks.values.map { ($0.record.id, $0.record.queue, $0.record.status.rawValue, Data($0.encoded())) }
+        do {
+            try await database.write { db in
+                if !encoded.isEmpty {
+                    let put = try db.cachedStatement(
+                        sql: """
+                            INSERT INTO tasks (id, queue, status, body) VALUES (?, ?, ?, ?)
+                            ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, status = excluded.status, body = excluded.body
+                            """)
+                    for (id, queue, status, body) in encoded { try put.execute(arguments: [id, queue, status, body]) }
+                }
+                if !batch.removedTaskIDs.isEmpty {
+                    let delete = try db.cachedStatement(sql: "DELETE FROM tasks WHERE id = ?")
+                    for id in batch.removedTaskIDs { try delete.execute(arguments: [id]) }
+                }
+                for (name, paused) in batch.queues {
+                    try db.execute(
+                        sql: "INSERT INTO queues (name, paused) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                        arguments: [name, paused ? 1 : 0])
+                }
+                for (key, entry) in batch.idempotencyKeys {
+                    if let entry {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO idempotency_keys (key, task_id, expires_at) VALUES (?, ?, ?)
+                                ON CONFLICT (key) DO UPDATE SET task_id = excluded.task_id, expires_at = excluded.expires_at
+                                """, arguments: [key, entry.taskID, entry.expiresAt.milliseconds])
+                    } else {
+                        try db.execute(sql: "DELETE FROM idempotency_keys WHERE key = ?", arguments: [key])
+                    }
+                }
+                for (key, lease) in batch.locks {
+                    // A newer grant of the key wins over an older one's renewal or release.
+                    if let lease {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO locks (key, holder, token, expires_at) VALUES (?, ?, ?, ?)
+                                ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at
+                                WHERE excluded.token >= locks.token
+                                """, arguments: [key, lease.holder, Int64(lease.token), lease.expiresAt.milliseconds])
+                    } else {
+                        try db.execute(
+                            sql: "DELETE FROM locks WHERE key = ? AND token = ?",
+                            arguments: [key, Int64(batch.releasedLockTokens[key] ?? 0)])
+                    }
+                }
+                let setCounter = try db.cachedStatement(
+                    sql: "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)")
+                if let value = batch.nextSequence { try setCounter.execute(arguments: [Counter.nextSequence, Int64(value)]) }
+                if let value = batch.nextFencingToken { try setCounter.execute(arguments: [Counter.nextFencingToken, Int64(value)]) }
+                if let value = batch.nextLockToken { try setCounter.execute(arguments: [Counter.nextLockToken, Int64(value)]) }
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError(error, path: configuration.path)
+        }
+    }
+
+    // MARK: Operations
+
+    /// Bytes on disk: the database file and its write-ahead log.
+    func sizeOnDisk() -> Int64 {
+        func size(_ path: String) -> Int64 {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        return size(configuration.path) + size(configuration.path + "-wal")
+    }
+
+    /// Hands free pages back to the file system when they are a quarter of the file or more
+    /// (retention frees pages as it drops tasks; SQLite reuses them, but a file that grew for a
+    /// burst should shrink again). Returns the pages freed.
+    @discardableResult
+    func reclaimSpace() async throws -> Int {
+        try await database.writeWithoutTransaction { db in
+            let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+            let total = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            guard free >= 256, free * 4 >= total else { return 0 }
+            try db.execute(sql: "PRAGMA incremental_vacuum")
+            return free
+        }
+    }
+
+    /// A consistent copy of the database at `destination`, written while it keeps serving.
+    func backup(to destination: String) throws {
+        try SQLiteBackup.copy(from: database, to: destination)
+    }
+}
+
+/// What one commit writes: the latest state of each task it touched, and the rest.
+struct SQLiteBatch: Sendable {
+    var tasks: [String: StoredMemoryTask] = [:]
+    var removedTaskIDs: Set<String> = []
+    var queues: [String: Bool] = [:]
+    var idempotencyKeys: [String: IdempotencyEntry?] = [:]
+    /// Leases to store by key, or nil to forget the key's lease of `releasedLockTokens[key]`.
+    var locks: [String: LockLease?] = [:]
+    var releasedLockTokens: [String: UInt64] = [:]
+    var nextSequence: UInt64?
+    var nextFencingToken: UInt64?
+    var nextLockToken: UInt64?
+
+    var isEmpty: Bool {
+        tasks.isEmpty && removedTaskIDs.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
+            && nextSequence == nil && nextFencingToken == nil && nextLockToken == nil
+    }
+
+    mutating func merge(_ changes: MemoryStateChanges) {
+        for task in changes.tasks {
+            tasks[task.record.id] = task
+            removedTaskIDs.remove(task.record.id)
+        }
+        for id in changes.removedTaskIDs {
+            tasks[id] = nil
+            removedTaskIDs.insert(id)
+        }
+        for (name, paused) in changes.queues { queues[name] = paused }
+        for (key, entry) in changes.idempotencyKeys { idempotencyKeys[key] = .some(entry) }
+        nextSequence = max(nextSequence ?? 0, changes.nextSequence)
+        nextFencingToken = max(nextFencingToken ?? 0, changes.nextFencingToken)
+    }
+}
+
+/// Online backup with SQLite's backup API: the copy is one consistent snapshot, and the source
+/// keeps serving while it is taken (the copy is read in one step under a read transaction).
+public enum SQLiteBackup {
+    /// Copies the database at `source` (read-only, beside the server that owns it) to `destination`.
+    public static func copy(databaseAt source: String, to destination: String) throws {
+        guard FileManager.default.fileExists(atPath: source) else {
+            throw SQLiteStoreError.cannotOpen(source, "no such file")
+        }
+        var config = Configuration()
+        config.readonly = true
+        do {
+            let reader = try DatabaseQueue(path: source, configuration: config)
+            defer { try? reader.close() }
+            try copy(from: reader, to: destination)
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError(error, path: source)
+        }
+    }
+
+    static func copy(from reader: some DatabaseReader, to destination: String) throws {
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw SQLiteStoreError.cannotOpen(destination, "the backup's destination exists already: name a new file")
+        }
+        do {
+            let target = try DatabaseQueue(path: destination)
+            defer { try? target.close() }
+            try reader.backup(to: target)
+            try target.writeWithoutTransaction { db in
+                let check = try String.fetchAll(db, sql: "PRAGMA quick_check(1)")
+                guard check == ["ok"] else { throw SQLiteStoreError.corrupt(destination, check.joined(separator: "; ")) }
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError(error, path: destination)
+        }
+    }
+}
+
+/// The database errors a person acts on, in words, and the kind of answer they become.
+public enum SQLiteStoreError: Error, CustomStringConvertible, Sendable {
+    case locked(String, owner: String?)
+    case corrupt(String, String)
+    case full(String)
+    case cannotOpen(String, String)
+    case failed(String, String)
+
+    init(_ error: DatabaseError, path: String) {
+        switch error.resultCode {
+        case .SQLITE_FULL: self = .full(path)
+        case .SQLITE_CORRUPT, .SQLITE_NOTADB: self = .corrupt(path, error.message ?? "\(error.resultCode)")
+        case .SQLITE_BUSY, .SQLITE_LOCKED: self = .locked(path, owner: nil)
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY: self = .cannotOpen(path, error.message ?? "\(error.resultCode)")
+        default: self = .failed(path, "\(error.resultCode): \(error.message ?? "")")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .locked(let path, let owner):
+            "database \(path) is in use by another switchboard process\(owner.map { " (\($0))" } ?? ""): one server per database file — stop that one or give this one another --data-dir"
+        case .corrupt(let path, let detail):
+            "database \(path) is corrupt (\(detail)): restore it from a backup (switchboard backup) or move it aside to start empty"
+        case .full(let path):
+            "database \(path) cannot grow: the disk (or --sqlite-max-bytes) is full; writes are refused until there is room, reads go on"
+        case .cannotOpen(let path, let detail):
+            "database \(path) cannot be opened: \(detail)"
+        case .failed(let path, let detail):
+            "database \(path) failed: \(detail)"
+        }
+    }
+
+    /// The error the engine and the API answer with.
+    var switchboardError: SwitchboardError {
+        switch self {
+        case .full: .insufficientStorage(description)
+        default: .unavailable(description)
+        }
+    }
+}

@@ -1,0 +1,282 @@
+import Foundation
+import SwitchboardCore
+import SwitchboardJSON
+import SwitchboardSQLite
+import SwitchboardTesting
+import Testing
+
+/// A database file in a directory of its own, removed at the end.
+struct ScratchDatabase {
+    let directory: String
+    var path: String { directory + "/switchboard.sqlite" }
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "switchboard-sqlite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    func open(synchronous: SQLiteConfiguration.Synchronous = .normal, maxBytes: Int64? = nil) throws -> SQLiteTaskBackend {
+        try SQLiteTaskBackend(configuration: SQLiteConfiguration(path: path, synchronous: synchronous, maxBytes: maxBytes))
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+}
+
+@Suite("SQLite backend conformance", .timeLimit(.minutes(2)))
+struct SQLiteBackendConformanceTests {
+    @Test(arguments: BackendConformance.checks)
+    func check(_ check: BackendConformanceCheck) async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        try await check.run(on: backend)
+        await backend.close()
+    }
+
+    @Test("all checks also pass against one shared file, and again after it is reopened")
+    func sharedStoreAndReopen() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open(synchronous: .full)
+        for check in BackendConformance.checks { try await check.run(on: backend) }
+        let before = try await everything(backend)
+        await backend.close()
+        let reopened = try scratch.open()
+        #expect(try await everything(reopened) == before, "the file holds exactly what the backend answered")
+        await reopened.close()
+    }
+
+    @Test("the SQLite backend plays every role")
+    func roles() throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        #expect(BackendRole.roles(of: backend) == Set(BackendRole.allCases))
+    }
+
+    /// Every task (also dead ones, in burial order), queue and run, as the backend lists them.
+    private struct Everything: Equatable {
+        var tasks: [TaskRecord] = []
+        var buried: [String] = []
+        var queues: [QueueInfo] = []
+        var runs: [String] = []
+    }
+
+    private func everything(_ backend: SQLiteTaskBackend) async throws -> Everything {
+        var all = Everything()
+        var cursor: String?
+        repeat {
+            let page = try await backend.list(TaskFilter(), page: PageRequest(limit: 1000, cursor: cursor))
+            all.tasks += page.items
+            cursor = page.nextCursor
+        } while cursor != nil
+        all.buried = try await backend.list(TaskFilter(status: .dead), page: PageRequest(limit: 1000)).items.map(\.id)
+        all.queues = try await backend.queues()
+        all.runs = try await backend.runs(page: PageRequest(limit: 1000)).items
+        return all
+    }
+}
+
+@Suite("SQLite backend: restarts and faults", .timeLimit(.minutes(2)))
+struct SQLiteBackendFaultTests {
+    let terms = LeaseTerms(duration: .seconds(30), grace: .zero)
+
+    @Test("queued, scheduled, running and dead tasks, paused queues, idempotency keys and fencing survive a reopen")
+    func survivesReopen() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let t0 = Fixture.t0
+        let backend = try scratch.open()
+        _ = try await backend.enqueue(
+            [
+                Fixture.task(id: "a", queue: "q"), Fixture.task(id: "b", queue: "q", priority: 5),
+                Fixture.task(id: "keyed", queue: "q", idempotencyKey: "k1", idempotencyTTLms: 3_600_000),
+                Fixture.task(id: "later", queue: "q", notBefore: t0 + .seconds(60)),
+                Fixture.task(id: "locked", queue: "locks", lockKey: "res"),
+            ], now: t0)
+        let fenced = try #require(try await backend.lease(queues: ["locks"], maxTasks: 1, workerID: "w", terms: terms, now: t0).first)
+        let first = try #require(try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0).first)
+        #expect(first.task.id == "b", "priority first")
+        let doomed = try #require(try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0).first)
+        _ = try await backend.fail(leaseID: doomed.leaseID, message: "boom", now: t0, decide: { _ in .bury })
+        _ = try await backend.setPaused(true, queue: "paused-empty")
+        await backend.close()
+
+        let reopened = try scratch.open()
+        defer { Task { await reopened.close() } }
+        #expect(try await reopened.task(id: "b")?.status == .running)
+        #expect(try await reopened.task(id: doomed.task.id)?.status == .dead)
+        #expect(try await reopened.list(TaskFilter(status: .dead), page: PageRequest()).items.map(\.id) == [doomed.task.id])
+        #expect(try await reopened.queues().first { $0.name == "paused-empty" }?.paused == true)
+        let again = try await reopened.enqueue(
+            [Fixture.task(id: "other", queue: "q", idempotencyKey: "k1", idempotencyTTLms: 3_600_000)], now: t0)
+        #expect(again.first?.created == false && again.first?.task.id == "keyed", "the idempotency key held across the restart")
+        // The held lease still counts: completing it with its receipt works after the restart.
+        let done = try await reopened.complete(batch: [LeaseCompletion(leaseID: first.leaseID, result: nil)], now: t0)
+        #expect(try done.first?.get().status == .completed)
+        // The lock key is still held by the leased task; once it is reaped, the next lease of
+        // that key gets a larger fencing token than any before the restart.
+        _ = try await reopened.enqueue([Fixture.task(id: "locked-2", queue: "locks", lockKey: "res")], now: t0)
+        #expect(try await reopened.lease(queues: ["locks"], maxTasks: 1, workerID: "w", terms: terms, now: t0).isEmpty)
+        let reaped = try await reopened.reapExpiredLeases(now: t0 + .seconds(31), limit: 10, decide: { _ in .bury })
+        #expect(reaped.map(\.id).contains("locked"))
+        let next = try #require(
+            try await reopened.lease(queues: ["locks"], maxTasks: 1, workerID: "w", terms: terms, now: t0 + .seconds(31)).first)
+        #expect(next.task.id == "locked-2")
+        #expect(try #require(next.fencingToken) > (fenced.fencingToken ?? .max))
+        // Still in order: the remaining ready task, then the scheduled one once due.
+        let rest = try await reopened.lease(queues: ["q"], maxTasks: 10, workerID: "w", terms: terms, now: t0 + .seconds(61))
+        #expect(rest.map(\.task.id) == ["keyed", "later"])
+    }
+
+    @Test("a full disk refuses writes with insufficient storage, keeps every acknowledged task, and reads go on")
+    func fullDisk() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open(maxBytes: 256 * 1024)
+        let payload = "\"" + String(repeating: "x", count: 2000) + "\""
+        var acknowledged: [String] = []
+        var refusal: SwitchboardError?
+        for i in 0..<1000 {
+            let task = Fixture.task(id: "t\(i)", queue: "q", payload: payload)
+            do {
+                _ = try await backend.enqueue([task], now: Fixture.t0)
+                acknowledged.append("t\(i)")
+            } catch let error as SwitchboardError {
+                refusal = error
+                break
+            }
+        }
+        let error = try #require(refusal, "the file's limit was reached")
+        #expect(error.kind == .insufficientStorage)
+        #expect(error.detail.contains("full"))
+        #expect(!acknowledged.isEmpty)
+        // Nothing of the refused write is visible, every acknowledged task is.
+        #expect(try await backend.task(id: "t\(acknowledged.count)") == nil)
+        #expect(try await backend.queues().first?.depth[.pending] == acknowledged.count)
+        // Writes right after are refused at once; reads and leases of what is there still answer.
+        await #expect(throws: SwitchboardError.self) {
+            _ = try await backend.enqueue([Fixture.task(id: "again", queue: "q")], now: Fixture.t0)
+        }
+        await backend.close()
+        let reopened = try scratch.open()
+        let page = try await reopened.list(TaskFilter(), page: PageRequest(limit: 1000))
+        #expect(page.items.map(\.id).sorted() == acknowledged.sorted())
+        await reopened.close()
+    }
+
+    @Test("a second backend on the same file is refused with a clear message")
+    func oneProcessPerFile() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        #expect {
+            _ = try scratch.open()
+        } throws: { error in
+            "\(error)".contains("in use by another switchboard process") && "\(error)".contains("pid")
+        }
+        await backend.close()
+        let again = try scratch.open()
+        await again.close()
+    }
+
+    @Test("a corrupt file is refused at start with a clear message")
+    func corruption() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        for i in 0..<200 { _ = try await backend.enqueue([Fixture.task(id: "t\(i)", queue: "q")], now: Fixture.t0) }
+        await backend.close()
+        // Scribble over pages past the header (the tasks' b-tree).
+        let handle = try #require(FileHandle(forWritingAtPath: scratch.path))
+        let size = try handle.seekToEnd()
+        #expect(size > 8192)
+        try handle.seek(toOffset: 4096)
+        handle.write(Data(repeating: 0xA5, count: Int(size) - 4096))
+        try handle.close()
+        #expect {
+            _ = try scratch.open()
+        } throws: { error in
+            "\(error)".contains("is corrupt") && "\(error)".contains("backup")
+        }
+        // Not a database at all.
+        try Data("hello, this is not SQLite".utf8).write(to: URL(fileURLWithPath: scratch.path))
+        #expect {
+            _ = try scratch.open()
+        } throws: { error in
+            "\(error)".contains("is corrupt")
+        }
+    }
+
+    @Test("a backup taken while the backend serves opens with everything acknowledged before it")
+    func backup() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        for i in 0..<50 { _ = try await backend.enqueue([Fixture.task(id: "t\(i)", queue: "q")], now: Fixture.t0) }
+        let copy = scratch.directory + "/copy.sqlite"
+        try SQLiteBackup.copy(databaseAt: scratch.path, to: copy)
+        #expect(throws: (any Error).self, "an existing file is not overwritten") {
+            try SQLiteBackup.copy(databaseAt: scratch.path, to: copy)
+        }
+        _ = try await backend.enqueue([Fixture.task(id: "after", queue: "q")], now: Fixture.t0)
+        let restored = try SQLiteTaskBackend(configuration: SQLiteConfiguration(path: copy))
+        let ids = try await restored.list(TaskFilter(), page: PageRequest(limit: 1000)).items.map(\.id)
+        #expect(ids.count == 50 && !ids.contains("after"))
+        await restored.close()
+        await backend.close()
+    }
+
+    @Test("many concurrent enqueues share commits and are all there after a reopen")
+    func groupCommit() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open(synchronous: .full)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producer in 0..<16 {
+                group.addTask {
+                    for i in 0..<50 {
+                        _ = try await backend.enqueue([Fixture.task(id: "p\(producer)-\(i)", queue: "q")], now: Fixture.t0)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await backend.close()
+        let reopened = try scratch.open()
+        #expect(try await reopened.queues().first?.depth[.pending] == 800)
+        await reopened.close()
+    }
+}
+
+@Suite("SQLite lock service", .timeLimit(.minutes(2)))
+struct SQLiteLockServiceTests {
+    @Test("the lock contract", arguments: LockConformance.checks)
+    func conformance(_ check: LockConformanceCheck) async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        try await check.run(on: try SQLiteLockService(backend: backend))
+        await backend.close()
+    }
+
+    @Test("held locks and tokens survive a reopen; a release is kept too")
+    func survivesReopen() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        var backend = try scratch.open()
+        var locks = try SQLiteLockService(backend: backend)
+        let held = try #require(try await locks.acquire(key: "a", holder: "h1", ttl: .seconds(60), wait: .zero))
+        let released = try #require(try await locks.acquire(key: "b", holder: "h1", ttl: .seconds(60), wait: .zero))
+        try await locks.release(key: "b", holder: "h1", token: released.token)
+        await backend.close()
+
+        backend = try scratch.open()
+        locks = try SQLiteLockService(backend: backend)
+        #expect(try await locks.lease(key: "a") == held)
+        #expect(try await locks.acquire(key: "a", holder: "h2", ttl: .seconds(1), wait: .zero) == nil)
+        let next = try #require(try await locks.acquire(key: "b", holder: "h2", ttl: .seconds(60), wait: .zero))
+        #expect(next.token > released.token && next.token > held.token)
+        await backend.close()
+    }
+}
