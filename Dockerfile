@@ -7,8 +7,9 @@
 #
 # The server listens on 0.0.0.0 in the container, which it refuses to do without auth: mount a
 # token file (see README "Running it in production") and name it in SWITCHBOARD_AUTH_FILE (or
-# give SWITCHBOARD_TOKENS, a JWT key, …). Storage: SWITCHBOARD_BACKEND=redis://… or nats://…
-# (the default, memory, loses tasks with the container).
+# give SWITCHBOARD_TOKENS, a JWT key, …). Storage: the default is a SQLite file under
+# /var/lib/switchboard/data — mount a volume there (-v switchboard-data:/var/lib/switchboard/data)
+# so tasks outlive the container; or SWITCHBOARD_BACKEND=redis://… or nats://….
 #
 # Base images are build arguments with pinned defaults, so the image can be built from local
 # ones. BINARY_STAGE=prebuilt takes a binary built outside (dist/switchboard, built with
@@ -30,15 +31,16 @@ COPY dist/switchboard /out/switchboard
 FROM ${BINARY_STAGE} AS binary
 
 FROM ${RUNTIME_IMAGE} AS runtime
-# libcurl: Foundation's networking, linked in through the MCP Swift SDK, loads it (a base that has
-# it already, as CI's, skips the install).
-RUN ldconfig -p | grep -q 'libcurl\.so\.4' || (apt-get update && apt-get install -y --no-install-recommends libcurl4 \
-  && rm -rf /var/lib/apt/lists/*)
-RUN useradd --system --uid 10001 --home-dir /var/lib/switchboard --create-home --shell /usr/sbin/nologin switchboard
+# libcurl: Foundation's networking, linked in through the MCP Swift SDK, loads it; libsqlite3: the
+# sqlite backend (a base that has both already, as CI's, skips the install).
+RUN (ldconfig -p | grep -q 'libcurl\.so\.4' && ldconfig -p | grep -q 'libsqlite3\.so\.0') \
+  || (apt-get update && apt-get install -y --no-install-recommends libcurl4 libsqlite3-0 && rm -rf /var/lib/apt/lists/*)
+RUN useradd --system --uid 10001 --home-dir /var/lib/switchboard --create-home --shell /usr/sbin/nologin switchboard \
+  && install -d -o switchboard -g switchboard /var/lib/switchboard/data
 COPY --from=binary /out/switchboard /usr/local/bin/switchboard
 USER switchboard
 WORKDIR /var/lib/switchboard
-ENV SWITCHBOARD_PORT=8080
+ENV SWITCHBOARD_PORT=8080 SWITCHBOARD_DATA_DIR=/var/lib/switchboard/data
 EXPOSE 8080
 # `switchboard health` asks /healthz of the server in this container (no curl in the image).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["switchboard", "health"]

@@ -5,6 +5,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -31,9 +32,17 @@ class Server:
         self.cert = cert
         self.log_path = os.path.join(ROOT, ".build", f"live-server-{self.port}.log")
         self.log = open(self.log_path, "w")
+        env = dict(env or {})
+        # The default backend keeps a file under the data directory, one server per file: each
+        # server gets its own unless the test chose.
+        self.data_dir = None
+        if "SWITCHBOARD_DATA_DIR" not in env and "--data-dir" not in args:
+            os.makedirs(os.path.join(ROOT, ".build", "live-data"), exist_ok=True)
+            self.data_dir = tempfile.mkdtemp(prefix=f"server-{self.port}-", dir=os.path.join(ROOT, ".build", "live-data"))
+            env["SWITCHBOARD_DATA_DIR"] = self.data_dir
         self.process = subprocess.Popen(
             [*(prefix or []), BINARY, "serve", "--port", str(self.port), *args], cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, **(env or {})))
+            env=dict(os.environ, **env))
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -53,7 +62,10 @@ class Server:
             return f.read()
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
-        return stop_process(self.process, self.log, sig, timeout)
+        code = stop_process(self.process, self.log, sig, timeout)
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
 
 
 def stop_process(process, log, sig=signal.SIGTERM, timeout=30):

@@ -273,6 +273,13 @@ def test_the_fault_harness_finds_no_violation_on_memory(tmp_path):
     _harness("memory", tmp_path)
 
 
+def test_the_fault_harness_finds_no_violation_on_sqlite_with_the_server_killed(tmp_path):
+    # kill -9 of the server under load: acknowledged enqueues and completions survive the
+    # restart, leased tasks come back (reaped), locks hold with rising fencing tokens.
+    summary = _harness("sqlite", tmp_path)
+    assert summary["fault_kinds"].get("kill_server", 0) > 0, "the run killed the server at least once"
+
+
 def test_the_fault_harness_finds_no_violation_on_redis(tmp_path):
     require_tool("redis-server")
     _harness("redis", tmp_path)

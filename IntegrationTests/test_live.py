@@ -179,7 +179,7 @@ def test_json_logs_and_environment_configuration():
 
 
 def test_the_memory_backend_says_at_start_that_a_restart_loses_its_tasks():
-    server = Server()
+    server = Server("--backend", "memory")
     try:
         ready = requests.get(server.base + "/readyz").json()
         assert ready["durability"]["survives_restart"] is False

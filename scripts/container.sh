@@ -21,12 +21,12 @@ fi
 env -i dist/switchboard --version
 
 podman=(podman --storage-driver vfs)
-# The binary's one shared library beyond libc's: libcurl (Foundation's networking, which the MCP
-# SDK links in).
-base=localhost/debian-min-curl
+# The binary's shared libraries beyond libc's: libcurl (Foundation's networking, which the MCP
+# SDK links in) and libsqlite3 (the sqlite backend, through GRDB).
+base=localhost/debian-min-curl-sqlite
 if ! "${podman[@]}" image exists "$base"; then
   work=$(mktemp -d)
-  mmdebstrap --variant=minbase --include=ca-certificates,libcurl4 bookworm "$work/rootfs.tar"
+  mmdebstrap --variant=minbase --include=ca-certificates,libcurl4,libsqlite3-0 bookworm "$work/rootfs.tar"
   "${podman[@]}" import "$work/rootfs.tar" "$base"
   rm -rf "$work"
 fi

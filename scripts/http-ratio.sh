@@ -11,7 +11,7 @@ swift build -c release --product switchboard-bench >/dev/null
 bin=.build/release/switchboard
 .build/release/switchboard-bench baseline-echo --port 18191 >/dev/null 2>&1 &
 echo_pid=$!
-$bin serve --port 18192 --workers 0 --log-level error >/dev/null 2>&1 &
+$bin serve --backend memory --port 18192 --workers 0 --log-level error >/dev/null 2>&1 &
 serve_pid=$!
 trap 'kill $echo_pid $serve_pid 2>/dev/null || true' EXIT
 sleep 1

@@ -49,7 +49,7 @@ def measure(remote):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     workers = "0" if remote else "2"
-    server = subprocess.Popen([BIN, "serve", "--port", str(port), "--workers", workers, "--concurrency", str(C),
+    server = subprocess.Popen([BIN, "serve", "--backend", "memory", "--port", str(port), "--workers", workers, "--concurrency", str(C),
                                "--queues", "bench", "--log-level", "error", "--max-finished-tasks", str(N * 2)])
     processes = [server]
     try:

@@ -149,9 +149,9 @@ class Cluster:
             self.store.start()
             for i in range(2):
                 self.store_proxies.append(FaultProxy(store_port, f"server{i + 1}-{backend}"))
-        for i in range(1 if backend == "memory" else 2):
+        for i in range(1 if backend in ("memory", "sqlite") else 2):
             port = free_port()
-            store = {"memory": lambda: "memory", "redis": lambda: f"redis://127.0.0.1:{self.store_proxies[i].port}/0",
+            store = {"memory": lambda: "memory", "sqlite": lambda: "sqlite:" + os.path.join(folder, "switchboard.sqlite"), "redis": lambda: f"redis://127.0.0.1:{self.store_proxies[i].port}/0",
                      "nats": lambda: f"nats://127.0.0.1:{self.store_proxies[i].port}"}[backend]()
             args = [BINARY, "serve", "--port", str(port), "--backend", store, "--workers", "0",
                     "--retry-delay-ms", "2000", "--max-retry-delay-ms", "8000", "--max-releases", "5"]
@@ -219,7 +219,13 @@ class Nemesis:
         self.counts = {}
         faults = ["kill_worker", "freeze_worker", "term_worker", "partition_worker", "delay_worker", "half_open_worker",
                   "reset_worker"]
-        if cluster.backend != "memory":
+        # The first fault, when the run must have one: with sqlite, the store is the server's own
+        # file, so killing the server (kill -9, mid-write) is the store's crash.
+        self.first = None
+        if cluster.backend == "sqlite":
+            faults += ["kill_server", "kill_server"]
+            self.first = "kill_server"
+        elif cluster.backend != "memory":
             store = cluster.backend
             faults += ["kill_server", f"restart_{store}", f"partition_{store}", f"delay_{store}", f"half_open_{store}"]
             if cluster.clock_file:
@@ -231,7 +237,8 @@ class Nemesis:
         deadline = time.time() + duration
         while time.time() < deadline and not self.stopped.is_set():
             self.stopped.wait(self.rng.uniform(0.5, 2.0))
-            fault = self.rng.choice(self.faults)
+            fault = self.first or self.rng.choice(self.faults)
+            self.first = None
             hold = self.rng.uniform(0.5, 4.0)
             self.counts[fault] = self.counts.get(fault, 0) + 1
             self.log(f"  nemesis {time.strftime('%H:%M:%S')}: {fault} for {hold:.1f} s")
@@ -286,7 +293,8 @@ class Nemesis:
 
     def _server(self):
         i = self.rng.randrange(len(self.cluster.servers))
-        return self.cluster.servers[i], self.cluster.store_proxies[i]
+        proxies = self.cluster.store_proxies
+        return self.cluster.servers[i], proxies[i] if proxies else None
 
     def kill_server(self, hold):
         server, _ = self._server()
@@ -504,7 +512,7 @@ def _count(values):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backend", choices=["memory", "redis", "nats"], default="memory")
+    parser.add_argument("--backend", choices=["memory", "sqlite", "redis", "nats"], default="memory")
     parser.add_argument("--seed", type=int, default=None, help="the first run's seed (random when unset; printed)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--duration", type=float, default=30, help="seconds of faults per run")

@@ -11,6 +11,7 @@ import SwitchboardNATS
 import SwitchboardNATSClient
 import SwitchboardRESP
 import SwitchboardRedis
+import SwitchboardSQLite
 import SwitchboardServer
 import UnixSignals
 
@@ -20,8 +21,14 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Address to bind; loopback by default.") var host = Environment.string("HOST") ?? "127.0.0.1"
     @Option(help: "Port to listen on.") var port = Environment.int("PORT") ?? 8080
-    @Option(help: "Storage: memory, a Redis URL redis://[user:password@]host:port/db, or NATS JetStream nats://[user:password@]host:port[,host:port…] (tls:// for TLS).")
-    var backend = Environment.string("BACKEND") ?? "memory"
+    @Option(help: "Storage: sqlite (a file under --data-dir, the default), sqlite:PATH, memory (lost on stop), a Redis URL redis://[user:password@]host:port/db, or NATS JetStream nats://[user:password@]host:port[,host:port…] (tls:// for TLS).")
+    var backend = Environment.string("BACKEND") ?? "sqlite"
+    @Option(help: "Where the sqlite backend keeps its file (switchboard.sqlite); created if missing.")
+    var dataDir = Environment.string("DATA_DIR") ?? StorageOptions.defaultDataDirectory
+    @Option(help: "SQLite's synchronous: full (every commit fsynced: survives power loss) or normal (survives a crash of the process).")
+    var sqliteSynchronous = Environment.string("SQLITE_SYNCHRONOUS") ?? "full"
+    @Option(help: "Largest the SQLite file may grow; writes beyond answer 507 as on a full disk (0: no bound).")
+    var sqliteMaxBytes = Environment.int("SQLITE_MAX_BYTES") ?? 0
     @Option(help: "Prefix of every Redis key, so deployments can share one Redis.")
     var redisPrefix = Environment.string("REDIS_PREFIX") ?? "sb"
     @Option(help: "Connections to Redis (each pipelines; blocking lock waits get their own).")
@@ -110,6 +117,10 @@ struct Serve: AsyncParsableCommand {
         guard !natsPrefix.isEmpty, natsPrefix.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
             throw ValidationError("nats-prefix must be letters, digits, - and _ (it names a stream and a subject token)")
         }
+        guard SQLiteConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) != nil else {
+            throw ValidationError("sqlite-synchronous must be full or normal")
+        }
+        guard sqliteMaxBytes >= 0 else { throw ValidationError("sqlite-max-bytes must not be negative") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535") }
@@ -210,10 +221,28 @@ struct Serve: AsyncParsableCommand {
         let lockService: any LockService
         var redis: RedisClient?
         var nats: (client: NATSClient, backend: NATSTaskBackend)?
+        var sqlite: SQLiteTaskBackend?
         switch try storage() {
         case .memory:
             engine = TaskEngine.memory(configuration: configuration, metricsFactory: metrics.factory)
             lockService = MemoryLockService()
+        case .sqlite(let path):
+            do {
+                let started = ContinuousClock.now
+                let backend = try SQLiteTaskBackend(
+                    configuration: SQLiteConfiguration(
+                        path: path, synchronous: SQLiteConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) ?? .full,
+                        maxBytes: sqliteMaxBytes > 0 ? Int64(sqliteMaxBytes) : nil),
+                    errorHistoryLimit: configuration.limits.maxErrorHistory)
+                sqlite = backend
+                lockService = try SQLiteLockService(backend: backend)
+                engine = TaskEngine(backend: backend, configuration: configuration, metricsFactory: metrics.factory)
+                logger.info("database opened", metadata: ["path": "\(path)", "load_ms": "\((ContinuousClock.now - started).wholeMilliseconds)"])
+            } catch {
+                await sqlite?.close()
+                printError("switchboard: \(error)")
+                throw ExitCode(74)
+            }
         case .redis(let url):
             var redisConfiguration = RedisClient.Configuration(url: url)
             redisConfiguration.connectionCount = redisConnections
@@ -271,11 +300,13 @@ struct Serve: AsyncParsableCommand {
             await redis?.close()
             nats?.backend.close()
             nats?.client.close()
+            await sqlite?.close()
             throw error
         }
         await redis?.close()
         nats?.backend.close()
         nats?.client.close()
+        await sqlite?.close()
         logger.info("stopped")
     }
 
@@ -350,19 +381,26 @@ struct Serve: AsyncParsableCommand {
 
     enum Storage {
         case memory
+        case sqlite(path: String)
         case redis(RedisURL)
         case nats(NATSURL)
     }
 
     func storage() throws -> Storage {
         if backend == "memory" { return .memory }
+        if backend == "sqlite" { return .sqlite(path: StorageOptions.databasePath(dataDirectory: dataDir)) }
+        if backend.hasPrefix("sqlite:") {
+            let path = String(backend.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw ValidationError("backend sqlite:PATH needs a path") }
+            return .sqlite(path: path)
+        }
         do {
             if backend.hasPrefix("redis://") || backend.hasPrefix("rediss://") { return .redis(try RedisURL(backend)) }
             if backend.hasPrefix("nats://") || backend.hasPrefix("tls://") { return .nats(try NATSURL(backend)) }
         } catch {
             throw ValidationError("backend: \(error)")
         }
-        throw ValidationError("unknown backend \(backend): use memory, a redis:// URL or a nats:// URL")
+        throw ValidationError("unknown backend \(backend): use sqlite, sqlite:PATH, memory, a redis:// URL or a nats:// URL")
     }
 }
 

@@ -24,5 +24,6 @@ struct Switchboard: AsyncParsableCommand {
         version: BuildInfo.description,
         subcommands: [
             Serve.self, WorkerCommand.self, TaskCommand.self, DeadLetterCommand.self, LockCommand.self, TokenCommand.self, HealthCommand.self,
+            BackupCommand.self,
         ])
 }

@@ -11,7 +11,7 @@ import SwitchboardCore
 /// like any. A commit that fails (a full disk: `insufficientStorage`, the API's 507) changes
 /// nothing: the state is rebuilt from the file, and reads go on.
 public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, QueuePausing, FinishedTaskRetention, RunListing,
-    DurabilityReporting
+    DurabilityReporting, StorageSizeReporting
 {
     private let memory: MemoryTaskBackend
     private let log: SQLiteCommitLog
@@ -57,7 +57,7 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
     }
 
     /// Bytes the database takes on disk (file and write-ahead log).
-    public func sizeOnDisk() -> Int64 { store.sizeOnDisk() }
+    public func storageBytes() -> Int64 { store.sizeOnDisk() }
 
     /// A consistent copy of the database at `path`, taken while it serves.
     public func backup(to path: String) throws { try store.backup(to: path) }

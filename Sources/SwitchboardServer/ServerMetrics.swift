@@ -35,6 +35,7 @@ public final class ServerMetrics: Sendable {
         "switchboard_task_wait_seconds": "Time from a task becoming ready to it being leased.",
         "switchboard_queue_depth": "Tasks per queue and state, as of the last maintenance pass.",
         "switchboard_backend_up": "1 if the last maintenance pass reached the backend (Redis, NATS), 0 if it could not.",
+        "switchboard_storage_bytes": "Bytes the backend's files take on this host (SQLite: the database and its write-ahead log), as of the last maintenance pass.",
         "switchboard_lease_expirations_total": "Leases that expired without a complete, fail or release.",
         "switchboard_workers": "Workers running in this process.",
         "switchboard_worker_slots_busy": "Execution slots busy across the workers of this process.",

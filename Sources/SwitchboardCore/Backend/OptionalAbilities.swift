@@ -36,3 +36,9 @@ public protocol RunListing: Sendable {
     /// by that pager, as in any activity-ordered list).
     func runs(page: PageRequest) async throws -> Page<String>
 }
+
+/// A backend whose data lives in files of this host: their size, for `switchboard_storage_bytes`.
+public protocol StorageSizeReporting: Sendable {
+    /// Bytes on disk now.
+    func storageBytes() -> Int64
+}

@@ -120,6 +120,10 @@ final class EngineMetrics: Sendable {
         gauge("switchboard_backend_up", [:]).record(up ? 1 : 0)
     }
 
+    func storage(bytes: Int64) {
+        gauge("switchboard_storage_bytes", [:]).record(bytes)
+    }
+
     func leaseExpired(queue: String) {
         counter("switchboard_lease_expirations_total", ["queue": queue]).increment()
     }

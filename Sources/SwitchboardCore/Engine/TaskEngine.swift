@@ -655,6 +655,7 @@ public final class TaskEngine: TaskSource {
             finishedBefore: now - configuration.finishedRetention, keepAtMost: configuration.maxFinishedTasks, now: now)
         let queues = try await backend.queues()
         metrics.depth(queues)
+        if let sized = backend as? any StorageSizeReporting { metrics.storage(bytes: sized.storageBytes()) }
         metrics.backend(up: true)
         admission.record(depths: queues)
 
