@@ -137,6 +137,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore", "SwitchboardJSON", "SwitchboardAPI",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -8,6 +8,7 @@ import SwitchboardJSON
 import SwitchboardNATSClient
 import SwitchboardRedis
 import SwitchboardRESP
+import SwitchboardSQLite
 import SwitchboardServer
 import Synchronization
 
@@ -47,6 +48,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "A scratch Redis for the redis and locks scenarios (keys are left behind).") var redis: String?
     @Option(help: "A scratch NATS (JetStream) for the nats scenario (streams are deleted after).") var nats: String?
     @Option(help: "Slots of each worker in the remote scenario (remote and in-process alike).") var slots = 32
+    @Option(help: "memory, or sqlite: engine, depth and latency on the SQLite backend (a scratch file), each beside memory in the same run.")
+    var backend = "memory"
+    @Option(help: "With --backend sqlite: full or normal.") var sqliteSynchronous = "full"
     @Option(help: "The MCP server the mcp scenario calls (its tool add): a command, started over stdio.")
     var mcpServer = "python3 IntegrationTests/mcp/tools_server.py"
     @Option(help: "The switchboard binary whose workers the remote scenario runs (default: the one beside this one).")
@@ -58,7 +62,16 @@ struct Bench: AsyncParsableCommand {
             ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("switchboard")
     }
 
+    func validate() throws {
+        guard ["memory", "sqlite"].contains(backend) else { throw ValidationError("backend must be memory or sqlite") }
+        guard SQLiteConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) != nil else {
+            throw ValidationError("sqlite-synchronous must be full or normal")
+        }
+    }
+
     func run() async throws {
+        let synchronous = SQLiteConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) ?? .full
+        let onSQLite = backend == "sqlite"
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .error
@@ -69,6 +82,11 @@ struct Bench: AsyncParsableCommand {
             ? [.engine, .engineEvents, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) + (nats == nil ? [] : [.nats]) : [scenario]
         for scenario in scenarios {
             switch scenario {
+            case .engine where onSQLite: try await BenchSQLite.engine(quick: quick, synchronous: synchronous)
+            case .latency where onSQLite: try await BenchSQLite.latency(quick: quick, synchronous: synchronous)
+            case .depth where onSQLite:
+                try await BenchScenarios.depth(quick: quick)
+                try await BenchSQLite.depth(quick: quick, synchronous: synchronous)
             case .engine: try await BenchScenarios.engine(quick: quick)
             case .engineEvents: try await BenchScenarios.engineEvents(quick: quick)
             case .latency: try await BenchScenarios.latency(quick: quick, redis: try redis.map { try RedisURL($0) })
@@ -205,8 +223,10 @@ enum BenchScenarios {
         }
     }
 
-    private static func drainThroughEngine(tasks: Int, configuration: EngineConfiguration, watched: Bool = false) async throws {
-        let engine = TaskEngine.memory(configuration: configuration)
+    static func drainThroughEngine(
+        tasks: Int, configuration: EngineConfiguration, watched: Bool = false, engine given: TaskEngine? = nil
+    ) async throws {
+        let engine = given ?? TaskEngine.memory(configuration: configuration)
         // A page following /v1/events: the journal records while a reader is there.
         if watched { engine.events.readerArrived(at: engine.clock.now()) }
         let worker = Worker(
@@ -304,6 +324,23 @@ enum BenchScenarios {
         let measured = quick ? 20_000 : 200_000
         func rate(queued: Int) async throws -> (perSecond: Double, bytesPerTask: Double) {
             let engine = TaskEngine.memory()
+            return try await depthRate(engine: engine, queued: queued, measured: measured)
+        }
+        let shallow = try await rate(queued: 1_000)
+        let start = ContinuousClock.now
+        let full = try await rate(queued: deep)
+        BenchResult(
+            scenario: "depth", backend: "memory", tasks: measured, seconds: Double(measured) / full.perSecond,
+            baselineName: "the same with 1,000 queued", baselinePerSec: shallow.perSecond,
+            extra: [("queued", "\(deep)"), ("bytes_per_queued_task", "\(Int(full.bytesPerTask))"), ("payload_bytes", "36"),
+                    ("wall_seconds", "\((seconds(since: start) * 1000).rounded() / 1000)")]
+        ).print()
+    }
+
+    /// Enqueues `queued` tasks, then measures enqueue + lease + complete in batches of 100;
+    /// with the resident bytes the queued tasks took.
+    static func depthRate(engine: TaskEngine, queued: Int, measured: Int) async throws -> (perSecond: Double, bytesPerTask: Double) {
+        do {
             let payload = try RawJSON(validating: #"{"tool_name":"echo","input":{"i":1}}"#)
             let before = residentBytes()
             var left = queued
@@ -324,15 +361,6 @@ enum BenchScenarios {
             }
             return (Double(done) / seconds(since: start), bytes)
         }
-        let shallow = try await rate(queued: 1_000)
-        let start = ContinuousClock.now
-        let full = try await rate(queued: deep)
-        BenchResult(
-            scenario: "depth", backend: "memory", tasks: measured, seconds: Double(measured) / full.perSecond,
-            baselineName: "the same with 1,000 queued", baselinePerSec: shallow.perSecond,
-            extra: [("queued", "\(deep)"), ("bytes_per_queued_task", "\(Int(full.bytesPerTask))"), ("payload_bytes", "36"),
-                    ("wall_seconds", "\((seconds(since: start) * 1000).rounded() / 1000)")]
-        ).print()
     }
 
     /// Acquire/release pairs per second, one holder per key, against a bare Mutex's lock/unlock.

@@ -31,6 +31,12 @@ public struct JSONWriter: ~Copyable {
         Array(UnsafeBufferPointer(start: base, count: count))
     }
 
+    /// Starts over in the same memory (a writer reused for many documents).
+    @inlinable public mutating func removeAll() {
+        count = 0
+        needsComma = false
+    }
+
     /// What has been written so far, in place (to hand to a byte buffer without an extra copy).
     @inlinable public func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
         try body(UnsafeRawBufferPointer(start: base, count: count))

@@ -21,10 +21,12 @@ final class SQLiteCommitLog: MemoryStateJournal {
         /// Set when the state could not be rebuilt after a failure: every write is refused.
         var broken: SwitchboardError?
         var closed = false
+        var checkpointDue = false
     }
 
     private enum Waiter: Sendable, Hashable {
         case writer
+        case checkpointer
         case commit(UInt64)
     }
 
@@ -96,8 +98,13 @@ final class SQLiteCommitLog: MemoryStateJournal {
             }
             guard let (batch, number) = next else { return }  // closed, nothing left
             do {
-                try await store.write(batch)
+                if batch.hasRows { try await store.write(batch) }
+                let checkpointDue = store.checkpointIsDue
                 state.update { s, waiters in
+                    if checkpointDue, !s.checkpointDue {
+                        s.checkpointDue = true
+                        waiters.resume(tag: .checkpointer, with: ())
+                    }
                     s.finished = max(s.finished, number)
                     let finished = s.finished
                     waiters.resume { tag in
@@ -118,6 +125,17 @@ final class SQLiteCommitLog: MemoryStateJournal {
                     }
                 }
             }
+        }
+    }
+
+    /// Checkpoints the write-ahead log whenever a commit finds it grown (`SQLiteStore.checkpoint`),
+    /// until `close`. A checkpoint that fails is tried again after the next commit.
+    func runCheckpoints() async {
+        while true {
+            await state.wait(for: .checkpointer, cancelled: nil) { s in s.checkpointDue || s.closed ? () : nil }
+            if state.withLock({ $0.closed }) { return }
+            try? await store.checkpoint()
+            state.withLock { $0.checkpointDue = false }
         }
     }
 
@@ -143,6 +161,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
         state.update { s, waiters in
             s.closed = true
             waiters.resume(tag: .writer, with: ())
+            waiters.resume(tag: .checkpointer, with: ())
         }
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import GRDB
+import GRDBSQLite
+import SwitchboardJSON
+import Synchronization
 import SwitchboardCore
 
 /// How a Switchboard database is opened.
@@ -31,7 +34,11 @@ public struct SQLiteConfiguration: Sendable, Hashable {
 final class SQLiteStore: Sendable {
     let configuration: SQLiteConfiguration
     let database: DatabaseQueue
+    /// The connection checkpoints run on.
+    private let checkpointer: DatabaseQueue
     private let ownership: FileOwnership
+    /// Write-ahead log size past which a checkpoint is due.
+    static let walCheckpointBytes: Int64 = 16 << 20
 
     static let schemaVersion = 1
 
@@ -53,6 +60,11 @@ final class SQLiteStore: Sendable {
         let maxBytes = configuration.maxBytes
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            // Checkpoints run on a connection of their own beside the commits (`checkpoint()`),
+            // not inside whichever commit crosses SQLite's threshold, whose callers would wait
+            // for the copy and its fsync (the 32-caller p99 of BENCHMARKS.md "SQLite").
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            try db.execute(sql: "PRAGMA journal_size_limit = \(Self.walCheckpointBytes * 4)")
             if let maxBytes {
                 let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
                 try db.execute(sql: "PRAGMA max_page_count = \(max(maxBytes / pageSize, 16))")
@@ -71,6 +83,7 @@ final class SQLiteStore: Sendable {
                         path, "it was written by a newer switchboard (schema \(version), this one knows \(Self.schemaVersion))")
                 }
             }
+            checkpointer = try DatabaseQueue(path: path, configuration: config)
         } catch let error as DatabaseError {
             ownership.release()
             throw SQLiteStoreError(error, path: path)
@@ -81,6 +94,18 @@ final class SQLiteStore: Sendable {
         self.configuration = configuration
     }
 
+    /// Whether the write-ahead log has grown enough to copy it into the database.
+    var checkpointIsDue: Bool {
+        let wal = ((try? FileManager.default.attributesOfItem(atPath: configuration.path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0
+        return wal >= Self.walCheckpointBytes
+    }
+
+    /// Copies committed pages from the write-ahead log into the database, beside the writer
+    /// (passive: it never blocks a commit); the log starts over once it is all copied.
+    func checkpoint() async throws {
+        _ = try await checkpointer.writeWithoutTransaction { try $0.checkpoint(.passive) }
+    }
+
     private static func createSchema(_ db: Database) throws {
         // Incremental auto-vacuum lets maintenance hand freed pages back (`reclaimSpace`); it
         // must be chosen before the first table.
@@ -89,7 +114,7 @@ final class SQLiteStore: Sendable {
         try db.inTransaction {
             try db.execute(
                 sql: """
-                    CREATE TABLE tasks (id TEXT PRIMARY KEY NOT NULL, queue TEXT NOT NULL, status TEXT NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE tasks (sequence INTEGER PRIMARY KEY NOT NULL, body BLOB NOT NULL);
                     CREATE TABLE queues (name TEXT PRIMARY KEY NOT NULL, paused INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY NOT NULL, task_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -101,6 +126,7 @@ final class SQLiteStore: Sendable {
     }
 
     func close() {
+        try? checkpointer.close()
         try? database.close()
         ownership.release()
     }
@@ -112,14 +138,14 @@ final class SQLiteStore: Sendable {
         do {
             return try database.read { db in
                 var image = MemoryStateImage()
-                let rows = try Row.fetchCursor(db, sql: "SELECT id, body FROM tasks")
+                let rows = try Row.fetchCursor(db, sql: "SELECT sequence, body FROM tasks")
                 while let row = try rows.next() {
                     let bytes: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { [UInt8]($0) } ?? [] }
                     do {
                         image.tasks.append(try StoredMemoryTask(decoding: bytes))
                     } catch {
-                        let id: String = row[0]
-                        throw SQLiteStoreError.corrupt(configuration.path, "task \(id) cannot be read: \(error)")
+                        let sequence: Int64 = row[0]
+                        throw SQLiteStoreError.corrupt(configuration.path, "the task of row \(sequence) cannot be read: \(error)")
                     }
                 }
                 for row in try Row.fetchAll(db, sql: "SELECT name, paused FROM queues") {
@@ -166,20 +192,21 @@ final class SQLiteStore: Sendable {
 
     /// Writes a batch in one transaction (one commit, one fsync with `FULL`).
     func write(_ batch: SQLiteBatch) async throws {
-        let encoded = batch.tasks.values.map { ($0.record.id, $0.record.queue, $0.record.status.rawValue, Data($0.encoded())) }
         do {
             try await database.write { db in
-                if !encoded.isEmpty {
+                if !batch.tasks.isEmpty {
                     let put = try db.cachedStatement(
-                        sql: """
-                            INSERT INTO tasks (id, queue, status, body) VALUES (?, ?, ?, ?)
-                            ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, status = excluded.status, body = excluded.body
-                            """)
-                    for (id, queue, status, body) in encoded { try put.execute(arguments: [id, queue, status, body]) }
+                        sql: "INSERT INTO tasks (sequence, body) VALUES (?, ?) ON CONFLICT (sequence) DO UPDATE SET body = excluded.body")
+                    var writer = JSONWriter(capacity: 2048)
+                    for (sequence, task) in batch.tasks {
+                        writer.removeAll()
+                        task.encode(into: &writer)
+                        try writer.withBytes { try TaskRowWriter.put(put, sequence: sequence, body: $0, db: db) }
+                    }
                 }
-                if !batch.removedTaskIDs.isEmpty {
-                    let delete = try db.cachedStatement(sql: "DELETE FROM tasks WHERE id = ?")
-                    for id in batch.removedTaskIDs { try delete.execute(arguments: [id]) }
+                if !batch.removedTasks.isEmpty {
+                    let delete = try db.cachedStatement(sql: "DELETE FROM tasks WHERE sequence = ?")
+                    for sequence in batch.removedTasks { try delete.execute(arguments: [Int64(sequence)]) }
                 }
                 for (name, paused) in batch.queues {
                     try db.execute(
@@ -255,8 +282,9 @@ final class SQLiteStore: Sendable {
 
 /// What one commit writes: the latest state of each task it touched, and the rest.
 struct SQLiteBatch: Sendable {
-    var tasks: [String: StoredMemoryTask] = [:]
-    var removedTaskIDs: Set<String> = []
+    /// By creation sequence, the tasks table's key.
+    var tasks: [UInt64: StoredMemoryTask] = [:]
+    var removedTasks: Set<UInt64> = []
     var queues: [String: Bool] = [:]
     var idempotencyKeys: [String: IdempotencyEntry?] = [:]
     /// Leases to store by key, or nil to forget the key's lease of `releasedLockTokens[key]`.
@@ -265,20 +293,24 @@ struct SQLiteBatch: Sendable {
     var nextSequence: UInt64?
     var nextFencingToken: UInt64?
     var nextLockToken: UInt64?
+    /// Rows to write (counters alone wait for the next commit).
+    var hasRows: Bool {
+        !(tasks.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty)
+    }
 
     var isEmpty: Bool {
-        tasks.isEmpty && removedTaskIDs.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
+        tasks.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
             && nextSequence == nil && nextFencingToken == nil && nextLockToken == nil
     }
 
     mutating func merge(_ changes: MemoryStateChanges) {
         for task in changes.tasks {
-            tasks[task.record.id] = task
-            removedTaskIDs.remove(task.record.id)
+            tasks[task.createdSequence] = task
+            removedTasks.remove(task.createdSequence)
         }
-        for id in changes.removedTaskIDs {
-            tasks[id] = nil
-            removedTaskIDs.insert(id)
+        for sequence in changes.removedTasks {
+            tasks[sequence] = nil
+            removedTasks.insert(sequence)
         }
         for (name, paused) in changes.queues { queues[name] = paused }
         for (key, entry) in changes.idempotencyKeys { idempotencyKeys[key] = .some(entry) }
@@ -362,6 +394,22 @@ public enum SQLiteStoreError: Error, CustomStringConvertible, Sendable {
         switch self {
         case .full: .insufficientStorage(description)
         default: .unavailable(description)
+        }
+    }
+}
+
+/// The one statement every commit runs per task, bound and stepped through SQLite's C API: the
+/// body is bound in place (no `Data` copy, no boxed arguments), which GRDB's `execute(arguments:)`
+/// cannot do (BENCHMARKS.md "SQLite").
+enum TaskRowWriter {
+    static func put(_ statement: Statement, sequence: UInt64, body: UnsafeRawBufferPointer, db: Database) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        sqlite3_bind_int64(handle, 1, Int64(sequence))
+        sqlite3_bind_blob(handle, 2, body.baseAddress, Int32(body.count), nil)
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
     }
 }

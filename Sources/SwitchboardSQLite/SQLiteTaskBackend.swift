@@ -39,10 +39,15 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
         }
         writer.withLock {
             $0 = Task {
-                await log.run { failure in
-                    try memory.restore {
-                        log.discardOpen(failure: failure)
-                        return try store.loadImage()
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await log.runCheckpoints() }
+                    group.addTask {
+                        await log.run { failure in
+                            try memory.restore {
+                                log.discardOpen(failure: failure)
+                                return try store.loadImage()
+                            }
+                        }
                     }
                 }
             }

@@ -7,6 +7,11 @@ import SwitchboardJSON
 extension StoredMemoryTask {
     func encoded() -> [UInt8] {
         var w = JSONWriter(capacity: 640 + record.payload.bytes.count + (record.result?.bytes.count ?? 0))
+        encode(into: &w)
+        return w.bytes
+    }
+
+    func encode(into w: inout JSONWriter) {
         w.beginObject()
         w.key("created"); w.int(createdSequence)
         w.key("ready"); w.int(readySequence)
@@ -18,7 +23,6 @@ extension StoredMemoryTask {
         w.key("task")
         record.write(to: &w)
         w.endObject()
-        return w.bytes
     }
 
     init(decoding bytes: [UInt8]) throws {

@@ -135,7 +135,7 @@ struct MemoryBackendState {
     /// `drainChanges` hands it over at the transition's end.
     let journaling: Bool
     private var touchedTasks: [TaskBox] = []
-    private var removedTaskIDs: [String] = []
+    private var removedTasks: [UInt64] = []
     private var touchedQueues: [String] = []
     private var touchedIdempotencyKeys: [String] = []
 
@@ -172,7 +172,7 @@ struct MemoryBackendState {
 
     /// What the transition that just ran changed; nil when nothing.
     mutating func drainChanges() -> MemoryStateChanges? {
-        guard !touchedTasks.isEmpty || !removedTaskIDs.isEmpty || !touchedQueues.isEmpty || !touchedIdempotencyKeys.isEmpty else {
+        guard !touchedTasks.isEmpty || !removedTasks.isEmpty || !touchedQueues.isEmpty || !touchedIdempotencyKeys.isEmpty else {
             return nil
         }
         var changes = MemoryStateChanges(nextSequence: nextSequence, nextFencingToken: nextFencingToken)
@@ -186,13 +186,13 @@ struct MemoryBackendState {
                     readySince: box.readySince, dueAt: box.dueAt, leaseID: box.leaseID, cancelRequested: box.cancelRequested,
                     deadSequence: box.deadSequence))
         }
-        changes.removedTaskIDs = removedTaskIDs
+        changes.removedTasks = removedTasks
         for name in touchedQueues { changes.queues[name] = queues[name]?.paused ?? false }
         for key in touchedIdempotencyKeys {
             changes.idempotencyKeys[key] = .some(idempotencyKeys[key].map { IdempotencyEntry(taskID: $0.id, expiresAt: $0.expiresAt) })
         }
         touchedTasks.removeAll(keepingCapacity: true)
-        removedTaskIDs.removeAll(keepingCapacity: true)
+        removedTasks.removeAll(keepingCapacity: true)
         touchedQueues.removeAll(keepingCapacity: true)
         touchedIdempotencyKeys.removeAll(keepingCapacity: true)
         return changes
@@ -319,7 +319,7 @@ struct MemoryBackendState {
     }
 
     mutating func remove(_ box: TaskBox) {
-        if journaling { removedTaskIDs.append(box.record.id) }
+        if journaling { removedTasks.append(box.createdSequence) }
         box.removed = true
         tasks[box.record.id] = nil
         box.queue.counts[box.record.status.index] -= 1

@@ -41,7 +41,8 @@ public struct IdempotencyEntry: Sendable, Hashable {
 /// the counters.
 public struct MemoryStateChanges: Sendable {
     public var tasks: [StoredMemoryTask] = []
-    public var removedTaskIDs: [String] = []
+    /// Tasks dropped, by their creation sequence (unique, and a store's natural key).
+    public var removedTasks: [UInt64] = []
     /// Queues created or paused/resumed, with their paused flag now.
     public var queues: [String: Bool] = [:]
     /// Keys added (with their entry) or forgotten (nil).
