@@ -50,11 +50,17 @@ enum BenchSQLite {
     static func depth(quick: Bool, synchronous: SQLiteConfiguration.Synchronous) async throws {
         let deep = quick ? 100_000 : 1_000_000
         let measured = quick ? 20_000 : 200_000
-        func rate(queued: Int) async throws -> (perSecond: Double, bytesPerTask: Double) {
+        /// The rate, and how long the file then takes to open again (every task read back).
+        func rate(queued: Int) async throws -> (perSecond: Double, reopenSeconds: Double) {
             let scratch = try Scratch(synchronous: synchronous)
             let result = try await BenchScenarios.depthRate(engine: TaskEngine(backend: scratch.backend), queued: queued, measured: measured)
+            await scratch.backend.close()
+            let reopening = ContinuousClock.now
+            let reopened = try SQLiteTaskBackend(configuration: scratch.backend.configuration)
+            let reopenSeconds = BenchScenarios.seconds(since: reopening)
+            await reopened.close()
             await scratch.close()
-            return result
+            return (result.perSecond, reopenSeconds)
         }
         let shallow = try await rate(queued: 1_000)
         let start = ContinuousClock.now
@@ -63,6 +69,7 @@ enum BenchSQLite {
             scenario: "depth", backend: "sqlite", tasks: measured, seconds: Double(measured) / full.perSecond,
             baselineName: "the same with 1,000 queued", baselinePerSec: shallow.perSecond,
             extra: [("queued", "\(deep)"), ("synchronous", "\"\(synchronous.rawValue)\""),
+                    ("reopen_seconds", "\((full.reopenSeconds * 1000).rounded() / 1000)"),
                     ("wall_seconds", "\((BenchScenarios.seconds(since: start) * 1000).rounded() / 1000)")]
         ).print()
     }

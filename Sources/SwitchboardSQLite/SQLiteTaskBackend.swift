@@ -61,6 +61,8 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
         store.close()
     }
 
+    public var configuration: SQLiteConfiguration { store.configuration }
+
     /// Bytes the database takes on disk (file and write-ahead log).
     public func storageBytes() -> Int64 { store.sizeOnDisk() }
 
