@@ -51,3 +51,22 @@ def test_the_shipped_binary_carries_no_benchmarks():
     assert result.returncode != 0
     help_text = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=30).stdout
     assert "bench" not in help_text and "baseline-echo" not in help_text
+
+
+def test_the_sqlite_scenarios_print_their_lines_beside_memory():
+    lines = []
+    for scenario in ("engine", "latency"):
+        result = subprocess.run([BENCH, scenario, "--backend", "sqlite", "--quick"], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines += [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    seen = [(line["scenario"], line["backend"], line.get("callers")) for line in lines]
+    assert seen == [("engine", "sqlite", None), ("latency", "memory", None), ("latency", "sqlite", None),
+                    ("enqueue-ack", "sqlite", 1), ("enqueue-ack", "sqlite", 32)]
+    for line in lines:
+        assert FIELDS <= set(line), line
+        assert line["tasks"] > 0 and line["tasks_per_sec"] > 0 and line["baseline"]["per_sec"] > 0
+    assert lines[0]["synchronous"] == "FULL" and lines[0]["file_bytes"] > 0
+    for ack in lines[3:]:
+        assert 0 < ack["p50_ms"] <= ack["p99_ms"] and ack["memory_p99_ms"] > 0
+    refused = subprocess.run([BENCH, "engine", "--backend", "cassandra"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "memory or sqlite" in refused.stderr

@@ -198,6 +198,7 @@ def test_bad_sqlite_options_are_refused(tmp_path):
     assert "sqlite-synchronous" in serve_fails(tmp_path, "--sqlite-synchronous", "sometimes")
     assert "sqlite-max-bytes" in serve_fails(tmp_path, "--sqlite-max-bytes", "-1")
     assert "needs a path" in serve_fails(tmp_path, "--backend", "sqlite:")
+    assert "data-dir" in serve_fails(tmp_path, "--data-dir", "")
     missing = subprocess.run([BINARY, "backup", "--database", str(tmp_path / "none.sqlite"), str(tmp_path / "c.sqlite")],
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode != 0 and "no such file" in missing.stderr

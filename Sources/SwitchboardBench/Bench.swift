@@ -51,6 +51,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "memory, or sqlite: engine, depth and latency on the SQLite backend (a scratch file), each beside memory in the same run.")
     var backend = "memory"
     @Option(help: "With --backend sqlite: full or normal.") var sqliteSynchronous = "full"
+    @Option(help: "With --backend sqlite: the engine scenario's payload size in bytes (a JSON string; 0: {}).")
+    var payloadBytes = 0
     @Option(help: "The MCP server the mcp scenario calls (its tool add): a command, started over stdio.")
     var mcpServer = "python3 IntegrationTests/mcp/tools_server.py"
     @Option(help: "The switchboard binary whose workers the remote scenario runs (default: the one beside this one).")
@@ -64,6 +66,7 @@ struct Bench: AsyncParsableCommand {
 
     func validate() throws {
         guard ["memory", "sqlite"].contains(backend) else { throw ValidationError("backend must be memory or sqlite") }
+        guard (0...1_000_000).contains(payloadBytes) else { throw ValidationError("payload-bytes must be 0-1000000") }
         guard SQLiteConfiguration.Synchronous(rawValue: sqliteSynchronous.uppercased()) != nil else {
             throw ValidationError("sqlite-synchronous must be full or normal")
         }
@@ -82,7 +85,7 @@ struct Bench: AsyncParsableCommand {
             ? [.engine, .engineEvents, .latency, .depth, .httpEnqueue, .httpBatch, .httpSecure, .remote, .codec, .locks] + (redis == nil ? [] : [.redis]) + (nats == nil ? [] : [.nats]) : [scenario]
         for scenario in scenarios {
             switch scenario {
-            case .engine where onSQLite: try await BenchSQLite.engine(quick: quick, synchronous: synchronous)
+            case .engine where onSQLite: try await BenchSQLite.engine(quick: quick, synchronous: synchronous, payloadBytes: payloadBytes)
             case .latency where onSQLite: try await BenchSQLite.latency(quick: quick, synchronous: synchronous)
             case .depth where onSQLite:
                 try await BenchScenarios.depth(quick: quick)
@@ -224,7 +227,8 @@ enum BenchScenarios {
     }
 
     static func drainThroughEngine(
-        tasks: Int, configuration: EngineConfiguration, watched: Bool = false, engine given: TaskEngine? = nil
+        tasks: Int, configuration: EngineConfiguration, watched: Bool = false, engine given: TaskEngine? = nil,
+        payload: RawJSON = .emptyObject
     ) async throws {
         let engine = given ?? TaskEngine.memory(configuration: configuration)
         // A page following /v1/events: the journal records while a reader is there.
@@ -243,7 +247,7 @@ enum BenchScenarios {
             for _ in 0..<4 {
                 group.addTask {
                     for _ in 0..<(tasks / 400) {
-                        _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "noop", payload: .emptyObject), count: 100))
+                        _ = try await engine.enqueue(batch: Array(repeating: TaskSubmission(type: "noop", payload: payload), count: 100))
                     }
                 }
             }
@@ -259,15 +263,7 @@ enum BenchScenarios {
     /// Enqueue → handler start: memory, and with `--redis` across two engines on one Redis.
     static func latency(quick: Bool, redis: RedisURL?) async throws {
         let samples = quick ? 500 : 5_000
-        // Baseline: one task waking another (a continuation resumed across tasks).
-        let hop = Started()
-        let hopStart = ContinuousClock.now
-        for _ in 0..<samples {
-            async let woken: Void = hop.wait()
-            hop.signal()
-            await woken
-        }
-        let hopRate = Double(samples) / seconds(since: hopStart)
+        let hopRate = await wakeUpRate(samples: samples)
         let memory = TaskEngine.memory()
         try await latency(samples: samples, enqueueOn: memory, runOn: memory, backend: "memory", hopRate: hopRate)
         guard let redis else { return }
@@ -284,6 +280,18 @@ enum BenchScenarios {
         feed.cancel()
         await feed.value
         await client.close()
+    }
+
+    /// The latency baseline: one task waking another (a continuation resumed across tasks), per second.
+    static func wakeUpRate(samples: Int) async -> Double {
+        let hop = Started()
+        let start = ContinuousClock.now
+        for _ in 0..<samples {
+            async let woken: Void = hop.wait()
+            hop.signal()
+            await woken
+        }
+        return Double(samples) / seconds(since: start)
     }
 
     /// Enqueue → handler start, one task at a time (light load), through an idle worker.

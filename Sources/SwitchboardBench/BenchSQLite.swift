@@ -24,26 +24,27 @@ enum BenchSQLite {
         }
     }
 
-    static func engine(quick: Bool, synchronous: SQLiteConfiguration.Synchronous) async throws {
+    static func engine(quick: Bool, synchronous: SQLiteConfiguration.Synchronous, payloadBytes: Int) async throws {
         let tasks = quick ? 20_000 : 300_000
+        let payload = payloadBytes == 0 ? RawJSON.emptyObject : try RawJSON(validating: "\"" + String(repeating: "x", count: max(payloadBytes - 2, 0)) + "\"")
         var memoryStart = ContinuousClock.now
-        try await BenchScenarios.drainThroughEngine(tasks: tasks, configuration: EngineConfiguration())
+        try await BenchScenarios.drainThroughEngine(tasks: tasks, configuration: EngineConfiguration(), payload: payload)
         var memoryRate = Double(tasks) / BenchScenarios.seconds(since: memoryStart)
         let scratch = try Scratch(synchronous: synchronous)
         let start = ContinuousClock.now
         try await BenchScenarios.drainThroughEngine(
-            tasks: tasks, configuration: EngineConfiguration(), engine: TaskEngine(backend: scratch.backend))
+            tasks: tasks, configuration: EngineConfiguration(), engine: TaskEngine(backend: scratch.backend), payload: payload)
         let sqliteSeconds = BenchScenarios.seconds(since: start)
         let size = scratch.backend.storageBytes()
         await scratch.close()
         // Memory again, after: the better of the two brackets the SQLite run.
         memoryStart = ContinuousClock.now
-        try await BenchScenarios.drainThroughEngine(tasks: tasks, configuration: EngineConfiguration())
+        try await BenchScenarios.drainThroughEngine(tasks: tasks, configuration: EngineConfiguration(), payload: payload)
         memoryRate = max(memoryRate, Double(tasks) / BenchScenarios.seconds(since: memoryStart))
         BenchResult(
             scenario: "engine", backend: "sqlite", tasks: tasks, seconds: sqliteSeconds,
             baselineName: "the same through the memory backend", baselinePerSec: memoryRate,
-            extra: [("synchronous", "\"\(synchronous.rawValue)\""), ("file_bytes", "\(size)")]
+            extra: [("synchronous", "\"\(synchronous.rawValue)\""), ("file_bytes", "\(size)"), ("payload_bytes", "\(payloadBytes)")]
         ).print()
     }
 
@@ -79,14 +80,7 @@ enum BenchSQLite {
     static func latency(quick: Bool, synchronous: SQLiteConfiguration.Synchronous) async throws {
         let samples = quick ? 500 : 5_000
         try await BenchScenarios.latency(quick: quick, redis: nil)
-        let hop = Started()
-        let hopStart = ContinuousClock.now
-        for _ in 0..<samples {
-            async let woken: Void = hop.wait()
-            hop.signal()
-            await woken
-        }
-        let hopRate = Double(samples) / BenchScenarios.seconds(since: hopStart)
+        let hopRate = await BenchScenarios.wakeUpRate(samples: samples)
         let memoryEngine = TaskEngine.memory()
         let memoryAck = try await enqueueLatency(engine: memoryEngine, samples: samples, callers: 1)
         let scratch = try Scratch(synchronous: synchronous)

@@ -121,6 +121,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("sqlite-synchronous must be full or normal")
         }
         guard sqliteMaxBytes >= 0 else { throw ValidationError("sqlite-max-bytes must not be negative") }
+        guard !dataDir.isEmpty else { throw ValidationError("data-dir must not be empty") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("log format must be text or json") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be 0-65535") }

@@ -21,6 +21,8 @@ final class SQLiteCommitLog: MemoryStateJournal {
         /// Set when the state could not be rebuilt after a failure: every write is refused.
         var broken: SwitchboardError?
         var closed = false
+        /// The writer has committed its last batch: nothing more will be.
+        var writerStopped = false
         var checkpointDue = false
     }
 
@@ -69,16 +71,21 @@ final class SQLiteCommitLog: MemoryStateJournal {
     /// Returns when the changes made since `generation` was read are in the file.
     func waitForCommit(since generation: UInt64) async throws(SwitchboardError) {
         let target = state.withLock { s -> UInt64 in s.open.isEmpty ? s.openNumber - 1 : s.openNumber }
-        await state.wait(for: .commit(target), cancelled: nil) { s in s.finished >= target || s.broken != nil ? () : nil }
+        await state.wait(for: .commit(target), cancelled: nil) { s in
+            s.finished >= target || s.broken != nil || s.writerStopped ? () : nil
+        }
         let failure = state.withLock { s -> SwitchboardError? in
             if let broken = s.broken { return broken }
+            if s.finished < target { return .unavailable("the database is closed") }
             return s.generation == generation ? nil : s.lastFailure
         }
         if let failure { throw failure }
     }
 
     /// The error a write is refused with before it is tried: a log that cannot write any more.
-    var refusal: SwitchboardError? { state.withLock { $0.broken } }
+    var refusal: SwitchboardError? {
+        state.withLock { s in s.broken ?? (s.closed ? .unavailable("the database is closed") : nil) }
+    }
 
     // MARK: The writer
 
@@ -96,7 +103,14 @@ final class SQLiteCommitLog: MemoryStateJournal {
                 }
                 return (s.open, s.openNumber)
             }
-            guard let (batch, number) = next else { return }  // closed, nothing left
+            guard let (batch, number) = next else {
+                // Closed, nothing left: whoever changes something now is told it was not kept.
+                state.update { s, waiters in
+                    s.writerStopped = true
+                    waiters.resume { if case .commit = $0 { return () } else { return nil } }
+                }
+                return
+            }
             do {
                 if batch.hasRows { try await store.write(batch) }
                 let checkpointDue = store.checkpointIsDue

@@ -114,7 +114,8 @@ final class SQLiteStore: Sendable {
         try db.inTransaction {
             try db.execute(
                 sql: """
-                    CREATE TABLE tasks (sequence INTEGER PRIMARY KEY NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE tasks (sequence INTEGER PRIMARY KEY NOT NULL, state BLOB NOT NULL);
+                    CREATE TABLE task_bodies (sequence INTEGER PRIMARY KEY NOT NULL, body BLOB NOT NULL);
                     CREATE TABLE queues (name TEXT PRIMARY KEY NOT NULL, paused INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY NOT NULL, task_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -138,11 +139,14 @@ final class SQLiteStore: Sendable {
         do {
             return try database.read { db in
                 var image = MemoryStateImage()
-                let rows = try Row.fetchCursor(db, sql: "SELECT sequence, body FROM tasks")
+                let rows = try Row.fetchCursor(
+                    db, sql: "SELECT tasks.sequence, task_bodies.body, tasks.state FROM tasks LEFT JOIN task_bodies USING (sequence)")
                 while let row = try rows.next() {
-                    let bytes: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { [UInt8]($0) } ?? [] }
+                    let body: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { [UInt8]($0) } ?? [] }
+                    let state: [UInt8] = try row.withUnsafeData(atIndex: 2) { data in data.map { [UInt8]($0) } ?? [] }
                     do {
-                        image.tasks.append(try StoredMemoryTask(decoding: bytes))
+                        let sequence: Int64 = row[0]
+                        image.tasks.append(try StoredMemoryTask(sequence: UInt64(max(sequence, 0)), body: body, state: state))
                     } catch {
                         let sequence: Int64 = row[0]
                         throw SQLiteStoreError.corrupt(configuration.path, "the task of row \(sequence) cannot be read: \(error)")
@@ -195,18 +199,29 @@ final class SQLiteStore: Sendable {
         do {
             try await database.write { db in
                 if !batch.tasks.isEmpty {
-                    let put = try db.cachedStatement(
-                        sql: "INSERT INTO tasks (sequence, body) VALUES (?, ?) ON CONFLICT (sequence) DO UPDATE SET body = excluded.body")
+                    let putBody = try db.cachedStatement(sql: "INSERT INTO task_bodies (sequence, body) VALUES (?, ?)")
+                    let putState = try db.cachedStatement(
+                        sql: "INSERT INTO tasks (sequence, state) VALUES (?, ?) ON CONFLICT (sequence) DO UPDATE SET state = excluded.state")
                     var writer = JSONWriter(capacity: 2048)
+                    for sequence in batch.createdTasks {
+                        guard let task = batch.tasks[sequence] else { continue }
+                        writer.removeAll()
+                        task.encodeBody(into: &writer)
+                        try writer.withBytes { try TaskRowWriter.put(putBody, sequence: sequence, blob: $0, db: db) }
+                    }
                     for (sequence, task) in batch.tasks {
                         writer.removeAll()
-                        task.encode(into: &writer)
-                        try writer.withBytes { try TaskRowWriter.put(put, sequence: sequence, body: $0, db: db) }
+                        task.encodeState(into: &writer)
+                        try writer.withBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                     }
                 }
                 if !batch.removedTasks.isEmpty {
                     let delete = try db.cachedStatement(sql: "DELETE FROM tasks WHERE sequence = ?")
-                    for sequence in batch.removedTasks { try delete.execute(arguments: [Int64(sequence)]) }
+                    let deleteBody = try db.cachedStatement(sql: "DELETE FROM task_bodies WHERE sequence = ?")
+                    for sequence in batch.removedTasks {
+                        try delete.execute(arguments: [Int64(sequence)])
+                        try deleteBody.execute(arguments: [Int64(sequence)])
+                    }
                 }
                 for (name, paused) in batch.queues {
                     try db.execute(
@@ -284,6 +299,8 @@ final class SQLiteStore: Sendable {
 struct SQLiteBatch: Sendable {
     /// By creation sequence, the tasks table's key.
     var tasks: [UInt64: StoredMemoryTask] = [:]
+    /// Tasks new since the last commit: their bodies are written too.
+    var createdTasks: Set<UInt64> = []
     var removedTasks: Set<UInt64> = []
     var queues: [String: Bool] = [:]
     var idempotencyKeys: [String: IdempotencyEntry?] = [:]
@@ -308,9 +325,11 @@ struct SQLiteBatch: Sendable {
             tasks[task.createdSequence] = task
             removedTasks.remove(task.createdSequence)
         }
+        for sequence in changes.createdTasks { createdTasks.insert(sequence) }
         for sequence in changes.removedTasks {
             tasks[sequence] = nil
-            removedTasks.insert(sequence)
+            // Created and dropped before a commit: neither is written.
+            if createdTasks.remove(sequence) == nil { removedTasks.insert(sequence) }
         }
         for (name, paused) in changes.queues { queues[name] = paused }
         for (key, entry) in changes.idempotencyKeys { idempotencyKeys[key] = .some(entry) }
@@ -398,15 +417,15 @@ public enum SQLiteStoreError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// The one statement every commit runs per task, bound and stepped through SQLite's C API: the
-/// body is bound in place (no `Data` copy, no boxed arguments), which GRDB's `execute(arguments:)`
+/// The statements every commit runs per task, bound and stepped through SQLite's C API: the
+/// blob is bound in place (no `Data` copy, no boxed arguments), which GRDB's `execute(arguments:)`
 /// cannot do (BENCHMARKS.md "SQLite").
 enum TaskRowWriter {
-    static func put(_ statement: Statement, sequence: UInt64, body: UnsafeRawBufferPointer, db: Database) throws {
+    static func put(_ statement: Statement, sequence: UInt64, blob: UnsafeRawBufferPointer, db: Database) throws {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         sqlite3_bind_int64(handle, 1, Int64(sequence))
-        sqlite3_bind_blob(handle, 2, body.baseAddress, Int32(body.count), nil)
+        sqlite3_bind_blob(handle, 2, blob.baseAddress, Int32(blob.count), nil)
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))

@@ -165,6 +165,19 @@ struct SQLiteBackendFaultTests {
         await reopened.close()
     }
 
+    @Test("once closed, a write is refused rather than left waiting for a commit that will not come")
+    func closed() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        _ = try await backend.enqueue([Fixture.task(id: "kept", queue: "q")], now: Fixture.t0)
+        await backend.close()
+        await #expect(throws: SwitchboardError.unavailable("the database is closed")) {
+            _ = try await backend.enqueue([Fixture.task(queue: "q")], now: Fixture.t0)
+        }
+        #expect(try await backend.task(id: "kept")?.status == .pending, "reads still answer")
+    }
+
     @Test("a second backend on the same file is refused with a clear message")
     func oneProcessPerFile() async throws {
         let scratch = try ScratchDatabase()

@@ -136,6 +136,7 @@ struct MemoryBackendState {
     let journaling: Bool
     private var touchedTasks: [TaskBox] = []
     private var removedTasks: [UInt64] = []
+    private var createdTasks: [UInt64] = []
     private var touchedQueues: [String] = []
     private var touchedIdempotencyKeys: [String] = []
 
@@ -160,6 +161,13 @@ struct MemoryBackendState {
         guard journaling, !box.journaled else { return }
         box.journaled = true
         touchedTasks.append(box)
+    }
+
+    /// Notes a task the transition under way created.
+    mutating func noteCreated(_ box: TaskBox) {
+        guard journaling else { return }
+        createdTasks.append(box.createdSequence)
+        touch(box)
     }
 
     mutating func touchQueue(_ name: String) {
@@ -187,12 +195,14 @@ struct MemoryBackendState {
                     deadSequence: box.deadSequence))
         }
         changes.removedTasks = removedTasks
+        changes.createdTasks = createdTasks
         for name in touchedQueues { changes.queues[name] = queues[name]?.paused ?? false }
         for key in touchedIdempotencyKeys {
             changes.idempotencyKeys[key] = .some(idempotencyKeys[key].map { IdempotencyEntry(taskID: $0.id, expiresAt: $0.expiresAt) })
         }
         touchedTasks.removeAll(keepingCapacity: true)
         removedTasks.removeAll(keepingCapacity: true)
+        createdTasks.removeAll(keepingCapacity: true)
         touchedQueues.removeAll(keepingCapacity: true)
         touchedIdempotencyKeys.removeAll(keepingCapacity: true)
         return changes

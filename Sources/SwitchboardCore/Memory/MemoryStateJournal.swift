@@ -41,6 +41,9 @@ public struct IdempotencyEntry: Sendable, Hashable {
 /// the counters.
 public struct MemoryStateChanges: Sendable {
     public var tasks: [StoredMemoryTask] = []
+    /// Tasks created by this transition, by creation sequence (a store may keep what never
+    /// changes after creation apart, written once).
+    public var createdTasks: [UInt64] = []
     /// Tasks dropped, by their creation sequence (unique, and a store's natural key).
     public var removedTasks: [UInt64] = []
     /// Queues created or paused/resumed, with their paused flag now.

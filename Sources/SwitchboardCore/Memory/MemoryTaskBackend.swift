@@ -42,6 +42,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                 }
                 let box = TaskBox(record: new.record, queue: s.queue(new.record.queue), sequence: s.takeSequence(), now: now)
                 s.tasks[new.record.id] = box
+                s.noteCreated(box)
                 s.byCreation.append(box.createdSequence, box)
                 if let run = new.record.runID {
                     s.byRun[run, default: SequenceIndex()].append(box.createdSequence, box)
