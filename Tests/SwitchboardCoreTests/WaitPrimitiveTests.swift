@@ -120,6 +120,11 @@ struct WaitPrimitiveTests {
         // A fence due before the timeout wakes the supervisor too, and is reported as a fence;
         // a confirmed heartbeat moves it.
         let id = running.add(execution("fence", deadline: t0 + .seconds(30), fenceAt: t0 + .milliseconds(500)))
+        // Its fence is within a heartbeat period: the supervisor wakes to beat it at once, off the
+        // worker's beat; with that heartbeat on its way, it wakes at the fence.
+        #expect(running.overdue(at: t0 + .milliseconds(300), wakeBy: t0 + .seconds(1)).wakeAt == t0 + .milliseconds(500) - .seconds(1))
+        #expect(running.dueForHeartbeat(at: t0 + .milliseconds(300), onBeat: false).map(\.leaseID) == ["fence"])
+        #expect(running.dueForHeartbeat(at: t0 + .milliseconds(300), onBeat: false).isEmpty, "one heartbeat in flight at a time")
         #expect(running.overdue(at: t0 + .milliseconds(300), wakeBy: t0 + .seconds(1)).wakeAt == t0 + .milliseconds(500))
         running.heartbeatConfirmed(id, sentAt: t0 + .milliseconds(400))
         #expect(running.overdue(at: t0 + .milliseconds(500), wakeBy: t0 + .seconds(1)).fenced.isEmpty, "moved to 400 ms + 60 s")

@@ -427,6 +427,33 @@ struct WorkerTests {
         #expect(try await status(id) == .running, "nothing was reported: the lease runs out and is reaped")
     }
 
+    @Test("a lease that arrives close to its fence (leased at the end of a long-poll) is heartbeaten at once and runs to the end")
+    func lateLeaseConfirmedAtOnce() async throws {
+        let clock = h.clock
+        let finished = Shared(false)
+        // The answer comes 2 s after the call: with a 3 s lease, 0.25 s before the fence, well
+        // before the worker's next beat.
+        let worker = makeWorker(leaseDuration: .seconds(3), source: SlowFirstLeaseAnswer(engine: h.engine, clock: clock, delay: .seconds(2)))
+        worker.registerHandler(for: "job") { _ in
+            try await clock.sleep(for: .seconds(2))
+            finished.withLock { $0 = true }
+            return nil
+        }
+        let id = try await h.engine.enqueue(TaskSubmission(type: "job", payload: .null)).task.id
+        try await running(worker) {
+            // Running: the supervisor, the long-poll and the handler's sleep wait on the clock.
+            try await settled(3)
+            for _ in 0..<8 {
+                clock.advance(by: .milliseconds(250))
+                await Task.yield()
+                try await eventually("the heartbeat answered") { h.clock.sleeperCount >= 2 }
+            }
+            try await eventually("completed") { try await status(id) == .completed }
+        }
+        #expect(finished.value)
+        #expect(worker.metrics.tasksFenced == 0, "confirmed before its fence")
+    }
+
     @Test("handlers of lock-keyed tasks get the lease's fencing token; a guard on the resource admits them in order and refuses a stale one")
     func fencingTokens() async throws {
         let worker = makeWorker(concurrency: 4)

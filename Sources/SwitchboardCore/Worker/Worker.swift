@@ -575,12 +575,11 @@ public final class Worker: Service, Sendable {
             var nextBeat = clock.now() + configuration.heartbeatInterval
             while !Task.isCancelled {
                 let now = clock.now()
-                if now >= nextBeat {
-                    for execution in running.dueForHeartbeat(at: now) {
-                        heartbeats.addTask { await self.heartbeat(execution, sentAt: now) }
-                    }
-                    nextBeat = now + configuration.heartbeatInterval
+                let onBeat = now >= nextBeat
+                for execution in running.dueForHeartbeat(at: now, onBeat: onBeat) {
+                    heartbeats.addTask { await self.heartbeat(execution, sentAt: now) }
                 }
+                if onBeat { nextBeat = now + configuration.heartbeatInterval }
                 let (timedOut, fenced, wakeAt) = running.overdue(at: now, wakeBy: nextBeat)
                 for execution in timedOut { execution.control.interrupt(.timedOut(execution.timeout)) }
                 for execution in fenced { execution.control.interrupt(.fenced) }

@@ -160,6 +160,22 @@ final class RunningExecutions: Sendable {
 
         /// The earlier of the timeout and the fence.
         var nextDeadline: Timestamp { min(deadline, fenceAt) }
+
+        /// When its fence comes within one heartbeat period: a heartbeat is sent then, whatever
+        /// the worker's beat, so that a lease that arrived late (leased near the end of a
+        /// long-poll, or its answer held up) is confirmed before its fence instead of being
+        /// given up; never sooner than a quarter period after the last one, so that heartbeats
+        /// failing at once do not spin.
+        var urgentHeartbeatAt: Timestamp {
+            let nearFence = fenceAt - heartbeatEvery
+            return heartbeatSent.map { max(nearFence, $0 + heartbeatEvery / 4) } ?? nearFence
+        }
+        /// When the last heartbeat was sent (nil: none yet).
+        var heartbeatSent: Timestamp?
+
+        /// When the supervisor must look at it next: its timeout, its fence, or its urgent
+        /// heartbeat (while none is on its way).
+        var nextAttention: Timestamp { heartbeatInFlight ? nextDeadline : min(nextDeadline, urgentHeartbeatAt) }
     }
 
     private struct State {
@@ -180,7 +196,7 @@ final class RunningExecutions: Sendable {
             s.nextID += 1
             execution.id = s.nextID
             s.executions[execution.id] = execution
-            if let wakeAt = s.wakeAt, execution.nextDeadline < wakeAt {
+            if let wakeAt = s.wakeAt, execution.nextAttention < wakeAt {
                 s.wakeAt = nil
                 s.earlierDeadline = true
                 waiters.resumeAll(with: ())
@@ -195,14 +211,19 @@ final class RunningExecutions: Sendable {
 
     var all: [Execution] { state.withLock { Array($0.executions.values) } }
 
-    /// The executions due for a heartbeat at `now` with none in flight; each is marked in flight,
-    /// and dated `now`, until `heartbeatConfirmed` or `heartbeatTried`.
-    func dueForHeartbeat(at now: Timestamp) -> [Execution] {
+    /// The executions due for a heartbeat at `now` with none in flight — on the worker's beat
+    /// (`onBeat`) those whose period has passed, at any time those whose fence is near; each is
+    /// marked in flight, and dated `now`, until `heartbeatConfirmed` or `heartbeatTried`.
+    func dueForHeartbeat(at now: Timestamp, onBeat: Bool = true) -> [Execution] {
         state.withLock { s in
             var due: [Execution] = []
-            for (id, execution) in s.executions where !execution.heartbeatInFlight && now >= execution.lastHeartbeat + execution.heartbeatEvery {
+            for (id, execution) in s.executions
+            where !execution.heartbeatInFlight
+                && ((onBeat && now >= execution.lastHeartbeat + execution.heartbeatEvery) || now >= execution.urgentHeartbeatAt)
+            {
                 s.executions[id]?.heartbeatInFlight = true
                 s.executions[id]?.lastHeartbeat = now
+                s.executions[id]?.heartbeatSent = now
                 due.append(execution)
             }
             return due
@@ -239,8 +260,8 @@ final class RunningExecutions: Sendable {
                 } else if execution.deadline <= now {
                     timedOut.append(execution)
                     s.executions[id]?.overdue = true
-                } else if execution.nextDeadline < wakeAt {
-                    wakeAt = execution.nextDeadline
+                } else if execution.nextAttention < wakeAt {
+                    wakeAt = execution.nextAttention
                 }
             }
             s.wakeAt = wakeAt
