@@ -194,7 +194,8 @@ def test_bad_configuration_is_refused():
     result = subprocess.run([BINARY, "serve", "--backend", "cassandra://x"], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "unknown backend" in result.stderr
-    for flag, value, says in [("--max-releases", "-1", "max-releases"), ("--max-clock-skew-ms", "0", "max-clock-skew-ms")]:
+    for flag, value, says in [("--max-releases", "-1", "max-releases"), ("--max-clock-skew-ms", "0", "max-clock-skew-ms"),
+                              ("--event-buffer", "1000001", "event-buffer"), ("--event-buffer", "-1", "event-buffer")]:
         result = subprocess.run([BINARY, "serve", flag, value], capture_output=True, text=True, timeout=30)
         assert result.returncode != 0 and says in result.stderr, (flag, result.stderr)
     for value in ["50", "600001", "x"]:

@@ -261,3 +261,12 @@ def test_a_task_timeout_cancels_the_tool_call(mcp_setup, tmp_path):
     wait_for(lambda: get_task(server, created["id"])["status"] == "dead", 15, "the timed-out task")
     assert "timed out" in get_task(server, created["id"])["error"]
     wait_for(lambda: marker.exists() and marker.read_text() == "cancelled", 10, "MCP's cancellation reaching the tool")
+
+
+def test_bad_mcp_worker_options_are_refused():
+    from conftest import BINARY
+    import subprocess
+
+    for args, says in [(["--mcp-start-timeout-ms", "-1"], "mcp-start-timeout-ms"), (["--mcp", "no-command"], "mcp")]:
+        result = subprocess.run([BINARY, "worker", "--server", "http://127.0.0.1:9", *args], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0 and says in result.stderr, (args, result.stderr)
