@@ -343,7 +343,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardSQLiteTests",
-            dependencies: ["SwitchboardSQLite", "SwitchboardCore", "SwitchboardTesting"],
+            dependencies: ["SwitchboardSQLite", "SwitchboardCore", "SwitchboardTesting", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

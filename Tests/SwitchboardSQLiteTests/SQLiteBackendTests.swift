@@ -1,7 +1,8 @@
 import Foundation
 import SwitchboardCore
 import SwitchboardJSON
-import SwitchboardSQLite
+import GRDB
+@testable import SwitchboardSQLite
 import SwitchboardTesting
 import Testing
 
@@ -178,6 +179,30 @@ struct SQLiteBackendFaultTests {
         #expect(try await backend.task(id: "kept")?.status == .pending, "reads still answer")
     }
 
+    @Test("retention that drops many tasks hands their pages back to the file system (incremental vacuum)")
+    func reclaimsSpace() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        let payload = "\"" + String(repeating: "x", count: 2000) + "\""
+        _ = try await backend.enqueue((0..<1000).map { Fixture.task(id: "t\($0)", queue: "q", payload: payload) }, now: Fixture.t0)
+        let leases = try await backend.lease(queues: ["q"], maxTasks: 1000, workerID: "w", terms: Fixture.terms, now: Fixture.t0)
+        _ = try await backend.complete(batch: leases.map { LeaseCompletion(leaseID: $0.leaseID, result: nil) }, now: Fixture.t0)
+        func pages() async throws -> (free: Int, total: Int) {
+            try await backend.store.database.read { db in
+                (try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0, try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0)
+            }
+        }
+        let before = try await pages()
+        #expect(before.total > 500)
+        let dropped = try await backend.trim(finishedBefore: Fixture.t0 + .seconds(1), keepAtMost: 0, now: Fixture.t0 + .seconds(1))
+        #expect(dropped == 1000)
+        let after = try await pages()
+        #expect(after.free < 256, "freed pages were handed back, not kept on the free list")
+        #expect(after.total * 2 < before.total, "the file shrank")
+        await backend.close()
+    }
+
     @Test("a second backend on the same file is refused with a clear message")
     func oneProcessPerFile() async throws {
         let scratch = try ScratchDatabase()
@@ -233,10 +258,16 @@ struct SQLiteBackendFaultTests {
             try SQLiteBackup.copy(databaseAt: scratch.path, to: copy)
         }
         _ = try await backend.enqueue([Fixture.task(id: "after", queue: "q")], now: Fixture.t0)
+        // The same from within the process that owns the file.
+        let inProcess = scratch.directory + "/in-process.sqlite"
+        try backend.backup(to: inProcess)
         let restored = try SQLiteTaskBackend(configuration: SQLiteConfiguration(path: copy))
         let ids = try await restored.list(TaskFilter(), page: PageRequest(limit: 1000)).items.map(\.id)
         #expect(ids.count == 50 && !ids.contains("after"))
         await restored.close()
+        let second = try SQLiteTaskBackend(configuration: SQLiteConfiguration(path: inProcess))
+        #expect(try await second.list(TaskFilter(), page: PageRequest(limit: 1000)).items.count == 51)
+        await second.close()
         await backend.close()
     }
 
