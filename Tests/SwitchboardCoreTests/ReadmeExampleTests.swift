@@ -9,7 +9,7 @@ struct ReadmeExampleTests {
     @Test("the Swift example compiles and enqueues")
     func swiftExample() async throws {
         // README example: begin
-        let engine = TaskEngine.memory()                       // the embedded default backend
+        let engine = TaskEngine.memory()                       // in memory; SQLiteTaskBackend for a file
         let worker = Worker(
             configuration: .init(id: "worker-1", queues: ["default"], concurrency: 8),
             source: engine,                                    // in-process; RemoteTaskSource over REST
