@@ -70,3 +70,6 @@ def test_the_sqlite_scenarios_print_their_lines_beside_memory():
         assert 0 < ack["p50_ms"] <= ack["p99_ms"] and ack["memory_p99_ms"] > 0
     refused = subprocess.run([BENCH, "engine", "--backend", "cassandra"], capture_output=True, text=True, timeout=30)
     assert refused.returncode != 0 and "memory or sqlite" in refused.stderr
+    for flag, value, says in [("--payload-bytes", "-1", "payload-bytes"), ("--sqlite-synchronous", "off", "sqlite-synchronous")]:
+        refused = subprocess.run([BENCH, "engine", "--backend", "sqlite", flag, value], capture_output=True, text=True, timeout=30)
+        assert refused.returncode != 0 and says in refused.stderr, (flag, refused.stderr)

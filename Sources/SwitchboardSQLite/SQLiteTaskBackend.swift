@@ -75,7 +75,8 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
     /// made any). A failed commit throws, and then nothing of it was kept.
     private func committed<T>(_ changed: (T) -> Bool = { _ in true }, _ transition: () throws -> T) async throws -> T {
         if let refusal = log.refusal { throw refusal }
-        if let until = refusingUntil.withLock({ $0 }), ContinuousClock.now < until {
+        let refusing = refusingUntil.withLock { $0 }
+        if let until = refusing, ContinuousClock.now < until {
             throw SwitchboardError.insufficientStorage(SQLiteStoreError.full(store.configuration.path).description)
         }
         let generation = log.generation
@@ -89,7 +90,8 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
             }
             throw error
         }
-        refusingUntil.withLock { $0 = nil }
+        // The probe after a full disk went through: there is room again.
+        if refusing != nil { refusingUntil.withLock { $0 = nil } }
         return result
     }
 

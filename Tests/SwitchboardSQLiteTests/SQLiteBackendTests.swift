@@ -203,6 +203,36 @@ struct SQLiteBackendFaultTests {
         await backend.close()
     }
 
+    @Test("a file written by a newer schema is refused at start, untouched")
+    func newerSchema() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        try await scratch.open().close()
+        let raw = try DatabaseQueue(path: scratch.path)
+        try await raw.write { try $0.execute(sql: "PRAGMA user_version = 99") }
+        try raw.close()
+        #expect {
+            _ = try scratch.open()
+        } throws: { error in
+            "\(error)".contains("newer switchboard") && "\(error)".contains("schema 99")
+        }
+    }
+
+    @Test("the durability report names the file and level, and warns of power loss under NORMAL only")
+    func durabilityReport() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let normal = try scratch.open(synchronous: .normal)
+        let report = try await normal.durabilityReport()
+        #expect(report.survivesRestart && report.settings["synchronous"] == "NORMAL")
+        #expect(report.settings["storage"]?.contains(scratch.path) == true)
+        #expect(report.warnings.count == 1 && report.warnings[0].contains("power loss"))
+        await normal.close()
+        let full = try scratch.open(synchronous: .full)
+        #expect(try await full.durabilityReport().warnings.isEmpty)
+        await full.close()
+    }
+
     @Test("a second backend on the same file is refused with a clear message")
     func oneProcessPerFile() async throws {
         let scratch = try ScratchDatabase()
