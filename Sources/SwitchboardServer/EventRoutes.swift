@@ -142,11 +142,21 @@ struct EventRoutes<Context: SwitchboardContext> {
     }
 
     /// `Last-Event-ID` (what EventSource sends when it reconnects) or `after`: `EPOCH-NUMBER`.
+    /// Both are checked when both are sent (a bad one is refused even where the other wins).
     static func resumePoint(_ request: Request, journal: EventJournal) throws(SwitchboardError) -> ResumePoint {
-        guard let text = request.headers[HTTPField.Name("Last-Event-ID")!] ?? request.query("after") else {
-            return ResumePoint(after: nil, missed: false)
+        let query = try request.query("after").map { text throws(SwitchboardError) in try resumePoint(text, journal: journal) }
+        let header = try request.headers[HTTPField.Name("Last-Event-ID")!].map { text throws(SwitchboardError) in
+            try resumePoint(text, journal: journal)
         }
-        guard let dash = text.lastIndex(of: "-"), let number = UInt64(text[text.index(after: dash)...]), dash != text.startIndex else {
+        return header ?? query ?? ResumePoint(after: nil, missed: false)
+    }
+
+    /// An id as openapi.yaml spells it: `[a-z0-9]+-[0-9]{1,19}`.
+    private static func resumePoint(_ text: String, journal: EventJournal) throws(SwitchboardError) -> ResumePoint {
+        guard let dash = text.lastIndex(of: "-"), dash != text.startIndex,
+            text[..<dash].utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }),
+            let number = UInt64(text[text.index(after: dash)...]), text[text.index(after: dash)...].utf8.allSatisfy({ (0x30...0x39).contains($0) })
+        else {
             throw .invalid("an event id is EPOCH-NUMBER as this server sent it, not \(text.debugDescription)")
         }
         guard text[..<dash] == journal.epoch else { return ResumePoint(after: nil, missed: true) }

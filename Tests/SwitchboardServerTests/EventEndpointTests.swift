@@ -58,6 +58,13 @@ struct EventEndpointTests {
             }
             expectProblem(try await client.call(.post, "/v1/events"), .methodNotAllowed)
             expectProblem(try await client.call(.get, "/v1/events", headers: [HTTPField.Name("Last-Event-ID")!: ""]), .unprocessableContent)
+            // A bad `after` is refused even beside a good Last-Event-ID (which would win), and an
+            // epoch outside the contract's letters is refused, not taken for another run's.
+            expectProblem(
+                try await client.call(.get, "/v1/events?after=%C2%82", headers: [HTTPField.Name("Last-Event-ID")!: "zz-3"]),
+                .unprocessableContent)
+            expectProblem(try await client.call(.get, "/v1/events?after=A%20B-3"), .unprocessableContent)
+            expectProblem(try await client.call(.get, "/v1/events?after=ab-%2B3"), .unprocessableContent)
         }
     }
 
