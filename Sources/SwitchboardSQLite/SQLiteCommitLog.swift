@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import SwitchboardCore
 
 /// Group commit: what transitions change gathers in an open batch while the batch before it is
@@ -23,17 +25,32 @@ final class SQLiteCommitLog: MemoryStateJournal {
         var closed = false
         /// The writer has committed its last batch: nothing more will be.
         var writerStopped = false
+        /// The oldest task created in the batch being written: it and every newer one may not
+        /// be in the file yet (creation sequences grow with the batches).
+        var oldestCreationWriting: UInt64?
+        /// The writer found nothing to commit and waits for `wakeWriter`.
+        var writerAsleep = false
+        /// Tests hold the writer between commits (`holdWriter`).
+        var writerHeld = false
         var checkpointDue = false
+
+        /// Whether the writer sleeps (whoever is told so wakes it, once: the flag is cleared).
+        mutating func takeWriterAsleep() -> Bool {
+            defer { writerAsleep = false }
+            return writerAsleep
+        }
     }
 
     private enum Waiter: Sendable, Hashable {
-        case writer
         case checkpointer
         case commit(UInt64)
+        case writerStopped
     }
 
     private let state = WaitableState<State, Waiter, Void>(State())
     private let store: SQLiteStore
+    /// Signalled once for each time the writer fell asleep and was woken.
+    private let wakeWriter = DispatchSemaphore(value: 0)
 
     init(store: SQLiteStore) {
         self.store = store
@@ -42,15 +59,16 @@ final class SQLiteCommitLog: MemoryStateJournal {
     // MARK: Changes in
 
     func append(_ changes: MemoryStateChanges) {
-        state.update { s, waiters in
+        let wake = state.withLock { s in
             s.open.merge(changes)
-            waiters.resume(tag: .writer, with: ())
+            return s.takeWriterAsleep()
         }
+        if wake { wakeWriter.signal() }
     }
 
     /// A lock granted, renewed (`lease`) or released (nil, with the released token).
     func appendLock(key: String, lease: LockLease?, releasedToken: UInt64 = 0) {
-        state.update { s, waiters in
+        let wake = state.withLock { s in
             if let lease {
                 if case .some(.some(let known)) = s.open.locks[key], known.token > lease.token {} else { s.open.locks[key] = lease }
                 s.open.nextLockToken = max(s.open.nextLockToken ?? 0, lease.token + 1)
@@ -60,8 +78,9 @@ final class SQLiteCommitLog: MemoryStateJournal {
                     s.open.releasedLockTokens[key] = releasedToken
                 }
             }
-            waiters.resume(tag: .writer, with: ())
+            return s.takeWriterAsleep()
         }
+        if wake { wakeWriter.signal() }
     }
 
     // MARK: Waiting for the commit
@@ -82,6 +101,14 @@ final class SQLiteCommitLog: MemoryStateJournal {
         if let failure { throw failure }
     }
 
+    /// Whether every task created at or before sequence `createdThrough` is in the file, and no
+    /// commit failed since `generation` was read (then the state a change was made on is gone).
+    func isSettled(createdThrough sequence: UInt64, since generation: UInt64) -> Bool {
+        state.withLock { s in
+            s.generation == generation && s.broken == nil && sequence < min(s.oldestCreationWriting ?? .max, s.open.oldestCreation ?? .max)
+        }
+    }
+
     /// The error a write is refused with before it is tried: a log that cannot write any more.
     var refusal: SwitchboardError? {
         state.withLock { s in s.broken ?? (s.closed ? .unavailable("the database is closed") : nil) }
@@ -89,54 +116,101 @@ final class SQLiteCommitLog: MemoryStateJournal {
 
     // MARK: The writer
 
-    /// Commits batches until `close`, then the last one. On a failed commit, `recover` (given
-    /// the error) must drop the open batch with `discardOpen` and rebuild the state from the
-    /// file, both in one hold of the state's lock, so no transition sees the state in between.
-    func run(recover: @Sendable (SwitchboardError) throws -> Void) async {
+    /// Starts the writer on a thread of its own: it commits batches until `close`, then the last
+    /// one. A thread, not a task: between commits a task would wait for one of the cooperative
+    /// pool's threads, which the engine keeps busy, and each commit would hop to GRDB's queue and
+    /// back (BENCHMARKS.md "SQLite": the writer thread). On a failed commit, `recover` (given the
+    /// error) must drop the open batch with `discardOpen` and rebuild the state from the file,
+    /// both in one hold of the state's lock, so no transition sees the state in between.
+    func startWriter(recover: @escaping @Sendable (SwitchboardError) throws -> Void) {
+        let thread = Thread { [self] in runWriter(recover: recover) }
+        thread.name = "switchboard-sqlite-writer"
+        thread.start()
+    }
+
+    /// Tests: the writer finishes the commit under way and takes no other until let go.
+    func holdWriter(_ held: Bool) {
+        let wake = state.withLock { s in
+            s.writerHeld = held
+            return s.takeWriterAsleep()
+        }
+        if wake { wakeWriter.signal() }
+    }
+
+    /// Returns once the writer has committed its last batch (after `close`).
+    func writerFinished() async {
+        await state.wait(for: .writerStopped, cancelled: nil) { s in s.writerStopped ? () : nil }
+    }
+
+    private enum Turn {
+        case commit(SQLiteBatch, number: UInt64)
+        case sleep
+        case stop
+    }
+
+    private func runWriter(recover: (SwitchboardError) throws -> Void) {
         while true {
-            await state.wait(for: .writer, cancelled: nil) { s in !s.open.isEmpty || s.closed ? () : nil }
-            let next = state.withLock { s -> (batch: SQLiteBatch, number: UInt64)? in
-                guard !s.open.isEmpty else { return nil }
+            let turn = state.withLock { s -> Turn in
+                guard !s.open.isEmpty, !s.writerHeld else {
+                    if s.open.isEmpty, s.closed { return .stop }
+                    s.writerAsleep = true
+                    return .sleep
+                }
                 defer {
+                    s.oldestCreationWriting = s.open.oldestCreation
                     s.open = SQLiteBatch()
                     s.openNumber += 1
                 }
-                return (s.open, s.openNumber)
+                return .commit(s.open, number: s.openNumber)
             }
-            guard let (batch, number) = next else {
+            switch turn {
+            case .sleep:
+                wakeWriter.wait()
+            case .stop:
                 // Closed, nothing left: whoever changes something now is told it was not kept.
                 state.update { s, waiters in
                     s.writerStopped = true
-                    waiters.resume { if case .commit = $0 { return () } else { return nil } }
+                    waiters.resume { tag in
+                        switch tag {
+                        case .commit, .writerStopped: ()
+                        case .checkpointer: nil
+                        }
+                    }
                 }
                 return
+            case .commit(let batch, let number):
+                commit(batch, number: number, recover: recover)
             }
-            do {
-                if batch.hasRows { try await store.write(batch) }
-                let checkpointDue = store.checkpointIsDue
-                state.update { s, waiters in
-                    if checkpointDue, !s.checkpointDue {
-                        s.checkpointDue = true
-                        waiters.resume(tag: .checkpointer, with: ())
-                    }
-                    s.finished = max(s.finished, number)
-                    let finished = s.finished
-                    waiters.resume { tag in
-                        if case .commit(let target) = tag, target <= finished { return () }
-                        return nil
-                    }
+        }
+    }
+
+    private func commit(_ batch: SQLiteBatch, number: UInt64, recover: (SwitchboardError) throws -> Void) {
+        do {
+            if batch.hasRows { try store.write(batch) }
+            let checkpointDue = store.checkpointIsDue
+            state.update { s, waiters in
+                if checkpointDue, !s.checkpointDue {
+                    s.checkpointDue = true
+                    waiters.resume(tag: .checkpointer, with: ())
                 }
+                s.finished = max(s.finished, number)
+                s.oldestCreationWriting = nil
+                let finished = s.finished
+                waiters.resume { tag in
+                    if case .commit(let target) = tag, target <= finished { return () }
+                    return nil
+                }
+            }
+        } catch {
+            let failure = (error as? SQLiteStoreError)?.switchboardError ?? .unavailable("database write failed: \(error)")
+            do {
+                try recover(failure)
             } catch {
-                let failure = (error as? SQLiteStoreError)?.switchboardError ?? .unavailable("database write failed: \(error)")
-                do {
-                    try recover(failure)
-                } catch {
-                    let broken = SwitchboardError.unavailable(
-                        "the database could not be read back after a failed write (\(error)); restart the server")
-                    state.update { s, waiters in
-                        s.broken = broken
-                        waiters.resume { if case .commit = $0 { return () } else { return nil } }
-                    }
+                let broken = SwitchboardError.unavailable(
+                    "the database could not be read back after a failed write (\(error)); restart the server")
+                state.update { s, waiters in
+                    s.broken = broken
+                    waiters.resume { if case .commit = $0 { return () } else { return nil } }
                 }
             }
         }
@@ -158,6 +232,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
     func discardOpen(failure: SwitchboardError) {
         state.update { s, waiters in
             s.open = SQLiteBatch()
+            s.oldestCreationWriting = nil
             s.finished = s.openNumber
             s.openNumber += 1
             s.generation += 1
@@ -172,10 +247,12 @@ final class SQLiteCommitLog: MemoryStateJournal {
 
     /// Lets the writer commit what is open and stop.
     func close() {
-        state.update { s, waiters in
+        let wake = state.update { s, waiters in
             s.closed = true
-            waiters.resume(tag: .writer, with: ())
             waiters.resume(tag: .checkpointer, with: ())
+            return s.takeWriterAsleep()
         }
+        if wake { wakeWriter.signal() }
     }
 }
+

@@ -194,10 +194,11 @@ final class SQLiteStore: Sendable {
 
     // MARK: Writing
 
-    /// Writes a batch in one transaction (one commit, one fsync with `FULL`).
-    func write(_ batch: SQLiteBatch) async throws {
+    /// Writes a batch in one transaction (one commit, one fsync with `FULL`), on the caller's
+    /// thread (the commit log's writer).
+    func write(_ batch: SQLiteBatch) throws {
         do {
-            try await database.write { db in
+            try database.write { db in
                 if !batch.tasks.isEmpty {
                     let putBody = try db.cachedStatement(sql: "INSERT INTO task_bodies (sequence, body) VALUES (?, ?)")
                     let putState = try db.cachedStatement(
@@ -301,6 +302,8 @@ struct SQLiteBatch: Sendable {
     var tasks: [UInt64: StoredMemoryTask] = [:]
     /// Tasks new since the last commit: their bodies are written too.
     var createdTasks: Set<UInt64> = []
+    /// The smallest of `createdTasks`, kept as they come.
+    var oldestCreation: UInt64?
     var removedTasks: Set<UInt64> = []
     var queues: [String: Bool] = [:]
     var idempotencyKeys: [String: IdempotencyEntry?] = [:]
@@ -325,7 +328,10 @@ struct SQLiteBatch: Sendable {
             tasks[task.createdSequence] = task
             removedTasks.remove(task.createdSequence)
         }
-        for sequence in changes.createdTasks { createdTasks.insert(sequence) }
+        for sequence in changes.createdTasks {
+            createdTasks.insert(sequence)
+            oldestCreation = min(oldestCreation ?? sequence, sequence)
+        }
         for sequence in changes.removedTasks {
             tasks[sequence] = nil
             // Created and dropped before a commit: neither is written.

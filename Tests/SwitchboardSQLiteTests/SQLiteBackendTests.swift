@@ -4,6 +4,7 @@ import SwitchboardJSON
 import GRDB
 @testable import SwitchboardSQLite
 import SwitchboardTesting
+import Synchronization
 import Testing
 
 /// A database file in a directory of its own, removed at the end.
@@ -301,6 +302,82 @@ struct SQLiteBackendFaultTests {
         await backend.close()
     }
 
+    @Test("an unfenced lease of a written task is answered before its own commit; a fenced one, or one whose task is not written yet, after")
+    func earlyLeaseAnswers() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open()
+        let t0 = Fixture.t0
+        _ = try await backend.enqueue([Fixture.task(id: "plain", queue: "q"), Fixture.task(id: "locked", queue: "locks", lockKey: "res")], now: t0)
+        backend.commitLog.holdWriter(true)
+
+        // Written when enqueued, no fencing token: answered while the writer is held.
+        let early = try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0)
+        #expect(early.map(\.task.id) == ["plain"])
+
+        // A fencing token is never handed out before it is in the file.
+        let fenced = Task { try await backend.lease(queues: ["locks"], maxTasks: 1, workerID: "w", terms: terms, now: t0) }
+        try await waitUntil { try await backend.task(id: "locked")?.status == .running }
+
+        // Created in the batch the writer has not taken: its lease waits for that commit (else
+        // a worker could run a task whose enqueue then fails).
+        let enqueued = Task { try await backend.enqueue([Fixture.task(id: "fresh", queue: "q")], now: t0) }
+        try await waitUntil { try await backend.task(id: "fresh") != nil }
+        let unwritten = Task { try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0) }
+        try await waitUntil { try await backend.task(id: "fresh")?.status == .running }
+
+        let answeredWhileHeld = Answered()
+        Task { _ = try? await fenced.value; answeredWhileHeld.note("fenced") }
+        Task { _ = try? await unwritten.value; answeredWhileHeld.note("unwritten") }
+        // Both leases are made (the tasks run in memory) and wait for a commit that is held.
+        for _ in 0..<100 { await Task.yield() }
+        #expect(answeredWhileHeld.names.isEmpty, "answered before the commit: \(answeredWhileHeld.names)")
+
+        backend.commitLog.holdWriter(false)
+        #expect(try await fenced.value.first?.fencingToken != nil)
+        #expect(try await unwritten.value.map(\.task.id) == ["fresh"])
+        #expect(try await enqueued.value.first?.created == true)
+        await backend.close()
+
+        // Every lease above is in the file, the early one too (it went out with the next commit).
+        let reopened = try scratch.open()
+        for id in ["plain", "locked", "fresh"] { #expect(try await reopened.task(id: id)?.status == .running, "\(id)") }
+        await reopened.close()
+    }
+
+    @Test("a commit that fails after an early lease answer loses that lease, not the task")
+    func earlyLeaseThenFailedCommit() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let backend = try scratch.open(maxBytes: 96 * 1024)
+        let t0 = Fixture.t0
+        _ = try await backend.enqueue([Fixture.task(id: "plain", queue: "q")], now: t0)
+        backend.commitLog.holdWriter(true)
+        let early = try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0)
+        #expect(early.map(\.task.id) == ["plain"])
+        // A large task in the same batch fills the file: the commit that would have held the lease fails.
+        let filling = Task {
+            try await backend.enqueue([Fixture.task(id: "big", queue: "other", payload: "\"" + String(repeating: "x", count: 200_000) + "\"")], now: t0)
+        }
+        try await waitUntil { try await backend.task(id: "big") != nil }
+        backend.commitLog.holdWriter(false)
+        await #expect(throws: SwitchboardError.self) { try await filling.value }
+        // The state is the file's again: the task is queued with no worker, so it is leased
+        // again (at-least-once); the early lease's receipt is unknown.
+        let task = try #require(try await backend.task(id: "plain"))
+        #expect(task.status == .pending && task.workerID == nil && task.attempts == 0, "\(task)")
+        #expect(try await backend.task(id: "big") == nil)
+        await backend.close()
+    }
+
+    private func waitUntil(_ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await !condition() {
+            guard ContinuousClock.now < deadline else { throw CancellationError() }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
     @Test("many concurrent enqueues share commits and are all there after a reopen")
     func groupCommit() async throws {
         let scratch = try ScratchDatabase()
@@ -353,4 +430,11 @@ struct SQLiteLockServiceTests {
         #expect(next.token > released.token && next.token > held.token)
         await backend.close()
     }
+}
+
+/// Which of several calls have returned.
+private final class Answered: Sendable {
+    private let answered = Mutex<[String]>([])
+    func note(_ name: String) { answered.withLock { $0.append(name) } }
+    var names: [String] { answered.withLock { $0 } }
 }

@@ -68,6 +68,16 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
     public func lease(
         queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp
     ) -> [TaskLease] {
+        var newestCreation: UInt64 = 0
+        return lease(queues: queues, maxTasks: maxTasks, workerID: workerID, terms: terms, now: now, newestCreation: &newestCreation)
+    }
+
+    /// `lease`, also telling the newest creation sequence among the leased tasks: with a journal,
+    /// whether their creation has been written yet (`SQLiteTaskBackend` answers a lease before
+    /// its own commit only when it has).
+    public func lease(
+        queues: [String], maxTasks: Int, workerID: String, terms: LeaseTerms, now: Timestamp, newestCreation: inout UInt64
+    ) -> [TaskLease] {
         guard maxTasks > 0 else { return [] }
         return transition { s in
             var leased: [TaskLease] = []
@@ -98,6 +108,7 @@ public final class MemoryTaskBackend: TaskBackend, DeadLetterAdministration, Que
                     box.record.leaseExpiresAt = expiresAt
                     s.setStatus(box, .running, now: now)
                     s.leases.insert(LeaseEntry(expiresAt: expiresAt, leaseID: leaseID, box: box))
+                    newestCreation = max(newestCreation, box.createdSequence)
                     leased.append(
                         TaskLease(
                             leaseID: leaseID, expiresAt: expiresAt, task: box.record, readySince: box.readySince,
