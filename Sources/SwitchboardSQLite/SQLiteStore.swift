@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import GRDBSQLite
 import SwitchboardJSON
@@ -37,6 +40,7 @@ final class SQLiteStore: Sendable {
     /// The connection checkpoints run on.
     private let checkpointer: DatabaseQueue
     private let ownership: FileOwnership
+    private let walPath: String
     /// Write-ahead log size past which a checkpoint is due.
     static let walCheckpointBytes: Int64 = 16 << 20
 
@@ -92,12 +96,15 @@ final class SQLiteStore: Sendable {
             throw error
         }
         self.configuration = configuration
+        walPath = path + "-wal"
     }
 
     /// Whether the write-ahead log has grown enough to copy it into the database.
     var checkpointIsDue: Bool {
-        let wal = ((try? FileManager.default.attributesOfItem(atPath: configuration.path + "-wal"))?[.size] as? NSNumber)?.int64Value ?? 0
-        return wal >= Self.walCheckpointBytes
+        // Asked after every commit: one stat(2), not FileManager's dictionary of attributes.
+        var info = stat()
+        guard stat(walPath, &info) == 0 else { return false }
+        return Int64(info.st_size) >= Self.walCheckpointBytes
     }
 
     /// Copies committed pages from the write-ahead log into the database, beside the writer
@@ -210,10 +217,11 @@ final class SQLiteStore: Sendable {
                         task.encodeBody(into: &writer)
                         try writer.withBytes { try TaskRowWriter.put(putBody, sequence: sequence, blob: $0, db: db) }
                     }
+                    var row: [UInt8] = []
+                    row.reserveCapacity(256)
                     for (sequence, task) in batch.tasks {
-                        writer.removeAll()
-                        task.encodeState(into: &writer)
-                        try writer.withBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
+                        task.encodeState(into: &row, tail: &writer)
+                        try row.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                     }
                 }
                 if !batch.removedTasks.isEmpty {
@@ -326,7 +334,7 @@ struct SQLiteBatch: Sendable {
     mutating func merge(_ changes: MemoryStateChanges) {
         for task in changes.tasks {
             tasks[task.createdSequence] = task
-            removedTasks.remove(task.createdSequence)
+            if !removedTasks.isEmpty { removedTasks.remove(task.createdSequence) }
         }
         for sequence in changes.createdTasks {
             createdTasks.insert(sequence)

@@ -5,9 +5,9 @@ import SwitchboardJSON
 /// A task in two rows: its body — what never changes after the enqueue (id, queue, type, run,
 /// priority, metadata, payload, limits, lock key, schedule, creation time) — written once, and its
 /// state — what transitions change, with the memory backend's bookkeeping — written at every
-/// transition. A lease or a completion rewrites a few hundred bytes, not the payload
-/// (BENCHMARKS.md "SQLite"). Both are the API's task JSON, split by field; read back, the two
-/// halves make one task object for the API's reader.
+/// transition. A lease or a completion rewrites a row of some 50–100 bytes, not the payload
+/// (BENCHMARKS.md "SQLite"). The body is the API's task JSON for those fields; the state is a
+/// compact binary row (`StateRow`).
 extension StoredMemoryTask {
     /// The fields that never change, as a JSON object.
     func encodeBody(into w: inout JSONWriter) {
@@ -27,79 +27,218 @@ extension StoredMemoryTask {
         w.endObject()
     }
 
-    /// The fields transitions change (under `task`), and the bookkeeping.
-    func encodeState(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("ready"); w.int(readySequence)
-        w.key("ready_since"); w.int(readySince.milliseconds)
-        if let dueAt { w.key("due"); w.int(dueAt.milliseconds) }
-        if let leaseID { w.key("lease"); w.string(leaseID) }
-        if cancelRequested { w.key("cancel"); w.bool(true) }
-        if deadSequence != 0 { w.key("dead"); w.int(deadSequence) }
-        w.key("task")
-        w.beginObject()
-        w.key(TaskField.status.name); w.string(record.status.rawValue)
-        w.key(TaskField.attempts.name); w.int(record.attempts)
-        w.key(TaskField.releases.name); w.int(record.releases)
-        w.key(TaskField.updatedAt.name); w.timestamp(record.updatedAt)
-        w.key(TaskField.startedAt.name); w.timestamp(record.startedAt)
-        w.key(TaskField.finishedAt.name); w.timestamp(record.finishedAt)
-        w.key(TaskField.workerID.name); w.string(record.workerID)
-        w.key(TaskField.leaseExpiresAt.name); w.timestamp(record.leaseExpiresAt)
-        w.key(TaskField.result.name); w.raw(record.result)
-        w.key(TaskField.error.name); w.string(record.error)
-        w.key(TaskField.errors.name)
-        w.beginArray()
-        for entry in record.errors { entry.write(to: &w) }
-        w.endArray()
-        w.endObject()
-        w.endObject()
+    /// The fields transitions change, and the bookkeeping, as a state row (`StateRow`): binary
+    /// for the fields every transition touches, with the API's JSON for a result and errors.
+    func encodeState(into row: inout [UInt8], tail: inout JSONWriter) {
+        row.removeAll(keepingCapacity: true)
+        let hasTail = record.result != nil || record.error != nil || !record.errors.isEmpty
+        let leaseSuffixed = leaseID.map { $0.utf8.count == 32 + record.id.utf8.count && $0.hasSuffix(record.id) } ?? false
+        var flags = StateRow.Flags()
+        if cancelRequested { flags.insert(.cancelRequested) }
+        if dueAt != nil { flags.insert(.due) }
+        if leaseID != nil { flags.insert(leaseSuffixed ? .leaseOfTask : .lease) }
+        if record.startedAt != nil { flags.insert(.started) }
+        if record.finishedAt != nil { flags.insert(.finished) }
+        if record.workerID != nil { flags.insert(.worker) }
+        if record.leaseExpiresAt != nil { flags.insert(.leaseExpires) }
+        if hasTail { flags.insert(.tail) }
+        row.append(StateRow.format)
+        row.append(StateRow.code(of: record.status))
+        row.append(UInt8(truncatingIfNeeded: flags.rawValue))
+        row.append(UInt8(truncatingIfNeeded: flags.rawValue >> 8))
+        StateRow.append(unsigned: readySequence, to: &row)
+        StateRow.append(unsigned: deadSequence, to: &row)
+        StateRow.append(signed: Int64(record.attempts), to: &row)
+        StateRow.append(signed: Int64(record.releases), to: &row)
+        StateRow.append(signed: readySince.milliseconds, to: &row)
+        StateRow.append(signed: record.updatedAt.milliseconds, to: &row)
+        if let dueAt { StateRow.append(signed: dueAt.milliseconds, to: &row) }
+        if let startedAt = record.startedAt { StateRow.append(signed: startedAt.milliseconds, to: &row) }
+        if let finishedAt = record.finishedAt { StateRow.append(signed: finishedAt.milliseconds, to: &row) }
+        if let leaseExpiresAt = record.leaseExpiresAt { StateRow.append(signed: leaseExpiresAt.milliseconds, to: &row) }
+        // A lease id is its 32 random hex digits then the task's id (`MemoryLeaseID`): the id is
+        // in the body already.
+        if let leaseID { StateRow.append(string: leaseSuffixed ? leaseID.utf8.prefix(32) : leaseID.utf8[...], to: &row) }
+        if let workerID = record.workerID { StateRow.append(string: workerID.utf8[...], to: &row) }
+        if hasTail {
+            tail.removeAll()
+            tail.beginObject()
+            if let result = record.result { tail.key(TaskField.result.name); tail.raw(result) }
+            if let error = record.error { tail.key(TaskField.error.name); tail.string(error) }
+            if !record.errors.isEmpty {
+                tail.key(TaskField.errors.name)
+                tail.beginArray()
+                for entry in record.errors { entry.write(to: &tail) }
+                tail.endArray()
+            }
+            tail.endObject()
+            tail.withBytes { row.append(contentsOf: $0) }
+        }
     }
 
-    /// The task of row `sequence` from its two halves.
+    /// The task of row `sequence` from its body and its state row.
     init(sequence: UInt64, body: [UInt8], state: [UInt8]) throws {
-        var reader = JSONPullReader(state)
-        var taskState: RawJSON?
-        var ready, readySince, due, dead: Int64?
-        var lease: String?
-        var cancel = false
-        try reader.beginObject()
-        while let key = try reader.nextKey() {
-            if reader.key(key, is: "task") {
-                taskState = try reader.raw()
-            } else if reader.key(key, is: "ready") {
-                ready = try reader.integer()
-            } else if reader.key(key, is: "ready_since") {
-                readySince = try reader.integer()
-            } else if reader.key(key, is: "due") {
-                due = try reader.integer()
-            } else if reader.key(key, is: "lease") {
-                lease = try reader.string()
-            } else if reader.key(key, is: "cancel") {
-                cancel = try reader.bool() ?? false
-            } else if reader.key(key, is: "dead") {
-                dead = try reader.integer()
-            } else {
-                try reader.skipValue()
+        var reader = StateRow.Reader(state)
+        guard try reader.byte() == StateRow.format else { throw SwitchboardError.malformed("a task's state row of an unknown format") }
+        let status = try StateRow.status(coded: reader.byte())
+        let flags = StateRow.Flags(rawValue: UInt16(try reader.byte()) | UInt16(try reader.byte()) << 8)
+        let readySequence = try reader.unsigned()
+        let deadSequence = try reader.unsigned()
+        let attempts = try reader.signed()
+        let releases = try reader.signed()
+        let readySince = try reader.signed()
+        let updatedAt = try reader.signed()
+        let due = flags.contains(.due) ? try reader.signed() : nil
+        let startedAt = flags.contains(.started) ? try reader.signed() : nil
+        let finishedAt = flags.contains(.finished) ? try reader.signed() : nil
+        let leaseExpiresAt = flags.contains(.leaseExpires) ? try reader.signed() : nil
+        let lease = flags.contains(.lease) || flags.contains(.leaseOfTask) ? try reader.string() : nil
+        let workerID = flags.contains(.worker) ? try reader.string() : nil
+        let tail = flags.contains(.tail) ? reader.rest() : nil
+        guard readySequence > 0 else { throw SwitchboardError.malformed("a task's state without its place") }
+        // The body's fields, the tail's, and placeholders for the two fields the reader requires
+        // (set from the row below): one task object for the API's reader.
+        guard body.count > 2, body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}") else {
+            throw SwitchboardError.malformed("a task's body is not an object")
+        }
+        var joined = [UInt8]()
+        joined.reserveCapacity(body.count + StateRow.placeholders.count + (tail?.count ?? 0) + 1)
+        joined.append(contentsOf: body.dropLast())
+        joined.append(contentsOf: StateRow.placeholders)
+        if let tail {
+            guard tail.count > 2, tail.first == UInt8(ascii: "{") else { throw SwitchboardError.malformed("a task's state tail is not an object") }
+            joined.append(UInt8(ascii: ","))
+            joined.append(contentsOf: tail.dropFirst())
+        } else {
+            joined.append(UInt8(ascii: "}"))
+        }
+        var record = try TaskRecord(json: joined)
+        record.status = status
+        record.attempts = Int(attempts)
+        record.releases = Int(releases)
+        record.updatedAt = Timestamp(milliseconds: updatedAt)
+        record.startedAt = startedAt.map(Timestamp.init(milliseconds:))
+        record.finishedAt = finishedAt.map(Timestamp.init(milliseconds:))
+        record.leaseExpiresAt = leaseExpiresAt.map(Timestamp.init(milliseconds:))
+        record.workerID = workerID
+        self.init(
+            record: record, createdSequence: sequence, readySequence: readySequence,
+            readySince: Timestamp(milliseconds: readySince), dueAt: due.map(Timestamp.init(milliseconds:)),
+            leaseID: lease.map { flags.contains(.leaseOfTask) ? $0 + record.id : $0 },
+            cancelRequested: flags.contains(.cancelRequested), deadSequence: deadSequence)
+    }
+}
+
+/// A task's state row, format 1: what every transition rewrites, kept small — a commit writes the
+/// pages its rows land on, so the row's size is much of a commit's cost (BENCHMARKS.md "SQLite").
+///
+/// Format byte, status code, two flag bytes, then LEB128 varints (signed ones zigzagged): ready
+/// sequence, dead sequence, attempts, releases, ready-since, updated-at; then, as the flags say,
+/// due, started-at, finished-at, lease-expires-at (milliseconds), the lease id and the worker id
+/// (length-prefixed UTF-8), and last a JSON object with `result`, `error` and `errors`.
+enum StateRow {
+    static let format: UInt8 = 1
+
+    struct Flags: OptionSet {
+        let rawValue: UInt16
+        static let cancelRequested = Flags(rawValue: 1 << 0)
+        static let due = Flags(rawValue: 1 << 1)
+        static let lease = Flags(rawValue: 1 << 2)
+        /// A lease id of 32 hex digits and the task's id: only the digits are stored.
+        static let leaseOfTask = Flags(rawValue: 1 << 3)
+        static let started = Flags(rawValue: 1 << 4)
+        static let finished = Flags(rawValue: 1 << 5)
+        static let worker = Flags(rawValue: 1 << 6)
+        static let leaseExpires = Flags(rawValue: 1 << 7)
+        static let tail = Flags(rawValue: 1 << 8)
+    }
+
+    /// Status codes: stored in files, so never renumbered.
+    static func code(of status: TaskStatus) -> UInt8 {
+        switch status {
+        case .scheduled: 0
+        case .pending: 1
+        case .running: 2
+        case .retrying: 3
+        case .completed: 4
+        case .dead: 5
+        case .cancelled: 6
+        }
+    }
+
+    static func status(coded code: UInt8) throws -> TaskStatus {
+        switch code {
+        case 0: .scheduled
+        case 1: .pending
+        case 2: .running
+        case 3: .retrying
+        case 4: .completed
+        case 5: .dead
+        case 6: .cancelled
+        default: throw SwitchboardError.malformed("a task's state row with status code \(code)")
+        }
+    }
+
+    static let placeholders = Array(#","status":"pending","updated_at":"1970-01-01T00:00:00.000Z""#.utf8)
+
+    static func append(unsigned value: UInt64, to row: inout [UInt8]) {
+        var value = value
+        while value >= 0x80 {
+            row.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        row.append(UInt8(value))
+    }
+
+    static func append(signed value: Int64, to row: inout [UInt8]) {
+        append(unsigned: UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &row)
+    }
+
+    static func append(string utf8: Substring.UTF8View, to row: inout [UInt8]) {
+        append(unsigned: UInt64(utf8.count), to: &row)
+        row.append(contentsOf: utf8)
+    }
+
+    struct Reader {
+        private let bytes: [UInt8]
+        private var index = 0
+
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        mutating func byte() throws -> UInt8 {
+            guard index < bytes.count else { throw SwitchboardError.malformed("a task's state row is cut short") }
+            defer { index += 1 }
+            return bytes[index]
+        }
+
+        mutating func unsigned() throws -> UInt64 {
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                let next = try byte()
+                guard shift < 64 else { throw SwitchboardError.malformed("a task's state row has an overlong number") }
+                value |= UInt64(next & 0x7f) << shift
+                if next < 0x80 { return value }
+                shift += 7
             }
         }
-        try reader.end()
-        guard let taskState, let ready, let readySince, ready > 0 else {
-            throw SwitchboardError.malformed("a task's state without its fields, place or ready time")
+
+        mutating func signed() throws -> Int64 {
+            let raw = try unsigned()
+            return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
         }
-        // `{body fields` + `,` + `state fields}`: one task object.
-        let stateBytes = taskState.bytes
-        guard body.count > 2, body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}"),
-            stateBytes.count > 2, stateBytes.first == UInt8(ascii: "{")
-        else { throw SwitchboardError.malformed("a task's body or state is not an object") }
-        var joined = [UInt8]()
-        joined.reserveCapacity(body.count + stateBytes.count)
-        joined.append(contentsOf: body.dropLast())
-        joined.append(UInt8(ascii: ","))
-        joined.append(contentsOf: stateBytes.dropFirst())
-        self.init(
-            record: try TaskRecord(json: joined), createdSequence: sequence, readySequence: UInt64(ready),
-            readySince: Timestamp(milliseconds: readySince), dueAt: due.map(Timestamp.init(milliseconds:)), leaseID: lease,
-            cancelRequested: cancel, deadSequence: dead.map { UInt64(max($0, 0)) } ?? 0)
+
+        mutating func string() throws -> String {
+            let count = try unsigned()
+            guard count <= UInt64(bytes.count - index) else { throw SwitchboardError.malformed("a task's state row is cut short") }
+            defer { index += Int(count) }
+            return String(decoding: bytes[index..<index + Int(count)], as: UTF8.self)
+        }
+
+        /// What is left.
+        mutating func rest() -> ArraySlice<UInt8> {
+            defer { index = bytes.count }
+            return bytes[index...]
+        }
     }
 }
