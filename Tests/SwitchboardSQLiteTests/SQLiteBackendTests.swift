@@ -79,6 +79,80 @@ struct SQLiteBackendConformanceTests {
     }
 }
 
+@Suite("SQLite state rows")
+struct StateRowTests {
+    private func roundTrip(_ task: StoredMemoryTask) throws -> StoredMemoryTask {
+        var body = JSONWriter(capacity: 256)
+        task.encodeBody(into: &body)
+        var row: [UInt8] = []
+        var tail = JSONWriter(capacity: 256)
+        task.encodeState(into: &row, tail: &tail)
+        return try StoredMemoryTask(sequence: task.createdSequence, body: body.bytes, state: row)
+    }
+
+    @Test("every field a transition sets comes back as it was written")
+    func everyField() throws {
+        var record = Fixture.task(id: "01JTASK", queue: "q", runID: "run-1", lockKey: "res", notBefore: Fixture.t0 + .seconds(5)).record
+        record.status = .retrying
+        record.attempts = 3
+        record.releases = 2
+        record.updatedAt = Fixture.t0 + .milliseconds(1234)
+        record.startedAt = Fixture.t0 + .milliseconds(1000)
+        record.finishedAt = Fixture.t0 + .milliseconds(1200)
+        record.workerID = "wörker-✓"
+        record.leaseExpiresAt = Fixture.t0 + .seconds(40)
+        record.result = RawJSON(unchecked: Array(#"{"ok":[1,2,{"x":null}]}"#.utf8))
+        record.error = "boom \"quoted\""
+        record.errors = [
+            TaskErrorEntry(attempt: 1, at: Fixture.t0, message: "first", workerID: "w1", startedAt: Fixture.t0 - .seconds(1)),
+            TaskErrorEntry(attempt: 2, at: Fixture.t0 + .seconds(1), message: "second", workerID: nil),
+        ]
+        let full = StoredMemoryTask(
+            record: record, createdSequence: 42, readySequence: 1 << 40, readySince: Timestamp(milliseconds: -5),
+            dueAt: Fixture.t0 + .seconds(9), leaseID: "not-a-memory-lease-id", cancelRequested: true, deadSequence: 7)
+        #expect(try roundTrip(full) == full)
+
+        // A lease id of the memory backend's shape keeps only its random digits in the row.
+        var running = full
+        running.record.status = .running
+        running.record.result = nil
+        running.record.error = nil
+        running.record.errors = []
+        running.leaseID = String(repeating: "ab", count: 16) + record.id
+        running.cancelRequested = false
+        running.dueAt = nil
+        #expect(try roundTrip(running) == running)
+
+        // Nothing optional at all.
+        var plain = running
+        plain.record = Fixture.task(id: "01JPLAIN", queue: "q").record
+        plain.leaseID = nil
+        plain.deadSequence = 0
+        #expect(try roundTrip(plain) == plain)
+    }
+
+    @Test("a cut, unknown or malformed state row is refused, not read as something else")
+    func malformedRows() throws {
+        let task = StoredMemoryTask(record: Fixture.task(id: "01JTASK", queue: "q").record, createdSequence: 1, readySequence: 1, readySince: Fixture.t0)
+        var body = JSONWriter(capacity: 256)
+        task.encodeBody(into: &body)
+        var row: [UInt8] = []
+        var tail = JSONWriter(capacity: 256)
+        task.encodeState(into: &row, tail: &tail)
+        for cut in 0..<row.count {
+            #expect(throws: (any Error).self) { try StoredMemoryTask(sequence: 1, body: body.bytes, state: Array(row.prefix(cut))) }
+        }
+        var unknownFormat = row
+        unknownFormat[0] = 9
+        #expect(throws: (any Error).self) { try StoredMemoryTask(sequence: 1, body: body.bytes, state: unknownFormat) }
+        var unknownStatus = row
+        unknownStatus[1] = 200
+        #expect(throws: (any Error).self) { try StoredMemoryTask(sequence: 1, body: body.bytes, state: unknownStatus) }
+        #expect(throws: (any Error).self) { try StoredMemoryTask(sequence: 1, body: Array("[]".utf8), state: row) }
+        #expect(try StoredMemoryTask(sequence: 1, body: body.bytes, state: row) == task)
+    }
+}
+
 @Suite("SQLite backend: restarts and faults", .timeLimit(.minutes(2)))
 struct SQLiteBackendFaultTests {
     let terms = LeaseTerms(duration: .seconds(30), grace: .zero)
