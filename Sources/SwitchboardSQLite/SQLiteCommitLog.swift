@@ -167,6 +167,10 @@ final class SQLiteCommitLog: MemoryStateJournal {
             case .sleep:
                 wakeWriter.wait()
             case .stop:
+                if ProcessInfo.processInfo.environment["SB_DEBUG"] != nil {
+                    var ts = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+                    print("writer cpu ms", Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000)
+                }
                 // Closed, nothing left: whoever changes something now is told it was not kept.
                 state.update { s, waiters in
                     s.writerStopped = true
