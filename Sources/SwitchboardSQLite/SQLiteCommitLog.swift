@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import SwitchboardCore
+import Synchronization
 
 /// Group commit: what transitions change gathers in an open batch while the batch before it is
 /// being written, so one transaction (one fsync) carries every change that arrived during the
@@ -12,8 +13,18 @@ import SwitchboardCore
 /// batch and the open one behind it are dropped, and the state is rebuilt from the file:
 /// `run(recover:)`), so no change is acknowledged that the file does not hold.
 final class SQLiteCommitLog: MemoryStateJournal {
+    /// What one transition handed over, kept as it came: the writer merges them into a batch,
+    /// off the callers' threads and out of the memory backend's lock (`append` runs inside it).
+    enum Change: Sendable {
+        case state(MemoryStateChanges)
+        case lock(key: String, lease: LockLease?, releasedToken: UInt64)
+    }
+
     private struct State {
-        var open = SQLiteBatch()
+        /// The open batch's changes, in order.
+        var open: [Change] = []
+        /// The oldest task created in the open batch.
+        var openOldestCreation: UInt64?
         var openNumber: UInt64 = 1
         /// Every batch up to this one has committed or failed.
         var finished: UInt64 = 0
@@ -33,6 +44,8 @@ final class SQLiteCommitLog: MemoryStateJournal {
         /// Tests hold the writer between commits (`holdWriter`).
         var writerHeld = false
         var checkpointDue = false
+
+        var refusal: SwitchboardError? { broken ?? (closed ? .unavailable("the database is closed") : nil) }
 
         /// Whether the writer sleeps (whoever is told so wakes it, once: the flag is cleared).
         mutating func takeWriterAsleep() -> Bool {
@@ -59,8 +72,10 @@ final class SQLiteCommitLog: MemoryStateJournal {
     // MARK: Changes in
 
     func append(_ changes: MemoryStateChanges) {
+        let oldestCreation = changes.createdTasks.min()
         let wake = state.withLock { s in
-            s.open.merge(changes)
+            s.open.append(.state(changes))
+            if let oldestCreation { s.openOldestCreation = min(s.openOldestCreation ?? oldestCreation, oldestCreation) }
             return s.takeWriterAsleep()
         }
         if wake { wakeWriter.signal() }
@@ -69,15 +84,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
     /// A lock granted, renewed (`lease`) or released (nil, with the released token).
     func appendLock(key: String, lease: LockLease?, releasedToken: UInt64 = 0) {
         let wake = state.withLock { s in
-            if let lease {
-                if case .some(.some(let known)) = s.open.locks[key], known.token > lease.token {} else { s.open.locks[key] = lease }
-                s.open.nextLockToken = max(s.open.nextLockToken ?? 0, lease.token + 1)
-            } else {
-                if case .some(.some(let known)) = s.open.locks[key], known.token != releasedToken {} else {
-                    s.open.locks[key] = .some(nil)
-                    s.open.releasedLockTokens[key] = releasedToken
-                }
-            }
+            s.open.append(.lock(key: key, lease: lease, releasedToken: releasedToken))
             return s.takeWriterAsleep()
         }
         if wake { wakeWriter.signal() }
@@ -105,13 +112,20 @@ final class SQLiteCommitLog: MemoryStateJournal {
     /// commit failed since `generation` was read (then the state a change was made on is gone).
     func isSettled(createdThrough sequence: UInt64, since generation: UInt64) -> Bool {
         state.withLock { s in
-            s.generation == generation && s.broken == nil && sequence < min(s.oldestCreationWriting ?? .max, s.open.oldestCreation ?? .max)
+            s.generation == generation && s.broken == nil && sequence < min(s.oldestCreationWriting ?? .max, s.openOldestCreation ?? .max)
         }
     }
 
     /// The error a write is refused with before it is tried: a log that cannot write any more.
     var refusal: SwitchboardError? {
-        state.withLock { s in s.broken ?? (s.closed ? .unavailable("the database is closed") : nil) }
+        state.withLock { s in s.refusal }
+    }
+
+    /// Before a transition: its `generation`, or the refusal of a log that cannot write any more.
+    func admit() throws(SwitchboardError) -> UInt64 {
+        let (generation, refusal) = state.withLock { s in (s.generation, s.refusal) }
+        if let refusal { throw refusal }
+        return generation
     }
 
     // MARK: The writer
@@ -143,7 +157,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
     }
 
     private enum Turn {
-        case commit(SQLiteBatch, number: UInt64)
+        case commit([Change], number: UInt64)
         case sleep
         case stop
     }
@@ -157,8 +171,9 @@ final class SQLiteCommitLog: MemoryStateJournal {
                     return .sleep
                 }
                 defer {
-                    s.oldestCreationWriting = s.open.oldestCreation
-                    s.open = SQLiteBatch()
+                    s.oldestCreationWriting = s.openOldestCreation
+                    s.openOldestCreation = nil
+                    s.open = []
                     s.openNumber += 1
                 }
                 return .commit(s.open, number: s.openNumber)
@@ -169,7 +184,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
             case .stop:
                 if ProcessInfo.processInfo.environment["SB_DEBUG"] != nil {
                     var ts = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-                    print("writer cpu ms", Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000)
+                    print("writer cpu ms", Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000, "checkpoint cpu ms", debugCheckpointNS.withLock { $0 } / 1_000_000)
                 }
                 // Closed, nothing left: whoever changes something now is told it was not kept.
                 state.update { s, waiters in
@@ -182,7 +197,9 @@ final class SQLiteCommitLog: MemoryStateJournal {
                     }
                 }
                 return
-            case .commit(let batch, let number):
+            case .commit(let changes, let number):
+                var batch = SQLiteBatch()
+                for change in changes { batch.merge(change) }
                 commit(batch, number: number, recover: recover)
             }
         }
@@ -235,7 +252,8 @@ final class SQLiteCommitLog: MemoryStateJournal {
     /// and fails every waiter up to it. Called by `recover`, under the state's lock.
     func discardOpen(failure: SwitchboardError) {
         state.update { s, waiters in
-            s.open = SQLiteBatch()
+            s.open = []
+            s.openOldestCreation = nil
             s.oldestCreationWriting = nil
             s.finished = s.openNumber
             s.openNumber += 1

@@ -7,6 +7,7 @@ import GRDBSQLite
 import SwitchboardJSON
 import Synchronization
 import SwitchboardCore
+let debugCheckpointNS = Mutex<Int>(0)
 
 /// How a Switchboard database is opened.
 public struct SQLiteConfiguration: Sendable, Hashable {
@@ -110,7 +111,11 @@ final class SQLiteStore: Sendable {
     /// Copies committed pages from the write-ahead log into the database, beside the writer
     /// (passive: it never blocks a commit); the log starts over once it is all copied.
     func checkpoint() async throws {
-        _ = try await checkpointer.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        _ = try await checkpointer.writeWithoutTransaction { db in
+            var a = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a)
+            defer { var b = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b); debugCheckpointNS.withLock { $0 += (Int(b.tv_sec) - Int(a.tv_sec)) * 1_000_000_000 + Int(b.tv_nsec) - Int(a.tv_nsec) } }
+            return try db.checkpoint(.passive)
+        }
     }
 
     private static func createSchema(_ db: Database) throws {
@@ -206,22 +211,22 @@ final class SQLiteStore: Sendable {
     func write(_ batch: SQLiteBatch) throws {
         do {
             try database.write { db in
-                if !batch.tasks.isEmpty {
+                if !batch.snapshotIndex.isEmpty {
                     let putBody = try db.cachedStatement(sql: "INSERT INTO task_bodies (sequence, body) VALUES (?, ?)")
                     let putState = try db.cachedStatement(
                         sql: "INSERT INTO tasks (sequence, state) VALUES (?, ?) ON CONFLICT (sequence) DO UPDATE SET state = excluded.state")
                     var writer = JSONWriter(capacity: 2048)
                     // In key order, bodies and states alike: each row lands beside the one
                     // before, on a page SQLite's cursor is already on (BENCHMARKS.md "SQLite").
-                    for sequence in batch.createdTasks.sorted() {
-                        guard let task = batch.tasks[sequence] else { continue }
+                    try batch.forEachSnapshot { sequence, task, created in
+                        guard created else { return }
                         writer.removeAll()
                         task.encodeBody(into: &writer)
                         try writer.withBytes { try TaskRowWriter.put(putBody, sequence: sequence, blob: $0, db: db) }
                     }
                     var row: [UInt8] = []
                     row.reserveCapacity(256)
-                    for (sequence, task) in batch.tasks.sorted(by: { $0.key < $1.key }) {
+                    try batch.forEachSnapshot { sequence, task, _ in
                         task.encodeState(into: &row, tail: &writer)
                         try row.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                     }
@@ -308,12 +313,22 @@ final class SQLiteStore: Sendable {
 
 /// What one commit writes: the latest state of each task it touched, and the rest.
 struct SQLiteBatch: Sendable {
-    /// By creation sequence, the tasks table's key.
-    var tasks: [UInt64: StoredMemoryTask] = [:]
+    /// The snapshots of each transition, as they came, and where each task's latest is, by
+    /// creation sequence (the tasks table's key): read in place by the writer, never copied
+    /// (a snapshot's copy retains a dozen fields: BENCHMARKS.md "SQLite").
+    private var snapshotLists: [[StoredMemoryTask]] = []
+    /// `list << 32 | position` in `snapshotLists`; a removed task has none.
+    private(set) var snapshotIndex: [UInt64: Int] = [:]
+
+    /// Calls `body` with the latest snapshot of each task, in creation order, and whether the
+    /// batch created it.
+    func forEachSnapshot(_ body: (UInt64, borrowing StoredMemoryTask, _ created: Bool) throws -> Void) rethrows {
+        for (sequence, location) in snapshotIndex.sorted(by: { $0.key < $1.key }) {
+            try body(sequence, snapshotLists[location >> 32][location & 0xffff_ffff], createdTasks.contains(sequence))
+        }
+    }
     /// Tasks new since the last commit: their bodies are written too.
     var createdTasks: Set<UInt64> = []
-    /// The smallest of `createdTasks`, kept as they come.
-    var oldestCreation: UInt64?
     var removedTasks: Set<UInt64> = []
     var queues: [String: Bool] = [:]
     var idempotencyKeys: [String: IdempotencyEntry?] = [:]
@@ -325,25 +340,48 @@ struct SQLiteBatch: Sendable {
     var nextLockToken: UInt64?
     /// Rows to write (counters alone wait for the next commit).
     var hasRows: Bool {
-        !(tasks.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty)
+        !(snapshotIndex.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty)
     }
 
     var isEmpty: Bool {
-        tasks.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
+        snapshotIndex.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
             && nextSequence == nil && nextFencingToken == nil && nextLockToken == nil
     }
 
+    mutating func merge(_ change: SQLiteCommitLog.Change) {
+        switch change {
+        case .state(let changes): merge(changes)
+        case .lock(let key, let lease, let releasedToken): mergeLock(key: key, lease: lease, releasedToken: releasedToken)
+        }
+    }
+
+    /// A lock granted, renewed (`lease`) or released (nil, with the released token): a newer
+    /// grant of the key wins over an older one's renewal or release.
+    mutating func mergeLock(key: String, lease: LockLease?, releasedToken: UInt64) {
+        if let lease {
+            if case .some(.some(let known)) = locks[key], known.token > lease.token {} else { locks[key] = lease }
+            nextLockToken = max(nextLockToken ?? 0, lease.token + 1)
+        } else {
+            if case .some(.some(let known)) = locks[key], known.token != releasedToken {} else {
+                locks[key] = .some(nil)
+                releasedLockTokens[key] = releasedToken
+            }
+        }
+    }
+
     mutating func merge(_ changes: MemoryStateChanges) {
-        for task in changes.tasks {
-            tasks[task.createdSequence] = task
-            if !removedTasks.isEmpty { removedTasks.remove(task.createdSequence) }
+        if !changes.tasks.isEmpty {
+            let list = snapshotLists.count << 32
+            snapshotLists.append(changes.tasks)
+            for position in changes.tasks.indices {
+                let sequence = changes.tasks[position].createdSequence
+                snapshotIndex[sequence] = list | position
+                if !removedTasks.isEmpty { removedTasks.remove(sequence) }
+            }
         }
-        for sequence in changes.createdTasks {
-            createdTasks.insert(sequence)
-            oldestCreation = min(oldestCreation ?? sequence, sequence)
-        }
+        for sequence in changes.createdTasks { createdTasks.insert(sequence) }
         for sequence in changes.removedTasks {
-            tasks[sequence] = nil
+            snapshotIndex[sequence] = nil
             // Created and dropped before a commit: neither is written.
             if createdTasks.remove(sequence) == nil { removedTasks.insert(sequence) }
         }

@@ -21,6 +21,7 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
     /// After a full disk, writes are refused at once for a moment instead of each rebuilding the
     /// state (`fullDiskPause`); then one is let through to find out whether there is room again.
     private let refusingUntil = Mutex<ContinuousClock.Instant?>(nil)
+    private let fullDiskPauseSet = Atomic<Bool>(false)
     private static let fullDiskPause: Duration = .seconds(1)
 
     /// Opens (or creates) the database and reads it back.
@@ -70,12 +71,12 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
         _ changed: (T) -> Bool = { _ in true }, answerBeforeCommit: (T, _ generation: UInt64) -> Bool = { _, _ in false },
         _ transition: () throws -> T
     ) async throws -> T {
-        if let refusal = log.refusal { throw refusal }
-        let refusing = refusingUntil.withLock { $0 }
+        let generation = try log.admit()
+        // Read without a lock first: every transition passes here, a full disk is rare.
+        let refusing = fullDiskPauseSet.load(ordering: .acquiring) ? refusingUntil.withLock { $0 } : nil
         if let until = refusing, ContinuousClock.now < until {
             throw SwitchboardError.insufficientStorage(SQLiteStoreError.full(store.configuration.path).description)
         }
-        let generation = log.generation
         let result = try transition()
         guard changed(result), !answerBeforeCommit(result, generation) else { return result }
         do {
@@ -83,11 +84,15 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
         } catch {
             if error.kind == .insufficientStorage {
                 refusingUntil.withLock { $0 = ContinuousClock.now + Self.fullDiskPause }
+                fullDiskPauseSet.store(true, ordering: .releasing)
             }
             throw error
         }
         // The probe after a full disk went through: there is room again.
-        if refusing != nil { refusingUntil.withLock { $0 = nil } }
+        if refusing != nil {
+            refusingUntil.withLock { $0 = nil }
+            fullDiskPauseSet.store(false, ordering: .releasing)
+        }
         return result
     }
 
