@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import SwitchboardCore
-import Synchronization
 
 /// Group commit: what transitions change gathers in an open batch while the batch before it is
 /// being written, so one transaction (one fsync) carries every change that arrived during the
@@ -182,10 +181,6 @@ final class SQLiteCommitLog: MemoryStateJournal {
             case .sleep:
                 wakeWriter.wait()
             case .stop:
-                if ProcessInfo.processInfo.environment["SB_DEBUG"] != nil {
-                    var ts = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-                    print("writer cpu ms", Int(ts.tv_sec) * 1000 + Int(ts.tv_nsec) / 1_000_000, "checkpoint cpu ms", debugCheckpointNS.withLock { $0 } / 1_000_000)
-                }
                 // Closed, nothing left: whoever changes something now is told it was not kept.
                 state.update { s, waiters in
                     s.writerStopped = true

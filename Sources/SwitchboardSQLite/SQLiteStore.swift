@@ -7,7 +7,6 @@ import GRDBSQLite
 import SwitchboardJSON
 import Synchronization
 import SwitchboardCore
-let debugCheckpointNS = Mutex<Int>(0)
 
 /// How a Switchboard database is opened.
 public struct SQLiteConfiguration: Sendable, Hashable {
@@ -111,11 +110,7 @@ final class SQLiteStore: Sendable {
     /// Copies committed pages from the write-ahead log into the database, beside the writer
     /// (passive: it never blocks a commit); the log starts over once it is all copied.
     func checkpoint() async throws {
-        _ = try await checkpointer.writeWithoutTransaction { db in
-            var a = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a)
-            defer { var b = timespec(); clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b); debugCheckpointNS.withLock { $0 += (Int(b.tv_sec) - Int(a.tv_sec)) * 1_000_000_000 + Int(b.tv_nsec) - Int(a.tv_nsec) } }
-            return try db.checkpoint(.passive)
-        }
+        _ = try await checkpointer.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 
     private static func createSchema(_ db: Database) throws {
