@@ -6,11 +6,12 @@ import SwitchboardCore
 /// being written, so one transaction (one fsync) carries every change that arrived during the
 /// previous commit, and a lone change goes out at once — nothing waits on a timer.
 ///
-/// Batches are numbered and committed in order. A transition's caller reads `generation` before
-/// it changes anything and calls `waitForCommit(since:)` after: it returns once every batch that
-/// can hold the change has committed, and throws when a commit failed meanwhile (then the failed
-/// batch and the open one behind it are dropped, and the state is rebuilt from the file:
-/// `run(recover:)`), so no change is acknowledged that the file does not hold.
+/// Batches are numbered and committed in order by one writer thread. A transition's caller takes
+/// the `generation` from `admit()` before it changes anything and calls `waitForCommit(since:)`
+/// after: it returns once every batch that can hold the change has committed, and throws when a
+/// commit failed meanwhile (then the failed batch and the open one behind it are dropped, and the
+/// state is rebuilt from the file: `startWriter(recover:)`), so no change is acknowledged that the
+/// file does not hold.
 final class SQLiteCommitLog: MemoryStateJournal {
     /// What one transition handed over, kept as it came: the writer merges them into a batch,
     /// off the callers' threads and out of the memory backend's lock (`append` runs inside it).
@@ -137,7 +138,7 @@ final class SQLiteCommitLog: MemoryStateJournal {
     /// both in one hold of the state's lock, so no transition sees the state in between.
     func startWriter(recover: @escaping @Sendable (SwitchboardError) throws -> Void) {
         let thread = Thread { [self] in runWriter(recover: recover) }
-        thread.name = "switchboard-sqlite-writer"
+        thread.name = "sqlite-writer"
         thread.start()
     }
 

@@ -49,11 +49,12 @@ struct SQLiteBackendConformanceTests {
     }
 
     @Test("the SQLite backend plays every role")
-    func roles() throws {
+    func roles() async throws {
         let scratch = try ScratchDatabase()
         defer { scratch.remove() }
         let backend = try scratch.open()
         #expect(BackendRole.roles(of: backend) == Set(BackendRole.allCases))
+        await backend.close()
     }
 
     /// Every task (also dead ones, in burial order), queue and run, as the backend lists them.
