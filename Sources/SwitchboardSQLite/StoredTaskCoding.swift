@@ -9,20 +9,21 @@ import SwitchboardJSON
 /// (BENCHMARKS.md "SQLite"). The body is the API's task JSON for those fields; the state is a
 /// compact binary row (`StateRow`).
 extension StoredMemoryTask {
-    /// The fields that never change, as a JSON object.
+    /// The fields that never change, as a JSON object; absent ones (nil, no metadata) are left
+    /// out, as the API's reader takes them to be (a smaller row).
     func encodeBody(into w: inout JSONWriter) {
         w.beginObject()
         w.key(TaskField.id.name); w.string(record.id)
         w.key(TaskField.queue.name); w.string(record.queue)
         w.key(TaskField.type.name); w.string(record.type)
-        w.key(TaskField.runID.name); w.string(record.runID)
+        if let runID = record.runID { w.key(TaskField.runID.name); w.string(runID) }
         w.key(TaskField.priority.name); w.int(record.priority)
-        w.key(TaskField.metadata.name); w.stringMap(record.metadata)
+        if !record.metadata.isEmpty { w.key(TaskField.metadata.name); w.stringMap(record.metadata) }
         w.key(TaskField.payload.name); w.raw(record.payload)
         w.key(TaskField.maxRetries.name); w.int(record.maxRetries)
         w.key(TaskField.timeoutMS.name); w.int(record.timeoutMS)
-        w.key(TaskField.lockKey.name); w.string(record.lockKey)
-        w.key(TaskField.notBefore.name); w.timestamp(record.notBefore)
+        if let lockKey = record.lockKey { w.key(TaskField.lockKey.name); w.string(lockKey) }
+        if let notBefore = record.notBefore { w.key(TaskField.notBefore.name); w.timestamp(notBefore) }
         w.key(TaskField.createdAt.name); w.timestamp(record.createdAt)
         w.endObject()
     }
