@@ -154,30 +154,17 @@ enum StateRow {
         static let tail = Flags(rawValue: 1 << 8)
     }
 
-    /// Status codes: stored in files, so never renumbered.
+    /// Status codes: a status's place here. Stored in files, so never reordered — a new status
+    /// goes at the end (not `TaskStatus.index`, which follows `allCases` and may change).
+    static let statuses: [TaskStatus] = [.scheduled, .pending, .running, .retrying, .completed, .dead, .cancelled]
+
     static func code(of status: TaskStatus) -> UInt8 {
-        switch status {
-        case .scheduled: 0
-        case .pending: 1
-        case .running: 2
-        case .retrying: 3
-        case .completed: 4
-        case .dead: 5
-        case .cancelled: 6
-        }
+        UInt8(statuses.firstIndex(of: status)!)
     }
 
     static func status(coded code: UInt8) throws -> TaskStatus {
-        switch code {
-        case 0: .scheduled
-        case 1: .pending
-        case 2: .running
-        case 3: .retrying
-        case 4: .completed
-        case 5: .dead
-        case 6: .cancelled
-        default: throw SwitchboardError.malformed("a task's state row with status code \(code)")
-        }
+        guard Int(code) < statuses.count else { throw SwitchboardError.malformed("a task's state row with status code \(code)") }
+        return statuses[Int(code)]
     }
 
     static let placeholders = Array(#","status":"pending","updated_at":"1970-01-01T00:00:00.000Z""#.utf8)

@@ -132,6 +132,14 @@ struct StateRowTests {
         #expect(try roundTrip(plain) == plain)
     }
 
+    @Test("every status has a code, and the codes stay where the files have them")
+    func statusCodes() throws {
+        #expect(Set(StateRow.statuses) == Set(TaskStatus.allCases), "a new status needs a code (at the end)")
+        #expect(StateRow.statuses.count == TaskStatus.allCases.count)
+        #expect(StateRow.statuses.prefix(7) == [.scheduled, .pending, .running, .retrying, .completed, .dead, .cancelled])
+        for status in TaskStatus.allCases { #expect(try StateRow.status(coded: StateRow.code(of: status)) == status) }
+    }
+
     @Test("a cut, unknown or malformed state row is refused, not read as something else")
     func malformedRows() throws {
         let task = StoredMemoryTask(record: Fixture.task(id: "01JTASK", queue: "q").record, createdSequence: 1, readySequence: 1, readySince: Fixture.t0)
