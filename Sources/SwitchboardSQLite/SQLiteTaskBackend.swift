@@ -66,7 +66,8 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
     // MARK: Committing
 
     /// Runs `transition` and answers once its changes are in the file (when `changed` says it
-    /// made any). A failed commit throws, and then nothing of it was kept.
+    /// made any, and `answerBeforeCommit` does not let it go at once). A failed commit throws,
+    /// and then nothing of it was kept.
     private func committed<T>(
         _ changed: (T) -> Bool = { _ in true }, answerBeforeCommit: (T, _ generation: UInt64) -> Bool = { _, _ in false },
         _ transition: () throws -> T
