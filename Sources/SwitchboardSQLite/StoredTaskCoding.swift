@@ -33,7 +33,8 @@ extension StoredMemoryTask {
     func encodeState(into row: inout [UInt8], tail: inout JSONWriter) {
         row.removeAll(keepingCapacity: true)
         let hasTail = record.result != nil || record.error != nil || !record.errors.isEmpty
-        let leaseSuffixed = leaseID.map { $0.utf8.count == 32 + record.id.utf8.count && $0.hasSuffix(record.id) } ?? false
+        // Bytes, not `hasSuffix` (which compares canonically equivalent text as equal).
+        let leaseSuffixed = leaseID.map { $0.utf8.count == 32 + record.id.utf8.count && $0.utf8.dropFirst(32).elementsEqual(record.id.utf8) } ?? false
         var flags = StateRow.Flags()
         if cancelRequested { flags.insert(.cancelRequested) }
         if dueAt != nil { flags.insert(.due) }

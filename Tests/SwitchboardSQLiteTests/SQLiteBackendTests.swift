@@ -124,6 +124,13 @@ struct StateRowTests {
         running.dueAt = nil
         #expect(try roundTrip(running) == running)
 
+        // An id whose canonically equivalent spelling differs in bytes keeps its lease id exact.
+        var composed = running
+        composed.record.id = "xa\u{316}\u{301}"
+        composed.leaseID = String(repeating: "cd", count: 16) + "xa\u{301}\u{316}"
+        let back = try roundTrip(composed)
+        #expect(Array(back.leaseID!.utf8) == Array(composed.leaseID!.utf8))
+
         // Nothing optional at all.
         var plain = running
         plain.record = Fixture.task(id: "01JPLAIN", queue: "q").record
