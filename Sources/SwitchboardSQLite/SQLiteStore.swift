@@ -338,11 +338,6 @@ struct SQLiteBatch: Sendable {
         !(snapshotIndex.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty)
     }
 
-    var isEmpty: Bool {
-        snapshotIndex.isEmpty && removedTasks.isEmpty && queues.isEmpty && idempotencyKeys.isEmpty && locks.isEmpty
-            && nextSequence == nil && nextFencingToken == nil && nextLockToken == nil
-    }
-
     mutating func merge(_ change: SQLiteCommitLog.Change) {
         switch change {
         case .state(let changes): merge(changes)

@@ -20,9 +20,17 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
     private let checkpointer: Mutex<Task<Void, Never>?> = Mutex(nil)
     /// After a full disk, writes are refused at once for a moment instead of each rebuilding the
     /// state (`fullDiskPause`); then one is let through to find out whether there is room again.
-    private let refusingUntil = Mutex<ContinuousClock.Instant?>(nil)
-    private let fullDiskPauseSet = Atomic<Bool>(false)
+    /// Until when, in nanoseconds after `opened`; 0: no pause. Read by every transition, so
+    /// one atomic rather than a lock.
+    private let refusingUntil = Atomic<Int64>(0)
+    private let opened = ContinuousClock.now
     private static let fullDiskPause: Duration = .seconds(1)
+
+    private var nanosecondsOpen: Int64 { Self.nanoseconds(ContinuousClock.now - opened) }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
 
     /// Opens (or creates) the database and reads it back.
     public init(configuration: SQLiteConfiguration, errorHistoryLimit: Int = TaskLimits().maxErrorHistory) throws {
@@ -73,9 +81,8 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
         _ transition: () throws -> T
     ) async throws -> T {
         let generation = try log.admit()
-        // Read without a lock first: every transition passes here, a full disk is rare.
-        let refusing = fullDiskPauseSet.load(ordering: .acquiring) ? refusingUntil.withLock { $0 } : nil
-        if let until = refusing, ContinuousClock.now < until {
+        let refusing = refusingUntil.load(ordering: .acquiring)
+        if refusing != 0, nanosecondsOpen < refusing {
             throw SwitchboardError.insufficientStorage(SQLiteStoreError.full(store.configuration.path).description)
         }
         let result = try transition()
@@ -84,16 +91,12 @@ public final class SQLiteTaskBackend: TaskBackend, DeadLetterAdministration, Que
             try await log.waitForCommit(since: generation)
         } catch {
             if error.kind == .insufficientStorage {
-                refusingUntil.withLock { $0 = ContinuousClock.now + Self.fullDiskPause }
-                fullDiskPauseSet.store(true, ordering: .releasing)
+                refusingUntil.store(nanosecondsOpen + Self.nanoseconds(Self.fullDiskPause), ordering: .releasing)
             }
             throw error
         }
         // The probe after a full disk went through: there is room again.
-        if refusing != nil {
-            refusingUntil.withLock { $0 = nil }
-            fullDiskPauseSet.store(false, ordering: .releasing)
-        }
+        if refusing != 0 { refusingUntil.store(0, ordering: .releasing) }
         return result
     }
 
