@@ -15,8 +15,9 @@ final records — and returns the violations it finds (an empty list when all ho
   before its lease can be reaped, so a worker that was not frozen never overlaps;
 - tokens: no fencing token is handed out twice for one key;
 - retry spread: the retries of a burst of failures do not bunch (no 100 ms bucket holds more
-  than `max_bucket_share` of them); the harness sends the burst once the faults are over, since
-  retries that fell due while no worker could take them rightly start together when one can;
+  than `max_bucket_share` of them); the harness sends the burst once the faults are over and
+  the earlier tasks have drained, since retries that fell due while no worker or slot could take
+  them rightly start together when one can;
 - results: a completed echo task's result is its input.
 """
 import json

@@ -6,8 +6,8 @@ checker (checker.py) over what happened.
 
 Producers enqueue with idempotency keys (retrying until acknowledged); worker processes
 (`switchboard worker`, debug JSON logs) run echo, sleep and fail tools, lock-keyed sleeps among
-them; once the faults are over, a burst of failing tasks tests the retry spread. The nemesis
-picks, at random, one fault at a time among: kill -9 of a worker, SIGSTOP/SIGCONT of a worker,
+them; once the faults are over and that work has drained, a burst of failing tasks tests the
+retry spread. The nemesis picks, at random, one fault at a time among: kill -9 of a worker, SIGSTOP/SIGCONT of a worker,
 SIGTERM of a worker (a rolling deploy), a partition, delay, half-open or reset of a worker's
 connection to its server (our TCP proxy, proxy.py); with Redis or NATS (two servers on the one
 store) also kill -9 of a server, a kill -9 and restart of the store (Redis: AOF, fsync always;
@@ -468,11 +468,14 @@ def run_once(backend, seed, duration, folder, log=print):
         for thread in threads:
             thread.join()
         cluster.heal()
-        # The burst comes once the faults are over: its retries' spread is the retry policy's
-        # (retries that fell due while no worker could take them would rightly start together).
-        producers.burst()
         ids = {ids[0] for ids in history.acknowledged.values()}
         history.final = final_records(cluster, ids, 120, log)
+        # The burst comes once the faults are over and the earlier work has drained, so its
+        # retries' spread is the retry policy's: retries that fell due while every slot was busy
+        # with the leftovers (reaped leases' retries), or while no worker could take them, would
+        # rightly start together when a slot frees.
+        producers.burst()
+        history.final.update(final_records(cluster, set(history.burst), 120, log))
     finally:
         producers.stopped.set()
         nemesis.stopped.set()
