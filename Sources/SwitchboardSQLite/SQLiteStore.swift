@@ -44,7 +44,9 @@ final class SQLiteStore: Sendable {
     /// Write-ahead log size past which a checkpoint is due.
     static let walCheckpointBytes: Int64 = 16 << 20
 
-    static let schemaVersion = 1
+    /// 1: every task had a `tasks` row; 2: a task's state at creation is in its body row, and
+    /// its `tasks` row is written from its first transition on (`upgrade` reads 1 as 2).
+    static let schemaVersion = 2
 
     init(_ configuration: SQLiteConfiguration) throws {
         let path = configuration.path
@@ -85,6 +87,8 @@ final class SQLiteStore: Sendable {
                 } else if version > Self.schemaVersion {
                     throw SQLiteStoreError.cannotOpen(
                         path, "it was written by a newer switchboard (schema \(version), this one knows \(Self.schemaVersion))")
+                } else if version < Self.schemaVersion {
+                    try Self.upgrade(db, from: version)
                 }
             }
             checkpointer = try DatabaseQueue(path: path, configuration: config)
@@ -122,13 +126,23 @@ final class SQLiteStore: Sendable {
             try db.execute(
                 sql: """
                     CREATE TABLE tasks (sequence INTEGER PRIMARY KEY NOT NULL, state BLOB NOT NULL);
-                    CREATE TABLE task_bodies (sequence INTEGER PRIMARY KEY NOT NULL, body BLOB NOT NULL);
+                    CREATE TABLE task_bodies (sequence INTEGER PRIMARY KEY NOT NULL, body BLOB NOT NULL, created_state BLOB);
                     CREATE TABLE queues (name TEXT PRIMARY KEY NOT NULL, paused INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE idempotency_keys (key TEXT PRIMARY KEY NOT NULL, task_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE counters (name TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL) WITHOUT ROWID;
                     CREATE TABLE locks (key TEXT PRIMARY KEY NOT NULL, holder TEXT NOT NULL, token INTEGER NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
                     PRAGMA user_version = \(schemaVersion);
                     """)
+            return .commit
+        }
+    }
+
+    /// Brings an older file to the current schema, in one transaction.
+    private static func upgrade(_ db: Database, from version: Int) throws {
+        try db.inTransaction {
+            // Version 1 wrote a `tasks` row for every task, which wins over a `created_state`.
+            if version < 2 { try db.execute(sql: "ALTER TABLE task_bodies ADD COLUMN created_state BLOB") }
+            try db.execute(sql: "PRAGMA user_version = \(schemaVersion)")
             return .commit
         }
     }
@@ -146,8 +160,14 @@ final class SQLiteStore: Sendable {
         do {
             return try database.read { db in
                 var image = MemoryStateImage()
+                // A task's latest state is its `tasks` row, or, before its first transition
+                // wrote one, the state it was created in.
                 let rows = try Row.fetchCursor(
-                    db, sql: "SELECT tasks.sequence, task_bodies.body, tasks.state FROM tasks LEFT JOIN task_bodies USING (sequence)")
+                    db,
+                    sql: """
+                        SELECT task_bodies.sequence, task_bodies.body, coalesce(tasks.state, task_bodies.created_state)
+                        FROM task_bodies LEFT JOIN tasks USING (sequence)
+                        """)
                 while let row = try rows.next() {
                     let body: [UInt8] = try row.withUnsafeData(atIndex: 1) { data in data.map { [UInt8]($0) } ?? [] }
                     let state: [UInt8] = try row.withUnsafeData(atIndex: 2) { data in data.map { [UInt8]($0) } ?? [] }
@@ -207,23 +227,33 @@ final class SQLiteStore: Sendable {
         do {
             try database.write { db in
                 if !batch.snapshotIndex.isEmpty {
-                    let putBody = try db.cachedStatement(sql: "INSERT INTO task_bodies (sequence, body) VALUES (?, ?)")
+                    let putBody = try db.cachedStatement(
+                        sql: "INSERT INTO task_bodies (sequence, body, created_state) VALUES (?, ?, ?)")
                     let putState = try db.cachedStatement(
                         sql: "INSERT INTO tasks (sequence, state) VALUES (?, ?) ON CONFLICT (sequence) DO UPDATE SET state = excluded.state")
-                    var writer = JSONWriter(capacity: 2048)
-                    // In key order, bodies and states alike: each row lands beside the one
-                    // before, on a page SQLite's cursor is already on (BENCHMARKS.md "SQLite").
+                    var body = JSONWriter(capacity: 2048)
+                    var tail = JSONWriter(capacity: 256)
+                    var state: [UInt8] = []
+                    state.reserveCapacity(256)
+                    // A new task is one row, its state beside its body; its `tasks` row comes
+                    // with its first later transition, near the end of that table, since tasks
+                    // move on roughly in creation order (BENCHMARKS.md "SQLite"). In key order:
+                    // each row lands beside the one before, on a page SQLite's cursor is on.
                     try batch.forEachSnapshot { sequence, task, created in
                         guard created else { return }
-                        writer.removeAll()
-                        task.encodeBody(into: &writer)
-                        try writer.withBytes { try TaskRowWriter.put(putBody, sequence: sequence, blob: $0, db: db) }
+                        body.removeAll()
+                        task.encodeBody(into: &body)
+                        task.encodeState(into: &state, tail: &tail)
+                        try body.withBytes { body in
+                            try state.withUnsafeBytes { state in
+                                try TaskRowWriter.put(putBody, sequence: sequence, blob: body, state, db: db)
+                            }
+                        }
                     }
-                    var row: [UInt8] = []
-                    row.reserveCapacity(256)
-                    try batch.forEachSnapshot { sequence, task, _ in
-                        task.encodeState(into: &row, tail: &writer)
-                        try row.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
+                    try batch.forEachSnapshot { sequence, task, created in
+                        guard !created else { return }
+                        task.encodeState(into: &state, tail: &tail)
+                        try state.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                     }
                 }
                 if !batch.removedTasks.isEmpty {
@@ -465,11 +495,15 @@ public enum SQLiteStoreError: Error, CustomStringConvertible, Sendable {
 /// blob is bound in place (no `Data` copy, no boxed arguments), which GRDB's `execute(arguments:)`
 /// cannot do (BENCHMARKS.md "SQLite").
 enum TaskRowWriter {
-    static func put(_ statement: Statement, sequence: UInt64, blob: UnsafeRawBufferPointer, db: Database) throws {
+    /// Binds `sequence` and then `blob` (and `second`) to the statement's parameters and runs it.
+    static func put(
+        _ statement: Statement, sequence: UInt64, blob: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer? = nil, db: Database
+    ) throws {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         sqlite3_bind_int64(handle, 1, Int64(sequence))
         sqlite3_bind_blob(handle, 2, blob.baseAddress, Int32(blob.count), nil)
+        if let second { sqlite3_bind_blob(handle, 3, second.baseAddress, Int32(second.count), nil) }
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))

@@ -294,6 +294,62 @@ struct SQLiteBackendFaultTests {
         await backend.close()
     }
 
+    @Test("a new task is one row (its state beside its body) until its first transition writes its tasks row")
+    func createdStateRow() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let t0 = Fixture.t0
+        let backend = try scratch.open()
+        _ = try await backend.enqueue([Fixture.task(id: "queued", queue: "q"), Fixture.task(id: "moved", queue: "q")], now: t0)
+        _ = try await backend.cancel(id: "moved", now: t0)
+        await backend.close()
+        let raw = try DatabaseQueue(path: scratch.path)
+        let rows = try await raw.read { db in
+            try Row.fetchAll(db, sql: "SELECT sequence, created_state IS NOT NULL AS created, (SELECT count(*) FROM tasks WHERE tasks.sequence = task_bodies.sequence) AS later FROM task_bodies ORDER BY sequence")
+                .map { [$0[1] as Int, $0[2] as Int] }
+        }
+        try raw.close()
+        #expect(rows == [[1, 0], [1, 1]], "both bodies carry their first state; only the cancelled task has a tasks row")
+        let reopened = try scratch.open()
+        #expect(try await reopened.task(id: "queued")?.status == .pending)
+        #expect(try await reopened.task(id: "moved")?.status == .cancelled, "the tasks row wins over the state at creation")
+        await reopened.close()
+    }
+
+    @Test("a file of schema 1 (a tasks row for every task) is upgraded at start and read whole")
+    func upgradesSchemaOne() async throws {
+        let scratch = try ScratchDatabase()
+        defer { scratch.remove() }
+        let t0 = Fixture.t0
+        let backend = try scratch.open()
+        _ = try await backend.enqueue([Fixture.task(id: "queued", queue: "q"), Fixture.task(id: "running", queue: "q")], now: t0)
+        let lease = try #require(try await backend.lease(queues: ["q"], maxTasks: 1, workerID: "w", terms: terms, now: t0).first)
+        #expect(lease.task.id == "queued")
+        await backend.close()
+        // Schema 1 as it landed: no created_state, every state in tasks.
+        let raw = try DatabaseQueue(path: scratch.path)
+        try await raw.write { db in
+            try db.execute(sql: "INSERT INTO tasks (sequence, state) SELECT sequence, created_state FROM task_bodies WHERE sequence NOT IN (SELECT sequence FROM tasks)")
+            try db.execute(sql: "ALTER TABLE task_bodies DROP COLUMN created_state")
+            try db.execute(sql: "PRAGMA user_version = 1")
+        }
+        try raw.close()
+        let reopened = try scratch.open()
+        #expect(try await reopened.task(id: "queued")?.status == .running)
+        #expect(try await reopened.task(id: "running")?.status == .pending)
+        _ = try await reopened.enqueue([Fixture.task(id: "new", queue: "q")], now: t0)
+        await reopened.close()
+        let check = try DatabaseQueue(path: scratch.path)
+        let (version, created) = try await check.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA user_version"), try Int.fetchOne(db, sql: "SELECT count(*) FROM task_bodies WHERE created_state IS NOT NULL"))
+        }
+        try check.close()
+        #expect(version == 2 && created == 1, "upgraded in place; the task enqueued after it is one row")
+        let again = try scratch.open()
+        #expect(try await again.list(TaskFilter(), page: PageRequest()).items.count == 3)
+        await again.close()
+    }
+
     @Test("a file written by a newer schema is refused at start, untouched")
     func newerSchema() async throws {
         let scratch = try ScratchDatabase()
