@@ -240,20 +240,18 @@ final class SQLiteStore: Sendable {
                     // move on roughly in creation order (BENCHMARKS.md "SQLite"). In key order:
                     // each row lands beside the one before, on a page SQLite's cursor is on.
                     try batch.forEachSnapshot { sequence, task, created in
-                        guard created else { return }
-                        body.removeAll()
-                        task.encodeBody(into: &body)
                         task.encodeState(into: &state, tail: &tail)
-                        try body.withBytes { body in
-                            try state.withUnsafeBytes { state in
-                                try TaskRowWriter.put(putBody, sequence: sequence, blob: body, state, db: db)
+                        if created {
+                            body.removeAll()
+                            task.encodeBody(into: &body)
+                            try body.withBytes { body in
+                                try state.withUnsafeBytes { state in
+                                    try TaskRowWriter.put(putBody, sequence: sequence, blob: body, state, db: db)
+                                }
                             }
+                        } else {
+                            try state.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                         }
-                    }
-                    try batch.forEachSnapshot { sequence, task, created in
-                        guard !created else { return }
-                        task.encodeState(into: &state, tail: &tail)
-                        try state.withUnsafeBytes { try TaskRowWriter.put(putState, sequence: sequence, blob: $0, db: db) }
                     }
                 }
                 if !batch.removedTasks.isEmpty {
@@ -349,7 +347,11 @@ struct SQLiteBatch: Sendable {
     /// batch created it.
     func forEachSnapshot(_ body: (UInt64, borrowing StoredMemoryTask, _ created: Bool) throws -> Void) rethrows {
         for (sequence, location) in snapshotIndex.sorted(by: { $0.key < $1.key }) {
-            try body(sequence, snapshotLists[location >> 32][location & 0xffff_ffff], createdTasks.contains(sequence))
+            // Borrowed through the buffer: a subscript of the nested array copied the snapshot
+            // (a retain and a release of each of its fields).
+            try snapshotLists[location >> 32].withUnsafeBufferPointer { snapshots in
+                try body(sequence, snapshots[location & 0xffff_ffff], createdTasks.contains(sequence))
+            }
         }
     }
     /// Tasks new since the last commit: their bodies are written too.

@@ -33,8 +33,7 @@ extension StoredMemoryTask {
     func encodeState(into row: inout [UInt8], tail: inout JSONWriter) {
         row.removeAll(keepingCapacity: true)
         let hasTail = record.result != nil || record.error != nil || !record.errors.isEmpty
-        // Bytes, not `hasSuffix` (which compares canonically equivalent text as equal).
-        let leaseSuffixed = leaseID.map { $0.utf8.count == 32 + record.id.utf8.count && $0.utf8.dropFirst(32).elementsEqual(record.id.utf8) } ?? false
+        let leaseSuffixed = leaseID.map { StateRow.isLease($0, of: record.id) } ?? false
         var flags = StateRow.Flags()
         if cancelRequested { flags.insert(.cancelRequested) }
         if dueAt != nil { flags.insert(.due) }
@@ -60,8 +59,8 @@ extension StoredMemoryTask {
         if let leaseExpiresAt = record.leaseExpiresAt { StateRow.append(signed: leaseExpiresAt.milliseconds, to: &row) }
         // A lease id is its 32 random hex digits then the task's id (`MemoryLeaseID`): the id is
         // in the body already.
-        if let leaseID { StateRow.append(string: leaseSuffixed ? leaseID.utf8.prefix(32) : leaseID.utf8[...], to: &row) }
-        if let workerID = record.workerID { StateRow.append(string: workerID.utf8[...], to: &row) }
+        if let leaseID { StateRow.append(string: leaseID, prefix: leaseSuffixed ? 32 : nil, to: &row) }
+        if let workerID = record.workerID { StateRow.append(string: workerID, to: &row) }
         if hasTail {
             tail.removeAll()
             tail.beginObject()
@@ -183,9 +182,25 @@ enum StateRow {
         append(unsigned: UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &row)
     }
 
-    static func append(string utf8: Substring.UTF8View, to row: inout [UInt8]) {
-        append(unsigned: UInt64(utf8.count), to: &row)
-        row.append(contentsOf: utf8)
+    /// `string`'s UTF-8 (its first `prefix` bytes when given), length first. Through its
+    /// contiguous bytes: appending a `UTF8View` went byte by byte through its index.
+    static func append(string: String, prefix: Int? = nil, to row: inout [UInt8]) {
+        var string = string
+        string.withUTF8 { bytes in
+            let taken = UnsafeBufferPointer(rebasing: bytes.prefix(prefix ?? bytes.count))
+            append(unsigned: UInt64(taken.count), to: &row)
+            row.append(contentsOf: taken)
+        }
+    }
+
+    /// Whether `leaseID` is 32 hex digits and then `taskID`, byte for byte — not `hasSuffix`,
+    /// which takes canonically equivalent text as equal.
+    static func isLease(_ leaseID: String, of taskID: String) -> Bool {
+        var leaseID = leaseID
+        var taskID = taskID
+        return leaseID.withUTF8 { lease in
+            taskID.withUTF8 { task in lease.count == 32 + task.count && lease[32...].elementsEqual(task) }
+        }
     }
 
     struct Reader {
