@@ -156,8 +156,10 @@ public final class Worker: Service, Sendable {
         logger[metadataKey: "worker_id"] = "\(configuration.id)"
         self.logger = logger
         self.slots = Slots(capacity: configuration.concurrency)
-        // Room for a full batch of outcomes on its way and as many finishing meanwhile.
-        self.outcomes = OutcomeQueue(capacity: 2 * configuration.concurrency)
+        // Room for what finishes while a report is on its way: on a durable backend a report
+        // lasts a commit or two, and at twice the slots the queue filled during a slow commit,
+        // so finished handlers held their slots and leasing stopped (BENCHMARKS.md "SQLite").
+        self.outcomes = OutcomeQueue(capacity: 4 * configuration.concurrency)
         registerHandler(for: "tool_call", Self.toolCallHandler)
     }
 
