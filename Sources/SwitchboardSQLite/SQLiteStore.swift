@@ -347,11 +347,7 @@ struct SQLiteBatch: Sendable {
     /// batch created it.
     func forEachSnapshot(_ body: (UInt64, borrowing StoredMemoryTask, _ created: Bool) throws -> Void) rethrows {
         for (sequence, location) in snapshotIndex.sorted(by: { $0.key < $1.key }) {
-            // Borrowed through the buffer: a subscript of the nested array copied the snapshot
-            // (a retain and a release of each of its fields).
-            try snapshotLists[location >> 32].withUnsafeBufferPointer { snapshots in
-                try body(sequence, snapshots[location & 0xffff_ffff], createdTasks.contains(sequence))
-            }
+            try body(sequence, snapshotLists[location >> 32][location & 0xffff_ffff], createdTasks.contains(sequence))
         }
     }
     /// Tasks new since the last commit: their bodies are written too.
