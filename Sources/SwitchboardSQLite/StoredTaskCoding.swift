@@ -2,12 +2,12 @@ import SwitchboardAPI
 import SwitchboardCore
 import SwitchboardJSON
 
-/// A task in two rows: its body — what never changes after the enqueue (id, queue, type, run,
+/// A task in two parts: its body — what never changes after the enqueue (id, queue, type, run,
 /// priority, metadata, payload, limits, lock key, schedule, creation time) — written once, and its
 /// state — what transitions change, with the memory backend's bookkeeping — written at every
-/// transition. A lease or a completion rewrites a row of some 50–100 bytes, not the payload
-/// (BENCHMARKS.md "SQLite"). The body is the API's task JSON for those fields; the state is a
-/// compact binary row (`StateRow`).
+/// transition (at the enqueue beside the body, then in a row of its own). A lease or a completion
+/// rewrites a row of some 20–100 bytes, not the payload (BENCHMARKS.md "SQLite"). The body is the
+/// API's task JSON for those fields; the state is a compact binary row (`StateRow`).
 extension StoredMemoryTask {
     /// The fields that never change, as a JSON object; absent ones (nil, no metadata) are left
     /// out, as the API's reader takes them to be (a smaller row).
