@@ -193,8 +193,8 @@ enum StateRow {
         }
     }
 
-    /// Whether `leaseID` is 32 hex digits and then `taskID`, byte for byte — not `hasSuffix`,
-    /// which takes canonically equivalent text as equal.
+    /// Whether `leaseID` is 32 bytes (a lease's random hex digits) and then `taskID`, byte for
+    /// byte — not `hasSuffix`, which takes canonically equivalent text as equal.
     static func isLease(_ leaseID: String, of taskID: String) -> Bool {
         var leaseID = leaseID
         var taskID = taskID
