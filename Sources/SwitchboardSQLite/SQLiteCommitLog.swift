@@ -157,12 +157,13 @@ final class SQLiteCommitLog: MemoryStateJournal {
     }
 
     private enum Turn {
-        case commit([Change], number: UInt64)
+        case commit(number: UInt64)
         case sleep
         case stop
     }
 
     private func runWriter(recover: (SwitchboardError) throws -> Void) {
+        var changes: [Change] = []
         while true {
             let turn = state.withLock { s -> Turn in
                 guard !s.open.isEmpty, !s.writerHeld else {
@@ -173,10 +174,10 @@ final class SQLiteCommitLog: MemoryStateJournal {
                 defer {
                     s.oldestCreationWriting = s.openOldestCreation
                     s.openOldestCreation = nil
-                    s.open = []
                     s.openNumber += 1
                 }
-                return .commit(s.open, number: s.openNumber)
+                swap(&changes, &s.open)
+                return .commit(number: s.openNumber)
             }
             switch turn {
             case .sleep:
@@ -193,17 +194,20 @@ final class SQLiteCommitLog: MemoryStateJournal {
                     }
                 }
                 return
-            case .commit(let changes, let number):
+            case .commit(let number):
                 var batch = SQLiteBatch()
                 for change in changes { batch.merge(change) }
-                commit(batch, number: number, recover: recover)
+                // The batch's snapshot lists are then its own, so the write can read them in
+                // place (`forEachSnapshot`) instead of copying each.
+                changes.removeAll(keepingCapacity: true)
+                commit(&batch, number: number, recover: recover)
             }
         }
     }
 
-    private func commit(_ batch: SQLiteBatch, number: UInt64, recover: (SwitchboardError) throws -> Void) {
+    private func commit(_ batch: inout SQLiteBatch, number: UInt64, recover: (SwitchboardError) throws -> Void) {
         do {
-            if batch.hasRows { try store.write(batch) }
+            if batch.hasRows { try store.write(&batch) }
             let checkpointDue = store.checkpointIsDue
             state.update { s, waiters in
                 if checkpointDue, !s.checkpointDue {

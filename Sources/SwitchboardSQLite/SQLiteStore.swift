@@ -223,7 +223,7 @@ final class SQLiteStore: Sendable {
 
     /// Writes a batch in one transaction (one commit, one fsync with `FULL`), on the caller's
     /// thread (the commit log's writer).
-    func write(_ batch: SQLiteBatch) throws {
+    func write(_ batch: inout SQLiteBatch) throws {
         do {
             try database.write { db in
                 if !batch.snapshotIndex.isEmpty {
@@ -345,9 +345,15 @@ struct SQLiteBatch: Sendable {
 
     /// Calls `body` with the latest snapshot of each task, in creation order, and whether the
     /// batch created it.
-    func forEachSnapshot(_ body: (UInt64, borrowing StoredMemoryTask, _ created: Bool) throws -> Void) rethrows {
+    ///
+    /// In place (`inout`, though nothing is changed): handed over as a value, or borrowed, a
+    /// snapshot was copied — a retain and a release of each of its fields — before each call on
+    /// it. The batch must own its lists alone (the writer drops the changes it merged first), or
+    /// the first access copies a whole list.
+    mutating func forEachSnapshot(_ body: (UInt64, inout StoredMemoryTask, _ created: Bool) throws -> Void) rethrows {
         for (sequence, location) in snapshotIndex.sorted(by: { $0.key < $1.key }) {
-            try body(sequence, snapshotLists[location >> 32][location & 0xffff_ffff], createdTasks.contains(sequence))
+            let created = createdTasks.contains(sequence)
+            try body(sequence, &snapshotLists[location >> 32][location & 0xffff_ffff], created)
         }
     }
     /// Tasks new since the last commit: their bodies are written too.
